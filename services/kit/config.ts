@@ -1,0 +1,96 @@
+/**
+ * Typed configuration from the environment. Every reader fails fast with a message that names the
+ * variable and what was wrong with it.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function envString(env: Env, name: string, fallback?: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') {
+    if (fallback === undefined) throw new ConfigError(`${name} is required but not set`);
+    return fallback;
+  }
+  return value;
+}
+
+export function envOptional(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+export function envInt(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function envBool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+/** `<NAME>_...` prefix of a service: `alert-processor` → `ALERT_PROCESSOR`. */
+export function envPrefix(serviceName: string): string {
+  return serviceName.toUpperCase().replace(/-/g, '_');
+}
+
+/** Default ports of DESIGN §2. */
+export const DEFAULT_PORTS: Record<string, number> = {
+  orchestrator: 50050,
+  tenant: 50051,
+  auth: 50052,
+  orders: 50053,
+  inventory: 50054,
+  recipes: 50055,
+  production: 50056,
+  sales: 50057,
+  suppliers: 50058,
+  pos: 50059,
+  external: 50060,
+  forecasting: 50061,
+  training: 50062,
+  notification: 50063,
+  'alert-processor': 50064,
+};
+
+/** The address a service listens on / is reached at: `<NAME>_ADDR` or 127.0.0.1:<default port>. */
+export function serviceAddress(name: string, env: Env = process.env): string {
+  const port = DEFAULT_PORTS[name];
+  const fallback = port === undefined ? undefined : `127.0.0.1:${port}`;
+  const addr = envString(env, `${envPrefix(name)}_ADDR`, fallback);
+  if (!/^[^\s:]+:\d{1,5}$/.test(addr) && !/^\[[0-9a-f:]+\]:\d{1,5}$/i.test(addr)) {
+    throw new ConfigError(`${envPrefix(name)}_ADDR must be host:port, got ${JSON.stringify(addr)}`);
+  }
+  return addr;
+}
+
+/** Tuning of the chunked deletion engine (DESIGN §4: chunks are sized by time, not by count). */
+export interface ChunkConfig {
+  /** Rows in the first chunk of each entity. */
+  initialRows: number;
+  minRows: number;
+  maxRows: number;
+  /** The time a chunk's transaction should take; sizes adapt towards it. */
+  targetMs: number;
+}
+
+export function chunkConfig(env: Env = process.env): ChunkConfig {
+  const minRows = envInt(env, 'ERASURE_CHUNK_MIN_ROWS', 100, 1);
+  const maxRows = envInt(env, 'ERASURE_CHUNK_MAX_ROWS', 50_000, minRows);
+  const initialRows = envInt(env, 'ERASURE_CHUNK_INITIAL_ROWS', 5_000, minRows, maxRows);
+  const targetMs = envInt(env, 'ERASURE_CHUNK_TARGET_MS', 100, 1, 10_000);
+  return { initialRows, minRows, maxRows, targetMs };
+}

@@ -1,0 +1,94 @@
+import { Client, Pool } from 'pg';
+import { Sequelize } from 'sequelize';
+import { envOptional, envPrefix } from './config';
+import { ensureEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
+
+/** `alert-processor` → `bakery_alert_processor`. */
+export function databaseName(service: string): string {
+  return `bakery_${service.replace(/-/g, '_')}`;
+}
+
+/** Replaces the database part of a server URL. */
+export function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates the database if missing; safe when several processes race to create it. */
+export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rowCount === 0) {
+      try {
+        await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+      } catch (error) {
+        // 42P04 duplicate_database / 23505: another process created it between our check and create.
+        const code = (error as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw error;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${database.replace(/"/g, '""')}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Where a service's database lives: `<NAME>_DATABASE_URL` names it fully; else `DATABASE_URL` names the
+ * server and the database is `bakery_<name>`; else the embedded PostgreSQL is started (or reused).
+ */
+export async function resolveServiceDatabaseUrl(
+  service: string,
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ url: string; embedded?: EmbeddedPostgres }> {
+  const own = envOptional(env, `${envPrefix(service)}_DATABASE_URL`);
+  if (own) {
+    const url = new URL(own);
+    await ensureDatabase(withDatabase(own, 'postgres'), url.pathname.slice(1));
+    return { url: own };
+  }
+  let server = envOptional(env, 'DATABASE_URL');
+  let embedded: EmbeddedPostgres | undefined;
+  if (!server) {
+    embedded = await ensureEmbeddedPostgres();
+    server = embedded.url;
+  }
+  const database = databaseName(service);
+  await ensureDatabase(server, database);
+  return { url: withDatabase(server, database), embedded };
+}
+
+/** The service's two handles on its database: Sequelize for models and migrations, pg for the engine. */
+export interface ServiceDatabase {
+  url: string;
+  sequelize: Sequelize;
+  pool: Pool;
+  close(): Promise<void>;
+}
+
+export function openServiceDatabase(url: string, poolSize = 4): ServiceDatabase {
+  const sequelize = new Sequelize(url, { logging: false, pool: { max: 2, min: 0 } });
+  const pool = new Pool({ connectionString: url, max: poolSize });
+  // An idle client's connection error (e.g. server restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return {
+    url,
+    sequelize,
+    pool,
+    async close() {
+      await Promise.allSettled([sequelize.close(), pool.end()]);
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import type { Pool } from 'pg';
+import type { DeletionPolicy, TablePolicy } from './policy';
+
+/** What the live database says about its tables (public schema). */
+export interface Catalog {
+  /** table → column → nullable */
+  columns: Map<string, Map<string, boolean>>;
+  /** Foreign keys: child table/columns → parent table. */
+  foreignKeys: { child: string; columns: string[]; parent: string }[];
+}
+
+/** Tables the kit itself owns (migration bookkeeping), never subject data. */
+const KIT_TABLES = new Set(['SequelizeMeta']);
+
+/** Columns whose presence means a table holds a subject's data. */
+const SUBJECT_COLUMNS = ['tenant_id', 'user_id'];
+
+export async function readCatalog(pool: Pool): Promise<Catalog> {
+  const [cols, fks] = await Promise.all([
+    pool.query<{ table_name: string; column_name: string; nullable: boolean }>(
+      `SELECT c.relname AS table_name, a.attname AS column_name, NOT a.attnotnull AS nullable
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')`,
+    ),
+    pool.query<{ child: string; parent: string; columns: string[] }>(
+      `SELECT ch.relname AS child, pa.relname AS parent,
+              ARRAY(SELECT a.attname FROM unnest(con.conkey) k
+                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k)::text[] AS columns
+         FROM pg_constraint con
+         JOIN pg_class ch ON ch.oid = con.conrelid
+         JOIN pg_class pa ON pa.oid = con.confrelid
+         JOIN pg_namespace n ON n.oid = ch.relnamespace
+        WHERE con.contype = 'f' AND n.nspname = 'public'`,
+    ),
+  ]);
+  const columns = new Map<string, Map<string, boolean>>();
+  for (const row of cols.rows) {
+    if (KIT_TABLES.has(row.table_name)) continue;
+    let table = columns.get(row.table_name);
+    if (!table) columns.set(row.table_name, (table = new Map()));
+    table.set(row.column_name, row.nullable);
+  }
+  return { columns, foreignKeys: fks.rows };
+}
+
+/** The columns a table's policy names, with whether each must be nullable (it is set to NULL). */
+function namedColumns(policy: TablePolicy): { column: string; setToNull: boolean }[] {
+  const named: { column: string; setToNull: boolean }[] = [];
+  const tenant = policy.tenant;
+  if (tenant && 'delete' in tenant) named.push({ column: tenant.delete.column, setToNull: false });
+  if (tenant && 'retain' in tenant) {
+    named.push({ column: tenant.retain.column, setToNull: false });
+    for (const column of tenant.retain.anonymize) named.push({ column, setToNull: true });
+  }
+  const user = policy.user;
+  if (user && 'delete' in user) named.push({ column: user.delete.column, setToNull: false });
+  if (user && 'anonymize' in user) for (const column of user.anonymize) named.push({ column, setToNull: true });
+  return named;
+}
+
+/**
+ * Compares the policy with the catalog (DESIGN §4, fail closed). Returns one message per problem; an
+ * empty list means every table that holds tenant or user data is covered and the policy is sound.
+ */
+export function coverageProblems(policy: DeletionPolicy, catalog: Catalog): string[] {
+  const problems: string[] = [];
+  const covered = new Set(Object.keys(policy.tables));
+
+  for (const [table, columns] of catalog.columns) {
+    if (covered.has(table)) continue;
+    const subjectColumn = SUBJECT_COLUMNS.find((column) => columns.has(column));
+    if (subjectColumn) {
+      problems.push(`table "${table}" holds subject data (column ${subjectColumn}) but the deletion policy does not cover it`);
+      continue;
+    }
+    const fk = catalog.foreignKeys.find((key) => key.child === table && covered.has(key.parent));
+    if (fk) {
+      problems.push(
+        `table "${table}" references covered table "${fk.parent}" (${fk.columns.join(', ')}) but the deletion policy does not cover it`,
+      );
+    }
+  }
+
+  for (const [table, tablePolicy] of Object.entries(policy.tables)) {
+    const columns = catalog.columns.get(table);
+    if (!columns) {
+      problems.push(`the deletion policy names table "${table}", which does not exist`);
+      continue;
+    }
+    for (const { column, setToNull } of namedColumns(tablePolicy)) {
+      if (!columns.has(column)) problems.push(`the deletion policy names column "${table}.${column}", which does not exist`);
+      else if (setToNull && !columns.get(column)) {
+        problems.push(`column "${table}.${column}" is anonymized (set to NULL) but is NOT NULL`);
+      }
+    }
+    if (columns.has('tenant_id') && !tablePolicy.tenant) {
+      problems.push(`table "${table}" has a tenant_id column but no tenant rule in the deletion policy`);
+    }
+    if (columns.has('user_id') && !tablePolicy.user) {
+      problems.push(`table "${table}" has a user_id column but no user rule in the deletion policy`);
+    }
+    const tenant = tablePolicy.tenant;
+    if (tenant && 'delete' in tenant && 'parent' in tenant.delete) {
+      const { parent, column } = tenant.delete;
+      if (!policy.tables[parent]?.tenant) {
+        problems.push(`table "${table}" is reached through "${parent}", which has no tenant rule in the deletion policy`);
+      } else if (!catalog.foreignKeys.some((key) => key.child === table && key.parent === parent && key.columns.includes(column))) {
+        problems.push(`table "${table}" is reached through "${parent}" by column ${column}, but no such foreign key exists`);
+      }
+    }
+  }
+
+  // A parent chain must end at a table scoped by its own column.
+  for (const table of Object.keys(policy.tables)) {
+    const seen = new Set<string>();
+    let current: string | undefined = table;
+    while (current) {
+      if (seen.has(current)) {
+        problems.push(`the tenant rules of "${table}" form a cycle through "${current}"`);
+        break;
+      }
+      seen.add(current);
+      const rule: TablePolicy['tenant'] = policy.tables[current]?.tenant;
+      current = rule && 'delete' in rule && 'parent' in rule.delete ? rule.delete.parent : undefined;
+    }
+  }
+  return problems;
+}
+
+/**
+ * Orders the policy's tables so that every table comes before the tables it references (children
+ * before parents), from the live foreign keys: nobody hand-writes a delete order.
+ */
+export function deleteOrder(policy: DeletionPolicy, catalog: Catalog): string[] {
+  const tables = Object.keys(policy.tables).sort();
+  const inPolicy = new Set(tables);
+  // referencedBy[parent] = children that must go first
+  const children = new Map<string, Set<string>>(tables.map((t) => [t, new Set<string>()]));
+  for (const key of catalog.foreignKeys) {
+    if (key.child !== key.parent && inPolicy.has(key.child) && inPolicy.has(key.parent)) {
+      children.get(key.parent)!.add(key.child);
+    }
+  }
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (table: string, path: string[]): void => {
+    if (state.get(table) === 'done') return;
+    if (state.get(table) === 'visiting') {
+      throw new Error(`foreign keys form a cycle: ${[...path, table].join(' → ')}`);
+    }
+    state.set(table, 'visiting');
+    for (const child of [...children.get(table)!].sort()) visit(child, [...path, table]);
+    state.set(table, 'done');
+    order.push(table);
+  };
+  // Post-order over "children" puts children first.
+  for (const table of tables) visit(table, []);
+  return order;
+}

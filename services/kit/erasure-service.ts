@@ -1,0 +1,147 @@
+import { status } from '@grpc/grpc-js';
+import { trace } from '@opentelemetry/api';
+import type { HealthImplementation } from 'grpc-health-check';
+import {
+  TenantDataDeletionService,
+  type DeleteProgress,
+  type DeleteRequest,
+  type EntityResult,
+  type PreviewRequest,
+  type PreviewResponse,
+  type Subject,
+} from '../../gen/bakery/erasure/v1/tenant_data_deletion';
+import { requireService } from './auth';
+import { CoverageError, DeletionCancelled, DeletionFailed, type DeletionEngine } from './deletion/engine';
+import type { SubjectKind } from './deletion/plan';
+import { RpcError, failedPrecondition, invalidArgument, requireUuid } from './errors';
+import { mapDatabaseError } from './pg-errors';
+import { serverStream, unary, type RpcDeps } from './rpc';
+import type { HostedService } from './server';
+
+export const TENANT_DATA_DELETION = 'bakery.erasure.v1.TenantDataDeletion';
+
+/** Validates a Subject: exactly one of tenant_id / user_id, a UUID. */
+export function parseSubject(subject: Subject | undefined): { kind: SubjectKind; id: string } {
+  if (!subject || (subject.tenantId === undefined && subject.userId === undefined)) {
+    throw invalidArgument('subject is required: set subject.tenant_id or subject.user_id');
+  }
+  if (subject.tenantId !== undefined) return { kind: 'tenant', id: requireUuid(subject.tenantId, 'subject.tenant_id') };
+  return { kind: 'user', id: requireUuid(subject.userId, 'subject.user_id') };
+}
+
+/**
+ * The kit's implementation of `TenantDataDeletion` over a service's deletion engine. Only service
+ * tokens are accepted. A policy that does not cover the database fails every call with
+ * FAILED_PRECONDITION and turns the erasure health NOT_SERVING until it is fixed.
+ */
+export function tenantDataDeletion(engine: DeletionEngine, deps: RpcDeps, health?: HealthImplementation): HostedService {
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await work();
+      health?.setStatus(TENANT_DATA_DELETION, 'SERVING');
+      return result;
+    } catch (error) {
+      if (error instanceof CoverageError) {
+        health?.setStatus(TENANT_DATA_DELETION, 'NOT_SERVING');
+        deps.log.error({ problems: error.problems }, 'deletion policy does not cover the database');
+        throw failedPrecondition(error.message, 'POLICY_DOES_NOT_COVER_DATABASE');
+      }
+      throw error;
+    }
+  };
+
+  const preview = unary<PreviewRequest, PreviewResponse>(deps, 'Preview', async (request, ctx) => {
+    requireService(ctx.principal);
+    const subject = parseSubject(request.subject);
+    const entities = await guard(() => engine.preview(subject.kind, subject.id));
+    return {
+      service: engine.serviceName,
+      entities: entities.map((e) => ({
+        entity: e.entity,
+        action: e.action,
+        rowCount: String(e.rows),
+        retainedRowCount: String(e.retainedRows),
+        retainReason: e.retainReason ?? '',
+      })),
+      totalRows: String(entities.reduce((sum, e) => sum + e.rows, 0)),
+    };
+  });
+
+  const erase = serverStream<DeleteRequest, DeleteProgress>(deps, 'Delete', async (request, ctx, send) => {
+    requireService(ctx.principal);
+    const subject = parseSubject(request.subject);
+    const startedAt = new Date();
+    const span = trace.getActiveSpan();
+    span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
+    if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
+    const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
+
+    // Counts as chunks commit, so a failed or cancelled call still reports what it did.
+    const done = new Map<string, EntityResult>();
+    const result = (errors: string[]): DeleteProgress => {
+      const entities = [...done.values()];
+      return {
+        result: {
+          service: engine.serviceName,
+          entities,
+          totalRows: String(entities.reduce((sum, e) => sum + Number(e.rows), 0)),
+          errors,
+          startedAt,
+          finishedAt: new Date(),
+        },
+      };
+    };
+    try {
+      const { outcomes } = await guard(() =>
+        engine.erase(
+          subject.kind,
+          subject.id,
+          async (chunk) => {
+            const entity = done.get(chunk.entity) ?? { entity: chunk.entity, action: chunk.action, rows: '0', chunks: '0' };
+            entity.rows = String(Number(entity.rows) + chunk.chunkRows);
+            entity.chunks = String(Number(entity.chunks) + 1);
+            done.set(chunk.entity, entity);
+            await send({
+              chunk: {
+                entity: chunk.entity,
+                action: chunk.action,
+                chunkRows: String(chunk.chunkRows),
+                entityRowsDone: String(chunk.entityRowsDone),
+                totalRowsDone: String(chunk.totalRowsDone),
+                expectedTotalRows: String(chunk.expectedTotalRows),
+                chunkDurationMs: chunk.chunkDurationMs,
+              },
+            });
+          },
+          ctx.signal,
+        ),
+      );
+      done.clear();
+      for (const o of outcomes) {
+        done.set(o.entity, { entity: o.entity, action: o.action, rows: String(o.rows), chunks: String(o.chunks) });
+      }
+      const final = result([]);
+      log.info({ rows: Number(final.result!.totalRows) }, 'erasure finished');
+      await send(final);
+    } catch (error) {
+      if (error instanceof DeletionCancelled || (error instanceof RpcError && error.code === status.CANCELLED)) {
+        log.info({ rows: [...done.values()].reduce((s, e) => s + Number(e.rows), 0) }, 'erasure cancelled by the caller');
+        throw new RpcError(status.CANCELLED, 'cancelled by the client');
+      }
+      if (error instanceof DeletionFailed) {
+        const mapped =
+          mapDatabaseError(error.cause) ?? new RpcError(status.INTERNAL, `erasure failed: ${error.message}`, 'ERASURE_FAILED');
+        log.error({ error: mapped.message }, 'erasure failed');
+        await send(result([mapped.message])).catch(() => undefined);
+        throw mapped;
+      }
+      throw error;
+    }
+  });
+
+  return {
+    name: TENANT_DATA_DELETION,
+    definition: TenantDataDeletionService,
+    implementation: { preview, delete: erase },
+  };
+}

@@ -1,0 +1,107 @@
+import { status, type Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { authenticate, type Principal } from './auth';
+import { RpcError } from './errors';
+
+/** What every handler gets besides its request. */
+export interface CallContext {
+  principal: Principal;
+  metadata: Metadata;
+  /** Aborted when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export interface RpcDeps {
+  secret: Uint8Array;
+  log: Logger;
+  /** Maps domain errors (e.g. database errors) to an RpcError; returns undefined when it does not know one. */
+  mapError?: (error: unknown) => RpcError | undefined;
+}
+
+function toRpcError(error: unknown, deps: RpcDeps, method: string): RpcError {
+  if (error instanceof RpcError) return error;
+  const mapped = deps.mapError?.(error);
+  if (mapped) return mapped;
+  deps.log.error({ err: error, method }, 'unexpected error');
+  return new RpcError(status.INTERNAL, `internal error in ${method}`, 'INTERNAL');
+}
+
+function logOutcome(deps: RpcDeps, method: string, started: number, error?: RpcError): void {
+  const fields = { method, duration_ms: Math.round(performance.now() - started) };
+  if (!error) deps.log.debug(fields, 'rpc ok');
+  else if (error.code === status.INTERNAL || error.code === status.UNAVAILABLE) deps.log.error({ ...fields, code: status[error.code], error: error.message }, 'rpc failed');
+  else deps.log.info({ ...fields, code: status[error.code], error: error.message }, 'rpc refused');
+}
+
+/** A unary handler: authenticates first, then runs `handler`; thrown errors become gRPC statuses. */
+export function unary<Req, Res>(
+  deps: RpcDeps,
+  method: string,
+  handler: (request: Req, ctx: CallContext) => Promise<Res>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    const started = performance.now();
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort());
+    (async () => {
+      const principal = await authenticate(call.metadata, deps.secret);
+      return handler(call.request, { principal, metadata: call.metadata, signal: controller.signal, log: deps.log });
+    })().then(
+      (response) => {
+        logOutcome(deps, method, started);
+        callback(null, response);
+      },
+      (error) => {
+        const rpcError = toRpcError(error, deps, method);
+        logOutcome(deps, method, started, rpcError);
+        callback(rpcError.toServiceError());
+      },
+    );
+  };
+}
+
+/**
+ * A server-streaming handler. `send` waits while the client is not reading, so a slow client slows
+ * the producer instead of piling messages up in memory.
+ */
+export function serverStream<Req, Res>(
+  deps: RpcDeps,
+  method: string,
+  handler: (request: Req, ctx: CallContext, send: (message: Res) => Promise<void>) => Promise<void>,
+): (call: ServerWritableStream<Req, Res>) => void {
+  return (call) => {
+    const started = performance.now();
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort());
+    const send = (message: Res): Promise<void> =>
+      new Promise((resolve, reject) => {
+        if (controller.signal.aborted) return reject(new RpcError(status.CANCELLED, 'cancelled by the client'));
+        if (call.write(message)) return resolve();
+        const onDrain = () => {
+          controller.signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          call.off('drain', onDrain);
+          reject(new RpcError(status.CANCELLED, 'cancelled by the client'));
+        };
+        call.once('drain', onDrain);
+        controller.signal.addEventListener('abort', onAbort, { once: true });
+      });
+    (async () => {
+      const principal = await authenticate(call.metadata, deps.secret);
+      await handler(call.request, { principal, metadata: call.metadata, signal: controller.signal, log: deps.log }, send);
+    })().then(
+      () => {
+        logOutcome(deps, method, started);
+        call.end();
+      },
+      (error) => {
+        const rpcError = toRpcError(error, deps, method);
+        logOutcome(deps, method, started, rpcError);
+        if (!controller.signal.aborted) call.emit('error', rpcError.toServiceError());
+      },
+    );
+  };
+}

@@ -1,0 +1,69 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { addReflection } from './reflection';
+
+export interface HostedService {
+  /** Full name, e.g. `bakery.erasure.v1.TenantDataDeletion`; also its health service name. */
+  name: string;
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+export interface RunningServer {
+  server: Server;
+  health: HealthImplementation;
+  /** The bound address (useful with port 0). */
+  address: string;
+  port: number;
+  /** Health NOT_SERVING, stop accepting, drain in-flight calls up to `graceMs`, then cancel the rest. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts a grpc-js server with the given services, standard health (per service name and "") and
+ * server reflection (v1 and v1alpha).
+ */
+export async function startGrpcServer(
+  address: string,
+  services: HostedService[],
+  log: Logger,
+  health = new HealthImplementation({ '': 'NOT_SERVING' }),
+): Promise<RunningServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  for (const service of services) {
+    server.addService(service.definition, service.implementation);
+    health.setStatus(service.name, 'NOT_SERVING');
+  }
+  health.addToServer(server);
+  addReflection(server, services.map((service) => service.name));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) =>
+      error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(boundPort),
+    ),
+  );
+  const host = address.slice(0, address.lastIndexOf(':'));
+  const bound = `${host}:${port}`;
+  log.info({ address: bound }, 'listening');
+  return {
+    server,
+    health,
+    address: bound,
+    port,
+    async shutdown(graceMs = 10_000) {
+      health.setStatus('', 'NOT_SERVING');
+      for (const service of services) health.setStatus(service.name, 'NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          log.warn({ grace_ms: graceMs }, 'in-flight calls did not finish in time; cancelling them');
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

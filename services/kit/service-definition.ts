@@ -1,0 +1,33 @@
+import type { Sequelize } from 'sequelize';
+import type { Pool } from 'pg';
+import type { DeletionPolicy } from './deletion/policy';
+
+/** A migration run by umzug on start; `up` receives the service's Sequelize instance. */
+export interface ServiceMigration {
+  name: string;
+  up: (params: { context: Sequelize }) => Promise<unknown>;
+  down?: (params: { context: Sequelize }) => Promise<unknown>;
+}
+
+/** What a seeder is asked to write for one tenant. */
+export interface SeedPlan {
+  tenantId: string;
+  /** Users of the tenant: referenced by `created_by`-style columns and owning user rows. */
+  userIds: string[];
+  /** Approximate number of rows to write into this service's database for the tenant. */
+  rows: number;
+}
+
+/** A seeder writes realistic rows with set-based SQL (INSERT … SELECT generate_series), never row by row. */
+export type Seeder = (pool: Pool, plan: SeedPlan) => Promise<void>;
+
+/** Everything the kit needs to run one domain service. */
+export interface DomainService {
+  /** Service name as in DESIGN §2, e.g. `orders`, `alert-processor`. Its database is `bakery_<name>`. */
+  name: string;
+  migrations: ServiceMigration[];
+  /** Defines the Sequelize models of the service's tables. */
+  defineModels: (sequelize: Sequelize) => void;
+  deletionPolicy: DeletionPolicy;
+  seed: Seeder;
+}

@@ -1,0 +1,13 @@
+import type { DomainService } from '../kit/service-definition';
+import { migrations } from './migrations';
+import { defineModels } from './models';
+import { deletionPolicy } from './policy';
+import { seed } from './seed';
+
+export const notificationService: DomainService = {
+  name: 'notification',
+  migrations,
+  defineModels,
+  deletionPolicy,
+  seed,
+};

@@ -1,0 +1,4 @@
+import { runService } from '../kit/run-service';
+import { ordersService } from '.';
+
+runService(ordersService);

@@ -1,0 +1,7 @@
+import type { DomainService } from '../kit/service-definition';
+import { migrations } from './migrations';
+import { defineModels } from './models';
+import { deletionPolicy } from './policy';
+import { seed } from './seed';
+
+export const productionService: DomainService = { name: 'production', migrations, defineModels, deletionPolicy, seed };

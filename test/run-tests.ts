@@ -1,0 +1,57 @@
+/**
+ * `npm test`: runs ava against a real PostgreSQL. TEST_DATABASE_URL names a server when set; otherwise
+ * a throw-away embedded PostgreSQL is started in a temporary folder for the run and removed after.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  let stopDatabase = async () => undefined as void;
+  let dataDir: string | undefined;
+  const env = { ...process.env };
+  if (!env.TEST_DATABASE_URL) {
+    dataDir = mkdtempSync(join(tmpdir(), 'erasure-test-pg-'));
+    const port = await freePort();
+    process.env.ERASURE_DATA_DIR = dataDir;
+    const embedded = await ensureEmbeddedPostgres({ EMBEDDED_PG_PORT: String(port) });
+    stopDatabase = embedded.stop;
+    env.TEST_DATABASE_URL = embedded.url;
+    process.stdout.write(`tests use an embedded PostgreSQL on 127.0.0.1:${port}\n`);
+  }
+  try {
+    const ava = resolve(__dirname, '../node_modules/ava/entrypoints/cli.mjs');
+    return await new Promise<number>((done) => {
+      const child = spawn(process.execPath, [ava, ...process.argv.slice(2)], { stdio: 'inherit', env });
+      const forward = (signal: NodeJS.Signals) => child.kill(signal);
+      process.on('SIGINT', forward);
+      process.on('SIGTERM', forward);
+      child.on('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
+    });
+  } finally {
+    await stopDatabase();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`test run failed: ${(error as Error).stack}\n`);
+    process.exit(1);
+  },
+);
