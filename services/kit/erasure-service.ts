@@ -34,7 +34,12 @@ export function parseSubject(subject: Subject | undefined): { kind: SubjectKind;
  * tokens are accepted. A policy that does not cover the database fails every call with
  * FAILED_PRECONDITION and turns the erasure health NOT_SERVING until it is fixed.
  */
-export function tenantDataDeletion(engine: DeletionEngine, deps: RpcDeps, health?: HealthImplementation): HostedService {
+export function tenantDataDeletion(
+  engine: DeletionEngine,
+  deps: RpcDeps,
+  health?: HealthImplementation,
+  beforeErase?: (subject: { kind: SubjectKind; id: string }) => Promise<void>,
+): HostedService {
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       const result = await work();
@@ -70,6 +75,7 @@ export function tenantDataDeletion(engine: DeletionEngine, deps: RpcDeps, health
   const erase = serverStream<DeleteRequest, DeleteProgress>(deps, 'Delete', async (request, ctx, send) => {
     requireService(ctx.principal);
     const subject = parseSubject(request.subject);
+    await beforeErase?.(subject);
     const startedAt = new Date();
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });

@@ -58,7 +58,8 @@ export async function startService(definition: DomainService, options: StartOpti
     const deps: RpcDeps = { secret: options.secret ?? jwtSecret(), log, mapError: mapDatabaseError };
     const extra = options.extension?.services({ db, deps, engine }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
-    const hosted = [tenantDataDeletion(engine, deps, health), ...extra];
+    const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
+    const hosted = [tenantDataDeletion(engine, deps, health, beforeErase), ...extra];
     const server = await startGrpcServer(options.address ?? serviceAddress(definition.name), hosted, log, health);
     // The erasure service's health follows the coverage check (fail closed); the rest serve at once.
     const problems = await engine.problems();

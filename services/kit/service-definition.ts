@@ -30,4 +30,9 @@ export interface DomainService {
   defineModels: (sequelize: Sequelize) => void;
   deletionPolicy: DeletionPolicy;
   seed: Seeder;
+  /**
+   * Runs before a Delete touches anything; throws (e.g. FAILED_PRECONDITION) to refuse it. The tenant
+   * service uses it to refuse erasing a user who still owns an active tenant.
+   */
+  beforeErase?: (pool: Pool, subject: { kind: 'tenant' | 'user'; id: string }) => Promise<void>;
 }
