@@ -3,7 +3,7 @@
  * a throw-away embedded PostgreSQL is started in a temporary folder for the run and removed after.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,6 +26,8 @@ async function main(): Promise<number> {
   const env = { ...process.env };
   if (!env.TEST_DATABASE_URL) {
     dataDir = mkdtempSync(join(tmpdir(), 'erasure-test-pg-'));
+    // As root, PostgreSQL runs as user `postgres`, which must be able to enter the folder.
+    chmodSync(dataDir, 0o755);
     const port = await freePort();
     process.env.ERASURE_DATA_DIR = dataDir;
     const embedded = await ensureEmbeddedPostgres({ EMBEDDED_PG_PORT: String(port) });
