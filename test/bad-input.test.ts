@@ -9,7 +9,7 @@ import { SignJWT } from 'jose';
 import { mintServiceToken } from '../services/kit/auth';
 import { ordersService } from '../services/orders';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { healthStatus } from './support/health';
+import { healthStatus } from '../services/kit/health-client';
 import {
   erasureClient,
   preview,

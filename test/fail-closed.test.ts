@@ -9,7 +9,7 @@ import { domainServices } from '../services/registry';
 import { createTestDatabase } from './support/database';
 import { erasureClient, preview, runDelete, serviceToken, startTestService, tenantSubject, userSubject } from './support/services';
 import { snapshot } from './support/snapshot';
-import { healthStatus } from './support/health';
+import { healthStatus } from '../services/kit/health-client';
 
 for (const definition of domainServices) {
   test(`${definition.name}: an uncovered table fails Preview and Delete closed`, async (t) => {

@@ -3,7 +3,7 @@ import test from 'ava';
 import { coverageProblems, deleteOrder, type Catalog } from '../services/kit/deletion/catalog';
 import { definePolicy } from '../services/kit/deletion/policy';
 import { nextChunkSize } from '../services/kit/deletion/engine';
-import { entityPlans } from '../services/kit/deletion/plan';
+import { buildPlans } from '../services/kit/deletion/plan';
 
 const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: Catalog['foreignKeys'] = []): Catalog => ({
   columns: new Map(Object.entries(tables).map(([t, cols]) => [t, new Map(Object.entries(cols))])),
@@ -91,17 +91,22 @@ test('parent cycles are reported', (t) => {
   t.true(problems.some((p) => /cycle/.test(p)));
 });
 
-test('chunk statements select by ctid, never by id lists, and take the subject and the size as parameters', (t) => {
-  const plans = entityPlans(policy, deleteOrder(policy, bakery), 'tenant');
-  t.deepEqual(plans.map((p) => p.entity), ['notes', 'items', 'orders']);
-  for (const plan of plans) {
-    t.regex(plan.chunkSql!, /WHERE ctid = ANY\(ARRAY\(SELECT t\.ctid .* LIMIT \$2\)\)/s);
-    t.regex(plan.chunkSql!, /\$1/);
-  }
-  t.regex(plans[0]!.chunkSql!, /"item_id" IN \(SELECT p0\."id" FROM "items" p0 WHERE p0\."order_id" IN \(SELECT p1\."id" FROM "orders" p1 WHERE p1\."tenant_id" = \$1\)\)/);
-  const user = entityPlans(policy, deleteOrder(policy, bakery), 'user');
-  t.deepEqual(user.map((p) => p.entity), ['orders']);
-  t.regex(user[0]!.chunkSql!, /UPDATE "orders" SET "created_by" = CASE WHEN "created_by" = \$1 THEN NULL/);
+test('chunk statements address rows by ctid, never by id lists; a parent and its descendants share a chunk', (t) => {
+  const plans = buildPlans(policy, deleteOrder(policy, bakery), 'tenant');
+  t.deepEqual(plans.entities.map((p) => p.entity), ['notes', 'items', 'orders'], 'preview lists every entity, children first');
+  t.is(plans.chunks.length, 1, 'one cascade chunk rooted at orders');
+  const [cascade] = plans.chunks;
+  t.deepEqual(cascade!.entities.map((e) => e.entity), ['notes', 'items', 'orders'], 'descendants deepest first, root last');
+  t.regex(cascade!.sql, /keys_0 AS MATERIALIZED \(SELECT t\.ctid AS row_ctid, t\."id" AS k FROM "orders" t WHERE t\."tenant_id" = \$1 LIMIT \$2\)/);
+  t.regex(cascade!.sql, /FROM "items" t WHERE t\."order_id" IN \(SELECT k FROM keys_0\)/);
+  t.regex(cascade!.sql, /FROM "notes" t WHERE t\."item_id" IN \(SELECT k FROM keys_1\)/);
+  for (const table of ['notes', 'items', 'orders']) t.regex(cascade!.sql, new RegExp(`DELETE FROM "${table}" WHERE ctid = ANY\\(ARRAY\\(SELECT row_ctid`));
+  t.notRegex(cascade!.sql, /\bid IN \(\$/);
+
+  const user = buildPlans(policy, deleteOrder(policy, bakery), 'user');
+  t.deepEqual(user.entities.map((p) => p.entity), ['orders']);
+  t.regex(user.chunks[0]!.sql, /UPDATE "orders" SET "created_by" = CASE WHEN "created_by" = \$1 THEN NULL ELSE "created_by" END WHERE ctid = ANY/);
+  t.regex(user.chunks[0]!.sql, /WHERE \(t\."created_by" = \$1\) LIMIT \$2/);
 });
 
 test('chunk size steers towards the target time within bounds', (t) => {

@@ -38,9 +38,8 @@ export async function readCatalog(pool: Pool): Promise<Catalog> {
   const columns = new Map<string, Map<string, boolean>>();
   for (const row of cols.rows) {
     if (KIT_TABLES.has(row.table_name)) continue;
-    let table = columns.get(row.table_name);
-    if (!table) columns.set(row.table_name, (table = new Map()));
-    table.set(row.column_name, row.nullable);
+    if (!columns.has(row.table_name)) columns.set(row.table_name, new Map());
+    columns.get(row.table_name)!.set(row.column_name, row.nullable);
   }
   return { columns, foreignKeys: fks.rows };
 }
@@ -123,6 +122,9 @@ export function coverageProblems(policy: DeletionPolicy, catalog: Catalog): stri
       }
       seen.add(current);
       const rule: TablePolicy['tenant'] = policy.tables[current]?.tenant;
+      if (rule && 'retain' in rule && current !== table) {
+        problems.push(`table "${table}" is deleted through retained table "${current}"; give it its own rule`);
+      }
       current = rule && 'delete' in rule && 'parent' in rule.delete ? rule.delete.parent : undefined;
     }
   }

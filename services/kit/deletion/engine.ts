@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
 import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
+import type { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
 import type { ChunkConfig } from '../config';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { entityPlans, type EntityPlan, type SubjectKind } from './plan';
+import { buildPlans, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
 import type { DeletionPolicy } from './policy';
 
 const tracer = trace.getTracer('bakery-erasure-kit');
@@ -16,6 +16,7 @@ export interface EntityCount {
   retainReason?: string;
 }
 
+/** One entity's share of a committed chunk. */
 export interface ChunkEvent {
   entity: string;
   action: EntityAction;
@@ -57,12 +58,13 @@ export class DeletionFailed extends Error {
   }
 }
 
-/** How many extra passes to make when rows were still found after the first pass (concurrent writes). */
+/** How many passes to make when rows are still found after a pass (rows written meanwhile). */
 const MAX_PASSES = 3;
 
 /**
  * The deletion engine of one service: checks the policy against the catalog, previews exactly, and
- * deletes in time-sized ctid chunks, each its own short transaction, without loading rows into Node.
+ * deletes in time-sized ctid chunks, each one statement (one short transaction), never loading rows
+ * into Node.
  */
 export class DeletionEngine {
   constructor(
@@ -72,12 +74,12 @@ export class DeletionEngine {
     private readonly chunks: ChunkConfig,
   ) {}
 
-  /** Reads the catalog and returns the entity plans, or throws CoverageError (fail closed). */
-  async plans(kind: SubjectKind): Promise<EntityPlan[]> {
+  /** Reads the catalog and returns the plans, or throws CoverageError (fail closed). */
+  async plans(kind: SubjectKind): Promise<Plans> {
     const catalog = await readCatalog(this.pool);
     const problems = coverageProblems(this.policy, catalog);
     if (problems.length) throw new CoverageError(problems);
-    return entityPlans(this.policy, deleteOrder(this.policy, catalog), kind);
+    return buildPlans(this.policy, deleteOrder(this.policy, catalog), kind);
   }
 
   /** Coverage problems right now (empty when sound); used for the erasure health status. */
@@ -86,7 +88,7 @@ export class DeletionEngine {
   }
 
   async preview(kind: SubjectKind, subjectId: string): Promise<EntityCount[]> {
-    return this.count(await this.plans(kind), subjectId);
+    return this.count((await this.plans(kind)).entities, subjectId);
   }
 
   private async count(plans: EntityPlan[], subjectId: string): Promise<EntityCount[]> {
@@ -108,9 +110,9 @@ export class DeletionEngine {
   }
 
   /**
-   * Erases the subject's rows entity by entity in delete order, calling `onChunk` after every committed
-   * chunk (and awaiting it, so a slow reader slows the deletion instead of buffering progress). Stops
-   * between chunks when `signal` is aborted.
+   * Erases the subject's rows chunk by chunk in delete order, calling `onChunk` for every entity a
+   * committed chunk touched (and awaiting it, so a slow reader slows the deletion instead of buffering
+   * progress). Stops between chunks when `signal` is aborted.
    */
   async erase(
     kind: SubjectKind,
@@ -119,39 +121,46 @@ export class DeletionEngine {
     signal: AbortSignal,
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
     const plans = await this.plans(kind);
-    const expected = await this.count(plans, subjectId);
+    const expected = await this.count(plans.entities, subjectId);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
-    const outcomes: EntityOutcome[] = plans.map((plan) => ({ entity: plan.entity, action: plan.action, rows: 0, chunks: 0 }));
+    const outcomes = new Map<string, EntityOutcome>(
+      plans.entities.map((plan) => [plan.entity, { entity: plan.entity, action: plan.action, rows: 0, chunks: 0 }]),
+    );
+    const remaining = (counts: EntityCount[]) => new Set(counts.filter((c) => c.rows > 0).map((c) => c.entity));
     let totalDone = 0;
 
-    let pending = plans.filter((plan, i) => plan.chunkSql && expected[i]!.rows > 0);
-    for (let pass = 0; pending.length > 0; pass++) {
+    let left = remaining(expected);
+    for (let pass = 0; left.size > 0; pass++) {
       if (pass === MAX_PASSES) {
-        const left = await this.count(pending, subjectId);
-        throw new DeletionFailed(
-          new Error(`rows still present after ${MAX_PASSES} passes: ${left.map((e) => `${e.entity}=${e.rows}`).join(', ')}`),
-        );
+        throw new DeletionFailed(new Error(`rows still present after ${MAX_PASSES} passes in: ${[...left].join(', ')}`));
       }
-      for (const plan of pending) {
-        const outcome = outcomes.find((o) => o.entity === plan.entity)!;
+      for (const chunk of plans.chunks.filter((c) => c.entities.some((e) => left.has(e.entity)))) {
+        const root = chunk.entities.at(-1)!.entity;
         await tracer.startActiveSpan(
           'erasure.entity',
-          { attributes: { 'erasure.service': this.serviceName, 'erasure.entity': plan.entity } },
+          { attributes: { 'erasure.service': this.serviceName, 'erasure.entity': root } },
           async (span) => {
             try {
-              await this.eraseEntity(plan, subjectId, outcome, signal, async (chunkRows, durationMs) => {
-                totalDone += chunkRows;
-                await onChunk({
-                  entity: plan.entity,
-                  action: plan.action,
-                  chunkRows,
-                  entityRowsDone: outcome.rows,
-                  totalRowsDone: totalDone,
-                  expectedTotalRows: expectedTotal,
-                  chunkDurationMs: durationMs,
-                });
+              await this.runChunks(chunk, subjectId, signal, async (counts, durationMs) => {
+                for (const [i, { entity, action }] of chunk.entities.entries()) {
+                  const rows = counts[i]!;
+                  if (rows === 0) continue;
+                  const outcome = outcomes.get(entity)!;
+                  outcome.rows += rows;
+                  outcome.chunks += 1;
+                  totalDone += rows;
+                  await onChunk({
+                    entity,
+                    action,
+                    chunkRows: rows,
+                    entityRowsDone: outcome.rows,
+                    totalRowsDone: totalDone,
+                    expectedTotalRows: expectedTotal,
+                    chunkDurationMs: durationMs,
+                  });
+                }
               });
-              span.setAttribute('erasure.rows_deleted', outcome.rows);
+              span.setAttribute('erasure.rows_deleted', chunk.entities.reduce((s, e) => s + outcomes.get(e.entity)!.rows, 0));
             } catch (error) {
               recordError(span, error);
               throw error;
@@ -161,34 +170,41 @@ export class DeletionEngine {
           },
         );
       }
-      // Verify: a row written meanwhile, or skipped because a concurrent update moved it, gets another pass.
-      const left = await this.count(pending, subjectId);
-      pending = pending.filter((_, i) => left[i]!.rows > 0);
+      // Verify: rows written meanwhile (or skipped because a concurrent update moved them) get another pass.
+      left = remaining(await this.count(plans.entities.filter((e) => left.has(e.entity)), subjectId));
     }
-    return { expectedTotal, outcomes };
+    return { expectedTotal, outcomes: [...outcomes.values()] };
   }
 
-  private async eraseEntity(
-    plan: EntityPlan,
+  private async runChunks(
+    chunk: ChunkPlan,
     subjectId: string,
-    outcome: EntityOutcome,
     signal: AbortSignal,
-    committed: (chunkRows: number, durationMs: number) => Promise<void>,
+    committed: (counts: number[], durationMs: number) => Promise<void>,
   ): Promise<void> {
-    let size = this.chunks.initialRows;
+    // A cascade chunk's size counts batch rows of its first table; each brings its descendants along.
+    const fanout = 1 + 2 * (chunk.entities.length - 1);
+    let size = Math.max(this.chunks.minRows, Math.round(this.chunks.initialRows / fanout));
     for (;;) {
       if (signal.aborted) throw new DeletionCancelled();
       const started = performance.now();
-      let affected: number;
+      let row: Record<string, number>;
       try {
-        affected = await tracer.startActiveSpan(
+        row = await tracer.startActiveSpan(
           'erasure.chunk',
-          { attributes: { 'erasure.service': this.serviceName, 'erasure.entity': plan.entity, 'erasure.chunk_limit': size } },
+          {
+            attributes: {
+              'erasure.service': this.serviceName,
+              'erasure.entity': chunk.entities.at(-1)!.entity,
+              'erasure.chunk_limit': size,
+            },
+          },
           async (span: Span) => {
             try {
-              const result = await this.pool.query(plan.chunkSql!, [subjectId, size]);
-              span.setAttribute('erasure.rows_deleted', result.rowCount ?? 0);
-              return result.rowCount ?? 0;
+              const result = await this.pool.query<Record<string, number>>(chunk.sql, [subjectId, size]);
+              const first = result.rows[0]!;
+              span.setAttribute('erasure.rows_deleted', chunk.entities.reduce((s, _, i) => s + first[`n${i}`]!, 0));
+              return first;
             } catch (error) {
               recordError(span, error);
               throw error;
@@ -201,11 +217,9 @@ export class DeletionEngine {
         throw new DeletionFailed(error);
       }
       const durationMs = performance.now() - started;
-      if (affected === 0) return;
-      outcome.rows += affected;
-      outcome.chunks += 1;
-      await committed(affected, durationMs);
-      if (affected < size) return; // the entity is exhausted; the verification pass catches late writes
+      const counts = chunk.entities.map((_, i) => row[`n${i}`]!);
+      if (counts.some((n) => n > 0)) await committed(counts, durationMs);
+      if (row.picked! < size) return; // exhausted; the verification pass catches late writes
       size = nextChunkSize(size, durationMs, this.chunks);
     }
   }

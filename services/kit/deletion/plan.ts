@@ -3,11 +3,7 @@ import type { DeletionPolicy } from './policy';
 
 export type SubjectKind = 'tenant' | 'user';
 
-/**
- * The SQL for one entity and one subject kind. Every statement takes the subject id as $1; chunk
- * statements take the chunk size as $2 and act on at most that many rows, by `ctid` (DESIGN §4: chunking
- * by ctid costs almost nothing over a single DELETE, `id IN (…)` costs 5×).
- */
+/** How Preview counts one entity. Every statement takes the subject id as $1. */
 export interface EntityPlan {
   entity: string;
   action: EntityAction;
@@ -16,8 +12,29 @@ export interface EntityPlan {
   countSql: string;
   /** Rows kept for a legal reason (RETAIN only). */
   retainedCountSql?: string;
-  /** Acts on one chunk; its row count is the rows removed or anonymized. Absent when there is nothing to do. */
-  chunkSql?: string;
+}
+
+/**
+ * One kind of chunk: a single statement (so one short transaction) taking the subject id as $1 and a
+ * row limit as $2, returning one row with `picked` (rows the chunk selected from its first table) and
+ * `n0`, `n1`, … (rows acted on per entity, in the order of `entities`). Rows are addressed by `ctid`
+ * (DESIGN §4: `ctid` chunks cost almost nothing over one DELETE, `id IN (…)` costs 5×).
+ *
+ * A table with a tenant column and the tables reached through it (`{ delete: { parent } }`) share one
+ * chunk: a batch of parent rows, their descendants and the parents themselves go together. The foreign
+ * key checks run at the end of the statement, when the children are already gone, and the children are
+ * found by their foreign key index next to where they were written; paging children through the parent
+ * key instead would rescan the parents of every earlier chunk.
+ */
+export interface ChunkPlan {
+  /** Entities in result order: descendants (deepest first), then the table the batch is taken from. */
+  entities: { entity: string; action: EntityAction }[];
+  sql: string;
+}
+
+export interface Plans {
+  entities: EntityPlan[];
+  chunks: ChunkPlan[];
 }
 
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -33,15 +50,57 @@ function tenantScope(policy: DeletionPolicy, table: string, alias: string, depth
   return `${alias}.${ident(column)} IN (SELECT ${parentAlias}.${ident(parentKey)} FROM ${ident(parent)} ${parentAlias} WHERE ${tenantScope(policy, parent, parentAlias, depth + 1)})`;
 }
 
-const deleteChunk = (table: string, predicate: string): string =>
-  `DELETE FROM ${ident(table)} WHERE ctid = ANY(ARRAY(SELECT t.ctid FROM ${ident(table)} t WHERE ${predicate} LIMIT $2))`;
-
 const count = (table: string, predicate: string): string =>
   `SELECT count(*)::bigint AS n FROM ${ident(table)} t WHERE ${predicate}`;
 
-/** The entity plans for a subject kind, in the given delete order; tables without a rule for it are left out. */
-export function entityPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind): EntityPlan[] {
-  const plans: EntityPlan[] = [];
+/** A chunk over one table: select up to $2 rows by `predicate`, then `action` on them by ctid. */
+function singleChunk(table: string, predicate: string, actOnBatch: (ctids: string) => string): string {
+  return `WITH batch AS MATERIALIZED (SELECT t.ctid AS row_ctid FROM ${ident(table)} t WHERE ${predicate} LIMIT $2),
+    acted AS (${actOnBatch('ctid = ANY(ARRAY(SELECT row_ctid FROM batch))')} RETURNING 1)
+    SELECT (SELECT count(*) FROM batch)::int AS picked, (SELECT count(*) FROM acted)::int AS n0`;
+}
+
+const viaParent = (policy: DeletionPolicy, table: string) => {
+  const rule = policy.tables[table]?.tenant;
+  return rule && 'delete' in rule && 'parent' in rule.delete ? rule.delete : undefined;
+};
+
+/** A cascade chunk: a batch of `root` rows of the tenant, every descendant reached through them, and the batch itself. */
+function cascadeChunk(policy: DeletionPolicy, root: string, rootColumn: string, descendants: string[]): string {
+  // keys_<table>: the batch's rows of that table (ctid and the key its own children reference).
+  const keyColumn = (table: string) => {
+    const children = descendants.filter((d) => viaParent(policy, d)!.parent === table);
+    const keys = new Set(children.map((c) => viaParent(policy, c)!.parentKey ?? 'id'));
+    if (keys.size > 1) throw new Error(`children of "${table}" reference different keys; not supported`);
+    return [...keys][0] ?? 'id';
+  };
+  const ctes: string[] = [
+    `keys_0 AS MATERIALIZED (SELECT t.ctid AS row_ctid, t.${ident(keyColumn(root))} AS k FROM ${ident(root)} t WHERE t.${ident(rootColumn)} = $1 LIMIT $2)`,
+  ];
+  // Parents before children, so each child's batch reads its parent's keys.
+  const topDown = [...descendants].reverse();
+  const alias = new Map<string, string>([[root, 'keys_0']]);
+  topDown.forEach((table, i) => {
+    const { parent, column } = viaParent(policy, table)!;
+    const name = `keys_${i + 1}`;
+    alias.set(table, name);
+    ctes.push(
+      `${name} AS MATERIALIZED (SELECT t.ctid AS row_ctid, t.${ident(keyColumn(table))} AS k FROM ${ident(table)} t WHERE t.${ident(column)} IN (SELECT k FROM ${alias.get(parent)}))`,
+    );
+  });
+  const order = [...descendants, root];
+  order.forEach((table, i) => {
+    ctes.push(`gone_${i} AS (DELETE FROM ${ident(table)} WHERE ctid = ANY(ARRAY(SELECT row_ctid FROM ${alias.get(table)})) RETURNING 1)`);
+  });
+  return `WITH ${ctes.join(',\n    ')}
+    SELECT (SELECT count(*) FROM keys_0)::int AS picked, ${order.map((_, i) => `(SELECT count(*) FROM gone_${i})::int AS n${i}`).join(', ')}`;
+}
+
+/** The plans for a subject kind, following the given delete order; tables without a rule for it are left out. */
+export function buildPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind): Plans {
+  const entities: EntityPlan[] = [];
+  const chunks: ChunkPlan[] = [];
+  const position = new Map(order.map((table, i) => [table, i]));
   for (const table of order) {
     const tablePolicy = policy.tables[table]!;
     if (kind === 'tenant' && tablePolicy.tenant) {
@@ -49,53 +108,64 @@ export function entityPlans(policy: DeletionPolicy, order: string[], kind: Subje
       const scope = tenantScope(policy, table, 't');
       if ('retain' in rule) {
         const personal = rule.retain.anonymize;
-        const holdsPersonal = personal.length
-          ? `(${personal.map((c) => `t.${ident(c)} IS NOT NULL`).join(' OR ')})`
-          : 'false';
-        plans.push({
+        const holdsPersonal = personal.length ? `(${personal.map((c) => `t.${ident(c)} IS NOT NULL`).join(' OR ')})` : 'false';
+        entities.push({
           entity: table,
           action: EntityAction.ENTITY_ACTION_RETAIN,
           retainReason: rule.retain.reason,
           countSql: count(table, `${scope} AND ${holdsPersonal}`),
           retainedCountSql: count(table, scope),
-          chunkSql: personal.length
-            ? `UPDATE ${ident(table)} SET ${personal.map((c) => `${ident(c)} = NULL`).join(', ')}
-                WHERE ctid = ANY(ARRAY(SELECT t.ctid FROM ${ident(table)} t WHERE ${scope} AND ${holdsPersonal} LIMIT $2))`
-            : undefined,
         });
-      } else {
-        plans.push({
-          entity: table,
-          action: EntityAction.ENTITY_ACTION_DELETE,
-          countSql: count(table, scope),
-          chunkSql: deleteChunk(table, scope),
-        });
+        if (personal.length) {
+          chunks.push({
+            entities: [{ entity: table, action: EntityAction.ENTITY_ACTION_RETAIN }],
+            sql: singleChunk(table, `${scope} AND ${holdsPersonal}`, (where) =>
+              `UPDATE ${ident(table)} SET ${personal.map((c) => `${ident(c)} = NULL`).join(', ')} WHERE ${where}`,
+            ),
+          });
+        }
+        continue;
       }
+      entities.push({ entity: table, action: EntityAction.ENTITY_ACTION_DELETE, countSql: count(table, scope) });
+      if ('parent' in rule.delete) continue; // deleted in its root's cascade chunk
+      // Descendants reached through this table, deepest first (the delete order already is).
+      const descendants = order.filter((candidate) => {
+        for (let link = viaParent(policy, candidate); link; link = viaParent(policy, link.parent)) {
+          if (link.parent === table) return true;
+        }
+        return false;
+      });
+      descendants.sort((a, b) => position.get(a)! - position.get(b)!);
+      chunks.push({
+        entities: [...descendants, table].map((entity) => ({ entity, action: EntityAction.ENTITY_ACTION_DELETE })),
+        sql: descendants.length
+          ? cascadeChunk(policy, table, rule.delete.column, descendants)
+          : singleChunk(table, scope, (where) => `DELETE FROM ${ident(table)} WHERE ${where}`),
+      });
     }
     if (kind === 'user' && tablePolicy.user) {
       const rule = tablePolicy.user;
       if ('delete' in rule) {
         const scope = `t.${ident(rule.delete.column)} = $1`;
-        plans.push({
-          entity: table,
-          action: EntityAction.ENTITY_ACTION_DELETE,
-          countSql: count(table, scope),
-          chunkSql: deleteChunk(table, scope),
+        entities.push({ entity: table, action: EntityAction.ENTITY_ACTION_DELETE, countSql: count(table, scope) });
+        chunks.push({
+          entities: [{ entity: table, action: EntityAction.ENTITY_ACTION_DELETE }],
+          sql: singleChunk(table, scope, (where) => `DELETE FROM ${ident(table)} WHERE ${where}`),
         });
       } else {
         const scope = `(${rule.anonymize.map((c) => `t.${ident(c)} = $1`).join(' OR ')})`;
-        plans.push({
-          entity: table,
-          action: EntityAction.ENTITY_ACTION_ANONYMIZE,
-          countSql: count(table, scope),
+        entities.push({ entity: table, action: EntityAction.ENTITY_ACTION_ANONYMIZE, countSql: count(table, scope) });
+        chunks.push({
+          entities: [{ entity: table, action: EntityAction.ENTITY_ACTION_ANONYMIZE }],
           // Only the columns that hold this user are cleared; other users' references stay.
-          chunkSql: `UPDATE ${ident(table)} SET ${rule.anonymize
-            .map((c) => `${ident(c)} = CASE WHEN ${ident(c)} = $1 THEN NULL ELSE ${ident(c)} END`)
-            .join(', ')}
-            WHERE ctid = ANY(ARRAY(SELECT t.ctid FROM ${ident(table)} t WHERE ${scope} LIMIT $2))`,
+          sql: singleChunk(table, scope, (where) =>
+            `UPDATE ${ident(table)} SET ${rule.anonymize
+              .map((c) => `${ident(c)} = CASE WHEN ${ident(c)} = $1 THEN NULL ELSE ${ident(c)} END`)
+              .join(', ')} WHERE ${where}`,
+          ),
         });
       }
     }
   }
-  return plans;
+  return { entities, chunks };
 }
