@@ -27,6 +27,9 @@ export const notFound = (message: string) => new RpcError(status.NOT_FOUND, mess
 export const unauthenticated = (message: string) => new RpcError(status.UNAUTHENTICATED, message, 'UNAUTHENTICATED');
 export const permissionDenied = (message: string) =>
   new RpcError(status.PERMISSION_DENIED, message, 'PERMISSION_DENIED');
+export const alreadyExists = (message: string, reason = 'ALREADY_EXISTS') => new RpcError(status.ALREADY_EXISTS, message, reason);
+/** A lost race (e.g. a concurrent change won): the caller may re-read and retry. */
+export const aborted = (message: string, reason = 'ABORTED') => new RpcError(status.ABORTED, message, reason);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

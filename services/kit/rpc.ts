@@ -34,19 +34,39 @@ function logOutcome(deps: RpcDeps, method: string, started: number, error?: RpcE
   else deps.log.info({ ...fields, code: status[error.code], error: error.message }, 'rpc refused');
 }
 
-/** A unary handler: authenticates first, then runs `handler`; thrown errors become gRPC statuses. */
+/** The context of an RPC that needs no token (e.g. Login): there is no principal. */
+export type PublicCallContext = Omit<CallContext, 'principal'>;
+
+/**
+ * A unary handler: authenticates first, then runs `handler`; thrown errors become gRPC statuses.
+ * With `{ public: true }` the RPC needs no token and is not authenticated at all.
+ */
 export function unary<Req, Res>(
   deps: RpcDeps,
   method: string,
   handler: (request: Req, ctx: CallContext) => Promise<Res>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+export function unary<Req, Res>(
+  deps: RpcDeps,
+  method: string,
+  handler: (request: Req, ctx: PublicCallContext) => Promise<Res>,
+  options: { public: true },
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+export function unary<Req, Res>(
+  deps: RpcDeps,
+  method: string,
+  handler: (request: Req, ctx: CallContext) => Promise<Res>,
+  options?: { public: true },
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     const started = performance.now();
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
     (async () => {
-      const principal = await authenticate(call.metadata, deps.secret);
-      return handler(call.request, { principal, metadata: call.metadata, signal: controller.signal, log: deps.log });
+      const context = { metadata: call.metadata, signal: controller.signal, log: deps.log };
+      // The overload types a public handler's context without a principal.
+      if (options?.public) return handler(call.request, context as CallContext);
+      return handler(call.request, { ...context, principal: await authenticate(call.metadata, deps.secret) });
     })().then(
       (response) => {
         logOutcome(deps, method, started);

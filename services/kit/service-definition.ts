@@ -35,4 +35,9 @@ export interface DomainService {
    * service uses it to refuse erasing a user who still owns an active tenant.
    */
   beforeErase?: (pool: Pool, subject: { kind: 'tenant' | 'user'; id: string }) => Promise<void>;
+  /**
+   * Append-only event tables (an outbox) that an erasure may add a row to, e.g. `tenant.deleted`. They
+   * hold no subject column, so they are outside the deletion policy, and their events survive erasure.
+   */
+  eventTables?: string[];
 }

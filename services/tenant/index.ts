@@ -1,0 +1,38 @@
+import { failedPrecondition } from '../kit/errors';
+import type { ServiceExtension } from '../kit/run-service';
+import type { DomainService } from '../kit/service-definition';
+import { tenantApi } from './api';
+import { migrations } from './migrations';
+import { defineModels } from './models';
+import { deletionPolicy } from './policy';
+import { seed } from './seed';
+
+export const tenantService: DomainService = {
+  name: 'tenant',
+  migrations,
+  defineModels,
+  deletionPolicy,
+  seed,
+  eventTables: ['outbox_events'],
+  // A user who owns an ACTIVE tenant cannot be erased: the tenant would be left without an owner.
+  // Ownership is resolved first (TransferOwnership, or the tenant's own erasure). Tenant subjects need no guard.
+  async beforeErase(pool, subject) {
+    if (subject.kind !== 'user') return;
+    const { rows } = await pool.query<{ id: string }>(
+      `SELECT id FROM tenants WHERE owner_id = $1 AND status = 'ACTIVE' ORDER BY id`,
+      [subject.id],
+    );
+    if (rows.length) {
+      throw failedPrecondition(
+        `user ${subject.id} owns ACTIVE tenant(s) ${rows.map((row) => row.id).join(', ')}: transfer the ownership or erase ` +
+          'the tenant first',
+        'USER_OWNS_ACTIVE_TENANT',
+      );
+    }
+  },
+};
+
+/** TenantService beside the kit's TenantDataDeletion. */
+export const tenantExtension: ServiceExtension = {
+  services: ({ db, deps }) => [tenantApi(db.pool, deps)],
+};

@@ -1,0 +1,4 @@
+import { runService } from '../kit/run-service';
+import { tenantExtension, tenantService } from '.';
+
+runService(tenantService, tenantExtension);

@@ -1,0 +1,4 @@
+import { identityServices } from '../services/identity-registry';
+import { conformanceSuite } from './support/conformance';
+
+conformanceSuite(identityServices);
