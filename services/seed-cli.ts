@@ -15,10 +15,11 @@ async function main(): Promise<void> {
     users: 'string',
     user: 'list',
     services: 'list',
+    'no-identity': 'boolean',
     help: 'boolean',
   });
   if (flags.help) {
-    process.stdout.write('usage: npm run seed -- --tenant <uuid> --rows <n> [--users <n> | --user <uuid> …] [--services orders,sales]\n');
+    process.stdout.write('usage: npm run seed -- --tenant <uuid> --rows <n> [--users <n> | --user <uuid> …] [--services orders,sales] [--no-identity]\n  The first user owns the tenant, the second is an admin, the rest are members; --no-identity skips the tenant and auth records.\n');
     return;
   }
   const tenantId = flags.tenant as string | undefined;
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
     return service;
   });
   const log = createLogger('seed');
-  const report = await seedTenant({ tenantId, rows, userIds, users, services, log });
+  const report = await seedTenant({ tenantId, rows, userIds, users, services, log, identity: !flags['no-identity'] });
   process.stdout.write(
     `${JSON.stringify({ tenant_id: report.tenantId, user_ids: report.userIds, rows: report.rows, ms: report.ms, per_service: report.perService })}\n`,
   );

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { openServiceDatabase, resolveServiceDatabaseUrl } from './kit/database';
 import { migrate } from './kit/migrations';
 import type { DomainService } from './kit/service-definition';
+import { identityServices } from './identity-registry';
 import { domainServices } from './registry';
 
 export interface SeedRequest {
@@ -14,6 +15,8 @@ export interface SeedRequest {
   users?: number;
   /** Default: the twelve domain services. */
   services?: DomainService[];
+  /** Also create the tenant (owner = first user, admin = second, members) and the users' auth records. */
+  identity?: boolean;
   /** The database URL of a service; default: from the environment (or the embedded PostgreSQL). */
   databaseUrl?: (service: string) => Promise<string>;
   /** Services seeded at once (each is one set-based statement or a few). */
@@ -38,8 +41,11 @@ export async function seedTenant(request: SeedRequest): Promise<SeedReport> {
   const services = request.services ?? domainServices;
   const userIds = request.userIds ?? Array.from({ length: request.users ?? 5 }, () => randomUUID());
   const perServiceRows = Math.max(1, Math.round(request.rows / services.length));
+  // The identity services get the tenant row, its memberships and the users, not a share of the rows.
+  const identity = request.identity ? identityServices.map((service) => service.definition) : [];
+  const rowsFor = (service: DomainService) => (identity.includes(service) ? userIds.length : perServiceRows);
   const databaseUrl = request.databaseUrl ?? (async (name: string) => (await resolveServiceDatabaseUrl(name)).url);
-  const queue = [...services];
+  const queue = [...identity, ...services];
   const perService: SeedReport['perService'] = [];
   const worker = async () => {
     for (let service = queue.shift(); service; service = queue.shift()) {
@@ -49,7 +55,7 @@ export async function seedTenant(request: SeedRequest): Promise<SeedReport> {
       try {
         await migrate(url, db.sequelize, service.migrations, request.log ?? silent);
         const before = await totalRows(db.pool);
-        await service.seed(db.pool, { tenantId: request.tenantId, userIds, rows: perServiceRows });
+        await service.seed(db.pool, { tenantId: request.tenantId, userIds, rows: rowsFor(service) });
         const rows = (await totalRows(db.pool)) - before;
         perService.push({ service: service.name, rows, ms: Math.round(performance.now() - t0) });
         request.log?.info({ seeded_service: service.name, rows }, 'seeded');
