@@ -1,0 +1,1 @@
+console.log("hello from erasure", process.argv.slice(2))

@@ -1,0 +1,297 @@
+/**
+ * `startMesh(options)`: the whole mesh on one machine. The database server (`DATABASE_URL`, or the
+ * embedded PostgreSQL started once by a holder process), every service's database, the signing secret,
+ * then all services as separate supervised processes, each waited for until its health says SERVING.
+ * Used by `npm start` (mesh/launcher.ts), `npm run demo` and the tests.
+ */
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { jwtSecret } from '../services/kit/auth';
+import { envInt, envPrefix } from '../services/kit/config';
+import { resolveServiceDatabaseUrl } from '../services/kit/database';
+import { healthStatus } from '../services/kit/health-client';
+import { dataDir } from '../services/kit/paths';
+import type { DatabaseReady } from './database-process';
+import { consoleLine, tailLines } from './logs';
+import { DEFAULT_CRASH_POLICY, Supervisor, type CrashPolicy } from './processes';
+import { addressEnv, databaseCommand, healthNames, MESH_SERVICES, selectServices, serviceCommand } from './services';
+
+type Env = Record<string, string | undefined>;
+
+export interface MeshOptions {
+  /** The environment of the mesh (default: process.env). */
+  env?: Env;
+  /** Services not to start, e.g. `['orchestrator']`. */
+  without?: string[];
+  /** Show every log line of the children on the console, not only warnings and errors. */
+  verbose?: boolean;
+  /** How long every service has to become SERVING (default MESH_START_TIMEOUT_MS or 120 s). */
+  startTimeoutMs?: number;
+  /** How long a service may take to stop after SIGTERM before it is killed (default 15 s). */
+  stopGraceMs?: number;
+  /** Where the children's logs go (default `<data dir>/logs`). */
+  logDir?: string;
+  crashPolicy?: CrashPolicy;
+  /** The launcher's console (default: stdout). */
+  out?: (line: string) => void;
+  /** Aborting it during start-up stops what was started and rejects. */
+  signal?: AbortSignal;
+}
+
+export interface MeshService {
+  name: string;
+  address: string;
+  /** The service's database (name only; the server is `Mesh.databaseServer`). */
+  database: string;
+  pid: number | undefined;
+  logFile: string;
+}
+
+export interface Mesh {
+  services: MeshService[];
+  /** The environment a client of this mesh needs: DATABASE_URL and every `<NAME>_ADDR`. */
+  env: Record<string, string>;
+  /** The database server without credentials, e.g. `127.0.0.1:54329 (embedded)`. */
+  databaseServer: string;
+  /** True when this mesh started the embedded PostgreSQL (and will stop it). */
+  startedDatabase: boolean;
+  startedAt: Date;
+  readyMs: number;
+  /** Every pid started so far: services (with restarts) and the database holder. */
+  pids(): number[];
+  /** Stops every service (SIGTERM, SIGKILL after the grace period), then the embedded database. */
+  stop(): Promise<void>;
+  /** SIGKILLs every service at once (a second Ctrl-C), then stops the database. */
+  kill(): Promise<void>;
+}
+
+/** A start-up failure that names the service and shows the end of its log. */
+export class MeshStartError extends Error {
+  constructor(
+    message: string,
+    readonly service?: string,
+    readonly logTail: string[] = [],
+  ) {
+    super(message);
+    this.name = 'MeshStartError';
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether something already accepts connections at host:port. */
+export function addressInUse(address: string, timeoutMs = 500): Promise<boolean> {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(at + 1));
+  return new Promise((resolve) => {
+    const socket = connect({ host: host === '0.0.0.0' ? '127.0.0.1' : host, port });
+    const done = (inUse: boolean) => {
+      socket.destroy();
+      resolve(inUse);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** host:port to dial for a listening address (0.0.0.0 → 127.0.0.1). */
+export function dialAddress(address: string): string {
+  return address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+}
+
+/** Health of one process: SERVING only when "" and every name of `healthNames` are SERVING. */
+async function processHealth(service: string, address: string): Promise<string> {
+  for (const name of ['', ...healthNames(service)]) {
+    const status = await healthStatus(dialAddress(address), name, 1000);
+    if (status !== 'SERVING') return name === '' ? status : `${name} ${status}`;
+  }
+  return 'SERVING';
+}
+
+function serverLabel(url: string, embedded: boolean): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 5432}${embedded ? ' (embedded PostgreSQL)' : ''}`;
+  } catch {
+    return embedded ? 'embedded PostgreSQL' : 'DATABASE_URL';
+  }
+}
+
+export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
+  const started = Date.now();
+  const baseEnv: Env = { ...process.env, ...options.env };
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const names = selectServices(options.without);
+  const addresses = addressEnv(baseEnv);
+  const timeoutMs = options.startTimeoutMs ?? envInt(baseEnv, 'MESH_START_TIMEOUT_MS', 120_000, 1000);
+  const graceMs = options.stopGraceMs ?? 15_000;
+  const root = baseEnv.ERASURE_DATA_DIR ?? dataDir();
+  const logDir = options.logDir ?? join(root, 'logs');
+  const width = Math.max(...[...MESH_SERVICES, 'postgres'].map((name) => name.length));
+  const verbose = options.verbose ?? false;
+  const show = (service: string, line: string) => {
+    const rendered = consoleLine(service, line, { verbose, width });
+    if (rendered !== undefined) out(rendered);
+  };
+  const checkAbort = () => {
+    if (options.signal?.aborted) throw new MeshStartError('start-up interrupted');
+  };
+
+  for (const name of names) {
+    const address = addresses[`${envPrefix(name)}_ADDR`]!;
+    // Every process must be reachable at a known port by the others (the orchestrator dials them all).
+    if (/:0$/.test(address)) throw new MeshStartError(`${envPrefix(name)}_ADDR must name a fixed port, got ${address}`, name);
+  }
+  // Refuse early, with a useful message, when the ports are taken (usually: a mesh already runs).
+  const busy = (
+    await Promise.all(names.map(async (name) => ((await addressInUse(dialAddress(addresses[`${envPrefix(name)}_ADDR`]!))) ? name : undefined)))
+  ).filter((name): name is string => name !== undefined);
+  if (busy.length) {
+    const list = busy.map((name) => `${name} (${addresses[`${envPrefix(name)}_ADDR`]})`).join(', ');
+    throw new MeshStartError(
+      `address already in use: ${list}. Is a mesh already running? Stop it, or choose other ports with <NAME>_ADDR (e.g. ${envPrefix(busy[0]!)}_ADDR=127.0.0.1:51000).`,
+      busy[0],
+    );
+  }
+
+  // One signing secret for every process: created now, before the children race to create it.
+  jwtSecret(baseEnv);
+
+  let holder: Supervisor | undefined;
+  let serverUrl = baseEnv.DATABASE_URL || undefined;
+  let startedDatabase = false;
+  const supervisors: Supervisor[] = [];
+  const stopAll = async (kill = false) => {
+    if (kill) supervisors.forEach((supervisor) => supervisor.kill());
+    await Promise.all(supervisors.map((supervisor) => supervisor.stop(graceMs)));
+    await holder?.stop(30_000);
+  };
+
+  try {
+    if (!serverUrl) {
+      out('starting the embedded PostgreSQL (data in .data/pg) ...');
+      const command = databaseCommand();
+      holder = new Supervisor(
+        { name: 'postgres', ...command, env: { ...baseEnv, ERASURE_DATA_DIR: root }, logFile: join(logDir, 'postgres.log'), signalGroup: false },
+        { ...DEFAULT_CRASH_POLICY, maxCrashes: 1 },
+      );
+      const ready = new Promise<DatabaseReady>((resolve, reject) => {
+        holder!.on('message', (message) => resolve(message as DatabaseReady));
+        holder!.on('crashed', ({ how }) => reject(new MeshStartError(`the embedded PostgreSQL ${how}`, 'postgres', tailLines(join(logDir, 'postgres.log'), 20))));
+      });
+      holder.on('line', (line) => verbose && show('postgres', line));
+      holder.start();
+      const database = await Promise.race([
+        ready,
+        sleep(timeoutMs).then(() => {
+          throw new MeshStartError(`the embedded PostgreSQL did not start within ${timeoutMs / 1000} s`, 'postgres', tailLines(join(logDir, 'postgres.log'), 20));
+        }),
+      ]);
+      serverUrl = database.url;
+      startedDatabase = database.startedHere;
+      if (!startedDatabase) {
+        out('reusing the embedded PostgreSQL that is already running');
+        await holder.stop(5_000);
+        holder = undefined;
+      }
+    }
+    checkAbort();
+
+    const childEnv: Env = { ...baseEnv, DATABASE_URL: serverUrl, ERASURE_DATA_DIR: root, ...addresses };
+    const databases = new Map<string, string>();
+    for (const name of names) {
+      // Creates `bakery_<name>` (or the database of `<NAME>_DATABASE_URL`) before the services race to.
+      const { url } = await resolveServiceDatabaseUrl(name, childEnv);
+      databases.set(name, decodeURIComponent(new URL(url).pathname.slice(1)));
+    }
+    checkAbort();
+
+    out(`starting ${names.length} services ...`);
+    const failures: MeshStartError[] = [];
+    const ready = new Set<string>();
+    let initialReady = false;
+    for (const name of names) {
+      const logFile = join(logDir, `${name}.log`);
+      const supervisor = new Supervisor(
+        { name, ...serviceCommand(name), env: { ...childEnv, ERASURE_SERVICE: name }, logFile },
+        options.crashPolicy,
+      );
+      supervisors.push(supervisor);
+      supervisor.on('line', (line) => show(name, line));
+      supervisor.on('crashed', ({ pid, how, decision }) => {
+        ready.delete(name);
+        if (decision.giveUp) {
+          const message = `${name} (pid ${pid}) ${how} — ${decision.crashes} crashes within ${Math.round((options.crashPolicy ?? DEFAULT_CRASH_POLICY).windowMs / 1000)} s; giving up on it (log: ${logFile})`;
+          out(`launcher: ${message}`);
+          failures.push(new MeshStartError(message, name, tailLines(logFile, 20)));
+        } else {
+          out(`launcher: ${name} (pid ${pid}) ${how}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashes} of ${(options.crashPolicy ?? DEFAULT_CRASH_POLICY).maxCrashes} allowed per minute)`);
+        }
+      });
+      supervisor.on('started', (pid) => {
+        // Each instance is polled until it serves (or exits); after start-up a recovery is announced.
+        void (async () => {
+          for (;;) {
+            if (supervisor.pid !== pid) return;
+            if ((await processHealth(name, addresses[`${envPrefix(name)}_ADDR`]!)) === 'SERVING') {
+              if (supervisor.pid !== pid) return;
+              ready.add(name);
+              if (initialReady) out(`launcher: ${name} is back (pid ${pid})`);
+              return;
+            }
+            await sleep(250);
+          }
+        })();
+      });
+    }
+    supervisors.forEach((supervisor) => supervisor.start());
+
+    const deadline = Date.now() + timeoutMs;
+    while (ready.size < names.length) {
+      checkAbort();
+      if (failures.length) throw failures[0]!;
+      if (holder && !holder.running) throw new MeshStartError('the embedded PostgreSQL stopped', 'postgres', tailLines(join(logDir, 'postgres.log'), 20));
+      if (Date.now() > deadline) {
+        const missing = names.filter((name) => !ready.has(name));
+        const first = missing[0]!;
+        const status = await processHealth(first, addresses[`${envPrefix(first)}_ADDR`]!);
+        throw new MeshStartError(
+          `${first} did not become SERVING within ${timeoutMs / 1000} s (health: ${status})${missing.length > 1 ? `; also not ready: ${missing.slice(1).join(', ')}` : ''}`,
+          first,
+          tailLines(join(logDir, `${first}.log`), 20),
+        );
+      }
+      await sleep(100);
+    }
+    initialReady = true;
+
+    let stopped: Promise<void> | undefined;
+    return {
+      services: names.map((name) => {
+        const supervisor = supervisors.find((s) => s.name === name)!;
+        return {
+          name,
+          address: addresses[`${envPrefix(name)}_ADDR`]!,
+          database: databases.get(name)!,
+          get pid() {
+            return supervisor.pid;
+          },
+          logFile: supervisor.spec.logFile,
+        };
+      }),
+      env: { DATABASE_URL: serverUrl!, ...addresses },
+      databaseServer: serverLabel(serverUrl!, startedDatabase || !baseEnv.DATABASE_URL),
+      startedDatabase,
+      startedAt: new Date(started),
+      readyMs: Date.now() - started,
+      pids: () => [...supervisors.flatMap((supervisor) => supervisor.pids), ...(holder?.pids ?? [])],
+      stop: () => (stopped ??= stopAll()),
+      kill: () => (stopped = stopAll(true)),
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { jwtSecret } from '../services/kit/auth';
+import { envBool, serviceAddress } from '../services/kit/config';
+import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from '../services/kit/database';
+import { createLogger } from '../services/kit/logger';
+import { migrate } from '../services/kit/migrations';
+import { mapDatabaseError } from '../services/kit/pg-errors';
+import type { RpcDeps } from '../services/kit/rpc';
+import { startGrpcServer, type RunningServer } from '../services/kit/server';
+import { stopTracing } from '../services/kit/tracing';
+import { DELETION_ORCHESTRATOR, deletionOrchestrator } from './api';
+import { ServiceClients } from './clients';
+import { orchestratorConfig, type OrchestratorConfig } from './config';
+import { JobEvents } from './events';
+import { migrations } from './migrations';
+import { ErasureQueue } from './queue';
+import { JobRunner } from './runner';
+import { JobStore } from './store';
+
+export interface OrchestratorOptions {
+  address?: string;
+  databaseUrl?: string;
+  secret?: Uint8Array;
+  config?: OrchestratorConfig;
+  log?: Logger;
+}
+
+export interface RunningOrchestrator {
+  address: string;
+  port: number;
+  store: JobStore;
+  runner: JobRunner;
+  db: ServiceDatabase;
+  server: RunningServer;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the orchestrator: its database (migrated), the job store, the event bus, the queue, the
+ * runner, and the gRPC server; then resumes the jobs whose runners are gone.
+ */
+export async function startOrchestrator(options: OrchestratorOptions = {}): Promise<RunningOrchestrator> {
+  const log = options.log ?? createLogger('orchestrator');
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  let url = options.databaseUrl;
+  if (!url) {
+    const resolved = await resolveServiceDatabaseUrl('orchestrator');
+    url = resolved.url;
+    if (resolved.embedded?.startedHere) stopEmbedded = resolved.embedded.stop;
+  }
+  const db = openServiceDatabase(url, 8);
+  if (envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, migrations, log);
+  const config = options.config ?? orchestratorConfig();
+  const secret = options.secret ?? jwtSecret();
+  const store = new JobStore(db.pool);
+  const events = new JobEvents(url, log);
+  await events.start();
+  const clients = new ServiceClients(config.registry, secret);
+  const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const runner = new JobRunner(store, clients, events, config, log, owner);
+  const queue = new ErasureQueue(url, runner, log);
+  await queue.start();
+  runner.enqueue = queue.enqueue;
+
+  const rpc: RpcDeps = { secret, log, mapError: mapDatabaseError };
+  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  const server = await startGrpcServer(
+    options.address ?? serviceAddress('orchestrator'),
+    [deletionOrchestrator({ rpc, store, runner, events, clients, enqueue: queue.enqueue, log })],
+    log,
+    health,
+  );
+  health.setStatus(DELETION_ORCHESTRATOR, 'SERVING');
+  health.setStatus('', 'SERVING');
+  log.info({ owner, registry: config.registry }, 'orchestrator ready');
+
+  // Resume jobs whose runner died (lease lapsed); the queue would find them too, a little later.
+  const resume = async () => {
+    for (const id of await store.orphaned()) {
+      runner.runIfFree(id).catch((error) => log.error({ err: error, job_id: id }, 'resume failed'));
+    }
+  };
+  resume().catch((error) => log.error({ err: error }, 'resume scan failed'));
+
+  return {
+    address: server.address,
+    port: server.port,
+    store,
+    runner,
+    db,
+    server,
+    async stop(graceMs = 10_000) {
+      health.setStatus(DELETION_ORCHESTRATOR, 'NOT_SERVING');
+      await runner.shutdown();
+      await server.shutdown(graceMs);
+      await queue.stop();
+      await events.stop();
+      clients.close();
+      await db.close();
+      await stopEmbedded?.();
+    },
+  };
+}
+
+/** The orchestrator process: `npm run service -- orchestrator`. */
+export function runOrchestrator(): void {
+  const log = createLogger('orchestrator');
+  startOrchestrator({ log }).then(
+    (running) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'shutting down');
+        running
+          .stop()
+          .then(stopTracing)
+          .then(
+            () => process.exit(0),
+            (error) => {
+              log.error({ err: error }, 'shutdown failed');
+              process.exit(1);
+            },
+          );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    },
+    (error) => {
+      log.fatal({ err: error }, `cannot start orchestrator: ${(error as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

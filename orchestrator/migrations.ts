@@ -1,0 +1,61 @@
+import type { ServiceMigration } from '../services/kit/service-definition';
+
+/** The orchestrator's own database: jobs and their per-service steps, written before any work starts. */
+export const migrations: ServiceMigration[] = [
+  {
+    name: '0001_erasure_jobs',
+    up: async ({ context: db }) => {
+      await db.query(`
+        CREATE TABLE erasure_jobs (
+          id uuid PRIMARY KEY,
+          subject_kind text NOT NULL CHECK (subject_kind IN ('tenant', 'user')),
+          subject_id uuid NOT NULL,
+          status text NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
+          requested_by text NOT NULL,
+          request_id text,
+          -- who may read and steer the job besides services: the initiator and, for tenant jobs, the
+          -- tenant's owners and admins at the time of the request (the tenant is gone afterwards)
+          viewers uuid[] NOT NULL DEFAULT '{}',
+          options jsonb NOT NULL DEFAULT '{}',
+          parent_job_id uuid REFERENCES erasure_jobs (id),
+          trace_id text NOT NULL,
+          error text NOT NULL DEFAULT '',
+          cancel_requested boolean NOT NULL DEFAULT false,
+          lease_owner text,
+          lease_until timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          started_at timestamptz,
+          finished_at timestamptz,
+          verified_at timestamptz
+        );
+        -- At most one open job per subject, guaranteed by the database (DESIGN §5).
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id)
+          WHERE status IN ('PENDING', 'RUNNING');
+        -- The same request id always names the same job.
+        CREATE UNIQUE INDEX erasure_jobs_request_id ON erasure_jobs (request_id) WHERE request_id IS NOT NULL;
+        CREATE INDEX erasure_jobs_listing ON erasure_jobs (created_at DESC, id DESC);
+        CREATE INDEX erasure_jobs_subject ON erasure_jobs (subject_kind, subject_id);
+        CREATE INDEX erasure_jobs_parent ON erasure_jobs (parent_job_id);
+
+        CREATE TABLE erasure_job_steps (
+          job_id uuid NOT NULL REFERENCES erasure_jobs (id),
+          name text NOT NULL,
+          phase text NOT NULL CHECK (phase IN ('prepare', 'domain', 'identity')),
+          position int NOT NULL,
+          status text NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+          attempts int NOT NULL DEFAULT 0,
+          rows_deleted bigint NOT NULL DEFAULT 0,
+          expected_rows bigint,
+          entities jsonb NOT NULL DEFAULT '{}',
+          last_error text NOT NULL DEFAULT '',
+          started_at timestamptz,
+          finished_at timestamptz,
+          PRIMARY KEY (job_id, name)
+        );
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('DROP TABLE erasure_job_steps; DROP TABLE erasure_jobs;');
+    },
+  },
+];
