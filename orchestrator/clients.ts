@@ -9,6 +9,12 @@ import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { mintServiceToken } from '../services/kit/auth';
 
 /**
+ * A service that comes back should be reached again within a couple of seconds; grpc-js would
+ * otherwise back off its reconnects up to two minutes, longer than a job's retry budget.
+ */
+const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 };
+
+/**
  * gRPC clients of every service, authenticated with the orchestrator's service token (re-minted well
  * before it expires), as promises.
  */
@@ -40,14 +46,14 @@ export class ServiceClients {
   erasureClient(service: string): TenantDataDeletionClient {
     let client = this.erasure.get(service);
     if (!client) {
-      client = new TenantDataDeletionClient(this.address(service), credentials.createInsecure());
+      client = new TenantDataDeletionClient(this.address(service), credentials.createInsecure(), CHANNEL_OPTIONS);
       this.erasure.set(service, client);
     }
     return client;
   }
 
   tenant(): TenantServiceClient {
-    this.tenantClient ??= new TenantServiceClient(this.address('tenant'), credentials.createInsecure());
+    this.tenantClient ??= new TenantServiceClient(this.address('tenant'), credentials.createInsecure(), CHANNEL_OPTIONS);
     return this.tenantClient;
   }
 

@@ -50,7 +50,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     url = resolved.url;
     if (resolved.embedded?.startedHere) stopEmbedded = resolved.embedded.stop;
   }
-  const db = openServiceDatabase(url, 8);
+  const db = openServiceDatabase(url, 6);
   if (envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, migrations, log);
   const config = options.config ?? orchestratorConfig();
   const secret = options.secret ?? jwtSecret();

@@ -245,7 +245,8 @@ export class JobRunner {
       { attributes: { 'erasure.job.id': job.id, 'erasure.service': step.row.name, 'erasure.phase': step.row.phase } },
       async (span: Span) => {
         try {
-          for (;;) {
+          // The retry budget is per run: RetryJob gives a failed step a fresh budget; `attempts` counts them all.
+          for (let attemptThisRun = 1; ; attemptThisRun++) {
             if (signal.aborted) return;
             await this.setStep(job.id, step, { status: 'RUNNING', attempts: step.row.attempts + 1, started_at: step.row.started_at ?? new Date() });
             try {
@@ -255,7 +256,7 @@ export class JobRunner {
             } catch (error) {
               if (signal.aborted) return;
               const message = describe(error);
-              const retry = !(error instanceof PermanentError) && isRetryable(error) && step.row.attempts < this.config.maxAttempts;
+              const retry = !(error instanceof PermanentError) && isRetryable(error) && attemptThisRun < this.config.maxAttempts;
               this.log.warn({ job_id: job.id, service: step.row.name, attempt: step.row.attempts, error: message, retry }, 'step attempt failed');
               if (!retry) {
                 await this.setStep(job.id, step, { status: 'FAILED', last_error: message, finished_at: new Date() });
@@ -263,7 +264,7 @@ export class JobRunner {
                 return;
               }
               await this.setStep(job.id, step, { status: 'RETRYING', last_error: message });
-              await sleep(backoff(this.config, step.row.attempts), signal);
+              await sleep(backoff(this.config, attemptThisRun), signal);
             }
           }
         } finally {

@@ -85,6 +85,8 @@ export interface ChunkConfig {
   maxRows: number;
   /** The time a chunk's transaction should take; sizes adapt towards it. */
   targetMs: number;
+  /** A pause between chunks, to limit the load an erasure puts on a busy database (default none). */
+  pauseMs?: number;
 }
 
 export function chunkConfig(env: Env = process.env): ChunkConfig {
@@ -92,5 +94,6 @@ export function chunkConfig(env: Env = process.env): ChunkConfig {
   const maxRows = envInt(env, 'ERASURE_CHUNK_MAX_ROWS', 50_000, minRows);
   const initialRows = envInt(env, 'ERASURE_CHUNK_INITIAL_ROWS', 5_000, minRows, maxRows);
   const targetMs = envInt(env, 'ERASURE_CHUNK_TARGET_MS', 100, 1, 10_000);
-  return { initialRows, minRows, maxRows, targetMs };
+  const pauseMs = envInt(env, 'ERASURE_CHUNK_PAUSE_MS', 0, 0, 60_000);
+  return { initialRows, minRows, maxRows, targetMs, pauseMs };
 }

@@ -78,9 +78,10 @@ export interface ServiceDatabase {
   close(): Promise<void>;
 }
 
-export function openServiceDatabase(url: string, poolSize = 4): ServiceDatabase {
-  const sequelize = new Sequelize(url, { logging: false, pool: { max: 2, min: 0 } });
-  const pool = new Pool({ connectionString: url, max: poolSize });
+export function openServiceDatabase(url: string, poolSize = 3): ServiceDatabase {
+  // Small pools: a machine runs fifteen of these processes against one PostgreSQL.
+  const sequelize = new Sequelize(url, { logging: false, pool: { max: 2, min: 0, idle: 5000 } });
+  const pool = new Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 5000 });
   // An idle client's connection error (e.g. server restart) must not crash the process.
   pool.on('error', () => undefined);
   return {

@@ -3,6 +3,7 @@ import {
   MembershipRemoval,
   Role,
   TenantServiceService,
+  TenantStatus,
   type AddMemberRequest,
   type AddMemberResponse,
   type BeginTenantDeletionRequest,
@@ -18,6 +19,8 @@ import {
   type ListMembersRequest,
   type ListMembersResponse,
   type ListUserMembershipsRequest,
+  type ListTenantsRequest,
+  type ListTenantsResponse,
   type ListUserMembershipsResponse,
   type MembershipOutcome,
   type TransferOwnershipRequest,
@@ -51,6 +54,7 @@ import {
   tenantToProto,
   type MemberRow,
   type RoleName,
+  type TenantRow,
 } from './store';
 
 export const TENANT_SERVICE = 'bakery.tenant.v1.TenantService';
@@ -80,6 +84,15 @@ function requireGrantableRole(role: Role): RoleName {
   if (!name) throw invalidArgument('role is required: ROLE_ADMIN, ROLE_MEMBER or ROLE_VIEWER');
   if (name === 'OWNER') throw invalidArgument('role ROLE_OWNER cannot be added; use TransferOwnership');
   return name;
+}
+
+/** A ListTenants page token: the created_at and id of the page's last tenant. */
+function decodeTenantPageToken(token: string): [string, string] {
+  const [createdAt, id] = Buffer.from(token, 'base64url').toString().split('|');
+  if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/i.test(id)) {
+    throw invalidArgument('page_token is not a token this service issued');
+  }
+  return [createdAt, id];
 }
 
 /** The TenantService implementation over the tenant database. */
@@ -310,6 +323,44 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
     },
   );
 
+  const listTenants = unary<ListTenantsRequest, ListTenantsResponse>(deps, 'ListTenants', async (request, { principal }) => {
+    // Every tenant at once is an operator's view, not a user's.
+    requireService(principal);
+    if (request.pageSize < 0 || request.pageSize > 500) throw invalidArgument('page_size must be between 0 and 500');
+    const statusName = request.status === TenantStatus.TENANT_STATUS_UNSPECIFIED ? undefined : TenantStatus[request.status]?.replace('TENANT_STATUS_', '');
+    if (request.status !== TenantStatus.TENANT_STATUS_UNSPECIFIED && statusName !== 'ACTIVE' && statusName !== 'DELETING') {
+      throw invalidArgument(`unknown status ${request.status}`);
+    }
+    const pageSize = request.pageSize || 50;
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (statusName) {
+      params.push(statusName);
+      where.push(`t.status = $${params.length}`);
+    }
+    if (request.pageToken) {
+      const [createdAt, id] = decodeTenantPageToken(request.pageToken);
+      params.push(createdAt, id);
+      where.push(`(t.created_at, t.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(pageSize + 1);
+    const { rows } = await pool.query<TenantRow & { member_count: number }>(
+      `SELECT t.id, t.name, t.owner_id, t.status, t.created_at, t.deleting_since,
+              s.plan, s.status AS subscription_status, s.cancelled_at,
+              (SELECT count(*)::int FROM tenant_members m WHERE m.tenant_id = t.id) AS member_count
+         FROM tenants t LEFT JOIN subscriptions s ON s.tenant_id = t.id
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, pageSize);
+    const last = page.at(-1);
+    return {
+      tenants: page.map((row) => ({ tenant: tenantToProto(row), memberCount: row.member_count })),
+      nextPageToken: rows.length > pageSize && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url') : '',
+    };
+  });
+
   return {
     name: TENANT_SERVICE,
     definition: TenantServiceService,
@@ -323,6 +374,7 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
       deleteUserMemberships,
       beginTenantDeletion,
       listUserMemberships,
+      listTenants,
     },
   };
 }

@@ -14,7 +14,7 @@ export type Caller<Server> = {
     : never;
 } & { close(): void };
 
-function caller<Server>(client: Client): Caller<Server> {
+export function caller<Server>(client: Client): Caller<Server> {
   return new Proxy({} as Caller<Server>, {
     get: (_, name) => {
       if (name === 'close') return () => client.close();

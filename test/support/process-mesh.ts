@@ -54,26 +54,31 @@ export class ProcessMesh {
     }
   }
 
-  /** Starts one process (or the same name again after it was stopped) and waits for SERVING. */
-  async start(name: string, extra: Record<string, string> = {}): Promise<ChildProcess> {
+  /**
+   * Starts one process (or the same name again after it was stopped) and waits for SERVING. `replica`
+   * starts another process of the same service on its own address (e.g. a second orchestrator).
+   */
+  async start(name: string, replica?: { key: string; address: string }): Promise<ChildProcess> {
+    const key = replica?.key ?? name;
+    const address = replica?.address ?? this.addresses[name]!;
     const child = spawn(
       process.execPath,
       ['--require', 'tsx/cjs', '--require', './services/kit/tracing-register.ts', 'services/kit/run.ts', name],
-      { cwd: repoRoot, env: { ...process.env, ...this.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: repoRoot, env: { ...process.env, ...this.env, [`${envPrefix(name)}_ADDR`]: address }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const log = this.logs.get(name) ?? [];
-    this.logs.set(name, log);
+    const log = this.logs.get(key) ?? [];
+    this.logs.set(key, log);
     const keep = (chunk: Buffer) => {
       log.push(chunk.toString());
       if (log.length > 200) log.splice(0, log.length - 200);
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    this.processes.set(name, child);
+    this.processes.set(key, child);
     const deadline = Date.now() + 90_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${log.join('').slice(-2000)}`);
-      if ((await healthStatus(this.addresses[name]!, '', 1000)) === 'SERVING') return child;
+      if ((await healthStatus(address, '', 1000)) === 'SERVING') return child;
       if (Date.now() > deadline) throw new Error(`${name} did not become healthy: ${log.join('').slice(-2000)}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -221,6 +221,7 @@ export class DeletionEngine {
       if (counts.some((n) => n > 0)) await committed(counts, durationMs);
       if (row.picked! < size) return; // exhausted; the verification pass catches late writes
       size = nextChunkSize(size, durationMs, this.chunks);
+      if (this.chunks.pauseMs) await pause(this.chunks.pauseMs, signal);
     }
   }
 }
@@ -230,6 +231,16 @@ export function nextChunkSize(size: number, durationMs: number, config: ChunkCon
   const ratio = config.targetMs / Math.max(durationMs, 1);
   const next = Math.round(size * Math.min(2, Math.max(0.5, ratio)));
   return Math.min(config.maxRows, Math.max(config.minRows, next));
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }
 
 function recordError(span: Span, error: unknown): void {
