@@ -1,18 +1,21 @@
 /**
  * `npm run bench`: benchmarks against baselines measured in the same run (never part of `npm test`).
  * The server is BENCH_DATABASE_URL, else DATABASE_URL, else the embedded PostgreSQL.
- * `npm run bench -- service` runs only the service benchmark; `--runs N`, `--rows N` adjust it.
+ * `npm run bench -- service|mesh` runs one of them; `--runs N`, `--rows N`, `--empty-runs N`, `--jobs N` adjust them.
  */
 import { ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { parseFlags } from '../services/kit/cli-args';
+import { benchMeshDelete } from './mesh-delete';
 import { benchServiceDelete } from './service-delete';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const only = args[0] && !args[0].startsWith('--') ? args.shift() : undefined;
-  const flags = parseFlags(args, { runs: 'string', rows: 'string' });
+  const flags = parseFlags(args, { runs: 'string', rows: 'string', 'empty-runs': 'string', jobs: 'string' });
   const runs = Number(flags.runs ?? 3);
   const rows = Number(flags.rows ?? 1_000_000);
+  const emptyRuns = Number(flags['empty-runs'] ?? 100);
+  const concurrentJobs = Number(flags.jobs ?? 100);
   let server = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
   let stop = async () => undefined as void;
   if (!server) {
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
   const sections: string[] = [`## Benchmarks (PostgreSQL at ${host}; ${new Date().toISOString()})`, ''];
   try {
     if (!only || only === 'service') sections.push(await benchServiceDelete(server, { rows, runs }));
+    if (!only || only === 'mesh') sections.push(await benchMeshDelete(server, { rows, emptyRuns, concurrentJobs }));
   } finally {
     await stop();
   }

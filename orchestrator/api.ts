@@ -30,7 +30,7 @@ import type { HostedService } from '../services/kit/server';
 import { parseSubject } from '../services/kit/erasure-service';
 import { describe, isRetryable, type ServiceClients } from './clients';
 import { ALL_SERVICES } from './config';
-import type { JobEvents } from './events';
+import type { JobEvents, StepState } from './events';
 import type { JobRunner } from './runner';
 import { stepsFor } from './steps';
 import { OPEN_STATUSES, RequestIdConflict, decodePageToken, type JobRow, type JobStore, type StepRow } from './store';
@@ -56,6 +56,21 @@ function toStep(row: StepRow): Step {
       rows: String(tally.rows),
       chunks: String(tally.chunks),
     })),
+  };
+}
+
+function stepFromState(state: StepState): Step {
+  return {
+    service: state.name,
+    phase: state.phase,
+    status: StepStatus[`STEP_STATUS_${state.status}` as keyof typeof StepStatus],
+    attempts: state.attempts,
+    rowsDeleted: String(state.rows),
+    expectedRows: String(state.expected ?? 0),
+    lastError: state.lastError,
+    startTime: state.startedAt ? new Date(state.startedAt) : undefined,
+    endTime: state.finishedAt ? new Date(state.finishedAt) : undefined,
+    entities: [],
   };
 }
 
@@ -191,17 +206,16 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
           }
           if (event.kind === 'progress') {
             await send({ progress: { jobId, service: event.service, entity: event.entity, entityRowsDone: String(event.entityRowsDone), stepRowsDone: String(event.stepRowsDone), stepExpectedRows: String(event.stepExpectedRows), jobRowsDone: String(event.jobRowsDone) } });
+          } else if (event.kind === 'step' && event.state) {
+            // Built from the event itself: a busy job does not cost its watchers a query per change.
+            await send({ stepUpdate: { jobId, step: stepFromState(event.state), jobStatus: JobStatus.JOB_STATUS_RUNNING } });
           } else if (event.kind === 'step') {
             const job = await jobMessage(jobId);
             if (TERMINAL.has(JobStatus[job.status].replace('JOB_STATUS_', ''))) {
               await send({ finished: job });
               return;
             }
-            if (event.step === '') await send({ snapshot: job });
-            else {
-              const step = job.steps.find((s) => s.service === event.step);
-              if (step) await send({ stepUpdate: { jobId, step, jobStatus: job.status } });
-            }
+            await send({ snapshot: job });
           } else if (event.kind === 'finished') {
             await send({ finished: await jobMessage(jobId) });
             return;

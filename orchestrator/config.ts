@@ -39,7 +39,7 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
   const leaseMs = envInt(env, 'ORCHESTRATOR_LEASE_MS', 15_000, 1000);
   return {
     registry,
-    concurrency: envInt(env, 'ORCHESTRATOR_CONCURRENCY', 6, 1, 64),
+    concurrency: envInt(env, 'ORCHESTRATOR_CONCURRENCY', 12, 1, 64),
     attemptDeadlineMs: envInt(env, 'ORCHESTRATOR_ATTEMPT_DEADLINE_MS', 60_000, 100),
     maxAttempts: envInt(env, 'ORCHESTRATOR_MAX_ATTEMPTS', 6, 1, 1000),
     backoffBaseMs: envInt(env, 'ORCHESTRATOR_BACKOFF_BASE_MS', 250, 1),

@@ -3,9 +3,23 @@ import type { Logger } from 'pino';
 
 const CHANNEL = 'erasure_job_events';
 
+/** A step's state as announced (without per-entity detail, so a notification stays small). */
+export interface StepState {
+  name: string;
+  phase: string;
+  status: string;
+  attempts: number;
+  rows: number;
+  expected: number | null;
+  lastError: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
 /** What runners announce about a job. Every orchestrator replica hears it (PostgreSQL LISTEN/NOTIFY). */
 export type JobBusEvent =
-  | { kind: 'step'; jobId: string; step: string }
+  /** A step changed (`step` carries its new state), or with `step: ''` the job itself did. */
+  | { kind: 'step'; jobId: string; step: string; state?: StepState; jobStatus?: string }
   | {
       kind: 'progress';
       jobId: string;

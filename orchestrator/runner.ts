@@ -7,7 +7,7 @@ import { Role, TenantStatus, type ListUserMembershipsResponse, type GetTenantAdm
 import { inTrace } from '../services/kit/tracing';
 import { describe, isRetryable, type ServiceClients } from './clients';
 import { ALL_SERVICES, type OrchestratorConfig } from './config';
-import type { JobEvents } from './events';
+import type { JobEvents, StepState } from './events';
 import { stepsFor } from './steps';
 import { OPEN_STATUSES, type JobRow, type JobStore, type Phase, type StepRow, type StepStatusName } from './store';
 
@@ -210,9 +210,12 @@ export class JobRunner {
     await this.events.publish({ kind: 'finished', jobId: job.id });
   }
 
-  /** Tells watchers that a step (or, with '', the job) changed. */
-  private announce(jobId: string, step: string): Promise<void> {
-    return this.events.publish({ kind: 'step', jobId, step });
+  /**
+   * Tells watchers that a step (or, with '', the job) changed. Not awaited by callers: events go out
+   * in order over one connection, and a watcher that misses one still gets the final state.
+   */
+  private announce(jobId: string, step: string, state?: StepState): Promise<void> {
+    return this.events.publish({ kind: 'step', jobId, step, state });
   }
 
   private async setStep(
@@ -224,7 +227,17 @@ export class JobRunner {
     if (fields.expected_rows !== undefined) step.expected = fields.expected_rows;
     await this.store.updateStep(jobId, step.row.name, { ...fields, rows_deleted: step.rows });
     step.row.rows_deleted = String(step.rows);
-    await this.announce(jobId, step.row.name);
+    void this.announce(jobId, step.row.name, {
+      name: step.row.name,
+      phase: step.row.phase,
+      status: step.row.status,
+      attempts: step.row.attempts,
+      rows: step.rows,
+      expected: step.expected,
+      lastError: step.row.last_error,
+      startedAt: step.row.started_at?.toISOString() ?? null,
+      finishedAt: step.row.finished_at?.toISOString() ?? null,
+    });
   }
 
   /** Marks the tenant DELETING (hidden from normal use, subscription cancelled); idempotent. */

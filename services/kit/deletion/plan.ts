@@ -40,7 +40,7 @@ export interface Plans {
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /** The predicate selecting a tenant's rows of `table` (aliased `alias`), following parent chains. */
-function tenantScope(policy: DeletionPolicy, table: string, alias: string, depth = 0): string {
+export function tenantScope(policy: DeletionPolicy, table: string, alias: string, depth = 0): string {
   const rule = policy.tables[table]?.tenant;
   if (!rule) throw new Error(`table "${table}" has no tenant rule`);
   if ('retain' in rule) return `${alias}.${ident(rule.retain.column)} = $1`;
