@@ -1,1 +1,442 @@
-console.log("hello from erasure", process.argv.slice(2))
+/**
+ * `erasure`: the operator's command line for the erasure mesh (`npx erasure …` from a clone).
+ * Every command takes `--json` (machine output only, on stdout) and `--help`. Exit codes: 0 success,
+ * 1 failure (one line on stderr), 2 usage error, 130 interrupted.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  DeleteTenantRequest,
+  DeleteUserRequest,
+  Job,
+  JobStatus,
+  ListJobsResponse,
+  PreviewTenantDeletionResponse,
+  type CancelJobResponse,
+  type GetJobResponse,
+  type RetryJobResponse,
+} from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
+import { jwtSecret, mintServiceToken, mintUserToken } from '../services/kit/auth';
+import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
+import { ensureEmbeddedPostgres, type EmbeddedPostgres } from '../services/kit/embedded-postgres';
+import { isUuid } from '../services/kit/errors';
+import { seedTenant, type SeedReport } from '../services/seed';
+import { intFlag, parseArgs, UsageError, type FlagSpec, type Parsed } from './args';
+import { MeshClient, RpcFailure } from './client';
+import { LiveProgress } from './live';
+import { formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, summary, table, tenantsTable } from './render';
+
+type Env = Record<string, string | undefined>;
+
+/** What a command may use: its parsed arguments, the environment, and where to write. */
+export interface CommandContext {
+  args: Parsed;
+  json: boolean;
+  env: Env;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream;
+  client: MeshClient;
+  signal: AbortSignal;
+}
+
+interface Command {
+  usage: string;
+  summary: string;
+  details?: string;
+  flags: FlagSpec;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+/** A command failed for a reason the user should read (one line, exit 1). */
+export class CommandFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}
+
+const print = (ctx: CommandContext, text: string) => ctx.stdout.write(`${text}\n`);
+const printJson = (ctx: CommandContext, value: unknown) => ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+
+function one(ctx: CommandContext, what: string, check: (value: string) => boolean = isUuid): string {
+  const [value, ...rest] = ctx.args.positionals;
+  if (value === undefined) throw new UsageError(`missing <${what}>`);
+  if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  if (!check(value)) throw new UsageError(`<${what}> must be a UUID, got ${JSON.stringify(value)}`);
+  return value.toLowerCase();
+}
+
+function none(ctx: CommandContext): void {
+  if (ctx.args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.args.positionals[0])}`);
+}
+
+function uuidFlag(ctx: CommandContext, name: string): string | undefined {
+  const value = ctx.args.flags[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !isUuid(value)) throw new UsageError(`--${name} must be a UUID, got ${JSON.stringify(value)}`);
+  return value.toLowerCase();
+}
+
+/** Exit code of a finished job: 0 when COMPLETED; otherwise 1 with the reason. */
+function jobOutcome(ctx: CommandContext, job: Job): number {
+  if (job.status === JobStatus.JOB_STATUS_COMPLETED) return 0;
+  throw new CommandFailure(`job ${job.id} ${jobStatusName(job.status)}${job.error ? `: ${job.error}` : ''}`);
+}
+
+/**
+ * Runs a job stream with live progress (not in --json), then prints the summary or the job as JSON.
+ * Ctrl-C stops watching only: the job goes on in the orchestrator.
+ */
+async function followJob(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0]): Promise<number> {
+  const live = ctx.json ? undefined : new LiveProgress(ctx.stdout);
+  let job: Job;
+  try {
+    job = await ctx.client.follow(open, (event) => live?.onEvent(event), { signal: ctx.signal });
+  } catch (error) {
+    const known = live?.current;
+    live?.finish();
+    if (error instanceof RpcFailure && ctx.signal.aborted) {
+      throw new CommandFailure(known ? `stopped watching; job ${known.id} goes on (npx erasure watch ${known.id})` : 'interrupted', 130);
+    }
+    throw error;
+  }
+  if (ctx.json) printJson(ctx, Job.toJSON(job));
+  else {
+    live!.finish(job);
+    print(ctx, summary(job, ctx.env));
+  }
+  return jobOutcome(ctx, job);
+}
+
+/** The database server for `seed`: DATABASE_URL, or the embedded PostgreSQL (stopped after if started here). */
+async function withDatabaseServer<T>(env: Env, work: (serverUrl: string | undefined) => Promise<T>): Promise<T> {
+  if (env.DATABASE_URL) return work(env.DATABASE_URL);
+  let embedded: EmbeddedPostgres | undefined;
+  try {
+    embedded = await ensureEmbeddedPostgres(env);
+    return await work(embedded.url);
+  } finally {
+    if (embedded?.startedHere) await embedded.stop();
+  }
+}
+
+const commands: Record<string, Command> = {
+  seed: {
+    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n>] [--quiet] [--json]',
+    summary: 'create a tenant with realistic rows in every service',
+    details:
+      'Writes straight into the services\' databases (DATABASE_URL, <NAME>_DATABASE_URL, or the embedded\n' +
+      'PostgreSQL of npm start). The first user owns the tenant, the second is an admin, the rest are members.\n' +
+      '  --rows <n>       rows across the twelve domain services (default 10000)\n' +
+      '  --tenant <uuid>  the tenant id (default: a new one)\n' +
+      '  --users <n>      users of the tenant (default 5)\n' +
+      '  --quiet          print only the tenant id (TENANT=$(npx erasure seed --quiet))',
+    flags: { rows: 'string', tenant: 'string', users: 'string', quiet: 'boolean' },
+    async run(ctx) {
+      none(ctx);
+      const rows = intFlag(ctx.args.flags.rows, 'rows', 10_000, 1, 50_000_000);
+      const users = intFlag(ctx.args.flags.users, 'users', 5, 1, 1000);
+      const tenantId = uuidFlag(ctx, 'tenant') ?? randomUUID();
+      const report: SeedReport = await withDatabaseServer(ctx.env, (server) => {
+        const env = server ? { ...ctx.env, DATABASE_URL: server } : ctx.env;
+        return seedTenant({ tenantId, rows, users, identity: true, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
+      });
+      if (ctx.json) {
+        printJson(ctx, { tenantId: report.tenantId, ownerId: report.userIds[0], adminId: report.userIds[1] ?? null, userIds: report.userIds, rows: report.rows, ms: report.ms, perService: report.perService });
+      } else if (ctx.args.flags.quiet) {
+        print(ctx, report.tenantId);
+      } else {
+        const perService = [...report.perService].sort((a, b) => a.service.localeCompare(b.service));
+        print(
+          ctx,
+          [
+            `seeded tenant ${report.tenantId}: ${formatCount(report.rows)} rows in ${perService.length} databases (${formatDuration(report.ms)})`,
+            `owner ${report.userIds[0]}${report.userIds[1] ? `, admin ${report.userIds[1]}` : ''}${report.userIds.length > 2 ? `, ${report.userIds.length - 2} more members` : ''}`,
+            '',
+            table(['service', 'rows'], perService.map((s) => [s.service, formatCount(s.rows)]), [1]),
+            '',
+            'next:',
+            `  npx erasure preview ${report.tenantId}`,
+            `  npx erasure delete ${report.tenantId}`,
+          ].join('\n'),
+        );
+      }
+      return 0;
+    },
+  },
+
+  tenants: {
+    usage: 'erasure tenants [--status active|deleting] [--limit <n>] [--page-token <token>] [--json]',
+    summary: 'list tenants, newest first (TenantService.ListTenants)',
+    flags: { status: 'string', limit: 'string', 'page-token': 'string' },
+    async run(ctx) {
+      none(ctx);
+      const statusFlag = ctx.args.flags.status as string | undefined;
+      const status = statusFlag === undefined ? TenantStatus.TENANT_STATUS_UNSPECIFIED : TenantStatus[`TENANT_STATUS_${statusFlag.toUpperCase()}` as keyof typeof TenantStatus];
+      if (status === undefined) throw new UsageError(`--status must be active or deleting, got ${JSON.stringify(statusFlag)}`);
+      const response = await ctx.client.call<ListTenantsResponse>('tenant', 'listTenants', {
+        status,
+        pageSize: intFlag(ctx.args.flags.limit, 'limit', 50, 1, 500),
+        pageToken: (ctx.args.flags['page-token'] as string | undefined) ?? '',
+      });
+      if (ctx.json) printJson(ctx, ListTenantsResponse.toJSON(response));
+      else print(ctx, tenantsTable(response.tenants, response.nextPageToken));
+      return 0;
+    },
+  },
+
+  preview: {
+    usage: 'erasure preview <tenant> [--json]',
+    summary: 'what erasing a tenant would remove, per service and entity',
+    flags: {},
+    async run(ctx) {
+      const tenantId = one(ctx, 'tenant');
+      const response = await ctx.client.call<PreviewTenantDeletionResponse>('orchestrator', 'previewTenantDeletion', { tenantId });
+      if (ctx.json) printJson(ctx, PreviewTenantDeletionResponse.toJSON(response));
+      else print(ctx, previewTable(response));
+      if (response.unreachableServices.length) throw new CommandFailure(`unreachable services (counts unknown): ${response.unreachableServices.join(', ')}`);
+      return 0;
+    },
+  },
+
+  delete: {
+    usage: 'erasure delete <tenant> [--request-id <key>] [--detach] [--json]',
+    summary: 'erase a tenant everywhere, with live progress per service',
+    details:
+      '  --request-id <key>  idempotency key: the same key always means the same job\n' +
+      '  --detach            start the job (or find the open one) and return; follow it with `erasure watch`\n' +
+      'Ctrl-C stops watching; the job goes on in the orchestrator.',
+    flags: { 'request-id': 'string', detach: 'boolean' },
+    async run(ctx) {
+      const tenantId = one(ctx, 'tenant');
+      const request = DeleteTenantRequest.fromPartial({ tenantId, requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '', detach: Boolean(ctx.args.flags.detach) });
+      if (request.detach) return detached(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
+      return followJob(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
+    },
+  },
+
+  'delete-user': {
+    usage: 'erasure delete-user <user> [--erase-owned-tenants] [--request-id <key>] [--detach] [--json]',
+    summary: 'erase a user everywhere (ownerships first), with live progress',
+    details:
+      '  --erase-owned-tenants  erase the tenants the user owns that have other members but no other admin,\n' +
+      '                         instead of refusing (FAILED_PRECONDITION names them)\n' +
+      '  --request-id <key>     idempotency key\n' +
+      '  --detach               start the job and return',
+    flags: { 'erase-owned-tenants': 'boolean', 'request-id': 'string', detach: 'boolean' },
+    async run(ctx) {
+      const userId = one(ctx, 'user');
+      const request = DeleteUserRequest.fromPartial({
+        userId,
+        eraseOwnedTenants: Boolean(ctx.args.flags['erase-owned-tenants']),
+        requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
+        detach: Boolean(ctx.args.flags.detach),
+      });
+      if (request.detach) return detached(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
+      return followJob(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
+    },
+  },
+
+  jobs: {
+    usage: 'erasure jobs [--status <status>] [--tenant <uuid> | --user <uuid>] [--limit <n>] [--page-token <token>] [--json]',
+    summary: 'list erasure jobs, newest first',
+    details: '  --status  pending, running, completed, failed or cancelled',
+    flags: { status: 'string', tenant: 'string', user: 'string', limit: 'string', 'page-token': 'string' },
+    async run(ctx) {
+      none(ctx);
+      const tenantId = uuidFlag(ctx, 'tenant');
+      const userId = uuidFlag(ctx, 'user');
+      if (tenantId && userId) throw new UsageError('give --tenant or --user, not both');
+      const statusFlag = ctx.args.flags.status as string | undefined;
+      const status = statusFlag === undefined ? JobStatus.JOB_STATUS_UNSPECIFIED : JobStatus[`JOB_STATUS_${statusFlag.toUpperCase()}` as keyof typeof JobStatus];
+      if (status === undefined || status === JobStatus.UNRECOGNIZED) {
+        throw new UsageError(`--status must be pending, running, completed, failed or cancelled, got ${JSON.stringify(statusFlag)}`);
+      }
+      const response = await ctx.client.call<ListJobsResponse>('orchestrator', 'listJobs', {
+        status,
+        subject: tenantId ? { tenantId } : userId ? { userId } : undefined,
+        pageSize: intFlag(ctx.args.flags.limit, 'limit', 50, 1, 500),
+        pageToken: (ctx.args.flags['page-token'] as string | undefined) ?? '',
+      });
+      if (ctx.json) printJson(ctx, ListJobsResponse.toJSON(response));
+      else print(ctx, jobsTable(response));
+      return 0;
+    },
+  },
+
+  job: {
+    usage: 'erasure job <id> [--json]',
+    summary: 'one job in full: steps, rows per entity, attempts, trace',
+    flags: {},
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      const { job } = await ctx.client.call<GetJobResponse>('orchestrator', 'getJob', { jobId });
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else print(ctx, jobDetail(job!, ctx.env));
+      return 0;
+    },
+  },
+
+  watch: {
+    usage: 'erasure watch <id> [--json]',
+    summary: 'follow a job live until it ends (a finished job prints its summary)',
+    flags: {},
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      return followJob(ctx, (md) => ctx.client.orchestrator.watchJob({ jobId }, md));
+    },
+  },
+
+  cancel: {
+    usage: 'erasure cancel <id> [--json]',
+    summary: 'stop a job between chunks (work done stays done); it ends CANCELLED',
+    flags: {},
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      const { job } = await ctx.client.call<CancelJobResponse>('orchestrator', 'cancelJob', { jobId });
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else if (job!.status === JobStatus.JOB_STATUS_CANCELLED) {
+        print(ctx, `job ${job!.id} CANCELLED: ${formatCount(job!.totalRowsDeleted)} rows were removed before it stopped (resume with: npx erasure retry ${job!.id})`);
+      } else {
+        print(ctx, `cancellation of job ${job!.id} requested; it is ${jobStatusName(job!.status)} and stops after the chunks in flight (npx erasure watch ${job!.id})`);
+      }
+      return 0;
+    },
+  },
+
+  retry: {
+    usage: 'erasure retry <id> [--watch] [--json]',
+    summary: 're-run what is not done of a FAILED or CANCELLED job',
+    details: '  --watch  follow the job until it ends',
+    flags: { watch: 'boolean' },
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      const { job } = await ctx.client.call<RetryJobResponse>('orchestrator', 'retryJob', { jobId });
+      if (ctx.args.flags.watch) return followJob(ctx, (md) => ctx.client.orchestrator.watchJob({ jobId }, md));
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else print(ctx, `job ${job!.id} ${jobStatusName(job!.status)} again (follow it: npx erasure watch ${job!.id})`);
+      return 0;
+    },
+  },
+
+  token: {
+    usage: 'erasure token --service <name> | --user <uuid> [--ttl 1h] [--json]',
+    summary: 'print a signed JWT (for buf curl: -H "authorization: Bearer $TOKEN")',
+    details: 'Signed with ERASURE_JWT_SECRET, or the local development secret in .data/jwt-secret.',
+    flags: { service: 'string', user: 'string', ttl: 'string' },
+    async run(ctx) {
+      none(ctx);
+      const service = ctx.args.flags.service as string | undefined;
+      const user = ctx.args.flags.user as string | undefined;
+      const ttl = (ctx.args.flags.ttl as string | undefined) ?? '1h';
+      if ((service === undefined) === (user === undefined)) throw new UsageError('give exactly one of --service <name> or --user <uuid>');
+      if (service !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(service)) throw new UsageError(`--service must be a service name like "operator", got ${JSON.stringify(service)}`);
+      if (user !== undefined && !isUuid(user)) throw new UsageError(`--user must be a UUID, got ${JSON.stringify(user)}`);
+      if (!/^\d+[smhd]$/.test(ttl)) throw new UsageError(`--ttl must look like 30s, 15m, 1h or 7d, got ${JSON.stringify(ttl)}`);
+      const secret = jwtSecret(ctx.env);
+      const token = service !== undefined ? await mintServiceToken(service, secret, ttl) : await mintUserToken(user!, secret, ttl);
+      if (ctx.json) printJson(ctx, { token, kind: service !== undefined ? 'service' : 'user', subject: service ?? user!.toLowerCase(), ttl });
+      else print(ctx, token);
+      return 0;
+    },
+  },
+};
+
+/** `--detach`: the job's first snapshot only; the job goes on without us. */
+async function detached(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0]): Promise<number> {
+  const job = await ctx.client.firstSnapshot(open);
+  if (ctx.json) printJson(ctx, Job.toJSON(job));
+  else print(ctx, `job ${job.id} ${jobStatusName(job.status)} (follow it: npx erasure watch ${job.id})`);
+  return 0;
+}
+
+const GLOBAL_FLAGS: FlagSpec = { json: 'boolean', help: 'boolean' };
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  return [
+    'usage: erasure <command> [arguments] [--json] [--help]',
+    '',
+    'commands:',
+    ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`),
+    '',
+    'environment:',
+    '  ORCHESTRATOR_ADDR  the orchestrator (default 127.0.0.1:50050); TENANT_ADDR for `tenants`',
+    '  ERASURE_TOKEN      the bearer token to send (default: a service token `erasure-cli` from the local secret)',
+    '  JAEGER_UI_URL      where trace links point (default http://localhost:16686)',
+    '  DATABASE_URL       the PostgreSQL server `seed` writes to (default: the embedded one)',
+    '',
+    'Run `erasure <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+function commandHelp(name: string, command: Command): string {
+  return [`usage: ${command.usage}`, '', `${name}: ${command.summary}`, ...(command.details ? ['', command.details] : []), '', '  --json  machine-readable output only, on stdout', '  --help  this text'].join('\n');
+}
+
+export interface RunOptions {
+  env?: Env;
+  stdout?: CommandContext['stdout'];
+  stderr?: NodeJS.WritableStream;
+  signal?: AbortSignal;
+}
+
+/** Runs one command line; returns the exit code (errors are printed as one line on stderr). */
+export async function runCli(argv: string[], options: RunOptions = {}): Promise<number> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const env = options.env ?? process.env;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    stderr.write(`erasure: unknown command ${JSON.stringify(name)} (see erasure --help)\n`);
+    return 2;
+  }
+  const client = new MeshClient(env);
+  try {
+    const args = parseArgs(rest, { ...GLOBAL_FLAGS, ...command.flags });
+    if (args.flags.help) {
+      stdout.write(`${commandHelp(name, command)}\n`);
+      return 0;
+    }
+    const signal = options.signal ?? new AbortController().signal;
+    return await command.run({ args, json: Boolean(args.flags.json), env, stdout, stderr, client, signal });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      stderr.write(`erasure ${name}: ${error.message}\nusage: ${command.usage}\n`);
+      return 2;
+    }
+    stderr.write(`erasure ${name}: ${(error as Error).message.split('\n')[0]}\n`);
+    return error instanceof CommandFailure ? error.exitCode : 1;
+  } finally {
+    client.close();
+  }
+}
+
+/** The process entry (cli/bin.js, or `node --require tsx/cjs cli/erasure.ts`). */
+export function main(): void {
+  const abort = new AbortController();
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    // The first Ctrl-C stops watching cleanly (the job goes on); a second one exits at once.
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    abort.abort();
+  });
+  runCli(process.argv.slice(2), { signal: abort.signal }).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      process.stderr.write(`erasure: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+if (require.main === module) main();

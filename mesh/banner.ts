@@ -74,7 +74,8 @@ export function banner(input: BannerInput): string {
   lines.push(
     otlp
       ? `Traces: exported over OTLP to ${otlp}; a deletion run is one trace (Jaeger: ${jaeger}).`
-      : 'Traces: start Jaeger (docker run --rm -p 16686:16686 -p 4318:4318 jaegertracing/all-in-one) and run with OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318.',
+      : 'Traces: run Jaeger (docker run --rm -d -p 16686:16686 -p 4317:4317 -p 4318:4318 jaegertracing/all-in-one:1.62.0),\n' +
+        '        then start the mesh with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 npm start',
     '',
   );
   return lines.join('\n');

@@ -14,6 +14,9 @@ export interface DatabaseReady {
 
 async function main(): Promise<void> {
   releaseEmbeddedPostgresSignalHooks();
+  // Output goes to the launcher; once it is gone, writes fail and must not stop the clean shutdown.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const database = await ensureEmbeddedPostgres(process.env, (message) => process.stdout.write(`${message}\n`));
   const ready: DatabaseReady = { url: database.url, startedHere: database.startedHere };
   process.send!(ready);

@@ -8,8 +8,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const WARN = 40;
 
-/** pino's own keys, left out of the console rendering. */
-const PINO_KEYS = new Set(['level', 'time', 'pid', 'hostname', 'service', 'msg', 'span_id', 'trace_id']);
+/** pino's own keys, left out of the console rendering (`service` too when it is the process's own name). */
+const PINO_KEYS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'span_id', 'trace_id']);
 
 /** `orders` padded to the widest service name, so the columns line up. */
 export function prefix(service: string, width: number): string {
@@ -35,7 +35,7 @@ export function consoleLine(service: string, line: string, options: { verbose: b
   if (!options.verbose && record.level < WARN) return undefined;
   const level = LEVELS[record.level] ?? String(record.level);
   const extras = Object.entries(record)
-    .filter(([key]) => !PINO_KEYS.has(key))
+    .filter(([key, value]) => !PINO_KEYS.has(key) && !(key === 'service' && value === service))
     .map(([key, value]) => `${key}=${renderValue(value)}`);
   return `${prefix(service, options.width)} ${level.padEnd(5)} ${String(record.msg ?? '')}${extras.length ? ` ${extras.join(' ')}` : ''}`;
 }

@@ -14,7 +14,7 @@ import { dataDir } from '../services/kit/paths';
 import type { DatabaseReady } from './database-process';
 import { consoleLine, tailLines } from './logs';
 import { DEFAULT_CRASH_POLICY, Supervisor, type CrashPolicy } from './processes';
-import { addressEnv, databaseCommand, healthNames, MESH_SERVICES, selectServices, serviceCommand } from './services';
+import { addressEnv, databaseCommand, dialAddress, healthNames, MESH_SERVICES, selectServices, serviceCommand } from './services';
 
 type Env = Record<string, string | undefined>;
 
@@ -94,11 +94,6 @@ export function addressInUse(address: string, timeoutMs = 500): Promise<boolean>
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
-}
-
-/** host:port to dial for a listening address (0.0.0.0 → 127.0.0.1). */
-export function dialAddress(address: string): string {
-  return address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
 }
 
 /** Health of one process: SERVING only when "" and every name of `healthNames` are SERVING. */
@@ -183,12 +178,16 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       });
       holder.on('line', (line) => verbose && show('postgres', line));
       holder.start();
+      let timer: NodeJS.Timeout | undefined;
       const database = await Promise.race([
         ready,
-        sleep(timeoutMs).then(() => {
-          throw new MeshStartError(`the embedded PostgreSQL did not start within ${timeoutMs / 1000} s`, 'postgres', tailLines(join(logDir, 'postgres.log'), 20));
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new MeshStartError(`the embedded PostgreSQL did not start within ${timeoutMs / 1000} s`, 'postgres', tailLines(join(logDir, 'postgres.log'), 20))),
+            timeoutMs,
+          );
         }),
-      ]);
+      ]).finally(() => clearTimeout(timer));
       serverUrl = database.url;
       startedDatabase = database.startedHere;
       if (!startedDatabase) {

@@ -42,6 +42,11 @@ export function addressEnv(env: Env): Record<string, string> {
   return out;
 }
 
+/** host:port to dial for a listening address (0.0.0.0 → 127.0.0.1, [::] → [::1]). */
+export function dialAddress(address: string): string {
+  return address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+}
+
 /** Whether this code runs compiled (dist/…/*.js) rather than from TypeScript sources through tsx. */
 export const compiled = __filename.endsWith('.js');
 

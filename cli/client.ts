@@ -1,0 +1,165 @@
+/**
+ * The CLI's connection to the mesh: the orchestrator (ORCHESTRATOR_ADDR) and, for the tenant list, the
+ * tenant service (TENANT_ADDR), with a bearer token (ERASURE_TOKEN, or a service token `erasure-cli`
+ * minted from the local signing secret). Unary calls become promises; job streams are followed to
+ * their end, reconnecting with WatchJob if the orchestrator restarts meanwhile.
+ */
+import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { DeletionOrchestratorClient, type Job, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
+import { jwtSecret, mintServiceToken } from '../services/kit/auth';
+import { serviceAddress } from '../services/kit/config';
+import { isFinished } from './render';
+
+type Env = Record<string, string | undefined>;
+
+/** A failed RPC in one line: `NOT_FOUND: tenant … not found`, or what to do when nothing answers. */
+export function describeRpcError(error: unknown, target: string, address: string): string {
+  const e = error as Partial<ServiceError>;
+  if (typeof e.code !== 'number') return (error as Error).message ?? String(error);
+  if (e.code === status.UNAVAILABLE && /ECONNREFUSED|No connection established|failed to connect|Connection dropped/i.test(e.details ?? '')) {
+    return `cannot reach the ${target} at ${address}: is the mesh running (npm start)? (set ${target === 'orchestrator' ? 'ORCHESTRATOR_ADDR' : 'TENANT_ADDR'} if it listens elsewhere)`;
+  }
+  return `${status[e.code] ?? e.code}: ${e.details || e.message}`;
+}
+
+export class RpcFailure extends Error {
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
+    super(message);
+    this.name = 'RpcFailure';
+  }
+}
+
+export async function cliToken(env: Env = process.env): Promise<string> {
+  if (env.ERASURE_TOKEN) return env.ERASURE_TOKEN;
+  return mintServiceToken('erasure-cli', jwtSecret(env));
+}
+
+const UNARY_DEADLINE_MS = 30_000;
+
+export class MeshClient {
+  readonly orchestratorAddress: string;
+  readonly tenantAddress: string;
+  private orchestratorClient?: DeletionOrchestratorClient;
+  private tenantClient?: TenantServiceClient;
+  private token?: Promise<string>;
+
+  constructor(private readonly env: Env = process.env) {
+    this.orchestratorAddress = serviceAddress('orchestrator', env);
+    this.tenantAddress = serviceAddress('tenant', env);
+  }
+
+  private async metadata(): Promise<Metadata> {
+    this.token ??= cliToken(this.env);
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${await this.token}`);
+    return metadata;
+  }
+
+  get orchestrator(): DeletionOrchestratorClient {
+    return (this.orchestratorClient ??= new DeletionOrchestratorClient(this.orchestratorAddress, credentials.createInsecure()));
+  }
+
+  get tenant(): TenantServiceClient {
+    return (this.tenantClient ??= new TenantServiceClient(this.tenantAddress, credentials.createInsecure()));
+  }
+
+  /** A unary call as a promise; failures become one-line RpcFailures. */
+  async call<Res>(target: 'orchestrator' | 'tenant', method: string, request: unknown): Promise<Res> {
+    const client = (target === 'orchestrator' ? this.orchestrator : this.tenant) as unknown as Record<string, Function>;
+    const address = target === 'orchestrator' ? this.orchestratorAddress : this.tenantAddress;
+    const metadata = await this.metadata();
+    return new Promise<Res>((resolve, reject) =>
+      client[method]!.call(client, request, metadata, { deadline: Date.now() + UNARY_DEADLINE_MS }, (error: ServiceError | null, response: Res) =>
+        error ? reject(new RpcFailure(describeRpcError(error, target, address), error.code)) : resolve(response),
+      ),
+    );
+  }
+
+  /**
+   * Follows a job stream (DeleteTenant, DeleteUser or WatchJob) to its end and returns the final job.
+   * When the stream breaks with UNAVAILABLE after the job is known (the orchestrator restarted), it
+   * watches the job again for up to `reconnectMs`; the new stream starts with a fresh snapshot.
+   */
+  async follow(
+    start: (metadata: Metadata) => ClientReadableStream<JobEvent>,
+    onEvent: (event: JobEvent) => void,
+    options: { signal?: AbortSignal; reconnectMs?: number } = {},
+  ): Promise<Job> {
+    let jobId: string | undefined;
+    let last: Job | undefined;
+    let opener = start;
+    const reconnectUntil = () => Date.now() + (options.reconnectMs ?? 60_000);
+    let deadline = reconnectUntil();
+    for (;;) {
+      const metadata = await this.metadata();
+      const outcome = await new Promise<{ finished?: Job; error?: ServiceError; aborted?: boolean }>((resolve) => {
+        const call = opener(metadata);
+        let finished: Job | undefined;
+        const onAbort = () => {
+          call.cancel();
+          resolve({ aborted: true });
+        };
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        call.on('data', (event: JobEvent) => {
+          const job = event.snapshot ?? event.finished;
+          if (job) {
+            jobId = job.id;
+            last = job;
+            deadline = reconnectUntil();
+          }
+          if (event.finished) finished = event.finished;
+          onEvent(event);
+        });
+        call.on('error', (error: ServiceError) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          resolve({ error });
+        });
+        call.on('end', () => {
+          options.signal?.removeEventListener('abort', onAbort);
+          resolve({ finished });
+        });
+      });
+      if (outcome.aborted) throw new RpcFailure('interrupted', status.CANCELLED);
+      if (outcome.finished) return outcome.finished;
+      if (!outcome.error && last && isFinished(last.status)) return last;
+      const error = outcome.error;
+      const retryable = !error || error.code === status.UNAVAILABLE || error.code === status.INTERNAL;
+      if (!jobId || !retryable || Date.now() > deadline) {
+        if (error) throw new RpcFailure(describeRpcError(error, 'orchestrator', this.orchestratorAddress), error.code);
+        throw new RpcFailure(`the job stream ended before job ${jobId ?? ''} finished`);
+      }
+      // Reconnect to the same job: a fresh snapshot comes first, so nothing is lost.
+      const id = jobId;
+      opener = (md) => this.orchestrator.watchJob({ jobId: id }, md);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  /** Opens a job stream and returns its first snapshot (for `--detach`, where the stream ends there). */
+  async firstSnapshot(start: (metadata: Metadata) => ClientReadableStream<JobEvent>): Promise<Job> {
+    const metadata = await this.metadata();
+    return new Promise<Job>((resolve, reject) => {
+      const call = start(metadata);
+      let snapshot: Job | undefined;
+      call.on('data', (event: JobEvent) => {
+        if (snapshot || !event.snapshot) return;
+        snapshot = event.snapshot;
+        resolve(snapshot);
+        call.cancel();
+      });
+      call.on('error', (error: ServiceError) => {
+        if (!snapshot) reject(new RpcFailure(describeRpcError(error, 'orchestrator', this.orchestratorAddress), error.code));
+      });
+      call.on('end', () => snapshot || reject(new RpcFailure('the orchestrator ended the stream without a job')));
+    });
+  }
+
+  close(): void {
+    this.orchestratorClient?.close();
+    this.tenantClient?.close();
+  }
+}

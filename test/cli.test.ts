@@ -1,0 +1,319 @@
+/**
+ * The erasure CLI: rendering (pure functions), argument handling and exit codes, tokens, the tenant
+ * list against a real tenant service (TenantService.ListTenants), and live progress without a terminal.
+ * The orchestrator-backed commands run end to end in test/mesh.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import test from 'ava';
+import { intFlag, parseArgs, UsageError } from '../cli/args';
+import { runCli } from '../cli/erasure';
+import { LiveProgress } from '../cli/live';
+import {
+  applyJobEvent,
+  bar,
+  formatCount,
+  formatDuration,
+  jaegerUrl,
+  jobsTable,
+  previewTable,
+  progressLines,
+  stepChangeLine,
+  summary,
+  tenantsTable,
+} from '../cli/render';
+import { JobStatus, StepStatus, type Job, type Step } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
+import { verifyToken } from '../services/kit/auth';
+import { tenantExtension, tenantService } from '../services/tenant';
+import { createTestDatabase } from './support/database';
+import { serviceToken, startTestService, testSecret, testSecretText, userToken } from './support/services';
+
+const t0 = new Date('2026-01-01T10:00:00Z');
+const at = (ms: number) => new Date(t0.getTime() + ms);
+
+function step(service: string, status: StepStatus, rows: number, expected: number, extra: Partial<Step> = {}): Step {
+  return {
+    service,
+    phase: 'domain',
+    status,
+    attempts: status === StepStatus.STEP_STATUS_PENDING ? 0 : 1,
+    rowsDeleted: String(rows),
+    expectedRows: String(expected),
+    lastError: '',
+    startTime: status === StepStatus.STEP_STATUS_PENDING ? undefined : t0,
+    endTime: status === StepStatus.STEP_STATUS_SUCCEEDED ? at(1500) : undefined,
+    entities: [],
+    ...extra,
+  };
+}
+
+function job(steps: Step[], extra: Partial<Job> = {}): Job {
+  return {
+    id: '11111111-1111-4111-8111-111111111111',
+    subject: { tenantId: '22222222-2222-4222-8222-222222222222' },
+    status: JobStatus.JOB_STATUS_RUNNING,
+    requestedBy: 'service:erasure-cli',
+    requestId: '',
+    steps,
+    totalRowsDeleted: String(steps.reduce((s, x) => s + Number(x.rowsDeleted), 0)),
+    expectedRows: String(steps.reduce((s, x) => s + Number(x.expectedRows), 0)),
+    createTime: t0,
+    startTime: t0,
+    endTime: undefined,
+    durationMs: '0',
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    error: '',
+    parentJobId: '',
+    verifiedTime: undefined,
+    ...extra,
+  };
+}
+
+/** A stream that keeps what is written. */
+function sink(): Writable & { text: () => string; isTTY?: boolean } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  }) as Writable & { text: () => string };
+  stream.text = () => chunks.join('');
+  return stream;
+}
+
+async function cli(args: string[], env: Record<string, string | undefined> = {}) {
+  const stdout = sink();
+  const stderr = sink();
+  const code = await runCli(args, { env: { ERASURE_JWT_SECRET: testSecretText, ...env }, stdout, stderr });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+test('numbers, durations and bars', (t) => {
+  t.is(formatCount(1234567), '1,234,567');
+  t.is(formatCount('98032'), '98,032');
+  t.is(formatDuration(850), '850 ms');
+  t.is(formatDuration(1234), '1.2 s');
+  t.is(formatDuration(125_000), '2 min 5 s');
+  t.is(bar(0, 100, 10), '░░░░░░░░░░');
+  t.is(bar(50, 100, 10), '█████░░░░░');
+  t.is(bar(150, 100, 10), '██████████', 'never more than full');
+  t.is(bar(0, 0, 4, true), '████', 'a finished step with nothing to do is full');
+  t.is(jaegerUrl('abc'), 'http://localhost:16686/trace/abc');
+  t.is(jaegerUrl('abc', { JAEGER_UI_URL: 'https://jaeger.example/' }), 'https://jaeger.example/trace/abc');
+});
+
+test('progress: one bar per service with rows against expected, status, attempts', (t) => {
+  const running = job([
+    step('orders', StepStatus.STEP_STATUS_SUCCEEDED, 8325, 8325),
+    step('forecasting', StepStatus.STEP_STATUS_RETRYING, 4000, 8000, { attempts: 2, lastError: 'UNAVAILABLE: connection refused' }),
+    step('tenant', StepStatus.STEP_STATUS_PENDING, 0, 0),
+  ]);
+  const lines = progressLines(running, { barWidth: 10, now: at(3000).getTime() });
+  t.deepEqual(lines, [
+    'orders       ██████████ 100%  8,325 / 8,325  SUCCEEDED  1.5 s',
+    'forecasting  █████░░░░░  50%  4,000 / 8,000  RETRYING   attempt 2, 3.0 s, UNAVAILABLE: connection refused',
+    'tenant       ░░░░░░░░░░   0%          0 / ?  PENDING',
+  ]);
+  t.is(stepChangeLine(running.steps[0]!, at(3000).getTime()), 'orders: SUCCEEDED (8,325 rows, 1.5 s)');
+  t.is(stepChangeLine(running.steps[1]!), 'forecasting: RETRYING (8,000 rows expected, attempt 2, UNAVAILABLE: connection refused)');
+});
+
+test('applyJobEvent: snapshot, progress, step update, finished', (t) => {
+  const snapshot = job([step('orders', StepStatus.STEP_STATUS_RUNNING, 0, 1000), step('sales', StepStatus.STEP_STATUS_PENDING, 0, 0)]);
+  let state = applyJobEvent(undefined, { snapshot });
+  t.is(state, snapshot);
+  state = applyJobEvent(state, {
+    progress: { jobId: snapshot.id, service: 'orders', entity: 'order_items', entityRowsDone: '400', stepRowsDone: '400', stepExpectedRows: '1000', jobRowsDone: '400' },
+  });
+  t.is(state!.steps[0]!.rowsDeleted, '400');
+  t.is(state!.totalRowsDeleted, '400');
+  state = applyJobEvent(state, { stepUpdate: { jobId: snapshot.id, step: step('sales', StepStatus.STEP_STATUS_RUNNING, 0, 600), jobStatus: JobStatus.JOB_STATUS_RUNNING } });
+  t.is(state!.steps[1]!.status, StepStatus.STEP_STATUS_RUNNING);
+  t.is(state!.expectedRows, '1600');
+  const finished = job([step('orders', StepStatus.STEP_STATUS_SUCCEEDED, 1000, 1000)], { status: JobStatus.JOB_STATUS_COMPLETED });
+  t.is(applyJobEvent(state, { finished }), finished);
+  t.is(applyJobEvent(undefined, { progress: { jobId: 'x', service: 'orders', entity: 'e', entityRowsDone: '1', stepRowsDone: '1', stepExpectedRows: '1', jobRowsDone: '1' } }), undefined);
+});
+
+test('summary: per service rows, attempts and duration, a total, the trace id and the Jaeger link', (t) => {
+  const done = job(
+    [
+      step('orders', StepStatus.STEP_STATUS_SUCCEEDED, 8325, 8325),
+      step('forecasting', StepStatus.STEP_STATUS_SUCCEEDED, 8306, 8306, { attempts: 3, endTime: at(30_900) }),
+    ],
+    { status: JobStatus.JOB_STATUS_COMPLETED, endTime: at(32_300), durationMs: '32300', verifiedTime: at(32_000) },
+  );
+  const text = summary(done, { JAEGER_UI_URL: 'http://jaeger:16686' });
+  t.is(
+    text.split('\n').slice(0, 4).join('\n'),
+    [
+      'service      status       rows  attempts  duration',
+      'orders       SUCCEEDED   8,325         1     1.5 s',
+      'forecasting  SUCCEEDED   8,306         3    30.9 s',
+      'total        COMPLETED  16,631         4    32.3 s',
+    ].join('\n'),
+  );
+  t.regex(text, /job {6}11111111-1111-4111-8111-111111111111 COMPLETED \(tenant 22222222-2222-4222-8222-222222222222\)/);
+  t.regex(text, /trace {4}0af7651916cd43dd8448eb211c80319c/);
+  t.regex(text, /jaeger {3}http:\/\/jaeger:16686\/trace\/0af7651916cd43dd8448eb211c80319c/);
+  const failed = summary(job([], { status: JobStatus.JOB_STATUS_FAILED, error: 'sales: DEADLINE_EXCEEDED' }));
+  t.regex(failed, /error {4}sales: DEADLINE_EXCEEDED/);
+});
+
+test('preview and job tables', (t) => {
+  const text = previewTable({
+    tenantId: 't1',
+    totalRows: '710',
+    unreachableServices: ['pos'],
+    services: [
+      {
+        service: 'sales',
+        reachable: true,
+        error: '',
+        totalRows: '710',
+        entities: [
+          { entity: 'sales_transactions', action: EntityAction.ENTITY_ACTION_DELETE, rowCount: '700', retainedRowCount: '0', retainReason: '' },
+          { entity: 'invoices', action: EntityAction.ENTITY_ACTION_RETAIN, rowCount: '10', retainedRowCount: '10', retainReason: 'Tax law: kept 10 years' },
+          { entity: 'empty', action: EntityAction.ENTITY_ACTION_DELETE, rowCount: '0', retainedRowCount: '0', retainReason: '' },
+        ],
+      },
+      { service: 'pos', reachable: false, error: 'UNAVAILABLE: connection refused', totalRows: '0', entities: [] },
+    ],
+  });
+  t.regex(text, /^tenant t1: 710 rows would be removed or anonymized/);
+  t.regex(text, /sales\s+710\s+sales_transactions 700, invoices 10 \(retain, 10 retained\)\n/);
+  t.regex(text, /pos\s+unreachable\s+UNAVAILABLE: connection refused/);
+  t.regex(text, /unreachable \(counts unknown, not zero\): pos/);
+  t.regex(text, /sales\.invoices: Tax law: kept 10 years/);
+  const list = jobsTable({ jobs: [job([], { status: JobStatus.JOB_STATUS_COMPLETED, totalRowsDeleted: '98032', durationMs: '1100' })], nextPageToken: 'abc' });
+  t.regex(list, /11111111-1111-4111-8111-111111111111 {2}tenant {2}22222222-2222-4222-8222-222222222222 {2}COMPLETED {2}98,032 {2}2026-01-01 10:00:00 {2}1\.1 s/);
+  t.regex(list, /more: --page-token abc/);
+  t.is(jobsTable({ jobs: [], nextPageToken: '' }), 'no jobs');
+  t.regex(tenantsTable([]), /no tenants/);
+});
+
+test('live progress without a terminal: one line per step change', (t) => {
+  const out = sink();
+  const live = new LiveProgress(out, false);
+  const snapshot = job([step('orders', StepStatus.STEP_STATUS_PENDING, 0, 0), step('sales', StepStatus.STEP_STATUS_PENDING, 0, 0)]);
+  live.onEvent({ snapshot });
+  live.onEvent({ stepUpdate: { jobId: snapshot.id, step: step('orders', StepStatus.STEP_STATUS_RUNNING, 0, 100), jobStatus: JobStatus.JOB_STATUS_RUNNING } });
+  live.onEvent({ progress: { jobId: snapshot.id, service: 'orders', entity: 'x', entityRowsDone: '50', stepRowsDone: '50', stepExpectedRows: '100', jobRowsDone: '50' } });
+  live.finish(job([step('orders', StepStatus.STEP_STATUS_SUCCEEDED, 100, 100), step('sales', StepStatus.STEP_STATUS_SUCCEEDED, 0, 0)], { status: JobStatus.JOB_STATUS_COMPLETED }));
+  const lines = out.text().trimEnd().split('\n');
+  t.is(lines[0], 'job 11111111-1111-4111-8111-111111111111 for tenant 22222222-2222-4222-8222-222222222222 (2 steps)');
+  t.is(lines[1], '  orders: RUNNING (100 rows expected)');
+  t.regex(lines[2]!, /^ {2}orders: SUCCEEDED \(100 rows, 1\.5 s\)$/);
+  t.regex(lines[3]!, /^ {2}sales: SUCCEEDED \(0 rows, 1\.5 s\)$/);
+  t.is(lines.length, 4, 'progress messages alone print nothing');
+});
+
+test('arguments: positionals, --flag value, --flag=value, switches; unknown flags are errors', (t) => {
+  t.deepEqual(parseArgs(['abc', '--rows', '10', '--json', '--tenant=x'], { rows: 'string', json: 'boolean', tenant: 'string' }), {
+    positionals: ['abc'],
+    flags: { rows: '10', json: true, tenant: 'x' },
+  });
+  t.throws(() => parseArgs(['--nope'], {}), { instanceOf: UsageError, message: 'unknown option --nope' });
+  t.throws(() => parseArgs(['--rows'], { rows: 'string' }), { message: '--rows needs a value' });
+  t.throws(() => parseArgs(['--json=1'], { json: 'boolean' }), { message: '--json takes no value' });
+  t.is(intFlag(undefined, 'rows', 7, 1, 10), 7);
+  t.is(intFlag('9', 'rows', 7, 1, 10), 9);
+  t.throws(() => intFlag('11', 'rows', 7, 1, 10), { message: '--rows must be an integer from 1 to 10, got "11"' });
+  t.throws(() => intFlag('1.5', 'rows', 7, 1, 10));
+});
+
+test('exit codes and one-line errors; --help on every command', async (t) => {
+  const help = await cli(['--help']);
+  t.is(help.code, 0);
+  for (const command of ['seed', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token']) {
+    t.regex(help.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`);
+    const own = await cli([command, '--help']);
+    t.is(own.code, 0, `${command} --help`);
+    t.regex(own.stdout, new RegExp(`^usage: erasure ${command}`));
+    t.regex(own.stdout, /--json/);
+  }
+  t.is((await cli([])).code, 2);
+  const unknown = await cli(['frobnicate']);
+  t.is(unknown.code, 2);
+  t.is(unknown.stderr, 'erasure: unknown command "frobnicate" (see erasure --help)\n');
+  const bad = await cli(['preview', 'not-a-uuid']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /^erasure preview: <tenant> must be a UUID, got "not-a-uuid"\n/);
+  t.is(bad.stdout, '');
+  t.is((await cli(['jobs', '--status', 'sleeping'])).code, 2);
+  t.is((await cli(['jobs', '--tenant', randomUUID(), '--user', randomUUID()])).code, 2);
+  const down = await cli(['jobs', '--json'], { ORCHESTRATOR_ADDR: '127.0.0.1:9' });
+  t.is(down.code, 1);
+  t.is(down.stdout, '', 'no output on stdout when failing');
+  t.is(down.stderr.split('\n').length, 2, 'one line');
+  t.regex(down.stderr, /^erasure jobs: cannot reach the orchestrator at 127\.0\.0\.1:9: is the mesh running \(npm start\)\?/);
+});
+
+test('token: service and user tokens signed with the configured secret', async (t) => {
+  const service = await cli(['token', '--service', 'operator']);
+  t.is(service.code, 0);
+  t.deepEqual(await verifyToken(service.stdout.trim(), testSecret), { kind: 'service', service: 'operator' });
+  const userId = randomUUID();
+  const user = await cli(['token', '--user', userId, '--ttl', '5m', '--json']);
+  t.is(user.code, 0);
+  const parsed = JSON.parse(user.stdout) as { token: string; kind: string; subject: string; ttl: string };
+  t.deepEqual({ kind: parsed.kind, subject: parsed.subject, ttl: parsed.ttl }, { kind: 'user', subject: userId, ttl: '5m' });
+  t.deepEqual(await verifyToken(parsed.token, testSecret), { kind: 'user', userId });
+  t.is((await cli(['token'])).code, 2);
+  t.is((await cli(['token', '--service', 'a', '--user', userId])).code, 2);
+  t.is((await cli(['token', '--user', 'bob'])).code, 2);
+  t.is((await cli(['token', '--service', 'operator', '--ttl', 'forever'])).code, 2);
+});
+
+test('tenants: TenantService.ListTenants, newest first, paged, filtered by status, services only', async (t) => {
+  const db = await createTestDatabase('cli_tenants');
+  const service = await startTestService(tenantService, db.url, tenantExtension);
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const tenantId = randomUUID();
+      ids.push(tenantId);
+      await tenantService.seed(db.pool, { tenantId, userIds: [randomUUID(), randomUUID()], rows: 4 + i });
+      // Distinct creation times, so "newest first" has one right answer.
+      await db.pool.query(`UPDATE tenants SET created_at = now() - $2 * interval '1 day' WHERE id = $1`, [tenantId, 10 - i]);
+    }
+    await db.pool.query(`UPDATE tenants SET status = 'DELETING', deleting_since = now() WHERE id = $1`, [ids[0]]);
+    const env = { TENANT_ADDR: service.address, ERASURE_TOKEN: await serviceToken('erasure-cli') };
+
+    const all = await cli(['tenants', '--json'], env);
+    t.is(all.code, 0, all.stderr);
+    const listed = JSON.parse(all.stdout) as { tenants: { tenant: { id: string; status: string; ownerId: string }; memberCount: number }[]; nextPageToken?: string };
+    t.deepEqual(listed.tenants.map((s) => s.tenant.id), [...ids].reverse(), 'newest first');
+    const counts = await db.pool.query<{ tenant_id: string; n: number }>('SELECT tenant_id, count(*)::int AS n FROM tenant_members GROUP BY tenant_id');
+    for (const summary of listed.tenants) {
+      t.is(summary.memberCount, counts.rows.find((r) => r.tenant_id === summary.tenant.id)!.n, 'member count (direct SQL)');
+    }
+    t.is(listed.nextPageToken ?? '', '');
+
+    const first = JSON.parse((await cli(['tenants', '--json', '--limit', '2'], env)).stdout) as typeof listed;
+    t.is(first.tenants.length, 2);
+    t.truthy(first.nextPageToken);
+    const rest = JSON.parse((await cli(['tenants', '--json', '--limit', '2', '--page-token', first.nextPageToken!], env)).stdout) as typeof listed;
+    t.deepEqual([...first.tenants, ...rest.tenants].map((s) => s.tenant.id), [...ids].reverse(), 'pages cover the list once');
+
+    const deleting = JSON.parse((await cli(['tenants', '--json', '--status', 'deleting'], env)).stdout) as typeof listed;
+    t.deepEqual(deleting.tenants.map((s) => s.tenant.id), [ids[0]]);
+    t.is(deleting.tenants[0]!.tenant.status, TenantStatus[TenantStatus.TENANT_STATUS_DELETING]);
+
+    const human = await cli(['tenants'], env);
+    t.regex(human.stdout, new RegExp(`${ids[2]}\\s+Bakery ${ids[2]!.slice(0, 8)}\\s+ACTIVE\\s+\\d+`));
+
+    const asUser = await cli(['tenants'], { ...env, ERASURE_TOKEN: await userToken(randomUUID()) });
+    t.is(asUser.code, 1);
+    t.regex(asUser.stderr, /^erasure tenants: PERMISSION_DENIED: /);
+    const badToken = await cli(['tenants', '--page-token', 'garbage'], env);
+    t.is(badToken.code, 1);
+    t.regex(badToken.stderr, /INVALID_ARGUMENT: page_token/);
+  } finally {
+    await service.stop(1000);
+    await db.drop();
+  }
+});
