@@ -198,8 +198,12 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
           const event = queue.shift();
           if (!event) {
             await new Promise<void>((resolve) => {
-              wake = resolve;
-              signal.addEventListener('abort', () => resolve(), { once: true });
+              const onAbort = () => resolve();
+              wake = () => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+              };
+              signal.addEventListener('abort', onAbort, { once: true });
             });
             wake = undefined;
             continue;

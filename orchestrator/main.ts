@@ -14,6 +14,7 @@ import { DELETION_ORCHESTRATOR, deletionOrchestrator } from './api';
 import { ServiceClients } from './clients';
 import { orchestratorConfig, type OrchestratorConfig } from './config';
 import { JobEvents } from './events';
+import { JobLocks } from './job-locks';
 import { migrations } from './migrations';
 import { ErasureQueue } from './queue';
 import { JobRunner } from './runner';
@@ -59,7 +60,9 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   await events.start();
   const clients = new ServiceClients(config.registry, secret);
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
-  const runner = new JobRunner(store, clients, events, config, log, owner);
+  const locks = new JobLocks(url, log);
+  await locks.start();
+  const runner = new JobRunner(store, clients, events, config, log, owner, locks);
   const queue = new ErasureQueue(url, runner, log);
   await queue.start();
   runner.enqueue = queue.enqueue;
@@ -76,9 +79,9 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   health.setStatus('', 'SERVING');
   log.info({ owner, registry: config.registry }, 'orchestrator ready');
 
-  // Resume jobs whose runner died (lease lapsed); the queue would find them too, a little later.
+  // Resume jobs whose runner died (their advisory lock is free); the queue would find them too, a little later.
   const resume = async () => {
-    for (const id of await store.orphaned()) {
+    for (const id of await store.openJobs()) {
       runner.runIfFree(id).catch((error) => log.error({ err: error, job_id: id }, 'resume failed'));
     }
   };
@@ -96,6 +99,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       await runner.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();
+      await locks.stop();
       await events.stop();
       clients.close();
       await db.close();

@@ -8,6 +8,7 @@ import { inTrace } from '../services/kit/tracing';
 import { describe, isRetryable, type ServiceClients } from './clients';
 import { ALL_SERVICES, type OrchestratorConfig } from './config';
 import type { JobEvents, StepState } from './events';
+import type { JobLocks } from './job-locks';
 import { stepsFor } from './steps';
 import { OPEN_STATUSES, type JobRow, type JobStore, type Phase, type StepRow, type StepStatusName } from './store';
 
@@ -30,8 +31,8 @@ export type Enqueue = (client: PoolClient, jobId: string) => Promise<void>;
 
 /**
  * Runs erasure jobs (the saga of DESIGN §5): tenant marked DELETING → domain services in parallel →
- * identity services last → verification that nothing is left. A run holds the job's lease (heartbeat);
- * another replica takes over only when the lease lapses, so a job never runs twice at once.
+ * identity services last → verification that nothing is left. A run holds the job's advisory lock
+ * (JobLocks), so a job never runs twice at once; another replica takes over when the holder dies.
  */
 export class JobRunner {
   private readonly runs = new Map<string, Promise<void>>();
@@ -44,9 +45,14 @@ export class JobRunner {
     private readonly events: JobEvents,
     private readonly config: OrchestratorConfig,
     private readonly log: Logger,
-    /** This replica's identity in leases. */
+    /** This replica's identity, recorded on the jobs it runs. */
     readonly owner: string,
-  ) {}
+    private readonly locks: JobLocks,
+  ) {
+    locks.onLost = () => {
+      for (const controller of this.stops.values()) controller.abort('lease-lost' satisfies StopReason);
+    };
+  }
 
   /**
    * Runs the job here unless a live runner holds it. Resolves when this replica's run ends, at once
@@ -58,15 +64,24 @@ export class JobRunner {
       await local;
       return 'ran';
     }
-    const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
-    if (!job) {
+    if (!(await this.locks.tryLock(jobId))) {
       const current = await this.store.get(jobId);
       return current && OPEN_STATUSES.includes(current.status) ? 'held' : 'closed';
     }
-    if (this.runs.has(jobId)) return this.runIfFree(jobId);
-    const run = this.execute(job).finally(() => {
+    // Advisory locks are re-entrant within a session: a concurrent local call may have won meanwhile.
+    if (this.runs.has(jobId)) {
+      await this.locks.unlock(jobId);
+      return this.runIfFree(jobId);
+    }
+    const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
+    if (!job) {
+      await this.locks.unlock(jobId);
+      return 'closed';
+    }
+    const run = this.execute(job).finally(async () => {
       this.runs.delete(jobId);
       this.stops.delete(jobId);
+      await this.locks.unlock(jobId);
     });
     this.runs.set(jobId, run);
     await run;
@@ -297,7 +312,8 @@ export class JobRunner {
   /**
    * One attempt of a service's erasure. The step's count is exact even when an earlier attempt was
    * cut off before it could report its last chunks: rows removed so far = expected − what the
-   * service's Preview still finds, plus what this attempt reports.
+   * service's Preview still finds, plus what this attempt reports; after a repeated attempt, expected
+   * − what is left at the end.
    */
   private async erase(job: JobRow, step: LiveStep, subject: Subject, signal: AbortSignal, jobRows: () => number): Promise<void> {
     const service = step.row.name;
@@ -359,6 +375,12 @@ export class JobRunner {
       };
     }
     step.rows = before + Number(result.totalRows);
+    if (step.row.attempts > 1) {
+      // An earlier attempt's call may still have been finishing its last chunk when this one counted
+      // what was left (a runner that died mid-step): count against what is left now instead.
+      const after = Number((await this.clients.preview(service, subject, previewDeadline)).totalRows);
+      step.rows = Math.max(step.rows, step.expected! - after);
+    }
     step.row.entities = entities;
     await this.store.updateStep(job.id, service, { rows_deleted: step.rows, entities });
   }

@@ -195,12 +195,14 @@ export class JobStore {
     return { jobs, nextPageToken: more && last ? encodePageToken(last.created_at, last.id) : '' };
   }
 
-  /** Claims the job for `owner` unless another live runner holds it. */
+  /**
+   * Records `owner` as the job's runner (the caller holds the job's advisory lock, which is what keeps
+   * runs exclusive; the lease columns show who runs it and since when it was last heard of).
+   */
   async claim(id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
     const { rows } = await this.pool.query<JobRow>(
       `UPDATE erasure_jobs SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond'
         WHERE id = $1 AND status IN ('PENDING', 'RUNNING')
-          AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now())
         RETURNING ${JOB_COLUMNS}`,
       [id, owner, leaseMs],
     );
@@ -221,11 +223,10 @@ export class JobStore {
     await this.pool.query(`UPDATE erasure_jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`, [id, owner]);
   }
 
-  /** Open jobs whose runner is gone (lease expired or never taken), oldest first. */
-  async orphaned(): Promise<string[]> {
+  /** Open jobs, oldest first: at start-up each is tried; those whose runner is alive stay with it. */
+  async openJobs(): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') AND (lease_until IS NULL OR lease_until < now())
-        ORDER BY created_at`,
+      `SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at`,
     );
     return rows.map((row) => row.id);
   }

@@ -42,6 +42,8 @@ test.before(async () => {
     ORCHESTRATOR_BACKOFF_BASE_MS: '200',
     ORCHESTRATOR_BACKOFF_MAX_MS: '1500',
     ORCHESTRATOR_LEASE_MS: '3000',
+    // Few services at once, so a job lasts long enough to be cancelled or cut off mid-run.
+    ORCHESTRATOR_CONCURRENCY: '3',
   });
   await mesh.prepare();
   await mesh.startAll();
@@ -365,6 +367,7 @@ test.serial('two orchestrators on one database run a job once', async (t) => {
     const first = await orch.deleteTenant({ tenantId, detach: true }, token);
     const attached = await other.deleteTenant({ tenantId }, token);
     t.is(attached.snapshot?.id, first.snapshot?.id, 'the second orchestrator attaches to the same job');
+    t.true(attached.events.some((e) => e.progress || e.stepUpdate), 'a watcher on the replica that is not running the job sees its progress');
     const job = attached.finished!;
     t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, job.error);
     t.true(job.steps.every((s) => s.attempts === 1), 'every step ran exactly once');

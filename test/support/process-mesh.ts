@@ -11,15 +11,21 @@ export const MESH_SERVICES = [
   'forecasting', 'training', 'notification', 'alert-processor',
 ] as const;
 
+/**
+ * A free port below the kernel's ephemeral range (32768+), picked at random and checked by binding it.
+ * Ports from `listen(0)` come from that range and are soon handed out again, so two meshes started
+ * by test files running side by side could end up sharing one.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 /**
