@@ -17,8 +17,8 @@ export const testSecretText = randomBytes(32).toString('base64url');
 export const testSecret = new TextEncoder().encode(testSecretText);
 export const silentLog = pino({ level: 'silent' });
 
-/** Small chunks, so a few hundred rows take several chunks. */
-export const smallChunks: ChunkConfig = { initialRows: 40, minRows: 10, maxRows: 80, targetMs: 50 };
+/** Small, paced chunks: a few hundred rows take several chunks, and a client cancel lands between them. */
+export const smallChunks: ChunkConfig = { initialRows: 40, minRows: 10, maxRows: 80, targetMs: 50, pauseMs: 20 };
 
 export async function startTestService(
   definition: DomainService,
