@@ -98,8 +98,8 @@ test('chunk statements address rows by ctid, never by id lists; a parent and its
   const [cascade] = plans.chunks;
   t.deepEqual(cascade!.entities.map((e) => e.entity), ['notes', 'items', 'orders'], 'descendants deepest first, root last');
   t.regex(cascade!.sql, /keys_0 AS MATERIALIZED \(SELECT t\.ctid AS row_ctid, t\."id" AS k FROM "orders" t WHERE t\."tenant_id" = \$1 LIMIT \$2\)/);
-  t.regex(cascade!.sql, /FROM "items" t WHERE t\."order_id" IN \(SELECT k FROM keys_0\)/);
-  t.regex(cascade!.sql, /FROM "notes" t WHERE t\."item_id" IN \(SELECT k FROM keys_1\)/);
+  t.regex(cascade!.sql, /FROM "items" t WHERE t\."order_id" = ANY\(ARRAY\(SELECT k FROM keys_0\)\)/);
+  t.regex(cascade!.sql, /FROM "notes" t WHERE t\."item_id" = ANY\(ARRAY\(SELECT k FROM keys_1\)\)/);
   for (const table of ['notes', 'items', 'orders']) t.regex(cascade!.sql, new RegExp(`DELETE FROM "${table}" WHERE ctid = ANY\\(ARRAY\\(SELECT row_ctid`));
   t.notRegex(cascade!.sql, /\bid IN \(\$/);
 

@@ -85,7 +85,9 @@ function cascadeChunk(policy: DeletionPolicy, root: string, rootColumn: string, 
     const name = `keys_${i + 1}`;
     alias.set(table, name);
     ctes.push(
-      `${name} AS MATERIALIZED (SELECT t.ctid AS row_ctid, t.${ident(keyColumn(table))} AS k FROM ${ident(table)} t WHERE t.${ident(column)} IN (SELECT k FROM ${alias.get(parent)}))`,
+      // `= ANY(ARRAY(…))` keeps the lookup on the foreign key's index on every PostgreSQL version; an
+      // `IN (SELECT …)` may be planned as a hash join over the whole child table, once per chunk.
+      `${name} AS MATERIALIZED (SELECT t.ctid AS row_ctid, t.${ident(keyColumn(table))} AS k FROM ${ident(table)} t WHERE t.${ident(column)} = ANY(ARRAY(SELECT k FROM ${alias.get(parent)})))`,
     );
   });
   const order = [...descendants, root];
