@@ -9,7 +9,7 @@ import { migrate } from '../services/kit/migrations';
 import { mapDatabaseError } from '../services/kit/pg-errors';
 import type { RpcDeps } from '../services/kit/rpc';
 import { startGrpcServer, type RunningServer } from '../services/kit/server';
-import { stopTracing } from '../services/kit/tracing';
+import { runProcess } from '../services/kit/run-service';
 import { DELETION_ORCHESTRATOR, deletionOrchestrator } from './api';
 import { ServiceClients } from './clients';
 import { orchestratorConfig, type OrchestratorConfig } from './config';
@@ -111,30 +111,5 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
 /** The orchestrator process: `npm run service -- orchestrator`. */
 export function runOrchestrator(): void {
   const log = createLogger('orchestrator');
-  startOrchestrator({ log }).then(
-    (running) => {
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, 'shutting down');
-        running
-          .stop()
-          .then(stopTracing)
-          .then(
-            () => process.exit(0),
-            (error) => {
-              log.error({ err: error }, 'shutdown failed');
-              process.exit(1);
-            },
-          );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
-    },
-    (error) => {
-      log.fatal({ err: error }, `cannot start orchestrator: ${(error as Error).message}`);
-      process.exit(1);
-    },
-  );
+  runProcess('orchestrator', log, () => startOrchestrator({ log }));
 }

@@ -88,13 +88,11 @@ export async function startService(definition: DomainService, options: StartOpti
 }
 
 /**
- * The `main` of a service process: starts it from the environment and stops it cleanly on SIGTERM or
- * SIGINT (health NOT_SERVING, drain, flush telemetry, close the pool). A start-up failure exits 1 with
- * a one-line reason.
+ * The `main` of a process: starts it and stops it cleanly on SIGTERM or SIGINT (health NOT_SERVING,
+ * drain, flush telemetry, close the pool). A start-up failure exits 1 with a one-line reason.
  */
-export function runService(definition: DomainService, extension?: ServiceExtension): void {
-  const log = createLogger(definition.name);
-  startService(definition, { log, extension }).then(
+export function runProcess(name: string, log: Logger, start: () => Promise<{ stop(): Promise<void> }>): void {
+  start().then(
     (running) => {
       let stopping = false;
       const stop = (signal: string) => {
@@ -116,8 +114,14 @@ export function runService(definition: DomainService, extension?: ServiceExtensi
       process.on('SIGINT', () => stop('SIGINT'));
     },
     (error) => {
-      log.fatal({ err: error }, `cannot start ${definition.name}: ${(error as Error).message}`);
+      log.fatal({ err: error }, `cannot start ${name}: ${(error as Error).message}`);
       process.exit(1);
     },
   );
+}
+
+/** The `main` of a data service process. */
+export function runService(definition: DomainService, extension?: ServiceExtension): void {
+  const log = createLogger(definition.name);
+  runProcess(definition.name, log, () => startService(definition, { log, extension }));
 }
