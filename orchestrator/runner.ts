@@ -35,7 +35,7 @@ export type Enqueue = (client: PoolClient, jobId: string) => Promise<void>;
  * (JobLocks), so a job never runs twice at once; another replica takes over when the holder dies.
  */
 export class JobRunner {
-  private readonly runs = new Map<string, Promise<void>>();
+  private readonly runs = new Map<string, Promise<'ran' | 'held' | 'closed'>>();
   private readonly stops = new Map<string, AbortController>();
   enqueue: Enqueue = async () => undefined;
 
@@ -56,36 +56,34 @@ export class JobRunner {
 
   /**
    * Runs the job here unless a live runner holds it. Resolves when this replica's run ends, at once
-   * with `held` when another runner holds it, or with `closed` when the job is no longer open.
+   * with `held` when another runner holds it, or with `closed` when the job is no longer open. Calls
+   * for a job already being tried or run here share that one attempt: the advisory lock is re-entrant
+   * within this replica's session, so it cannot tell two local callers apart.
    */
-  async runIfFree(jobId: string): Promise<'ran' | 'held' | 'closed'> {
-    const local = this.runs.get(jobId);
-    if (local) {
-      await local;
-      return 'ran';
-    }
+  runIfFree(jobId: string): Promise<'ran' | 'held' | 'closed'> {
+    const inFlight = this.runs.get(jobId);
+    if (inFlight) return inFlight;
+    const attempt = this.tryRun(jobId).finally(() => {
+      this.runs.delete(jobId);
+      this.stops.delete(jobId);
+    });
+    this.runs.set(jobId, attempt);
+    return attempt;
+  }
+
+  private async tryRun(jobId: string): Promise<'ran' | 'held' | 'closed'> {
     if (!(await this.locks.tryLock(jobId))) {
       const current = await this.store.get(jobId);
       return current && OPEN_STATUSES.includes(current.status) ? 'held' : 'closed';
     }
-    // Advisory locks are re-entrant within a session: a concurrent local call may have won meanwhile.
-    if (this.runs.has(jobId)) {
+    try {
+      const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
+      if (!job) return 'closed';
+      await this.execute(job);
+      return 'ran';
+    } finally {
       await this.locks.unlock(jobId);
-      return this.runIfFree(jobId);
     }
-    const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
-    if (!job) {
-      await this.locks.unlock(jobId);
-      return 'closed';
-    }
-    const run = this.execute(job).finally(async () => {
-      this.runs.delete(jobId);
-      this.stops.delete(jobId);
-      await this.locks.unlock(jobId);
-    });
-    this.runs.set(jobId, run);
-    await run;
-    return 'ran';
   }
 
   /** Stops a local run between chunks (CancelJob on this replica). */
