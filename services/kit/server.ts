@@ -37,11 +37,7 @@ export async function startGrpcServer(
   }
   health.addToServer(server);
   addReflection(server, services.map((service) => service.name));
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) =>
-      error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(boundPort),
-    ),
-  );
+  const port = await bindWithRetry(server, address, log);
   const host = address.slice(0, address.lastIndexOf(':'));
   const bound = `${host}:${port}`;
   log.info({ address: bound }, 'listening');
@@ -66,4 +62,25 @@ export async function startGrpcServer(
       });
     },
   };
+}
+
+/**
+ * Binds, retrying briefly when the port is taken. The default ports (50050–50064) lie in Linux's
+ * ephemeral range, so a client that dials a service before it listens (a health check, the
+ * orchestrator) can, now and then, be given that very port as its own source port and connect to
+ * itself, holding the port for a moment.
+ */
+async function bindWithRetry(server: Server, address: string, log: Logger): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await new Promise<number>((resolve, reject) =>
+        server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
+      );
+    } catch (error) {
+      const message = (error as Error).message;
+      if (!/EADDRINUSE/.test(message) || attempt >= 10) throw new Error(`cannot listen on ${address}: ${message}`);
+      log.warn({ address, attempt }, 'address in use; retrying');
+      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+    }
+  }
 }
