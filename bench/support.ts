@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Client } from 'pg';
 import { healthStatus } from '../services/kit/health-client';
+export { freePort } from '../test/support/ports';
 import { repoRoot } from '../services/kit/paths';
 
 export const median = (values: number[]): number => {
@@ -15,17 +15,6 @@ export const percentile = (values: number[], p: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 };
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** Peak resident set size of a process in MB (VmHWM), read from /proc. */
 export function peakRssMb(pid: number): number {

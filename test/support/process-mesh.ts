@@ -1,32 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './ports';
 import { repoRoot } from '../../services/kit/paths';
 import { healthStatus } from '../../services/kit/health-client';
 import { envPrefix } from '../../services/kit/config';
 import { databaseName, ensureDatabase, withDatabase, dropDatabase } from '../../services/kit/database';
 import { testSecretText } from './services';
 
+export { freePort };
+
 export const MESH_SERVICES = [
   'tenant', 'auth', 'orders', 'inventory', 'recipes', 'production', 'sales', 'suppliers', 'pos', 'external',
   'forecasting', 'training', 'notification', 'alert-processor',
 ] as const;
-
-/**
- * A free port below the kernel's ephemeral range (32768+), picked at random and checked by binding it.
- * Ports from `listen(0)` come from that range and are soon handed out again, so two meshes started
- * by test files running side by side could end up sharing one.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 /**
  * All fourteen services and the orchestrator as real processes on loopback, each with its own test
