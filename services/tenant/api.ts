@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import { Op, Transaction, UniqueConstraintError, fn, type Order, type Sequelize, type WhereOptions } from 'sequelize';
 import {
   MembershipRemoval,
   Role,
@@ -26,7 +26,7 @@ import {
   type TransferOwnershipRequest,
   type TransferOwnershipResponse,
 } from '../../gen/bakery/tenant/v1/tenant_service';
-import { requireService } from '../kit/auth';
+import { requireService, type Principal } from '../kit/auth';
 import {
   aborted,
   alreadyExists,
@@ -37,7 +37,9 @@ import {
   requireUuid,
 } from '../kit/errors';
 import { unary, type RpcDeps } from '../kit/rpc';
+import { withSequelizeErrors } from '../kit/sequelize-errors';
 import type { HostedService } from '../kit/server';
+import { tenantModels, type RoleName, type TenantAttributes, type TenantStatusName } from './models';
 import {
   ALL_ROLES,
   MANAGING_ROLES,
@@ -52,16 +54,19 @@ import {
   roleToProto,
   tenantStatusToProto,
   tenantToProto,
-  type MemberRow,
-  type RoleName,
-  type TenantRow,
 } from './store';
 
 export const TENANT_SERVICE = 'bakery.tenant.v1.TenantService';
 
-const MEMBER_COLUMNS = 'tenant_id, user_id, role, joined_at';
-/** Owner first, then by join time: the order every member list uses. */
-const MEMBER_ORDER = `ORDER BY (role = 'OWNER') DESC, joined_at, user_id`;
+/** By join time, then id; every member list then puts the owner first (ownerFirst). */
+const MEMBER_ORDER: Order = [
+  ['joinedAt', 'ASC'],
+  ['userId', 'ASC'],
+];
+
+/** The order every member list uses: owner first, the rest as read (a stable sort). */
+const ownerFirst = <M extends { role: RoleName }>(members: M[]): M[] =>
+  [...members].sort((a, b) => Number(b.role === 'OWNER') - Number(a.role === 'OWNER'));
 
 function requireName(name: string): string {
   const trimmed = name.trim();
@@ -95,8 +100,12 @@ function decodeTenantPageToken(token: string): [string, string] {
   return [createdAt, id];
 }
 
-/** The TenantService implementation over the tenant database. */
-export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
+/** The TenantService implementation over the tenant database's models. */
+export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService {
+  const deps = withSequelizeErrors(rpcDeps);
+  const models = tenantModels(sequelize);
+  const { Tenant, TenantMember, Subscription, OutboxEvent } = models;
+
   const createTenant = unary<CreateTenantRequest, CreateTenantResponse>(deps, 'CreateTenant', async (request, { principal }) => {
     const name = requireName(request.name);
     const plan = requirePlan(request.plan);
@@ -107,15 +116,11 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
     } else {
       ownerId = requireUuid(request.ownerId, 'owner_id');
     }
-    const tenant = await inTransaction(pool, async (client) => {
-      const { rows } = await client.query<{ id: string }>('INSERT INTO tenants (name, owner_id) VALUES ($1, $2) RETURNING id', [
-        name,
-        ownerId,
-      ]);
-      const tenantId = rows[0]!.id;
-      await client.query(`INSERT INTO tenant_members (tenant_id, user_id, role) VALUES ($1, $2, 'OWNER')`, [tenantId, ownerId]);
-      await client.query(`INSERT INTO subscriptions (tenant_id, plan, status) VALUES ($1, $2, 'ACTIVE')`, [tenantId, plan]);
-      return (await readTenant(client, tenantId))!;
+    const tenant = await inTransaction(sequelize, async (transaction) => {
+      const { id: tenantId } = await Tenant.create({ name, ownerId }, { transaction });
+      await TenantMember.create({ tenantId, userId: ownerId, role: 'OWNER' }, { transaction, returning: false });
+      await Subscription.create({ tenantId, plan, status: 'ACTIVE' }, { transaction, returning: false });
+      return (await readTenant(models, tenantId, { transaction }))!;
     });
     return { tenant: tenantToProto(tenant) };
   });
@@ -123,7 +128,7 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
   const getTenant = unary<GetTenantRequest, GetTenantResponse>(deps, 'GetTenant', async (request, { principal }) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     // GetTenant is the one view that still shows a DELETING tenant, with its state.
-    const { tenant } = await authorize(pool, principal, tenantId, ALL_ROLES, 'read');
+    const { tenant } = await authorize(models, principal, tenantId, ALL_ROLES, 'read');
     return { tenant: tenantToProto(tenant) };
   });
 
@@ -131,30 +136,34 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const userId = requireUuid(request.userId, 'user_id');
     const role = requireGrantableRole(request.role);
-    const member = await inTransaction(pool, async (client) => {
+    const member = await inTransaction(sequelize, async (transaction) => {
       // The share lock keeps the tenant ACTIVE (and its roles as read) until the member is in.
-      const { tenant } = await authorize(client, principal, tenantId, MANAGING_ROLES, 'add members to', 'SHARE');
+      const { tenant } = await authorize(models, principal, tenantId, MANAGING_ROLES, 'add members to', {
+        transaction,
+        lock: transaction.LOCK.SHARE,
+      });
       requireActive(tenant);
-      const { rows } = await client.query<MemberRow>(
-        `INSERT INTO tenant_members (tenant_id, user_id, role) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING ${MEMBER_COLUMNS}`,
-        [tenantId, userId, role],
-      );
-      if (!rows[0]) throw alreadyExists(`user ${userId} is already a member of tenant ${tenantId}`);
-      return rows[0];
+      try {
+        return await TenantMember.create({ tenantId, userId, role }, { transaction });
+      } catch (error) {
+        // The one unique key AddMember can hit: (tenant_id, user_id). It never grants OWNER, so the
+        // one-owner index cannot be the cause.
+        if (error instanceof UniqueConstraintError) throw alreadyExists(`user ${userId} is already a member of tenant ${tenantId}`);
+        throw error;
+      }
     });
     return { member: memberToProto(member) };
   });
 
   /** Members (optionally only some roles) of a tenant the caller may read; users cannot read a DELETING one. */
-  async function members(principal: Parameters<typeof authorize>[1], tenantId: string, action: string, roles?: RoleName[]) {
-    const { tenant } = await authorize(pool, principal, tenantId, ALL_ROLES, action);
+  async function members(principal: Principal, tenantId: string, action: string, roles?: RoleName[]) {
+    const { tenant } = await authorize(models, principal, tenantId, ALL_ROLES, action);
     if (principal.kind === 'user') requireActive(tenant);
-    const { rows } = await pool.query<MemberRow>(
-      `SELECT ${MEMBER_COLUMNS} FROM tenant_members WHERE tenant_id = $1 ${roles ? 'AND role = ANY($2)' : ''} ${MEMBER_ORDER}`,
-      roles ? [tenantId, roles] : [tenantId],
-    );
-    return rows.map(memberToProto);
+    const rows = await TenantMember.findAll({
+      where: roles ? { tenantId, role: roles } : { tenantId },
+      order: MEMBER_ORDER,
+    });
+    return ownerFirst(rows).map(memberToProto);
   }
 
   const listMembers = unary<ListMembersRequest, ListMembersResponse>(deps, 'ListMembers', async (request, { principal }) => ({
@@ -177,28 +186,30 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
           throw permissionDenied('a user can only transfer an ownership they hold themself');
         }
         // Checked before any lock, so a concurrent transfer that wins meanwhile is a lost race (ABORTED).
-        if ((await memberRole(pool, tenantId, principal.userId)) !== 'OWNER') {
+        if ((await memberRole(models, tenantId, principal.userId)) !== 'OWNER') {
           throw permissionDenied(`the caller may not transfer the ownership of tenant ${tenantId}`);
         }
         expectedOwner = principal.userId;
       } else {
         expectedOwner = requireUuid(request.currentOwnerId, 'current_owner_id');
       }
-      return inTransaction(pool, async (client) => {
+      return inTransaction(sequelize, async (transaction) => {
         // Every transfer of a tenant queues on this row lock, so they are applied one at a time.
-        const tenant = await readTenant(client, tenantId, 'UPDATE');
+        const tenant = await readTenant(models, tenantId, { transaction, lock: transaction.LOCK.UPDATE });
         if (!tenant) throw notFound(`tenant ${tenantId} not found`);
         requireActive(tenant);
-        if (tenant.owner_id !== expectedOwner) {
+        if (tenant.ownerId !== expectedOwner) {
           throw aborted(`the owner of tenant ${tenantId} is no longer ${expectedOwner} (changed concurrently); re-read and retry`, 'OWNER_CHANGED');
         }
-        if (newOwnerId === tenant.owner_id) throw failedPrecondition(`user ${newOwnerId} already owns tenant ${tenantId}`, 'ALREADY_OWNER');
-        const { rows } = await client.query<MemberRow>(
-          `SELECT ${MEMBER_COLUMNS} FROM tenant_members WHERE tenant_id = $1 AND user_id = ANY($2::uuid[]) ORDER BY user_id FOR UPDATE`,
-          [tenantId, [tenant.owner_id, newOwnerId]],
-        );
-        const previous = rows.find((row) => row.user_id === tenant.owner_id);
-        const next = rows.find((row) => row.user_id === newOwnerId);
+        if (newOwnerId === tenant.ownerId) throw failedPrecondition(`user ${newOwnerId} already owns tenant ${tenantId}`, 'ALREADY_OWNER');
+        const rows = await TenantMember.findAll({
+          where: { tenantId, userId: [tenant.ownerId, newOwnerId] },
+          order: [['userId', 'ASC']],
+          lock: transaction.LOCK.UPDATE,
+          transaction,
+        });
+        const previous = rows.find((row) => row.userId === tenant.ownerId);
+        const next = rows.find((row) => row.userId === newOwnerId);
         if (next?.role !== 'ADMIN') {
           throw failedPrecondition(
             `user ${newOwnerId} is ${next ? `a ${next.role}` : 'not a member'} of tenant ${tenantId}; ownership can only go to an ADMIN`,
@@ -206,22 +217,18 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
           );
         }
         if (previous?.role !== 'OWNER') {
-          throw failedPrecondition(`tenant ${tenantId} has no owner membership for ${tenant.owner_id}`, 'OWNER_MEMBERSHIP_MISSING');
+          throw failedPrecondition(`tenant ${tenantId} has no owner membership for ${tenant.ownerId}`, 'OWNER_MEMBERSHIP_MISSING');
         }
         // Demote first: the unique index allows one OWNER per tenant at every moment.
-        await client.query(`UPDATE tenant_members SET role = 'ADMIN' WHERE tenant_id = $1 AND user_id = $2`, [tenantId, previous.user_id]);
-        await client.query(`UPDATE tenant_members SET role = 'OWNER' WHERE tenant_id = $1 AND user_id = $2`, [tenantId, newOwnerId]);
-        await client.query('UPDATE tenants SET owner_id = $2 WHERE id = $1', [tenantId, newOwnerId]);
-        await recordEvent(client, 'ownership.transferred', tenantId, {
+        await previous.update({ role: 'ADMIN' }, { transaction });
+        await next.update({ role: 'OWNER' }, { transaction });
+        await tenant.update({ ownerId: newOwnerId }, { transaction });
+        await recordEvent(models, transaction, 'ownership.transferred', tenantId, {
           tenant_id: tenantId,
-          previous_owner_id: previous.user_id,
+          previous_owner_id: previous.userId,
           new_owner_id: newOwnerId,
         });
-        return {
-          tenant: tenantToProto({ ...tenant, owner_id: newOwnerId }),
-          previousOwner: memberToProto({ ...previous, role: 'ADMIN' }),
-          newOwner: memberToProto({ ...next, role: 'OWNER' }),
-        };
+        return { tenant: tenantToProto(tenant), previousOwner: memberToProto(previous), newOwner: memberToProto(next) };
       });
     },
   );
@@ -232,21 +239,31 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
     async (request, { principal }) => {
       requireService(principal);
       const userId = requireUuid(request.userId, 'user_id');
-      return inTransaction(pool, async (client) => {
-        // Locks the memberships and holds the tenants' roles and status still until the decision is applied.
-        const { rows } = await client.query<{ id: string; tenant_id: string; role: RoleName; status: string }>(
-          `SELECT m.id, m.tenant_id, m.role, t.status
-             FROM tenant_members m JOIN tenants t ON t.id = m.tenant_id
-            WHERE m.user_id = $1
-            ORDER BY m.tenant_id
-              FOR UPDATE OF m FOR SHARE OF t`,
-          [userId],
-        );
-        const outcomes: MembershipOutcome[] = rows.map((row) => {
-          const refused = row.role === 'OWNER' && row.status === 'ACTIVE';
+      return inTransaction(sequelize, async (transaction) => {
+        // Locks the memberships, then holds their tenants' status still until the decision is applied
+        // (two statements: Sequelize takes one lock strength per query).
+        const memberships = await TenantMember.findAll({
+          where: { userId },
+          order: [['tenantId', 'ASC']],
+          lock: transaction.LOCK.UPDATE,
+          transaction,
+        });
+        const tenantIds = memberships.map((member) => member.tenantId);
+        const tenants = tenantIds.length
+          ? await Tenant.findAll({
+              attributes: ['id', 'status'],
+              where: { id: tenantIds },
+              order: [['id', 'ASC']],
+              lock: transaction.LOCK.SHARE,
+              transaction,
+            })
+          : [];
+        const statusOf = new Map(tenants.map((tenant) => [tenant.id, tenant.status]));
+        const outcomes: MembershipOutcome[] = memberships.map((member) => {
+          const refused = member.role === 'OWNER' && statusOf.get(member.tenantId) === 'ACTIVE';
           return {
-            tenantId: row.tenant_id,
-            role: roleToProto(row.role),
+            tenantId: member.tenantId,
+            role: roleToProto(member.role),
             removal: refused ? MembershipRemoval.MEMBERSHIP_REMOVAL_REFUSED : MembershipRemoval.MEMBERSHIP_REMOVAL_REMOVED,
             reason: refused ? 'the user owns this ACTIVE tenant: transfer the ownership or erase the tenant first' : '',
           };
@@ -260,13 +277,15 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
             'USER_OWNS_ACTIVE_TENANT',
           );
         }
-        if (rows.length) {
-          await client.query('DELETE FROM tenant_members WHERE id = ANY($1::uuid[])', [rows.map((row) => row.id)]);
-          await client.query(
-            `INSERT INTO outbox_events (event_type, aggregate_id, payload)
-             SELECT 'membership.removed', m.tenant_id, jsonb_build_object('tenant_id', m.tenant_id, 'user_id', $1::uuid, 'role', m.role)
-               FROM unnest($2::uuid[], $3::text[]) AS m (tenant_id, role)`,
-            [userId, rows.map((row) => row.tenant_id), rows.map((row) => row.role)],
+        if (memberships.length) {
+          await TenantMember.destroy({ where: { id: memberships.map((member) => member.id) }, transaction });
+          await OutboxEvent.bulkCreate(
+            memberships.map((member) => ({
+              eventType: 'membership.removed',
+              aggregateId: member.tenantId,
+              payload: { tenant_id: member.tenantId, user_id: userId, role: member.role },
+            })),
+            { transaction },
           );
         }
         return { outcomes };
@@ -279,15 +298,16 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
     'BeginTenantDeletion',
     async (request, { principal }) => {
       const tenantId = requireUuid(request.tenantId, 'tenant_id');
-      const tenant = await inTransaction(pool, async (client) => {
-        const { tenant } = await authorize(client, principal, tenantId, MANAGING_ROLES, 'request the deletion of', 'UPDATE');
+      const tenant = await inTransaction(sequelize, async (transaction) => {
+        const { tenant } = await authorize(models, principal, tenantId, MANAGING_ROLES, 'request the deletion of', {
+          transaction,
+          lock: transaction.LOCK.UPDATE,
+        });
         if (tenant.status === 'DELETING') return tenant; // idempotent: no second event
-        await client.query(`UPDATE tenants SET status = 'DELETING', deleting_since = now() WHERE id = $1`, [tenantId]);
-        await client.query(`UPDATE subscriptions SET status = 'CANCELLED', cancelled_at = now() WHERE tenant_id = $1 AND status = 'ACTIVE'`, [
-          tenantId,
-        ]);
-        await recordEvent(client, 'tenant.deletion_requested', tenantId, { tenant_id: tenantId });
-        return (await readTenant(client, tenantId))!;
+        await Tenant.update({ status: 'DELETING', deletingSince: fn('now') }, { where: { id: tenantId }, transaction });
+        await Subscription.update({ status: 'CANCELLED', cancelledAt: fn('now') }, { where: { tenantId, status: 'ACTIVE' }, transaction });
+        await recordEvent(models, transaction, 'tenant.deletion_requested', tenantId, { tenant_id: tenantId });
+        return (await readTenant(models, tenantId, { transaction }))!;
       });
       return { tenant: tenantToProto(tenant) };
     },
@@ -301,23 +321,34 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
       if (principal.kind === 'user' && principal.userId !== userId) {
         throw permissionDenied('a user may only list their own memberships');
       }
-      const { rows } = await pool.query<{ tenant_id: string; status: string; role: RoleName; other_admin_exists: boolean; member_count: number }>(
-        `SELECT m.tenant_id, t.status, m.role,
-                EXISTS (SELECT 1 FROM tenant_members o
-                         WHERE o.tenant_id = m.tenant_id AND o.user_id <> m.user_id AND o.role = 'ADMIN') AS other_admin_exists,
-                (SELECT count(*)::int FROM tenant_members c WHERE c.tenant_id = m.tenant_id) AS member_count
-           FROM tenant_members m JOIN tenants t ON t.id = m.tenant_id
-          WHERE m.user_id = $1
-          ORDER BY m.tenant_id`,
-        [userId],
+      // One snapshot for both reads, as one statement would see.
+      const { memberships, counts } = await sequelize.transaction(
+        { isolationLevel: Transaction.ISOLATION_LEVELS.REPEATABLE_READ },
+        async (transaction) => {
+          const memberships = await TenantMember.findAll({
+            attributes: ['tenantId', 'role'],
+            where: { userId },
+            include: [{ model: Tenant, as: 'tenant', attributes: ['status'], required: true }],
+            order: [['tenantId', 'ASC']],
+            transaction,
+          });
+          const counts = memberships.length
+            ? await TenantMember.count({ where: { tenantId: memberships.map((m) => m.tenantId) }, group: ['tenantId', 'role'], transaction })
+            : [];
+          return { memberships, counts };
+        },
       );
+      const countOf = (tenantId: string, role?: RoleName) =>
+        counts
+          .filter((row) => row.tenantId === tenantId && (role === undefined || row.role === role))
+          .reduce((sum, row) => sum + row.count, 0);
       return {
-        memberships: rows.map((row) => ({
-          tenantId: row.tenant_id,
-          tenantStatus: tenantStatusToProto(row.status),
-          role: roleToProto(row.role),
-          otherAdminExists: row.other_admin_exists,
-          memberCount: row.member_count,
+        memberships: memberships.map((member) => ({
+          tenantId: member.tenantId,
+          tenantStatus: tenantStatusToProto(member.tenant!.status),
+          role: roleToProto(member.role),
+          otherAdminExists: countOf(member.tenantId, 'ADMIN') - (member.role === 'ADMIN' ? 1 : 0) > 0,
+          memberCount: countOf(member.tenantId),
         })),
       };
     },
@@ -332,32 +363,30 @@ export function tenantApi(pool: Pool, deps: RpcDeps): HostedService {
       throw invalidArgument(`unknown status ${request.status}`);
     }
     const pageSize = request.pageSize || 50;
-    const params: unknown[] = [];
-    const where: string[] = [];
-    if (statusName) {
-      params.push(statusName);
-      where.push(`t.status = $${params.length}`);
-    }
+    const where: WhereOptions<TenantAttributes>[] = [];
+    if (statusName) where.push({ status: statusName as TenantStatusName });
     if (request.pageToken) {
+      // (created_at, id) < (token's created_at, token's id), in the page order.
       const [createdAt, id] = decodeTenantPageToken(request.pageToken);
-      params.push(createdAt, id);
-      where.push(`(t.created_at, t.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+      const after = new Date(createdAt);
+      where.push({ [Op.or]: [{ createdAt: { [Op.lt]: after } }, { createdAt: after, id: { [Op.lt]: id } }] });
     }
-    params.push(pageSize + 1);
-    const { rows } = await pool.query<TenantRow & { member_count: number }>(
-      `SELECT t.id, t.name, t.owner_id, t.status, t.created_at, t.deleting_since,
-              s.plan, s.status AS subscription_status, s.cancelled_at,
-              (SELECT count(*)::int FROM tenant_members m WHERE m.tenant_id = t.id) AS member_count
-         FROM tenants t LEFT JOIN subscriptions s ON s.tenant_id = t.id
-        ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length}`,
-      params,
-    );
+    const rows = await Tenant.findAll({
+      where: { [Op.and]: where },
+      include: [{ model: Subscription, as: 'subscription' }],
+      order: [
+        ['createdAt', 'DESC'],
+        ['id', 'DESC'],
+      ],
+      limit: pageSize + 1,
+    });
     const page = rows.slice(0, pageSize);
+    const counts = page.length ? await TenantMember.count({ where: { tenantId: page.map((tenant) => tenant.id) }, group: ['tenantId'] }) : [];
+    const memberCount = new Map(counts.map((row) => [row.tenantId as string, row.count]));
     const last = page.at(-1);
     return {
-      tenants: page.map((row) => ({ tenant: tenantToProto(row), memberCount: row.member_count })),
-      nextPageToken: rows.length > pageSize && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url') : '',
+      tenants: page.map((tenant) => ({ tenant: tenantToProto(tenant), memberCount: memberCount.get(tenant.id) ?? 0 })),
+      nextPageToken: rows.length > pageSize && last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : '',
     };
   });
 

@@ -34,5 +34,5 @@ export const tenantService: DomainService = {
 
 /** TenantService beside the kit's TenantDataDeletion. */
 export const tenantExtension: ServiceExtension = {
-  services: ({ db, deps }) => [tenantApi(db.pool, deps)],
+  services: ({ db, deps }) => [tenantApi(db.sequelize, deps)],
 };

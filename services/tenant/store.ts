@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { LOCK, Sequelize, Transaction } from 'sequelize';
 import {
   Role,
   SubscriptionStatus,
@@ -8,9 +8,11 @@ import {
 } from '../../gen/bakery/tenant/v1/tenant_service';
 import type { Principal } from '../kit/auth';
 import { failedPrecondition, notFound, permissionDenied } from '../kit/errors';
+import type { MemberAttributes, RoleName, TenantModels, TenantRecord } from './models';
 
-/** Roles as stored in tenant_members.role. */
-export type RoleName = 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
+/** The tenant service's reads and writes that several handlers share, over its models. */
+
+export type { RoleName } from './models';
 export const ALL_ROLES: readonly RoleName[] = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'];
 export const MANAGING_ROLES: readonly RoleName[] = ['OWNER', 'ADMIN'];
 
@@ -30,70 +32,57 @@ export function roleFromProto(role: Role): RoleName | undefined {
 export const tenantStatusToProto = (status: string): TenantStatus =>
   status === 'DELETING' ? TenantStatus.TENANT_STATUS_DELETING : TenantStatus.TENANT_STATUS_ACTIVE;
 
-type Queryable = Pool | PoolClient;
-
-export interface TenantRow {
-  id: string;
-  name: string;
-  owner_id: string;
-  status: 'ACTIVE' | 'DELETING';
-  created_at: Date;
-  deleting_since: Date | null;
-  plan: string | null;
-  subscription_status: 'ACTIVE' | 'CANCELLED' | null;
-  cancelled_at: Date | null;
-}
-
-export interface MemberRow {
-  tenant_id: string;
-  user_id: string;
-  role: RoleName;
-  joined_at: Date;
-}
-
-export function tenantToProto(row: TenantRow): Tenant {
+/** A tenant read with its subscription (see readTenant). */
+export function tenantToProto(tenant: TenantRecord): Tenant {
+  const subscription = tenant.subscription;
   return {
-    id: row.id,
-    name: row.name,
-    ownerId: row.owner_id,
-    status: tenantStatusToProto(row.status),
-    createTime: row.created_at,
-    deletionBeginTime: row.deleting_since ?? undefined,
-    subscription: row.plan === null
-      ? undefined
-      : {
-          plan: row.plan,
+    id: tenant.id,
+    name: tenant.name,
+    ownerId: tenant.ownerId,
+    status: tenantStatusToProto(tenant.status),
+    createTime: tenant.createdAt,
+    deletionBeginTime: tenant.deletingSince ?? undefined,
+    subscription: subscription
+      ? {
+          plan: subscription.plan,
           status:
-            row.subscription_status === 'CANCELLED'
+            subscription.status === 'CANCELLED'
               ? SubscriptionStatus.SUBSCRIPTION_STATUS_CANCELLED
               : SubscriptionStatus.SUBSCRIPTION_STATUS_ACTIVE,
-          cancelTime: row.cancelled_at ?? undefined,
-        },
+          cancelTime: subscription.cancelledAt ?? undefined,
+        }
+      : undefined,
   };
 }
 
-export function memberToProto(row: MemberRow): Member {
-  return { tenantId: row.tenant_id, userId: row.user_id, role: roleToProto(row.role), joinTime: row.joined_at };
+export function memberToProto(member: Pick<MemberAttributes, 'tenantId' | 'userId' | 'role' | 'joinedAt'>): Member {
+  return { tenantId: member.tenantId, userId: member.userId, role: roleToProto(member.role), joinTime: member.joinedAt };
+}
+
+/** Where a read runs (the caller's transaction, if any) and which row lock it takes. */
+export interface ReadOptions {
+  transaction?: Transaction;
+  lock?: LOCK;
 }
 
 /** Reads a tenant with its subscription, optionally locking the tenant row. */
-export async function readTenant(db: Queryable, tenantId: string, lock?: 'UPDATE' | 'SHARE'): Promise<TenantRow | undefined> {
-  const { rows } = await db.query<TenantRow>(
-    `SELECT t.id, t.name, t.owner_id, t.status, t.created_at, t.deleting_since,
-            s.plan, s.status AS subscription_status, s.cancelled_at
-       FROM tenants t LEFT JOIN subscriptions s ON s.tenant_id = t.id
-      WHERE t.id = $1 ${lock ? `FOR ${lock} OF t` : ''}`,
-    [tenantId],
-  );
-  return rows[0];
+export async function readTenant(models: TenantModels, tenantId: string, options: ReadOptions = {}): Promise<TenantRecord | null> {
+  return models.Tenant.findByPk(tenantId, {
+    include: [{ model: models.Subscription, as: 'subscription' }],
+    transaction: options.transaction,
+    // Only the tenant row: the subscription is the nullable side of an outer join, which PostgreSQL cannot lock.
+    lock: options.lock && { level: options.lock, of: models.Tenant },
+  });
 }
 
-export async function memberRole(db: Queryable, tenantId: string, userId: string): Promise<RoleName | undefined> {
-  const { rows } = await db.query<{ role: RoleName }>('SELECT role FROM tenant_members WHERE tenant_id = $1 AND user_id = $2', [
-    tenantId,
-    userId,
-  ]);
-  return rows[0]?.role;
+export async function memberRole(
+  models: TenantModels,
+  tenantId: string,
+  userId: string,
+  transaction?: Transaction,
+): Promise<RoleName | undefined> {
+  const member = await models.TenantMember.findOne({ attributes: ['role'], where: { tenantId, userId }, transaction });
+  return member?.role;
 }
 
 /**
@@ -102,16 +91,16 @@ export async function memberRole(db: Queryable, tenantId: string, userId: string
  * may act on any tenant and learns NOT_FOUND for an unknown one. Returns the tenant, locked if asked.
  */
 export async function authorize(
-  db: Queryable,
+  models: TenantModels,
   principal: Principal,
   tenantId: string,
   roles: readonly RoleName[],
   action: string,
-  lock?: 'UPDATE' | 'SHARE',
-): Promise<{ tenant: TenantRow; callerRole?: RoleName }> {
-  const tenant = await readTenant(db, tenantId, lock);
+  options: ReadOptions = {},
+): Promise<{ tenant: TenantRecord; callerRole?: RoleName }> {
+  const tenant = await readTenant(models, tenantId, options);
   if (principal.kind === 'user') {
-    const role = tenant && (await memberRole(db, tenantId, principal.userId));
+    const role = tenant && (await memberRole(models, tenantId, principal.userId, options.transaction));
     if (!role || !roles.includes(role)) throw permissionDenied(`the caller may not ${action} tenant ${tenantId}`);
     return { tenant: tenant!, callerRole: role };
   }
@@ -120,39 +109,31 @@ export async function authorize(
 }
 
 /** A tenant being deleted is hidden from normal use. */
-export function requireActive(tenant: TenantRow): void {
+export function requireActive(tenant: TenantRecord): void {
   if (tenant.status !== 'ACTIVE') {
-    throw failedPrecondition(`tenant ${tenant.id} is being deleted (since ${tenant.deleting_since?.toISOString()})`, 'TENANT_DELETING');
+    throw failedPrecondition(`tenant ${tenant.id} is being deleted (since ${tenant.deletingSince?.toISOString()})`, 'TENANT_DELETING');
   }
 }
 
 /**
- * Runs `work` in one transaction on one connection. A lock wait longer than `lockTimeoutMs` fails
- * with 55P03, which the kit maps to ABORTED (a lost race the caller may retry).
+ * Runs `work` in one Sequelize transaction (committed when it resolves, rolled back when it throws). A
+ * lock wait longer than `lockTimeoutMs` fails with 55P03, which maps to ABORTED (a lost race the
+ * caller may retry). The timeout is a session setting, which only SQL can make.
  */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, lockTimeoutMs = 5000): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = ${Math.round(lockTimeoutMs)}`);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    // A connection that cannot even roll back is discarded rather than returned to the pool.
-    await client.query('ROLLBACK').catch(() => (broken = true));
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+export function inTransaction<T>(sequelize: Sequelize, work: (transaction: Transaction) => Promise<T>, lockTimeoutMs = 5000): Promise<T> {
+  return sequelize.transaction(async (transaction) => {
+    await sequelize.query(`SET LOCAL lock_timeout = ${Math.round(lockTimeoutMs)}`, { transaction });
+    return work(transaction);
+  });
 }
 
 /** Writes an event into the outbox, in the caller's transaction. */
-export async function recordEvent(db: Queryable, eventType: string, aggregateId: string, payload: Record<string, unknown>): Promise<void> {
-  await db.query('INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ($1, $2, $3)', [
-    eventType,
-    aggregateId,
-    JSON.stringify(payload),
-  ]);
+export async function recordEvent(
+  models: TenantModels,
+  transaction: Transaction,
+  eventType: string,
+  aggregateId: string,
+  payload: Record<string, unknown>,
+): Promise<void> {
+  await models.OutboxEvent.create({ eventType, aggregateId, payload }, { transaction, returning: false });
 }
