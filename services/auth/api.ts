@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import type { Pool } from 'pg';
+import { UniqueConstraintError, type Sequelize } from 'sequelize';
 import {
   AuthServiceService,
   type CreateUserRequest,
@@ -14,7 +14,9 @@ import { mintUserToken, requireService } from '../kit/auth';
 import { envString } from '../kit/config';
 import { alreadyExists, invalidArgument, notFound, permissionDenied, requireUuid, unauthenticated } from '../kit/errors';
 import { unary, type RpcDeps } from '../kit/rpc';
+import { withSequelizeErrors } from '../kit/sequelize-errors';
 import type { HostedService } from '../kit/server';
+import { authModels, type UserAttributes } from './models';
 import { hashPassword, verifyPassword } from './passwords';
 
 export const AUTH_SERVICE = 'bakery.auth.v1.AuthService';
@@ -29,15 +31,12 @@ export function tokenTtl(env: Record<string, string | undefined> = process.env):
   return ttl;
 }
 
-interface UserRow {
-  id: string;
-  email: string;
-  full_name: string;
-  created_at: Date;
-}
-
-const USER_COLUMNS = 'id, email, full_name, created_at';
-const toProto = (row: UserRow): User => ({ id: row.id, email: row.email, fullName: row.full_name, createTime: row.created_at });
+const toProto = (user: Pick<UserAttributes, 'id' | 'email' | 'fullName' | 'createdAt'>): User => ({
+  id: user.id,
+  email: user.email,
+  fullName: user.fullName,
+  createTime: user.createdAt,
+});
 
 /** Lower-cased and trimmed; messages never echo the address (no personal data in logs). */
 function requireEmail(email: string): string {
@@ -59,8 +58,10 @@ function requireFullName(name: string): string {
   return trimmed;
 }
 
-/** The AuthService implementation over the auth database. */
-export function authApi(pool: Pool, deps: RpcDeps, ttl = tokenTtl()): HostedService {
+/** The AuthService implementation over the auth database's models. */
+export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, ttl = tokenTtl()): HostedService {
+  const deps = withSequelizeErrors(rpcDeps);
+  const { User, LoginAttempt } = authModels(sequelize);
   // Login spends the same scrypt work on an unknown email as on a wrong password (no timing oracle).
   const decoyHash = hashPassword('decoy password, never valid');
 
@@ -69,21 +70,22 @@ export function authApi(pool: Pool, deps: RpcDeps, ttl = tokenTtl()): HostedServ
     const email = requireEmail(request.email);
     const fullName = requireFullName(request.fullName);
     const passwordHash = await hashPassword(requirePassword(request.password));
-    const { rows } = await pool.query<UserRow>(
-      `INSERT INTO users (email, full_name, password_hash) VALUES ($1, $2, $3)
-       ON CONFLICT (email) DO NOTHING RETURNING ${USER_COLUMNS}`,
-      [email, fullName, passwordHash],
-    );
-    if (!rows[0]) throw alreadyExists('a user with this email already exists', 'EMAIL_TAKEN');
-    return { user: toProto(rows[0]) };
+    try {
+      return { user: toProto(await User.create({ email, fullName, passwordHash })) };
+    } catch (error) {
+      // users_email_key is the one unique key an insert can hit (the id is new). The error itself
+      // carries the address, so only this message goes on.
+      if (error instanceof UniqueConstraintError) throw alreadyExists('a user with this email already exists', 'EMAIL_TAKEN');
+      throw error;
+    }
   });
 
   const getUser = unary<GetUserRequest, GetUserResponse>(deps, 'GetUser', async (request, { principal }) => {
     const userId = requireUuid(request.userId, 'user_id');
     if (principal.kind === 'user' && principal.userId !== userId) throw permissionDenied('a user may only read their own account');
-    const { rows } = await pool.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [userId]);
-    if (!rows[0]) throw notFound(`user ${userId} not found`);
-    return { user: toProto(rows[0]) };
+    const user = await User.findByPk(userId);
+    if (!user) throw notFound(`user ${userId} not found`);
+    return { user: toProto(user) };
   });
 
   const login = unary<LoginRequest, LoginResponse>(
@@ -91,21 +93,18 @@ export function authApi(pool: Pool, deps: RpcDeps, ttl = tokenTtl()): HostedServ
     'Login',
     async (request, { metadata }) => {
       if (request.email.trim() === '' || request.password === '') throw invalidArgument('email and password are required');
-      const { rows } = await pool.query<{ id: string; password_hash: string }>('SELECT id, password_hash FROM users WHERE email = $1', [
-        request.email.trim().toLowerCase(),
-      ]);
-      const user = rows[0];
+      // The one read of the hash: the default scope leaves it out.
+      const user = await User.unscoped().findOne({ attributes: ['id', 'passwordHash'], where: { email: request.email.trim().toLowerCase() } });
       if (!user) {
         await verifyPassword(request.password, await decoyHash);
         throw unauthenticated(INVALID_CREDENTIALS);
       }
-      const succeeded = await verifyPassword(request.password, user.password_hash);
+      const succeeded = await verifyPassword(request.password, user.passwordHash);
       const userAgent = metadata.get('user-agent')[0];
-      await pool.query('INSERT INTO login_attempts (user_id, succeeded, user_agent) VALUES ($1, $2, $3)', [
-        user.id,
-        succeeded,
-        userAgent === undefined ? null : String(userAgent).slice(0, 512),
-      ]);
+      await LoginAttempt.create(
+        { userId: user.id, succeeded, userAgent: userAgent === undefined ? null : String(userAgent).slice(0, 512) },
+        { returning: false },
+      );
       if (!succeeded) throw unauthenticated(INVALID_CREDENTIALS);
       const accessToken = await mintUserToken(user.id, deps.secret, ttl);
       return { accessToken, expireTime: new Date(decodeJwt(accessToken).exp! * 1000), userId: user.id };

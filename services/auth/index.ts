@@ -10,5 +10,5 @@ export const authService: DomainService = { name: 'auth', migrations, defineMode
 
 /** AuthService beside the kit's TenantDataDeletion. */
 export const authExtension: ServiceExtension = {
-  services: ({ db, deps }) => [authApi(db.pool, deps)],
+  services: ({ db, deps }) => [authApi(db.sequelize, deps)],
 };
