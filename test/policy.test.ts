@@ -7,6 +7,7 @@ import { buildPlans } from '../services/kit/deletion/plan';
 
 const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: Catalog['foreignKeys'] = []): Catalog => ({
   columns: new Map(Object.entries(tables).map(([t, cols]) => [t, new Map(Object.entries(cols))])),
+  types: new Map(Object.entries(tables).map(([t, cols]) => [t, new Map(Object.keys(cols).map((c) => [c, 'uuid']))])),
   foreignKeys,
 });
 

@@ -13,7 +13,7 @@ import {
 import { requireService } from './auth';
 import { CoverageError, DeletionCancelled, DeletionFailed, type DeletionEngine } from './deletion/engine';
 import type { SubjectKind } from './deletion/plan';
-import { RpcError, failedPrecondition, invalidArgument, requireUuid } from './errors';
+import { RpcError, invalidArgument, requireUuid } from './errors';
 import { mapDatabaseError } from './pg-errors';
 import { serverStream, unary, type RpcDeps } from './rpc';
 import type { HostedService } from './server';
@@ -31,8 +31,10 @@ export function parseSubject(subject: Subject | undefined): { kind: SubjectKind;
 
 /**
  * The kit's implementation of `TenantDataDeletion` over a service's deletion engine. Only service
- * tokens are accepted. A policy that does not cover the database fails every call with
- * FAILED_PRECONDITION and turns the erasure health NOT_SERVING until it is fixed.
+ * tokens are accepted. A database that does not match the service's models (drift, an unclassified
+ * table or column) fails every call with UNAVAILABLE, retryable: during a rolling deploy the old
+ * version sees the new version's migration, and the caller waits for the rollout. The erasure health
+ * is NOT_SERVING until it is fixed.
  */
 export function tenantDataDeletion(
   engine: DeletionEngine,
@@ -48,8 +50,8 @@ export function tenantDataDeletion(
     } catch (error) {
       if (error instanceof CoverageError) {
         health?.setStatus(TENANT_DATA_DELETION, 'NOT_SERVING');
-        deps.log.error({ problems: error.problems }, 'deletion policy does not cover the database');
-        throw failedPrecondition(error.message, 'POLICY_DOES_NOT_COVER_DATABASE');
+        deps.log.error({ problems: error.problems }, "the database does not match the service's models");
+        throw new RpcError(status.UNAVAILABLE, error.message, 'DATABASE_DOES_NOT_MATCH_MODELS');
       }
       throw error;
     }

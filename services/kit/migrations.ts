@@ -1,7 +1,8 @@
 import { Client } from 'pg';
-import type { Sequelize } from 'sequelize';
+import type { ModelAttributeColumnOptions, QueryInterface, Sequelize } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import type { Logger } from 'pino';
+import type { TableDefinition } from './models';
 import type { ServiceMigration } from './service-definition';
 
 /** Arbitrary constant: the advisory lock that serialises migrations of one database across processes. */
@@ -25,4 +26,47 @@ export async function migrate(url: string, sequelize: Sequelize, migrations: Ser
   } finally {
     await lock.end().catch(() => undefined);
   }
+}
+
+const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * Creates the tables from their model declarations (parents first, as listed): columns, foreign keys,
+ * the CHECKs of their validations, and their indexes. The DDL is not written a second time.
+ */
+export async function createTables(queryInterface: QueryInterface, tables: TableDefinition[]): Promise<void> {
+  for (const definition of tables) {
+    const columns: Record<string, ModelAttributeColumnOptions> = {};
+    for (const c of definition.columns) {
+      const { type, primaryKey, autoIncrement, defaultValue, unique } = c.options;
+      columns[c.column] = {
+        type,
+        allowNull: c.nullable,
+        ...(primaryKey && { primaryKey }),
+        ...(autoIncrement && { autoIncrement }),
+        ...(defaultValue !== undefined && { defaultValue }),
+        ...(unique && { unique }),
+        ...(c.references && { references: { model: c.references.table, key: c.references.column } }),
+      };
+    }
+    await queryInterface.createTable(definition.table, columns);
+    for (const c of definition.columns) {
+      for (const [i, check] of c.checks.entries()) {
+        await queryInterface.sequelize.query(
+          `ALTER TABLE ${ident(definition.table)} ADD CONSTRAINT ${ident(`${definition.table}_${c.column}_check${i || ''}`)} CHECK (${check})`,
+        );
+      }
+    }
+    for (const index of definition.indexes) {
+      await queryInterface.addIndex(definition.table, index.columns, {
+        unique: index.unique,
+        name: `${definition.table}_${index.columns.join('_')}_${index.unique ? 'key' : 'idx'}`,
+      });
+    }
+  }
+}
+
+/** Drops the tables (children first), for a migration's `down`. */
+export async function dropTables(queryInterface: QueryInterface, tables: TableDefinition[]): Promise<void> {
+  for (const definition of [...tables].reverse()) await queryInterface.dropTable(definition.table);
 }

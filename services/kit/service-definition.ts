@@ -1,6 +1,7 @@
 import type { Sequelize } from 'sequelize';
 import type { Pool } from 'pg';
-import type { DeletionPolicy } from './deletion/policy';
+import { policyFromModels, type DeletionPolicy } from './deletion/policy';
+import { defineModels, type TableDefinition } from './models';
 
 /** A migration run by umzug on start; `up` receives the service's Sequelize instance. */
 export interface ServiceMigration {
@@ -23,11 +24,14 @@ export type Seeder = (pool: Pool, plan: SeedPlan) => Promise<void>;
 
 /** Everything the kit needs to run one domain service. */
 export interface DomainService {
-  /** Service name as in DESIGN §2, e.g. `orders`, `alert-processor`. Its database is `bakery_<name>`. */
+  /** Service name, e.g. `orders`, `alert-processor`. Its database is `bakery_<name>`. */
   name: string;
   migrations: ServiceMigration[];
-  /** Defines the Sequelize models of the service's tables. */
+  /** Every table of the service's database: its model with its erasure annotation (`defineTable`). */
+  tables?: TableDefinition[];
+  /** Defines the Sequelize models of the service's tables (derived from `tables` by `defineService`). */
   defineModels: (sequelize: Sequelize) => void;
+  /** How an erasure treats each table (derived from `tables` by `defineService`). */
   deletionPolicy: DeletionPolicy;
   seed: Seeder;
   /**
@@ -40,4 +44,17 @@ export interface DomainService {
    * hold no subject column, so they are outside the deletion policy, and their events survive erasure.
    */
   eventTables?: string[];
+}
+
+/** What a service declares; the kit derives its models and deletion policy from `tables`. */
+export type ServiceDeclaration = Omit<DomainService, 'tables' | 'defineModels' | 'deletionPolicy'> & { tables: TableDefinition[] };
+
+/** A domain service whose models and deletion policy come from its table declarations. */
+export function defineService(declaration: ServiceDeclaration): DomainService {
+  const { name, tables, eventTables } = declaration;
+  return {
+    ...declaration,
+    defineModels: (sequelize) => void defineModels(sequelize, tables),
+    deletionPolicy: policyFromModels(name, tables, eventTables),
+  };
 }

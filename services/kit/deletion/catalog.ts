@@ -5,8 +5,10 @@ import type { DeletionPolicy, TablePolicy } from './policy';
 export interface Catalog {
   /** table → column → nullable */
   columns: Map<string, Map<string, boolean>>;
-  /** Foreign keys: child table/columns → parent table. */
-  foreignKeys: { child: string; columns: string[]; parent: string }[];
+  /** table → column → type as format_type() spells it (e.g. `numeric(12,3)`). */
+  types: Map<string, Map<string, string>>;
+  /** Foreign keys: child table/columns → parent table/columns. */
+  foreignKeys: { child: string; columns: string[]; parent: string; parentColumns?: string[] }[];
 }
 
 /** Tables the kit itself owns (migration bookkeeping), never subject data. */
@@ -15,19 +17,25 @@ const KIT_TABLES = new Set(['SequelizeMeta']);
 /** Columns whose presence means a table holds a subject's data. */
 const SUBJECT_COLUMNS = ['tenant_id', 'user_id'];
 
+/** Column names that mark a column as pointing at a user: such a column needs a user rule. */
+export const pointsAtUser = (column: string): boolean => /(_by|_user_id)$|^(user_id|owner_id)$/.test(column);
+
 export async function readCatalog(pool: Pool): Promise<Catalog> {
   const [cols, fks] = await Promise.all([
-    pool.query<{ table_name: string; column_name: string; nullable: boolean }>(
-      `SELECT c.relname AS table_name, a.attname AS column_name, NOT a.attnotnull AS nullable
+    pool.query<{ table_name: string; column_name: string; nullable: boolean; type: string }>(
+      `SELECT c.relname AS table_name, a.attname AS column_name, NOT a.attnotnull AS nullable,
+              format_type(a.atttypid, a.atttypmod) AS type
          FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')`,
     ),
-    pool.query<{ child: string; parent: string; columns: string[] }>(
+    pool.query<{ child: string; parent: string; columns: string[]; parentColumns: string[] }>(
       `SELECT ch.relname AS child, pa.relname AS parent,
-              ARRAY(SELECT a.attname FROM unnest(con.conkey) k
-                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k)::text[] AS columns
+              ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS columns,
+              ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS "parentColumns"
          FROM pg_constraint con
          JOIN pg_class ch ON ch.oid = con.conrelid
          JOIN pg_class pa ON pa.oid = con.confrelid
@@ -36,12 +44,17 @@ export async function readCatalog(pool: Pool): Promise<Catalog> {
     ),
   ]);
   const columns = new Map<string, Map<string, boolean>>();
+  const types = new Map<string, Map<string, string>>();
   for (const row of cols.rows) {
     if (KIT_TABLES.has(row.table_name)) continue;
-    if (!columns.has(row.table_name)) columns.set(row.table_name, new Map());
+    if (!columns.has(row.table_name)) {
+      columns.set(row.table_name, new Map());
+      types.set(row.table_name, new Map());
+    }
     columns.get(row.table_name)!.set(row.column_name, row.nullable);
+    types.get(row.table_name)!.set(row.column_name, row.type);
   }
-  return { columns, foreignKeys: fks.rows };
+  return { columns, types, foreignKeys: fks.rows };
 }
 
 /** The columns a table's policy names, with whether each must be nullable (it is set to NULL). */
@@ -60,13 +73,20 @@ function namedColumns(policy: TablePolicy): { column: string; setToNull: boolean
 }
 
 /**
- * Compares the policy with the catalog (DESIGN §4, fail closed). Returns one message per problem; an
- * empty list means every table that holds tenant or user data is covered and the policy is sound.
+ * Compares the policy with the catalog (fail closed, see docs/architecture.md). Returns one message per
+ * problem; an empty list means every table is classified, matches its model, and the rules are sound.
+ * A policy derived from models is checked strictly (`schemaProblems`); a hand-written one only for
+ * tables that visibly hold subject data.
  */
 export function coverageProblems(policy: DeletionPolicy, catalog: Catalog): string[] {
+  const problems = policy.schema ? schemaProblems(policy, catalog) : uncoveredTables(policy, catalog);
+  return [...problems, ...ruleProblems(policy, catalog)];
+}
+
+/** Tables a hand-written policy misses although they hold subject data (a subject column, or a key into a covered table). */
+function uncoveredTables(policy: DeletionPolicy, catalog: Catalog): string[] {
   const problems: string[] = [];
   const covered = new Set(Object.keys(policy.tables));
-
   for (const [table, columns] of catalog.columns) {
     if (covered.has(table)) continue;
     const subjectColumn = SUBJECT_COLUMNS.find((column) => columns.has(column));
@@ -81,7 +101,91 @@ export function coverageProblems(policy: DeletionPolicy, catalog: Catalog): stri
       );
     }
   }
+  return problems;
+}
 
+const nullability = (nullable: boolean) => (nullable ? 'NULL' : 'NOT NULL');
+
+/**
+ * Drift and classification: every table in the database is declared by a model (or is the kit's own
+ * or a declared event table), and every model matches its table exactly: columns, types, nullability,
+ * foreign keys. A column whose name marks it as pointing at a user needs a user rule. Each message
+ * names the table (and column), with what the model expects and what the database has.
+ */
+export function schemaProblems(policy: DeletionPolicy, catalog: Catalog): string[] {
+  const problems: string[] = [];
+  const declared = new Map((policy.schema ?? []).map((table) => [table.table, table]));
+  const events = new Set(policy.eventTables ?? []);
+  for (const table of [...catalog.columns.keys()].sort()) {
+    if (!declared.has(table) && !events.has(table)) {
+      problems.push(`table "${table}" is not declared by any model (unclassified): declare it with its erasure annotation`);
+    }
+  }
+  for (const model of policy.schema ?? []) {
+    const table = model.table;
+    const live = catalog.columns.get(table);
+    const types = catalog.types.get(table);
+    if (!live || !types) {
+      problems.push(`table "${table}" is declared by a model but does not exist in the database`);
+      continue;
+    }
+    for (const column of model.columns) {
+      const name = `${table}.${column.column}`;
+      if (!live.has(column.column)) {
+        problems.push(`column "${name}": the model expects ${column.sqlType} ${nullability(column.nullable)}, the database has no such column`);
+        continue;
+      }
+      if (types.get(column.column) !== column.sqlType) {
+        problems.push(`column "${name}": the model expects type ${column.sqlType}, the database has ${types.get(column.column)}`);
+      }
+      if (live.get(column.column) !== column.nullable) {
+        problems.push(
+          `column "${name}": the model expects ${nullability(column.nullable)}, the database has ${nullability(live.get(column.column)!)}`,
+        );
+      }
+    }
+    const userRule = model.erasure.user;
+    const userColumns = new Set(userRule ? ('delete' in userRule ? [userRule.delete.column] : userRule.anonymize) : []);
+    for (const [column, nullable] of live) {
+      if (model.columns.some((c) => c.column === column)) continue;
+      const user = pointsAtUser(column) ? '; its name marks it as pointing at a user and no erasure rule covers it' : '';
+      problems.push(
+        `column "${table}.${column}": the database has ${types.get(column)} ${nullability(nullable)}, the model does not declare it${user}`,
+      );
+    }
+    for (const column of model.columns) {
+      if (pointsAtUser(column.column) && !userColumns.has(column.column)) {
+        problems.push(`column "${table}.${column.column}": its name marks it as pointing at a user, but the model has no user rule for it`);
+      }
+    }
+    const liveKeys = catalog.foreignKeys.filter((key) => key.child === table);
+    const same = (key: Catalog['foreignKeys'][number], column: string, parent: string, parentColumn: string) =>
+      key.parent === parent && key.columns.length === 1 && key.columns[0] === column && (key.parentColumns?.[0] ?? 'id') === parentColumn;
+    for (const column of model.columns) {
+      const target = column.references;
+      if (target && !liveKeys.some((key) => same(key, column.column, target.table, target.column))) {
+        problems.push(
+          `column "${table}.${column.column}": the model expects a foreign key to ${target.table}.${target.column}, the database has none`,
+        );
+      }
+    }
+    for (const key of liveKeys) {
+      const expected = model.columns.some(
+        (c) => c.references && same(key, c.column, c.references.table, c.references.column),
+      );
+      if (!expected) {
+        problems.push(
+          `table "${table}": the database has a foreign key (${key.columns.join(', ')}) to ${key.parent}, the model does not declare it`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+/** The rules themselves: named tables and columns exist, anonymized columns are nullable, parent chains are sound. */
+function ruleProblems(policy: DeletionPolicy, catalog: Catalog): string[] {
+  const problems: string[] = [];
   for (const [table, tablePolicy] of Object.entries(policy.tables)) {
     const columns = catalog.columns.get(table);
     if (!columns) {

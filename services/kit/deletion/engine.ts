@@ -34,10 +34,13 @@ export interface EntityOutcome {
   chunks: number;
 }
 
-/** Thrown when the policy does not match the live catalog; the message names every problem. */
+/**
+ * Thrown when the database does not match the service's models (drift, an unclassified table or
+ * column, an unsound rule); the message names every problem.
+ */
 export class CoverageError extends Error {
   constructor(readonly problems: string[]) {
-    super(`deletion policy does not cover the database: ${problems.join('; ')}`);
+    super(`the database does not match the service's models: ${problems.join('; ')}`);
     this.name = 'CoverageError';
   }
 }
@@ -58,15 +61,24 @@ export class DeletionFailed extends Error {
   }
 }
 
+/**
+ * How long a schema check that passed is trusted, so a burst of calls does not re-read the catalog
+ * each time. A check that failed is not kept: the next call checks again.
+ */
+export const SCHEMA_CHECK_TTL_MS = 1000;
+
 /** How many passes to make when rows are still found after a pass (rows written meanwhile). */
 const MAX_PASSES = 3;
 
 /**
- * The deletion engine of one service: checks the policy against the catalog, previews exactly, and
- * deletes in time-sized ctid chunks, each one statement (one short transaction), never loading rows
- * into Node.
+ * The deletion engine of one service: checks the models and policy against the catalog, previews
+ * exactly, and deletes in time-sized ctid chunks, each one statement (one short transaction), never
+ * loading rows into Node.
  */
 export class DeletionEngine {
+  /** The delete order of the last check that passed, and when it ran. */
+  private sound?: { checkedAt: number; order: string[] };
+
   constructor(
     readonly serviceName: string,
     private readonly policy: DeletionPolicy,
@@ -76,10 +88,15 @@ export class DeletionEngine {
 
   /** Reads the catalog and returns the plans, or throws CoverageError (fail closed). */
   async plans(kind: SubjectKind): Promise<Plans> {
-    const catalog = await readCatalog(this.pool);
-    const problems = coverageProblems(this.policy, catalog);
-    if (problems.length) throw new CoverageError(problems);
-    return buildPlans(this.policy, deleteOrder(this.policy, catalog), kind);
+    const now = performance.now();
+    if (!this.sound || now - this.sound.checkedAt > SCHEMA_CHECK_TTL_MS) {
+      this.sound = undefined;
+      const catalog = await readCatalog(this.pool);
+      const problems = coverageProblems(this.policy, catalog);
+      if (problems.length) throw new CoverageError(problems);
+      this.sound = { checkedAt: now, order: deleteOrder(this.policy, catalog) };
+    }
+    return buildPlans(this.policy, this.sound.order, kind);
   }
 
   /** Coverage problems right now (empty when sound); used for the erasure health status. */
@@ -233,13 +250,18 @@ export function nextChunkSize(size: number, durationMs: number, config: ChunkCon
   return Math.min(config.maxRows, Math.max(config.minRows, next));
 }
 
+/** Waits `ms`, or less when `signal` aborts; the abort listener is removed either way (one per chunk otherwise). */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(timer);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 

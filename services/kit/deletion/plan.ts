@@ -1,5 +1,5 @@
 import { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
-import type { DeletionPolicy } from './policy';
+import type { DeletionPolicy, Retention } from './policy';
 
 export type SubjectKind = 'tenant' | 'user';
 
@@ -18,7 +18,7 @@ export interface EntityPlan {
  * One kind of chunk: a single statement (so one short transaction) taking the subject id as $1 and a
  * row limit as $2, returning one row with `picked` (rows the chunk selected from its first table) and
  * `n0`, `n1`, … (rows acted on per entity, in the order of `entities`). Rows are addressed by `ctid`
- * (DESIGN §4: `ctid` chunks cost almost nothing over one DELETE, `id IN (…)` costs 5×).
+ * (measured: `ctid` chunks cost almost nothing over one DELETE, `id IN (…)` costs 5×).
  *
  * A table with a tenant column and the tables reached through it (`{ delete: { parent } }`) share one
  * chunk: a batch of parent rows, their descendants and the parents themselves go together. The foreign
@@ -48,6 +48,13 @@ export function tenantScope(policy: DeletionPolicy, table: string, alias: string
   const { parent, column, parentKey = 'id' } = rule.delete;
   const parentAlias = `p${depth}`;
   return `${alias}.${ident(column)} IN (SELECT ${parentAlias}.${ident(parentKey)} FROM ${ident(parent)} ${parentAlias} WHERE ${tenantScope(policy, parent, parentAlias, depth + 1)})`;
+}
+
+/** The legal reason, with the retention period when the model gives one (reported, not enforced yet). */
+function retainReason({ reason, retention }: { reason: string; retention?: Retention }): string {
+  if (!retention) return reason;
+  const period = [retention.years && `${retention.years} years`, retention.days && `${retention.days} days`].filter(Boolean).join(' ');
+  return `${reason} (retention: ${period} from ${retention.from})`;
 }
 
 const count = (table: string, predicate: string): string =>
@@ -114,7 +121,7 @@ export function buildPlans(policy: DeletionPolicy, order: string[], kind: Subjec
         entities.push({
           entity: table,
           action: EntityAction.ENTITY_ACTION_RETAIN,
-          retainReason: rule.retain.reason,
+          retainReason: retainReason(rule.retain),
           countSql: count(table, `${scope} AND ${holdsPersonal}`),
           retainedCountSql: count(table, scope),
         });

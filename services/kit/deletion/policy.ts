@@ -1,8 +1,17 @@
 /**
- * The declarative deletion policy a service writes for the tables it owns (after Meta's DELF).
- * The kit turns it into chunked SQL, derives the delete order from the live foreign keys, and checks
- * it against the database catalog before every Preview and Delete (fail closed).
+ * The deletion policy the engine runs: for every table, how a tenant erasure and a user erasure treat
+ * its rows. Services do not write it by hand: it is derived from the erasure annotations on their
+ * models (`policyFromModels`, after Meta's DELF), so each table is declared once.
  */
+import type { TableDefinition } from '../models';
+
+/** How long retained rows are kept, counted from a column. Reported; not enforced yet. */
+export interface Retention {
+  years?: number;
+  days?: number;
+  /** The column the period runs from, e.g. `issued_at`. */
+  from: string;
+}
 
 /** How a tenant erasure treats a table. */
 export type TenantRule =
@@ -17,7 +26,7 @@ export type TenantRule =
    * Rows are kept for a legal reason (reported by Preview); the listed personal columns are set to
    * NULL on the tenant's rows, found through `column`.
    */
-  | { retain: { reason: string; column: string; anonymize: string[] } };
+  | { retain: { reason: string; column: string; anonymize: string[]; retention?: Retention } };
 
 /** How a user erasure treats a table. */
 export type UserRule =
@@ -30,15 +39,37 @@ export type UserRule =
 export interface TablePolicy {
   tenant?: TenantRule;
   user?: UserRule;
+  /** Why the table holds no subject data at all (declared instead of rules). */
+  noSubjectData?: string;
 }
 
 /** A service's whole policy: every table that holds tenant or user data must appear here. */
 export interface DeletionPolicy {
   service: string;
   tables: Record<string, TablePolicy>;
+  /**
+   * The models the policy was derived from. When present, the live database must match them exactly
+   * (tables, columns, types, nullability, foreign keys) and every table in it must be declared.
+   */
+  schema?: TableDefinition[];
+  /**
+   * Append-only event tables (an outbox) that an erasure may add to: they survive erasure and are
+   * exempt from classification.
+   */
+  eventTables?: string[];
 }
 
 /** definePolicy only gives the object its type; validation against the catalog happens at run time. */
 export function definePolicy(policy: DeletionPolicy): DeletionPolicy {
   return policy;
+}
+
+/** The policy of a service, derived from the erasure annotations on its models. */
+export function policyFromModels(service: string, tables: TableDefinition[], eventTables: string[] = []): DeletionPolicy {
+  return {
+    service,
+    tables: Object.fromEntries(tables.map((table) => [table.table, table.erasure])),
+    schema: tables,
+    eventTables,
+  };
 }

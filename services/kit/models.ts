@@ -1,0 +1,274 @@
+/**
+ * A table is declared once: as its Sequelize model, with its erasure annotation on it (after Meta's
+ * DELF, where every data type says how it is deleted). From that one declaration the kit defines the
+ * Sequelize model, creates the table in a migration, derives the deletion policy, and checks the live
+ * schema against it (drift and classification, see docs/architecture.md).
+ */
+import {
+  DataTypes,
+  fn,
+  type DataType,
+  type Model,
+  type ModelAttributeColumnOptions,
+  type ModelStatic,
+  type Sequelize,
+} from 'sequelize';
+import type { Retention, TablePolicy } from './deletion/policy';
+
+/** A column as written in a model: a bare data type or Sequelize's column options. */
+export type ColumnSpec = DataType | ModelAttributeColumnOptions;
+
+/** How a tenant erasure treats the table's rows. Attribute names are the model's (camelCase). */
+export type TenantAnnotation<A extends string = string> =
+  /** Rows whose attribute holds the tenant id are deleted. */
+  | { deleteBy: A }
+  /** Rows are reached through the parent the attribute references (its `references`), and go with it. */
+  | { deleteThrough: A }
+  /**
+   * Rows are kept for a legal reason (reported by Preview); `anonymize` lists personal columns set to
+   * NULL on the tenant's rows. `retention` is accepted and reported, not enforced yet.
+   */
+  | { retain: { reason: string; by: A; anonymize?: A[]; retention?: { years?: number; days?: number; from: A } } };
+
+/** How a user erasure treats the table's rows. */
+export type UserAnnotation<A extends string = string> =
+  /** Rows owned by the user (the attribute holds the user id) are deleted. */
+  | { deleteBy: A }
+  /** Attributes that reference a user (e.g. `createdBy`) are set to NULL where they hold the erased user. */
+  | { anonymize: A[] };
+
+/** A table's erasure annotation: its rules, or why it holds no subject data. */
+export type Erasure<A extends string = string> =
+  | { tenant?: TenantAnnotation<A>; user?: UserAnnotation<A> }
+  | { noSubjectData: string };
+
+export interface TableOptions<A extends string = string> {
+  erasure: Erasure<A>;
+  /** Sequelize model name; default the table name. */
+  modelName?: string;
+  /**
+   * Indexes beyond the ones the erasure needs (its tenant, user and foreign key columns are indexed
+   * automatically), e.g. `{ unique: true, fields: ['tenantId', 'sku'] }`.
+   */
+  indexes?: { fields: A[]; unique?: boolean }[];
+}
+
+/** One column of a declared table, resolved to its database name and type. */
+export interface ColumnDefinition {
+  attribute: string;
+  column: string;
+  /** The type as PostgreSQL's format_type() spells it, e.g. `numeric(12,3)`. */
+  sqlType: string;
+  nullable: boolean;
+  references?: { table: string; column: string };
+  /** The Sequelize column options (without `field`/`references`, which the kit sets). */
+  options: ModelAttributeColumnOptions;
+  /** SQL CHECK expressions from the column's `validate` (`isIn`, `min`, `max`). */
+  checks: string[];
+}
+
+/** A table declared by `defineTable`: model, schema and erasure annotation in one value. */
+export interface TableDefinition {
+  table: string;
+  modelName: string;
+  columns: ColumnDefinition[];
+  /** The annotation resolved to column names: the table's part of the deletion policy. */
+  erasure: TablePolicy;
+  /** Indexes the migration creates, by column names. */
+  indexes: { columns: string[]; unique: boolean }[];
+}
+
+const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+const literal = (value: unknown): string =>
+  typeof value === 'number' ? String(value) : `'${String(value).replace(/'/g, "''")}'`;
+
+/** `createdBy` → `created_by`: the database spells names in snake_case. */
+export function columnName(attribute: string): string {
+  return attribute.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** The PostgreSQL spelling (format_type) of a Sequelize data type; throws for types the kit does not compare. */
+export function sqlTypeOf(type: DataType): string {
+  // A bare type (`DataTypes.TEXT`) is a class; an instance carries its parameters (`DECIMAL(12, 3)`).
+  const instance = (typeof type === 'function' ? new (type as unknown as new () => object)() : type) as {
+    key?: string;
+    _length?: number;
+    _precision?: number;
+    _scale?: number;
+    type?: DataType;
+  };
+  switch (instance.key) {
+    case 'UUID':
+      return 'uuid';
+    case 'TEXT':
+      return 'text';
+    case 'STRING':
+      return `character varying(${instance._length ?? 255})`;
+    case 'SMALLINT':
+      return 'smallint';
+    case 'INTEGER':
+      return 'integer';
+    case 'BIGINT':
+      return 'bigint';
+    case 'DECIMAL':
+      return instance._precision ? `numeric(${instance._precision},${instance._scale ?? 0})` : 'numeric';
+    case 'REAL':
+      return 'real';
+    case 'DOUBLE PRECISION':
+      return 'double precision';
+    case 'BOOLEAN':
+      return 'boolean';
+    case 'DATE':
+      return 'timestamp with time zone';
+    case 'DATEONLY':
+      return 'date';
+    case 'TIME':
+      return 'time without time zone';
+    case 'JSON':
+      return 'json';
+    case 'JSONB':
+      return 'jsonb';
+    case 'INET':
+      return 'inet';
+    case 'BLOB':
+      return 'bytea';
+    case 'ARRAY':
+      return `${sqlTypeOf(instance.type!)}[]`;
+    default:
+      throw new Error(`data type ${String(instance.key)} is not supported by the schema check; add it to sqlTypeOf`);
+  }
+}
+
+const isBareType = (spec: ColumnSpec): spec is DataType =>
+  typeof spec === 'string' || typeof spec === 'function' || spec instanceof DataTypes.ABSTRACT;
+
+/** CHECK expressions for the validations PostgreSQL can enforce too. */
+function checksOf(column: string, validate: ModelAttributeColumnOptions['validate']): string[] {
+  if (!validate) return [];
+  const checks: string[] = [];
+  const isIn = (validate as { isIn?: unknown[][] | { args: unknown[][] } }).isIn;
+  const values = Array.isArray(isIn) ? isIn[0] : isIn?.args[0];
+  if (values) checks.push(`${ident(column)} IN (${values.map(literal).join(', ')})`);
+  const bound = (value: unknown) => (typeof value === 'object' && value !== null ? (value as { args: unknown }).args : value);
+  if (validate.min !== undefined) checks.push(`${ident(column)} >= ${literal(bound(validate.min))}`);
+  if (validate.max !== undefined) checks.push(`${ident(column)} <= ${literal(bound(validate.max))}`);
+  return checks;
+}
+
+/**
+ * Declares a table: its columns (Sequelize attributes, camelCase, stored snake_case) and its erasure
+ * annotation, whose attribute names the compiler checks against the columns. Foreign keys are the
+ * columns' `references: { model: '<table>', key: 'id' }` (see `foreignKey`).
+ */
+export function defineTable<A extends Record<string, ColumnSpec>>(
+  table: string,
+  attributes: A,
+  options: TableOptions<keyof A & string>,
+): TableDefinition {
+  const columns: ColumnDefinition[] = Object.entries(attributes).map(([attribute, spec]) => {
+    const { field, references, ...rest } = isBareType(spec) ? { type: spec } : (spec as ModelAttributeColumnOptions);
+    const column = field ?? columnName(attribute);
+    let target: ColumnDefinition['references'];
+    if (references) {
+      if (typeof references === 'string' || typeof references.model !== 'string') {
+        throw new Error(`${table}.${column}: write references as { model: '<table name>', key: '<column>' }`);
+      }
+      target = { table: references.model, column: references.key ?? 'id' };
+    }
+    return {
+      attribute,
+      column,
+      sqlType: sqlTypeOf(rest.type),
+      nullable: rest.allowNull !== false && !rest.primaryKey,
+      references: target,
+      options: rest,
+      checks: checksOf(column, rest.validate),
+    };
+  });
+  const byAttribute = new Map(columns.map((c) => [c.attribute, c]));
+  const col = (attribute: string): string => {
+    const found = byAttribute.get(attribute);
+    if (!found) throw new Error(`${table}: the erasure annotation names "${attribute}", which is not a column of the model`);
+    return found.column;
+  };
+
+  const erasure: TablePolicy = {};
+  const annotation = options.erasure;
+  if ('noSubjectData' in annotation) {
+    if (!annotation.noSubjectData.trim()) throw new Error(`${table}: say why the table holds no subject data`);
+    erasure.noSubjectData = annotation.noSubjectData;
+  } else {
+    if (!annotation.tenant && !annotation.user) {
+      throw new Error(`${table}: give a tenant or user rule, or declare { noSubjectData: 'because …' }`);
+    }
+    const tenant = annotation.tenant;
+    if (tenant && 'deleteBy' in tenant) erasure.tenant = { delete: { column: col(tenant.deleteBy) } };
+    if (tenant && 'deleteThrough' in tenant) {
+      const via = byAttribute.get(tenant.deleteThrough);
+      if (!via?.references) throw new Error(`${table}: deleteThrough "${tenant.deleteThrough}" must be a column with references`);
+      erasure.tenant = { delete: { parent: via.references.table, column: via.column, parentKey: via.references.column } };
+    }
+    if (tenant && 'retain' in tenant) {
+      const { reason, by, anonymize = [], retention } = tenant.retain;
+      const period: Retention | undefined = retention && { ...retention, from: col(retention.from) };
+      erasure.tenant = { retain: { reason, column: col(by), anonymize: anonymize.map(col), ...(period && { retention: period }) } };
+    }
+    const user = annotation.user;
+    if (user && 'deleteBy' in user) erasure.user = { delete: { column: col(user.deleteBy) } };
+    if (user && 'anonymize' in user) erasure.user = { anonymize: user.anonymize.map(col) };
+  }
+
+  // The engine finds rows by these columns (and PostgreSQL checks foreign keys by them): index each.
+  const erasureColumns = [
+    ...columns.filter((c) => c.references).map((c) => c.column),
+    ...(erasure.tenant && 'delete' in erasure.tenant ? [erasure.tenant.delete.column] : []),
+    ...(erasure.tenant && 'retain' in erasure.tenant ? [erasure.tenant.retain.column] : []),
+    ...(erasure.user && 'delete' in erasure.user ? [erasure.user.delete.column] : []),
+    ...(erasure.user && 'anonymize' in erasure.user ? erasure.user.anonymize : []),
+  ];
+  const indexes = [...new Set(erasureColumns)].map((column) => ({ columns: [column], unique: false }));
+  for (const index of options.indexes ?? []) indexes.push({ columns: index.fields.map(col), unique: index.unique ?? false });
+
+  return { table, modelName: options.modelName ?? table, columns, erasure, indexes };
+}
+
+/** `id uuid PRIMARY KEY DEFAULT gen_random_uuid()`. */
+export const uuidPrimaryKey = (): ModelAttributeColumnOptions => ({
+  type: DataTypes.UUID,
+  primaryKey: true,
+  defaultValue: fn('gen_random_uuid'),
+});
+
+/** `timestamptz NOT NULL DEFAULT now()`. */
+export const timestampNow = (): ModelAttributeColumnOptions => ({ type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') });
+
+/** A uuid column referencing `table`(id), NOT NULL unless `nullable`. */
+export const foreignKey = (table: string, { nullable = false } = {}): ModelAttributeColumnOptions => ({
+  type: DataTypes.UUID,
+  allowNull: nullable,
+  references: { model: table, key: 'id' },
+});
+
+/** Defines the Sequelize models of the tables on `sequelize`; returns them by model name. */
+export function defineModels(sequelize: Sequelize, tables: TableDefinition[]): Record<string, ModelStatic<Model>> {
+  const models: Record<string, ModelStatic<Model>> = {};
+  for (const definition of tables) {
+    // Fresh option objects per instance: Sequelize annotates the objects it is given.
+    const attributes = Object.fromEntries(
+      definition.columns.map((c) => [
+        c.attribute,
+        {
+          ...c.options,
+          field: c.column,
+          ...(c.references && { references: { model: c.references.table, key: c.references.column } }),
+        },
+      ]),
+    );
+    models[definition.modelName] = sequelize.define(definition.modelName, attributes, {
+      tableName: definition.table,
+      timestamps: false,
+      underscored: true,
+    });
+  }
+  return models;
+}
