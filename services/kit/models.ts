@@ -35,7 +35,12 @@ export type UserAnnotation<A extends string = string> =
   /** Rows owned by the user (the attribute holds the user id) are deleted. */
   | { deleteBy: A }
   /** Attributes that reference a user (e.g. `createdBy`) are set to NULL where they hold the erased user. */
-  | { anonymize: A[] };
+  | { anonymize: A[] }
+  /**
+   * The attribute references a user and a user erasure leaves it as it is, for `reason` (e.g. an owner
+   * the service refuses to erase until the ownership is resolved, see `beforeErase`).
+   */
+  | { keep: { by: A; reason: string } };
 
 /** A table's erasure annotation: its rules, or why it holds no subject data. */
 export type Erasure<A extends string = string> =
@@ -216,6 +221,10 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
     const user = annotation.user;
     if (user && 'deleteBy' in user) erasure.user = { delete: { column: col(user.deleteBy) } };
     if (user && 'anonymize' in user) erasure.user = { anonymize: user.anonymize.map(col) };
+    if (user && 'keep' in user) {
+      if (!user.keep.reason.trim()) throw new Error(`${table}: say why a user erasure keeps "${user.keep.by}"`);
+      erasure.user = { keep: { column: col(user.keep.by), reason: user.keep.reason } };
+    }
   }
 
   // The engine finds rows by these columns (and PostgreSQL checks foreign keys by them): index each.
@@ -225,6 +234,7 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
     ...(erasure.tenant && 'retain' in erasure.tenant ? [erasure.tenant.retain.column] : []),
     ...(erasure.user && 'delete' in erasure.user ? [erasure.user.delete.column] : []),
     ...(erasure.user && 'anonymize' in erasure.user ? erasure.user.anonymize : []),
+    ...(erasure.user && 'keep' in erasure.user ? [erasure.user.keep.column] : []),
   ];
   const indexes = [...new Set(erasureColumns)].map((column) => ({ columns: [column], unique: false }));
   for (const index of options.indexes ?? []) indexes.push({ columns: index.fields.map(col), unique: index.unique ?? false });

@@ -69,6 +69,7 @@ function namedColumns(policy: TablePolicy): { column: string; setToNull: boolean
   const user = policy.user;
   if (user && 'delete' in user) named.push({ column: user.delete.column, setToNull: false });
   if (user && 'anonymize' in user) for (const column of user.anonymize) named.push({ column, setToNull: true });
+  if (user && 'keep' in user) named.push({ column: user.keep.column, setToNull: false });
   return named;
 }
 
@@ -145,7 +146,9 @@ export function schemaProblems(policy: DeletionPolicy, catalog: Catalog): string
       }
     }
     const userRule = model.erasure.user;
-    const userColumns = new Set(userRule ? ('delete' in userRule ? [userRule.delete.column] : userRule.anonymize) : []);
+    const userColumns = new Set(
+      !userRule ? [] : 'delete' in userRule ? [userRule.delete.column] : 'keep' in userRule ? [userRule.keep.column] : userRule.anonymize,
+    );
     for (const [column, nullable] of live) {
       if (model.columns.some((c) => c.column === column)) continue;
       const user = pointsAtUser(column) ? '; its name marks it as pointing at a user and no erasure rule covers it' : '';

@@ -152,7 +152,7 @@ export function buildPlans(policy: DeletionPolicy, order: string[], kind: Subjec
           : singleChunk(table, scope, (where) => `DELETE FROM ${ident(table)} WHERE ${where}`),
       });
     }
-    if (kind === 'user' && tablePolicy.user) {
+    if (kind === 'user' && tablePolicy.user && !('keep' in tablePolicy.user)) {
       const rule = tablePolicy.user;
       if ('delete' in rule) {
         const scope = `t.${ident(rule.delete.column)} = $1`;

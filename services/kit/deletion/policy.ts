@@ -33,7 +33,9 @@ export type UserRule =
   /** Rows owned by the user (`column` holds the user id) are deleted. */
   | { delete: { column: string } }
   /** Columns that reference the user (e.g. `created_by`) are set to NULL where they hold the user id. */
-  | { anonymize: string[] };
+  | { anonymize: string[] }
+  /** `column` references the user and is left as it is, for `reason`; nothing to preview or delete. */
+  | { keep: { column: string; reason: string } };
 
 /** The policy for one table. A rule that is absent means the table holds no data of that subject kind. */
 export interface TablePolicy {
