@@ -1,12 +1,11 @@
 import type { ServiceExtension } from '../kit/run-service';
-import type { DomainService } from '../kit/service-definition';
+import { defineService } from '../kit/service-definition';
 import { authApi } from './api';
 import { migrations } from './migrations';
-import { defineModels } from './models';
-import { deletionPolicy } from './policy';
+import { tables } from './models';
 import { seed } from './seed';
 
-export const authService: DomainService = { name: 'auth', migrations, defineModels, deletionPolicy, seed };
+export const authService = defineService({ name: 'auth', tables, migrations, seed });
 
 /** AuthService beside the kit's TenantDataDeletion. */
 export const authExtension: ServiceExtension = {

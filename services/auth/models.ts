@@ -1,4 +1,5 @@
-import { DataTypes, fn, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
+import { DataTypes, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
+import { defineModels, defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 export interface UserAttributes {
   id: string;
@@ -44,6 +45,65 @@ export interface LoginAttemptRecord
   extends Model<LoginAttemptAttributes, Optional<LoginAttemptAttributes, 'id' | 'ipAddress' | 'userAgent' | 'attemptedAt'>>,
     LoginAttemptAttributes {}
 
+/** The auth database holds no tenant data; a user erasure removes every row of the user. */
+export const users = defineTable(
+  'users',
+  {
+    id: uuidPrimaryKey(),
+    // Stored lower-cased (a CHECK in migrations.ts), so one address is one user whatever its case.
+    email: { type: DataTypes.TEXT, allowNull: false, unique: true },
+    fullName: { type: DataTypes.TEXT, allowNull: false },
+    passwordHash: { type: DataTypes.TEXT, allowNull: false },
+    createdAt: timestampNow(),
+  },
+  { modelName: 'User', erasure: { user: { deleteBy: 'id' } } },
+);
+
+export const refreshTokens = defineTable(
+  'refresh_tokens',
+  {
+    id: uuidPrimaryKey(),
+    userId: foreignKey('users'),
+    tokenHash: { type: DataTypes.TEXT, allowNull: false, unique: true },
+    createdAt: timestampNow(),
+    expiresAt: { type: DataTypes.DATE, allowNull: false },
+    revokedAt: DataTypes.DATE,
+  },
+  { modelName: 'RefreshToken', erasure: { user: { deleteBy: 'userId' } } },
+);
+
+export const userConsents = defineTable(
+  'user_consents',
+  {
+    id: uuidPrimaryKey(),
+    userId: foreignKey('users'),
+    purpose: { type: DataTypes.TEXT, allowNull: false },
+    granted: { type: DataTypes.BOOLEAN, allowNull: false },
+    recordedAt: timestampNow(),
+  },
+  { modelName: 'UserConsent', erasure: { user: { deleteBy: 'userId' } }, indexes: [{ fields: ['userId', 'purpose'], unique: true }] },
+);
+
+/**
+ * Only attempts against known users are kept: an unknown email is personal data of someone who is not
+ * a user, so it is not stored at all.
+ */
+export const loginAttempts = defineTable(
+  'login_attempts',
+  {
+    id: uuidPrimaryKey(),
+    userId: foreignKey('users'),
+    succeeded: { type: DataTypes.BOOLEAN, allowNull: false },
+    ipAddress: DataTypes.INET,
+    userAgent: DataTypes.TEXT,
+    attemptedAt: timestampNow(),
+  },
+  { modelName: 'LoginAttempt', erasure: { user: { deleteBy: 'userId' } }, indexes: [{ fields: ['userId', 'attemptedAt'] }] },
+);
+
+/** Every table of the auth database, parents first. */
+export const tables = [users, refreshTokens, userConsents, loginAttempts];
+
 /** The auth database's models, as the service's handlers use them. */
 export interface AuthModels {
   User: ModelStatic<UserRecord>;
@@ -53,71 +113,12 @@ export interface AuthModels {
 }
 
 /**
- * Defines the models of the auth database on `sequelize`. Ids and timestamps default to SQL functions,
- * so an insert through a model takes them from the database, exactly as an insert in SQL does.
+ * The models on `sequelize` (defined by the kit at start-up from `tables`, or here if not yet). The
+ * password hash is left out of every read unless a query asks for it (`User.unscoped()`).
  */
-export function defineModels(sequelize: Sequelize): AuthModels {
-  const common = { underscored: true, timestamps: false } as const;
-  // Fresh objects per attribute: Sequelize annotates the definitions it is given.
-  const id = () => ({ type: DataTypes.UUID, primaryKey: true, defaultValue: fn('gen_random_uuid') });
-  const now = () => ({ type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') });
-  const User = sequelize.define<UserRecord>(
-    'User',
-    {
-      id: id(),
-      email: { type: DataTypes.TEXT, allowNull: false, unique: true },
-      fullName: { type: DataTypes.TEXT, allowNull: false },
-      passwordHash: { type: DataTypes.TEXT, allowNull: false },
-      createdAt: now(),
-    },
-    // The hash is never part of what a model instance serialises by default.
-    { ...common, tableName: 'users', defaultScope: { attributes: { exclude: ['passwordHash'] } } },
-  );
-  const RefreshToken = sequelize.define<RefreshTokenRecord>(
-    'RefreshToken',
-    {
-      id: id(),
-      userId: { type: DataTypes.UUID, allowNull: false },
-      tokenHash: { type: DataTypes.TEXT, allowNull: false },
-      createdAt: now(),
-      expiresAt: { type: DataTypes.DATE, allowNull: false },
-      revokedAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'refresh_tokens' },
-  );
-  const UserConsent = sequelize.define<UserConsentRecord>(
-    'UserConsent',
-    {
-      id: id(),
-      userId: { type: DataTypes.UUID, allowNull: false },
-      purpose: { type: DataTypes.TEXT, allowNull: false },
-      granted: { type: DataTypes.BOOLEAN, allowNull: false },
-      recordedAt: now(),
-    },
-    { ...common, tableName: 'user_consents' },
-  );
-  const LoginAttempt = sequelize.define<LoginAttemptRecord>(
-    'LoginAttempt',
-    {
-      id: id(),
-      userId: { type: DataTypes.UUID, allowNull: false },
-      succeeded: { type: DataTypes.BOOLEAN, allowNull: false },
-      ipAddress: DataTypes.INET,
-      userAgent: DataTypes.TEXT,
-      attemptedAt: now(),
-    },
-    { ...common, tableName: 'login_attempts' },
-  );
-  for (const child of [RefreshToken, UserConsent, LoginAttempt] as ModelStatic<Model>[]) {
-    User.hasMany(child, { foreignKey: 'userId' });
-    child.belongsTo(User, { foreignKey: 'userId' });
-  }
-  return { User, RefreshToken, UserConsent, LoginAttempt };
-}
-
-/** The models defined on `sequelize` (by the kit at start-up), defining them if they are not yet. */
 export function authModels(sequelize: Sequelize): AuthModels {
-  if (!sequelize.isDefined('User')) return defineModels(sequelize);
-  const { User, RefreshToken, UserConsent, LoginAttempt } = sequelize.models;
-  return { User, RefreshToken, UserConsent, LoginAttempt } as unknown as AuthModels;
+  if (!sequelize.isDefined('User')) defineModels(sequelize, tables);
+  const { User, RefreshToken, UserConsent, LoginAttempt } = sequelize.models as unknown as AuthModels;
+  User.addScope('defaultScope', { attributes: { exclude: ['passwordHash'] } }, { override: true });
+  return { User, RefreshToken, UserConsent, LoginAttempt };
 }

@@ -1,17 +1,15 @@
 import { failedPrecondition } from '../kit/errors';
 import type { ServiceExtension } from '../kit/run-service';
-import type { DomainService } from '../kit/service-definition';
+import { defineService } from '../kit/service-definition';
 import { tenantApi } from './api';
 import { migrations } from './migrations';
-import { defineModels } from './models';
-import { deletionPolicy } from './policy';
+import { tables } from './models';
 import { seed } from './seed';
 
-export const tenantService: DomainService = {
+export const tenantService = defineService({
   name: 'tenant',
+  tables,
   migrations,
-  defineModels,
-  deletionPolicy,
   seed,
   eventTables: ['outbox_events'],
   // A user who owns an ACTIVE tenant cannot be erased: the tenant would be left without an owner.
@@ -30,7 +28,7 @@ export const tenantService: DomainService = {
       );
     }
   },
-};
+});
 
 /** TenantService beside the kit's TenantDataDeletion. */
 export const tenantExtension: ServiceExtension = {

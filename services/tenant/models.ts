@@ -1,4 +1,5 @@
-import { DataTypes, fn, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
+import { DataTypes, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
+import { defineModels, defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 /** Roles as stored in tenant_members.role. */
 export type RoleName = 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
@@ -55,6 +56,93 @@ export interface OutboxEventRecord
   extends Model<OutboxEventAttributes, Optional<OutboxEventAttributes, 'id' | 'createdAt'>>,
     OutboxEventAttributes {}
 
+/**
+ * The tenant database. A tenant erasure removes the tenant's memberships, subscription and tenant row
+ * (the tenant.deleted event is written by a trigger on the tenant row, see migrations.ts); a user
+ * erasure removes the user's memberships.
+ */
+export const tenants = defineTable(
+  'tenants',
+  {
+    id: uuidPrimaryKey(),
+    name: { type: DataTypes.TEXT, allowNull: false },
+    ownerId: { type: DataTypes.UUID, allowNull: false },
+    status: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'ACTIVE', validate: { isIn: [['ACTIVE', 'DELETING']] } },
+    createdAt: timestampNow(),
+    deletingSince: DataTypes.DATE,
+  },
+  {
+    modelName: 'Tenant',
+    erasure: {
+      tenant: { deleteBy: 'id' },
+      user: {
+        keep: {
+          by: 'ownerId',
+          reason:
+            'a tenant always has an owner: a user who owns an ACTIVE tenant is not erased until the ownership is ' +
+            "transferred (beforeErase refuses it), and a DELETING tenant's row goes with the tenant's own erasure",
+        },
+      },
+    },
+  },
+);
+
+export const tenantMembers = defineTable(
+  'tenant_members',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: foreignKey('tenants'),
+    userId: { type: DataTypes.UUID, allowNull: false },
+    role: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [['OWNER', 'ADMIN', 'MEMBER', 'VIEWER']] } },
+    joinedAt: timestampNow(),
+  },
+  {
+    modelName: 'TenantMember',
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { deleteBy: 'userId' } },
+    // One OWNER per tenant is a partial unique index, created in migrations.ts.
+    indexes: [{ fields: ['tenantId', 'userId'], unique: true }],
+  },
+);
+
+export const subscriptions = defineTable(
+  'subscriptions',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { ...foreignKey('tenants'), unique: true },
+    plan: { type: DataTypes.TEXT, allowNull: false },
+    status: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [['ACTIVE', 'CANCELLED']] } },
+    startedAt: timestampNow(),
+    cancelledAt: DataTypes.DATE,
+  },
+  { modelName: 'Subscription', erasure: { tenant: { deleteBy: 'tenantId' } } },
+);
+
+/**
+ * Events for other systems, written in the transaction of the change they report. aggregate_id is
+ * deliberately not named tenant_id/user_id: an event outlives the erasure it reports.
+ */
+export const outboxEvents = defineTable(
+  'outbox_events',
+  {
+    id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
+    eventType: { type: DataTypes.TEXT, allowNull: false },
+    aggregateId: { type: DataTypes.UUID, allowNull: false },
+    payload: { type: DataTypes.JSONB, allowNull: false },
+    createdAt: timestampNow(),
+  },
+  {
+    modelName: 'OutboxEvent',
+    erasure: {
+      noSubjectData:
+        'events carry ids only (never names or emails) and record erasures themselves, so they survive them (an event table)',
+    },
+    indexes: [{ fields: ['aggregateId'] }],
+  },
+);
+
+/** Every table of the tenant database, parents first. */
+export const tables = [tenants, tenantMembers, subscriptions, outboxEvents];
+
 /** The tenant database's models, as the service's handlers use them. */
 export interface TenantModels {
   Tenant: ModelStatic<TenantRecord>;
@@ -64,68 +152,18 @@ export interface TenantModels {
 }
 
 /**
- * Defines the models of the tenant database on `sequelize`. Ids and timestamps default to SQL
- * functions, so an insert through a model takes them from the database (the transaction's now()),
- * exactly as an insert in SQL does, and reads them back.
+ * The models on `sequelize` (defined by the kit at start-up from `tables`, or here if not yet), with
+ * the associations the handlers read through.
  */
-export function defineModels(sequelize: Sequelize): TenantModels {
-  const common = { underscored: true, timestamps: false } as const;
-  const Tenant = sequelize.define<TenantRecord>(
-    'Tenant',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: fn('gen_random_uuid') },
-      name: { type: DataTypes.TEXT, allowNull: false },
-      ownerId: { type: DataTypes.UUID, allowNull: false },
-      status: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'ACTIVE' },
-      createdAt: { type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') },
-      deletingSince: DataTypes.DATE,
-    },
-    { ...common, tableName: 'tenants' },
-  );
-  const TenantMember = sequelize.define<MemberRecord>(
-    'TenantMember',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: fn('gen_random_uuid') },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      userId: { type: DataTypes.UUID, allowNull: false },
-      role: { type: DataTypes.TEXT, allowNull: false },
-      joinedAt: { type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') },
-    },
-    { ...common, tableName: 'tenant_members' },
-  );
-  const Subscription = sequelize.define<SubscriptionRecord>(
-    'Subscription',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: fn('gen_random_uuid') },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      plan: { type: DataTypes.TEXT, allowNull: false },
-      status: { type: DataTypes.TEXT, allowNull: false },
-      startedAt: { type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') },
-      cancelledAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'subscriptions' },
-  );
-  const OutboxEvent = sequelize.define<OutboxEventRecord>(
-    'OutboxEvent',
-    {
-      id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
-      eventType: { type: DataTypes.TEXT, allowNull: false },
-      aggregateId: { type: DataTypes.UUID, allowNull: false },
-      payload: { type: DataTypes.JSONB, allowNull: false },
-      createdAt: { type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') },
-    },
-    { ...common, tableName: 'outbox_events' },
-  );
-  Tenant.hasMany(TenantMember, { foreignKey: 'tenantId', as: 'members' });
-  TenantMember.belongsTo(Tenant, { foreignKey: 'tenantId', as: 'tenant' });
-  Tenant.hasOne(Subscription, { foreignKey: 'tenantId', as: 'subscription' });
-  Subscription.belongsTo(Tenant, { foreignKey: 'tenantId', as: 'tenant' });
-  return { Tenant, TenantMember, Subscription, OutboxEvent };
-}
-
-/** The models defined on `sequelize` (by the kit at start-up), defining them if they are not yet. */
 export function tenantModels(sequelize: Sequelize): TenantModels {
-  if (!sequelize.isDefined('Tenant')) return defineModels(sequelize);
-  const { Tenant, TenantMember, Subscription, OutboxEvent } = sequelize.models;
-  return { Tenant, TenantMember, Subscription, OutboxEvent } as unknown as TenantModels;
+  if (!sequelize.isDefined('Tenant')) defineModels(sequelize, tables);
+  const models = sequelize.models as unknown as TenantModels;
+  const { Tenant, TenantMember, Subscription, OutboxEvent } = models;
+  if (!Tenant.associations.subscription) {
+    // The foreign keys are the migration's; the associations only tell Sequelize how to join.
+    const key = { foreignKey: 'tenantId', constraints: false };
+    Tenant.hasOne(Subscription, { ...key, as: 'subscription' });
+    TenantMember.belongsTo(Tenant, { ...key, as: 'tenant' });
+  }
+  return { Tenant, TenantMember, Subscription, OutboxEvent };
 }
