@@ -1,10 +1,13 @@
 import { DataTypes, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
 import { defineModels, defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
-/** Roles as stored in tenant_members.role. */
-export type RoleName = 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
-export type TenantStatusName = 'ACTIVE' | 'DELETING';
-export type SubscriptionStatusName = 'ACTIVE' | 'CANCELLED';
+/** Roles as stored in tenant_members.role (a CHECK from the model's isIn). */
+export const ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
+export type RoleName = (typeof ROLES)[number];
+export const TENANT_STATUSES = ['ACTIVE', 'DELETING'] as const;
+export type TenantStatusName = (typeof TENANT_STATUSES)[number];
+export const SUBSCRIPTION_STATUSES = ['ACTIVE', 'CANCELLED'] as const;
+export type SubscriptionStatusName = (typeof SUBSCRIPTION_STATUSES)[number];
 
 export interface TenantAttributes {
   id: string;
@@ -67,7 +70,7 @@ export const tenants = defineTable(
     id: uuidPrimaryKey(),
     name: { type: DataTypes.TEXT, allowNull: false },
     ownerId: { type: DataTypes.UUID, allowNull: false },
-    status: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'ACTIVE', validate: { isIn: [['ACTIVE', 'DELETING']] } },
+    status: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'ACTIVE', validate: { isIn: [[...TENANT_STATUSES]] } },
     createdAt: timestampNow(),
     deletingSince: DataTypes.DATE,
   },
@@ -93,7 +96,7 @@ export const tenantMembers = defineTable(
     id: uuidPrimaryKey(),
     tenantId: foreignKey('tenants'),
     userId: { type: DataTypes.UUID, allowNull: false },
-    role: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [['OWNER', 'ADMIN', 'MEMBER', 'VIEWER']] } },
+    role: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [[...ROLES]] } },
     joinedAt: timestampNow(),
   },
   {
@@ -110,7 +113,7 @@ export const subscriptions = defineTable(
     id: uuidPrimaryKey(),
     tenantId: { ...foreignKey('tenants'), unique: true },
     plan: { type: DataTypes.TEXT, allowNull: false },
-    status: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [['ACTIVE', 'CANCELLED']] } },
+    status: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [[...SUBSCRIPTION_STATUSES]] } },
     startedAt: timestampNow(),
     cancelledAt: DataTypes.DATE,
   },

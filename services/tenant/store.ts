@@ -1,3 +1,4 @@
+/** The tenant service's reads and writes that several handlers share, over its models, and their proto mapping. */
 import type { LOCK, Sequelize, Transaction } from 'sequelize';
 import {
   Role,
@@ -8,12 +9,10 @@ import {
 } from '../../gen/bakery/tenant/v1/tenant_service';
 import type { Principal } from '../kit/auth';
 import { failedPrecondition, notFound, permissionDenied } from '../kit/errors';
-import type { MemberAttributes, RoleName, TenantModels, TenantRecord } from './models';
-
-/** The tenant service's reads and writes that several handlers share, over its models. */
+import { ROLES, type MemberAttributes, type RoleName, type TenantModels, type TenantRecord } from './models';
 
 export type { RoleName } from './models';
-export const ALL_ROLES: readonly RoleName[] = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'];
+export const ALL_ROLES: readonly RoleName[] = ROLES;
 export const MANAGING_ROLES: readonly RoleName[] = ['OWNER', 'ADMIN'];
 
 const ROLE_TO_PROTO: Record<RoleName, Role> = {
