@@ -308,6 +308,25 @@ test('20 concurrent TransferOwnership calls (owner token): exactly one wins, one
   await assertOneOwner(t, tenantId, winners[0]!);
 });
 
+test('TransferOwnership waits for the tenant row lock at most 5 s, then is ABORTED and changes nothing', async (t) => {
+  const team1 = await team();
+  const before = await tenantState(team1.tenantId);
+  // Another transaction (direct SQL, outside the service) holds the tenant row.
+  const holder = await db.pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE', [team1.tenantId]);
+    const started = Date.now();
+    const result = await outcome(api.transferOwnership({ tenantId: team1.tenantId, newOwnerId: team1.ids.admin, currentOwnerId: team1.ids.owner }, svc));
+    t.is(status[result.code], 'ABORTED', result.message);
+    t.true(Date.now() - started >= 4500, 'it waited for the lock before giving up');
+  } finally {
+    await holder.query('ROLLBACK');
+    holder.release();
+  }
+  t.deepEqual(await tenantState(team1.tenantId), before, 'nothing changed, no event written (direct SQL)');
+});
+
 test('BeginTenantDeletion: owner, admins and services; idempotent; cancels the subscription; one event', async (t) => {
   for (const who of EVERYONE) {
     const team1 = await team();
