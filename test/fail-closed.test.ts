@@ -1,6 +1,7 @@
 /**
- * Fail closed: a table holding tenant data that the policy does not cover makes Preview and Delete
- * answer FAILED_PRECONDITION naming it, deletes nothing, and turns the erasure health NOT_SERVING.
+ * Fail closed: a table that no model declares (unclassified) makes Preview and Delete answer UNAVAILABLE
+ * (retryable: during a rolling deploy it is the next version's table) naming it, deletes nothing, and
+ * turns the erasure health NOT_SERVING until the database matches the models again.
  */
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
@@ -12,7 +13,7 @@ import { snapshot } from './support/snapshot';
 import { healthStatus } from '../services/kit/health-client';
 
 for (const definition of domainServices) {
-  test(`${definition.name}: an uncovered table fails Preview and Delete closed`, async (t) => {
+  test(`${definition.name}: an unclassified table fails Preview and Delete closed`, async (t) => {
     const db = await createTestDatabase(`${definition.name}_closed`);
     const service = await startTestService(definition, db.url);
     const client = erasureClient(service.address);
@@ -22,7 +23,7 @@ for (const definition of domainServices) {
       await definition.seed(db.pool, { tenantId, userIds, rows: 200 });
       t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'SERVING');
 
-      // Someone adds a table outside the policy (a migration that forgot the policy, a manual fix …).
+      // Someone adds a table no model declares (a migration without a model, a manual fix …).
       await db.pool.query(`CREATE TABLE loyalty_points (id serial PRIMARY KEY, tenant_id uuid NOT NULL, points int)`);
       await db.pool.query(`INSERT INTO loyalty_points (tenant_id, points) VALUES ($1, 10)`, [tenantId]);
       const before = await snapshot(db.pool);
@@ -30,10 +31,10 @@ for (const definition of domainServices) {
 
       for (const subject of [tenantSubject(tenantId), userSubject(userIds[0]!)]) {
         const refused = await t.throwsAsync(preview(client, subject, token));
-        t.is((refused as { code?: number }).code, status.FAILED_PRECONDITION);
+        t.is((refused as { code?: number }).code, status.UNAVAILABLE);
         t.regex(refused!.message, /loyalty_points/);
         const deleted = await runDelete(client, subject, token);
-        t.is(deleted.error?.code, status.FAILED_PRECONDITION);
+        t.is(deleted.error?.code, status.UNAVAILABLE);
         t.regex(deleted.error!.message, /loyalty_points/);
         t.is(deleted.messages.length, 0, 'no progress: nothing was deleted');
       }
@@ -41,14 +42,14 @@ for (const definition of domainServices) {
       t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'NOT_SERVING');
       t.is(await healthStatus(service.address, ''), 'SERVING', 'the process itself stays up');
 
-      // A table that references a covered table is subject data too, even without tenant_id.
+      // A table that references a declared table is subject data too, even without tenant_id.
       await db.pool.query('DROP TABLE loyalty_points');
       const table = Object.keys(definition.deletionPolicy.tables)[0]!;
       await db.pool.query(`CREATE TABLE audit_notes (id serial PRIMARY KEY, ref uuid REFERENCES "${table}" (id), note text)`);
       const referencing = await t.throwsAsync(preview(client, tenantSubject(tenantId), token));
       t.regex(referencing!.message, /audit_notes/);
 
-      // Covered again: erasure works and health recovers.
+      // Declared again: erasure works and health recovers.
       await db.pool.query('DROP TABLE audit_notes');
       t.true(Number((await preview(client, tenantSubject(tenantId), token)).totalRows) > 0);
       t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'SERVING');

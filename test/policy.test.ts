@@ -1,8 +1,11 @@
-/** The policy checks and the derived delete order, against hand-built catalogs. */
+/** The policy derived from models, its checks and the derived delete order, against hand-built catalogs. */
 import test from 'ava';
+import { DataTypes } from 'sequelize';
 import { coverageProblems, deleteOrder, type Catalog } from '../services/kit/deletion/catalog';
-import { definePolicy } from '../services/kit/deletion/policy';
-import { nextChunkSize } from '../services/kit/deletion/engine';
+import { definePolicy, policyFromModels } from '../services/kit/deletion/policy';
+import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../services/kit/models';
+import { getEventListeners } from 'node:events';
+import { nextChunkSize, pause } from '../services/kit/deletion/engine';
 import { buildPlans } from '../services/kit/deletion/plan';
 
 const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: Catalog['foreignKeys'] = []): Catalog => ({
@@ -11,6 +14,24 @@ const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: C
   foreignKeys,
 });
 
+// The same small schema, declared once as models (with annotations) and found in a live catalog.
+const ordersModel = defineTable(
+  'orders',
+  { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, createdBy: DataTypes.UUID },
+  { erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy'] } } },
+);
+const itemsModel = defineTable(
+  'items',
+  { id: uuidPrimaryKey(), orderId: foreignKey('orders') },
+  { erasure: { tenant: { deleteThrough: 'orderId' } } },
+);
+const notesModel = defineTable(
+  'notes',
+  { id: uuidPrimaryKey(), itemId: foreignKey('items') },
+  { erasure: { tenant: { deleteThrough: 'itemId' } } },
+);
+const policy = policyFromModels('demo', [ordersModel, itemsModel, notesModel]);
+
 const bakery = catalog(
   {
     orders: { id: false, tenant_id: false, created_by: true },
@@ -18,17 +39,118 @@ const bakery = catalog(
     notes: { id: false, item_id: false },
   },
   [
-    { child: 'items', columns: ['order_id'], parent: 'orders' },
-    { child: 'notes', columns: ['item_id'], parent: 'items' },
+    { child: 'items', columns: ['order_id'], parent: 'orders', parentColumns: ['id'] },
+    { child: 'notes', columns: ['item_id'], parent: 'items', parentColumns: ['id'] },
   ],
 );
-const policy = definePolicy({
-  service: 'demo',
-  tables: {
+
+test('the policy is derived from the annotations on the models, in column names', (t) => {
+  t.deepEqual(policy.tables, {
     orders: { tenant: { delete: { column: 'tenant_id' } }, user: { anonymize: ['created_by'] } },
-    items: { tenant: { delete: { parent: 'orders', column: 'order_id' } } },
-    notes: { tenant: { delete: { parent: 'items', column: 'item_id' } } },
-  },
+    items: { tenant: { delete: { parent: 'orders', column: 'order_id', parentKey: 'id' } } },
+    notes: { tenant: { delete: { parent: 'items', column: 'item_id', parentKey: 'id' } } },
+  });
+  t.deepEqual(ordersModel.indexes, [
+    { columns: ['tenant_id'], unique: false },
+    { columns: ['created_by'], unique: false },
+  ], 'the columns the erasure searches by are indexed');
+  t.deepEqual(itemsModel.indexes, [{ columns: ['order_id'], unique: false }], 'foreign keys are indexed');
+
+  const invoices = defineTable(
+    'invoices',
+    {
+      id: uuidPrimaryKey(),
+      tenantId: { type: DataTypes.UUID, allowNull: false },
+      customerName: DataTypes.TEXT,
+      issuedAt: timestampNow(),
+      ownerUserId: { type: DataTypes.UUID, allowNull: false },
+      amount: { type: DataTypes.DECIMAL(12, 2), allowNull: false },
+    },
+    {
+      erasure: {
+        tenant: { retain: { reason: 'Tax law: kept 10 years', by: 'tenantId', anonymize: ['customerName'], retention: { years: 10, from: 'issuedAt' } } },
+        user: { deleteBy: 'ownerUserId' },
+      },
+    },
+  );
+  t.deepEqual(invoices.erasure, {
+    tenant: { retain: { reason: 'Tax law: kept 10 years', column: 'tenant_id', anonymize: ['customer_name'], retention: { years: 10, from: 'issued_at' } } },
+    user: { delete: { column: 'owner_user_id' } },
+  });
+  t.deepEqual(
+    invoices.columns.map((c) => [c.column, c.sqlType, c.nullable]),
+    [
+      ['id', 'uuid', false],
+      ['tenant_id', 'uuid', false],
+      ['customer_name', 'text', true],
+      ['issued_at', 'timestamp with time zone', false],
+      ['owner_user_id', 'uuid', false],
+      ['amount', 'numeric(12,2)', false],
+    ],
+  );
+  const [plan] = buildPlans(policyFromModels('demo', [invoices]), ['invoices'], 'tenant').entities;
+  t.is(plan!.retainReason, 'Tax law: kept 10 years (retention: 10 years from issued_at)', 'the retention period is reported');
+
+  const units = defineTable('units', { id: uuidPrimaryKey(), name: DataTypes.TEXT }, { erasure: { noSubjectData: 'a shared list of measuring units' } });
+  t.deepEqual(units.erasure, { noSubjectData: 'a shared list of measuring units' });
+});
+
+test('an annotation that cannot be followed is refused where the table is declared', (t) => {
+  t.throws(
+    () =>
+      // @ts-expect-error the compiler already refuses an attribute the model does not have
+      defineTable('a', { id: uuidPrimaryKey() }, { erasure: { tenant: { deleteBy: 'tenantId' } } }),
+    { message: /"tenantId", which is not a column/ },
+  );
+  t.throws(() => defineTable('a', { id: uuidPrimaryKey(), bId: DataTypes.UUID }, { erasure: { tenant: { deleteThrough: 'bId' } } }), {
+    message: /deleteThrough "bId" must be a column with references/,
+  });
+  t.throws(() => defineTable('a', { id: uuidPrimaryKey() }, { erasure: {} }), { message: /noSubjectData/ });
+  t.throws(() => defineTable('a', { id: uuidPrimaryKey() }, { erasure: { noSubjectData: ' ' } }), { message: /say why/ });
+});
+
+test('drift between the models and the database is named: table.column, expected vs found', (t) => {
+  const drifted = catalog(
+    {
+      orders: { id: false, tenant_id: true, created_by: true, approved_by: true },
+      items: { id: false },
+      notes: { id: false, item_id: false },
+      shelf_labels: { id: false, label: true },
+      outbox: { id: false, payload: false },
+    },
+    [
+      { child: 'notes', columns: ['item_id'], parent: 'items', parentColumns: ['id'] },
+      { child: 'orders', columns: ['created_by'], parent: 'notes', parentColumns: ['id'] },
+    ],
+  );
+  drifted.types.get('orders')!.set('tenant_id', 'text');
+  const problems = coverageProblems({ ...policy, eventTables: ['outbox'] }, drifted).join('\n');
+  t.regex(problems, /"orders\.tenant_id": the model expects type uuid, the database has text/);
+  t.regex(problems, /"orders\.tenant_id": the model expects NOT NULL, the database has NULL/);
+  t.regex(problems, /"items\.order_id": the model expects uuid NOT NULL, the database has no such column/);
+  t.regex(problems, /"orders\.approved_by": the database has uuid NULL, the model does not declare it; its name marks it as pointing at a user/);
+  t.regex(problems, /table "shelf_labels" is not declared by any model/);
+  t.regex(problems, /table "orders": the database has a foreign key \(created_by\) to notes, the model does not declare it/);
+  t.notRegex(problems, /outbox/, 'declared event tables are exempt');
+
+  const missingKey = catalog({ orders: { id: false, tenant_id: false, created_by: true }, items: { id: false, order_id: false }, notes: { id: false, item_id: false } }, [
+    { child: 'notes', columns: ['item_id'], parent: 'items', parentColumns: ['id'] },
+  ]);
+  t.regex(coverageProblems(policy, missingKey).join('\n'), /"items\.order_id": the model expects a foreign key to orders\.id, the database has none/);
+});
+
+test('a model column that marks a user, or a subject column on a table declared without subject data, is named', (t) => {
+  const audit = defineTable(
+    'audit',
+    { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, reviewedBy: DataTypes.UUID, ownerId: DataTypes.UUID },
+    { erasure: { tenant: { deleteBy: 'tenantId' } } },
+  );
+  const units = defineTable('units', { id: uuidPrimaryKey(), tenantId: DataTypes.UUID }, { erasure: { noSubjectData: 'shared units' } });
+  const live = catalog({ audit: { id: false, tenant_id: false, reviewed_by: true, owner_id: true }, units: { id: false, tenant_id: true } });
+  const problems = coverageProblems(policyFromModels('demo', [audit, units]), live).join('\n');
+  t.regex(problems, /"audit\.reviewed_by": its name marks it as pointing at a user, but the model has no user rule for it/);
+  t.regex(problems, /"audit\.owner_id": its name marks it as pointing at a user/);
+  t.regex(problems, /"units" has a tenant_id column but no tenant rule/);
 });
 
 test('a sound policy has no problems and deletes children before parents', (t) => {
@@ -36,7 +158,8 @@ test('a sound policy has no problems and deletes children before parents', (t) =
   t.deepEqual(deleteOrder(policy, bakery), ['notes', 'items', 'orders']);
 });
 
-test('uncovered tables are named: by tenant_id, by user_id, by a foreign key into a covered table', (t) => {
+test('a hand-written policy (no models): uncovered tables are named by tenant_id, user_id, a foreign key into a covered table', (t) => {
+  const handPolicy = definePolicy({ service: 'demo', tables: policy.tables });
   const wider = catalog(
     {
       ...Object.fromEntries([...bakery.columns].map(([k, v]) => [k, Object.fromEntries(v)])),
@@ -47,7 +170,7 @@ test('uncovered tables are named: by tenant_id, by user_id, by a foreign key int
     },
     [...bakery.foreignKeys, { child: 'audit', columns: ['order_ref'], parent: 'orders' }],
   );
-  const problems = coverageProblems(policy, wider).join('\n');
+  const problems = coverageProblems(handPolicy, wider).join('\n');
   t.regex(problems, /"loyalty".*tenant_id/);
   t.regex(problems, /"prefs".*user_id/);
   t.regex(problems, /"audit" references covered table "orders"/);
@@ -117,4 +240,15 @@ test('chunk size steers towards the target time within bounds', (t) => {
   t.is(nextChunkSize(5000, 400, config), 2500, 'slow chunk → shrink, at most ÷2');
   t.is(nextChunkSize(40_000, 10, config), 50_000, 'capped at max');
   t.is(nextChunkSize(150, 1000, config), 100, 'floored at min');
+});
+
+test('the pause between chunks leaves no abort listener behind', async (t) => {
+  const controller = new AbortController();
+  for (let i = 0; i < 20; i++) await pause(1, controller.signal);
+  t.is(getEventListeners(controller.signal, 'abort').length, 0, 'one pause per chunk must not add a listener per chunk');
+  const started = performance.now();
+  const waiting = pause(10_000, controller.signal);
+  controller.abort();
+  await waiting;
+  t.true(performance.now() - started < 1000, 'an abort ends the pause at once');
 });

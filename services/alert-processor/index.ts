@@ -1,13 +1,6 @@
-import type { DomainService } from '../kit/service-definition';
+import { defineService } from '../kit/service-definition';
 import { migrations } from './migrations';
-import { defineModels } from './models';
-import { deletionPolicy } from './policy';
+import { tables } from './models';
 import { seed } from './seed';
 
-export const alertProcessorService: DomainService = {
-  name: 'alert-processor',
-  migrations,
-  defineModels,
-  deletionPolicy,
-  seed,
-};
+export const alertProcessorService = defineService({ name: 'alert-processor', tables, migrations, seed });

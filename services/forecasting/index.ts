@@ -1,13 +1,6 @@
-import type { DomainService } from '../kit/service-definition';
+import { defineService } from '../kit/service-definition';
 import { migrations } from './migrations';
-import { defineModels } from './models';
-import { deletionPolicy } from './policy';
+import { tables } from './models';
 import { seed } from './seed';
 
-export const forecastingService: DomainService = {
-  name: 'forecasting',
-  migrations,
-  defineModels,
-  deletionPolicy,
-  seed,
-};
+export const forecastingService = defineService({ name: 'forecasting', tables, migrations, seed });

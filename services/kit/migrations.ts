@@ -50,12 +50,10 @@ export async function createTables(queryInterface: QueryInterface, tables: Table
       };
     }
     await queryInterface.createTable(definition.table, columns);
-    for (const c of definition.columns) {
-      for (const [i, check] of c.checks.entries()) {
-        await queryInterface.sequelize.query(
-          `ALTER TABLE ${ident(definition.table)} ADD CONSTRAINT ${ident(`${definition.table}_${c.column}_check${i || ''}`)} CHECK (${check})`,
-        );
-      }
+    for (const c of definition.columns.filter((column) => column.checks.length)) {
+      await queryInterface.sequelize.query(
+        `ALTER TABLE ${ident(definition.table)} ADD CONSTRAINT ${ident(`${definition.table}_${c.column}_check`)} CHECK (${c.checks.join(' AND ')})`,
+      );
     }
     for (const index of definition.indexes) {
       await queryInterface.addIndex(definition.table, index.columns, {

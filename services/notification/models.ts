@@ -1,73 +1,84 @@
-import { DataTypes, type Sequelize } from 'sequelize';
+import { DataTypes } from 'sequelize';
+import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
-/** Sequelize models of the notification database; the schema itself is owned by the migrations. */
-export function defineModels(sequelize: Sequelize): void {
-  const common = { underscored: true, timestamps: false } as const;
-  const NotificationTemplate = sequelize.define(
-    'NotificationTemplate',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      code: { type: DataTypes.TEXT, allowNull: false },
-      channel: { type: DataTypes.TEXT, allowNull: false },
-      locale: { type: DataTypes.TEXT, allowNull: false },
-      subject: DataTypes.TEXT,
-      body: { type: DataTypes.TEXT, allowNull: false },
-      active: { type: DataTypes.BOOLEAN, allowNull: false },
-      createdBy: DataTypes.UUID,
-      updatedBy: DataTypes.UUID,
-      createdAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'notification_templates' },
-  );
-  sequelize.define(
-    'NotificationPreference',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      userId: { type: DataTypes.UUID, allowNull: false },
-      channel: { type: DataTypes.TEXT, allowNull: false },
-      enabled: { type: DataTypes.BOOLEAN, allowNull: false },
-      digest: { type: DataTypes.TEXT, allowNull: false },
-      quietHoursStart: DataTypes.TIME,
-      quietHoursEnd: DataTypes.TIME,
-      updatedAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'notification_preferences' },
-  );
-  const Notification = sequelize.define(
-    'Notification',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      templateId: DataTypes.UUID,
-      recipientUserId: DataTypes.UUID,
-      channel: { type: DataTypes.TEXT, allowNull: false },
-      priority: { type: DataTypes.TEXT, allowNull: false },
-      subject: DataTypes.TEXT,
-      body: { type: DataTypes.TEXT, allowNull: false },
-      status: { type: DataTypes.TEXT, allowNull: false },
-      scheduledAt: DataTypes.DATE,
-      createdAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'notifications' },
-  );
-  const NotificationDelivery = sequelize.define(
-    'NotificationDelivery',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      notificationId: { type: DataTypes.UUID, allowNull: false },
-      attempt: { type: DataTypes.INTEGER, allowNull: false },
-      provider: { type: DataTypes.TEXT, allowNull: false },
-      providerMessageId: DataTypes.TEXT,
-      status: { type: DataTypes.TEXT, allowNull: false },
-      errorMessage: DataTypes.TEXT,
-      attemptedAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'notification_deliveries' },
-  );
-  NotificationTemplate.hasMany(Notification, { foreignKey: 'templateId' });
-  Notification.belongsTo(NotificationTemplate, { foreignKey: 'templateId' });
-  Notification.hasMany(NotificationDelivery, { foreignKey: 'notificationId' });
-  NotificationDelivery.belongsTo(Notification, { foreignKey: 'notificationId' });
-}
+export const notificationTemplates = defineTable(
+  'notification_templates',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    code: { type: DataTypes.TEXT, allowNull: false },
+    channel: { type: DataTypes.TEXT, allowNull: false },
+    locale: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'de-DE' },
+    subject: DataTypes.TEXT,
+    body: { type: DataTypes.TEXT, allowNull: false },
+    active: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
+    createdBy: DataTypes.UUID,
+    updatedBy: DataTypes.UUID,
+    createdAt: timestampNow(),
+  },
+  {
+    modelName: 'NotificationTemplate',
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy', 'updatedBy'] } },
+  },
+);
+
+/** Owned by the user: a user erasure deletes these rows outright. */
+export const notificationPreferences = defineTable(
+  'notification_preferences',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    userId: { type: DataTypes.UUID, allowNull: false },
+    channel: { type: DataTypes.TEXT, allowNull: false },
+    enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
+    digest: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'immediate' },
+    quietHoursStart: DataTypes.TIME,
+    quietHoursEnd: DataTypes.TIME,
+    updatedAt: timestampNow(),
+  },
+  {
+    modelName: 'NotificationPreference',
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { deleteBy: 'userId' } },
+  },
+);
+
+/** The recipient is referenced, not owned: the notification stays (anonymized) for the tenant. */
+export const notifications = defineTable(
+  'notifications',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    templateId: foreignKey('notification_templates', { nullable: true }),
+    recipientUserId: DataTypes.UUID,
+    channel: { type: DataTypes.TEXT, allowNull: false },
+    priority: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'normal' },
+    subject: DataTypes.TEXT,
+    body: { type: DataTypes.TEXT, allowNull: false },
+    status: { type: DataTypes.TEXT, allowNull: false },
+    scheduledAt: timestampNow(),
+    createdAt: timestampNow(),
+  },
+  {
+    modelName: 'Notification',
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['recipientUserId'] } },
+  },
+);
+
+/** notification_deliveries carries no tenant_id: it is reached through its notification. */
+export const notificationDeliveries = defineTable(
+  'notification_deliveries',
+  {
+    id: uuidPrimaryKey(),
+    notificationId: foreignKey('notifications'),
+    attempt: { type: DataTypes.INTEGER, allowNull: false },
+    provider: { type: DataTypes.TEXT, allowNull: false },
+    providerMessageId: DataTypes.TEXT,
+    status: { type: DataTypes.TEXT, allowNull: false },
+    errorMessage: DataTypes.TEXT,
+    attemptedAt: timestampNow(),
+  },
+  { modelName: 'NotificationDelivery', erasure: { tenant: { deleteThrough: 'notificationId' } } },
+);
+
+/** Every table of the notification database, parents first. */
+export const tables = [notificationTemplates, notificationPreferences, notifications, notificationDeliveries];

@@ -1,73 +1,79 @@
-import { DataTypes, type Sequelize } from 'sequelize';
+import { DataTypes } from 'sequelize';
+import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
-/** Sequelize models of the recipes database; the schema itself is owned by the migrations. */
-export function defineModels(sequelize: Sequelize): void {
-  const common = { underscored: true, timestamps: false } as const;
-  const Recipe = sequelize.define(
-    'Recipe',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      code: { type: DataTypes.TEXT, allowNull: false },
-      name: { type: DataTypes.TEXT, allowNull: false },
-      category: { type: DataTypes.TEXT, allowNull: false },
-      version: { type: DataTypes.INTEGER, allowNull: false },
-      yieldQuantity: { type: DataTypes.INTEGER, allowNull: false },
-      yieldUnit: { type: DataTypes.TEXT, allowNull: false },
-      bakeTemperatureC: DataTypes.INTEGER,
-      bakeMinutes: DataTypes.INTEGER,
-      notes: DataTypes.TEXT,
-      createdBy: DataTypes.UUID,
-      updatedBy: DataTypes.UUID,
-      createdAt: DataTypes.DATE,
-      updatedAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'recipes' },
-  );
-  const RecipeIngredient = sequelize.define(
-    'RecipeIngredient',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      recipeId: { type: DataTypes.UUID, allowNull: false },
-      position: { type: DataTypes.INTEGER, allowNull: false },
-      ingredientName: { type: DataTypes.TEXT, allowNull: false },
-      ingredientRef: DataTypes.UUID,
-      quantity: { type: DataTypes.DECIMAL(10, 3), allowNull: false },
-      unit: { type: DataTypes.TEXT, allowNull: false },
-      bakerPercentage: DataTypes.DECIMAL(6, 2),
-    },
-    { ...common, tableName: 'recipe_ingredients' },
-  );
-  const RecipeStep = sequelize.define(
-    'RecipeStep',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      recipeId: { type: DataTypes.UUID, allowNull: false },
-      stepNumber: { type: DataTypes.INTEGER, allowNull: false },
-      title: { type: DataTypes.TEXT, allowNull: false },
-      instruction: { type: DataTypes.TEXT, allowNull: false },
-      durationMinutes: DataTypes.INTEGER,
-      temperatureC: DataTypes.INTEGER,
-    },
-    { ...common, tableName: 'recipe_steps' },
-  );
-  const RecipeRating = sequelize.define(
-    'RecipeRating',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      recipeId: { type: DataTypes.UUID, allowNull: false },
-      userId: { type: DataTypes.UUID, allowNull: false },
-      rating: { type: DataTypes.SMALLINT, allowNull: false },
-      comment: DataTypes.TEXT,
-      createdAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'recipe_ratings' },
-  );
-  Recipe.hasMany(RecipeIngredient, { foreignKey: 'recipeId' });
-  RecipeIngredient.belongsTo(Recipe, { foreignKey: 'recipeId' });
-  Recipe.hasMany(RecipeStep, { foreignKey: 'recipeId' });
-  RecipeStep.belongsTo(Recipe, { foreignKey: 'recipeId' });
-  Recipe.hasMany(RecipeRating, { foreignKey: 'recipeId' });
-  RecipeRating.belongsTo(Recipe, { foreignKey: 'recipeId' });
-}
+export const recipes = defineTable(
+  'recipes',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    code: { type: DataTypes.TEXT, allowNull: false },
+    name: { type: DataTypes.TEXT, allowNull: false },
+    category: { type: DataTypes.TEXT, allowNull: false },
+    version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
+    yieldQuantity: { type: DataTypes.INTEGER, allowNull: false },
+    yieldUnit: { type: DataTypes.TEXT, allowNull: false },
+    bakeTemperatureC: DataTypes.INTEGER,
+    bakeMinutes: DataTypes.INTEGER,
+    notes: DataTypes.TEXT,
+    createdBy: DataTypes.UUID,
+    updatedBy: DataTypes.UUID,
+    createdAt: timestampNow(),
+    updatedAt: timestampNow(),
+  },
+  {
+    modelName: 'Recipe',
+    indexes: [{ unique: true, fields: ['tenantId', 'code'] }],
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy', 'updatedBy'] } },
+  },
+);
+
+/**
+ * recipe_ingredients and recipe_steps carry no tenant_id: they are reached through their recipe.
+ * ingredient_ref points at an inventory ingredient (another service's database, so no FK).
+ */
+export const recipeIngredients = defineTable(
+  'recipe_ingredients',
+  {
+    id: uuidPrimaryKey(),
+    recipeId: foreignKey('recipes'),
+    position: { type: DataTypes.INTEGER, allowNull: false },
+    ingredientName: { type: DataTypes.TEXT, allowNull: false },
+    ingredientRef: DataTypes.UUID,
+    quantity: { type: DataTypes.DECIMAL(10, 3), allowNull: false },
+    unit: { type: DataTypes.TEXT, allowNull: false },
+    bakerPercentage: DataTypes.DECIMAL(6, 2),
+  },
+  { modelName: 'RecipeIngredient', erasure: { tenant: { deleteThrough: 'recipeId' } } },
+);
+
+export const recipeSteps = defineTable(
+  'recipe_steps',
+  {
+    id: uuidPrimaryKey(),
+    recipeId: foreignKey('recipes'),
+    stepNumber: { type: DataTypes.INTEGER, allowNull: false },
+    title: { type: DataTypes.TEXT, allowNull: false },
+    instruction: { type: DataTypes.TEXT, allowNull: false },
+    durationMinutes: DataTypes.INTEGER,
+    temperatureC: DataTypes.INTEGER,
+  },
+  { modelName: 'RecipeStep', erasure: { tenant: { deleteThrough: 'recipeId' } } },
+);
+
+/** A baker's own rating of a recipe after a test bake: owned by the user (user_id). */
+export const recipeRatings = defineTable(
+  'recipe_ratings',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    recipeId: foreignKey('recipes'),
+    userId: { type: DataTypes.UUID, allowNull: false },
+    rating: { type: DataTypes.SMALLINT, allowNull: false, validate: { min: 1, max: 5 } },
+    comment: DataTypes.TEXT,
+    createdAt: timestampNow(),
+  },
+  { modelName: 'RecipeRating', erasure: { tenant: { deleteBy: 'tenantId' }, user: { deleteBy: 'userId' } } },
+);
+
+/** Every table of the recipes database, parents first. */
+export const tables = [recipes, recipeIngredients, recipeSteps, recipeRatings];

@@ -1,82 +1,113 @@
-import { DataTypes, type Sequelize } from 'sequelize';
+import { DataTypes } from 'sequelize';
+import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
-/** Sequelize models of the sales database; the schema itself is owned by the migrations. */
-export function defineModels(sequelize: Sequelize): void {
-  const common = { underscored: true, timestamps: false } as const;
-  const SalesTransaction = sequelize.define(
-    'SalesTransaction',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      receiptNumber: { type: DataTypes.TEXT, allowNull: false },
-      channel: { type: DataTypes.TEXT, allowNull: false },
-      paymentMethod: { type: DataTypes.TEXT, allowNull: false },
-      totalCents: { type: DataTypes.INTEGER, allowNull: false },
-      cashierId: DataTypes.UUID,
-      soldAt: DataTypes.DATE,
+/** Why invoices and their lines survive a tenant erasure. */
+const TAX_RETENTION = 'Tax law (e.g. §147 AO / §14b UStG): invoices are kept 10 years';
+
+export const salesTransactions = defineTable(
+  'sales_transactions',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    receiptNumber: { type: DataTypes.TEXT, allowNull: false },
+    channel: { type: DataTypes.TEXT, allowNull: false },
+    paymentMethod: { type: DataTypes.TEXT, allowNull: false },
+    totalCents: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    cashierId: DataTypes.UUID,
+    soldAt: timestampNow(),
+  },
+  {
+    modelName: 'SalesTransaction',
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['cashierId'] } },
+  },
+);
+
+/** sales_transaction_lines carries no tenant_id: it is reached through its transaction. */
+export const salesTransactionLines = defineTable(
+  'sales_transaction_lines',
+  {
+    id: uuidPrimaryKey(),
+    transactionId: foreignKey('sales_transactions'),
+    productName: { type: DataTypes.TEXT, allowNull: false },
+    quantity: { type: DataTypes.INTEGER, allowNull: false },
+    unitPriceCents: { type: DataTypes.INTEGER, allowNull: false },
+    vatRate: { type: DataTypes.DECIMAL(4, 2), allowNull: false },
+  },
+  { modelName: 'SalesTransactionLine', erasure: { tenant: { deleteThrough: 'transactionId' } } },
+);
+
+export const dailySalesSummaries = defineTable(
+  'daily_sales_summaries',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    businessDate: { type: DataTypes.DATEONLY, allowNull: false },
+    shopLocation: { type: DataTypes.TEXT, allowNull: false },
+    transactionCount: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    grossCents: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    closedBy: DataTypes.UUID,
+    createdAt: timestampNow(),
+  },
+  {
+    modelName: 'DailySalesSummary',
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['closedBy'] } },
+  },
+);
+
+/**
+ * Invoices are retained for tax law, so they must not reference rows that a tenant erasure deletes:
+ * the sale is kept as a plain uuid without a foreign key.
+ */
+export const invoices = defineTable(
+  'invoices',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    invoiceNumber: { type: DataTypes.TEXT, allowNull: false },
+    saleReference: DataTypes.UUID,
+    customerName: DataTypes.TEXT,
+    customerEmail: DataTypes.TEXT,
+    billingAddress: DataTypes.TEXT,
+    netCents: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    vatCents: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    grossCents: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    issuedAt: timestampNow(),
+    createdBy: DataTypes.UUID,
+  },
+  {
+    modelName: 'Invoice',
+    indexes: [{ unique: true, fields: ['tenantId', 'invoiceNumber'] }, { fields: ['saleReference'] }],
+    erasure: {
+      tenant: {
+        retain: {
+          reason: TAX_RETENTION,
+          by: 'tenantId',
+          anonymize: ['customerName', 'customerEmail', 'billingAddress'],
+          retention: { years: 10, from: 'issuedAt' },
+        },
+      },
+      user: { anonymize: ['createdBy'] },
     },
-    { ...common, tableName: 'sales_transactions' },
-  );
-  const SalesTransactionLine = sequelize.define(
-    'SalesTransactionLine',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      transactionId: { type: DataTypes.UUID, allowNull: false },
-      productName: { type: DataTypes.TEXT, allowNull: false },
-      quantity: { type: DataTypes.INTEGER, allowNull: false },
-      unitPriceCents: { type: DataTypes.INTEGER, allowNull: false },
-      vatRate: { type: DataTypes.DECIMAL(4, 2), allowNull: false },
-    },
-    { ...common, tableName: 'sales_transaction_lines' },
-  );
-  sequelize.define(
-    'DailySalesSummary',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      businessDate: { type: DataTypes.DATEONLY, allowNull: false },
-      shopLocation: { type: DataTypes.TEXT, allowNull: false },
-      transactionCount: { type: DataTypes.INTEGER, allowNull: false },
-      grossCents: { type: DataTypes.INTEGER, allowNull: false },
-      closedBy: DataTypes.UUID,
-      createdAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'daily_sales_summaries' },
-  );
-  const Invoice = sequelize.define(
-    'Invoice',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      invoiceNumber: { type: DataTypes.TEXT, allowNull: false },
-      // Plain reference to sales_transactions.id, deliberately without a foreign key (invoices are retained).
-      saleReference: DataTypes.UUID,
-      customerName: DataTypes.TEXT,
-      customerEmail: DataTypes.TEXT,
-      billingAddress: DataTypes.TEXT,
-      netCents: { type: DataTypes.INTEGER, allowNull: false },
-      vatCents: { type: DataTypes.INTEGER, allowNull: false },
-      grossCents: { type: DataTypes.INTEGER, allowNull: false },
-      issuedAt: DataTypes.DATE,
-      createdBy: DataTypes.UUID,
-    },
-    { ...common, tableName: 'invoices' },
-  );
-  const InvoiceLine = sequelize.define(
-    'InvoiceLine',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      invoiceId: { type: DataTypes.UUID, allowNull: false },
-      description: { type: DataTypes.TEXT, allowNull: false },
-      quantity: { type: DataTypes.INTEGER, allowNull: false },
-      unitPriceCents: { type: DataTypes.INTEGER, allowNull: false },
-      vatRate: { type: DataTypes.DECIMAL(4, 2), allowNull: false },
-    },
-    { ...common, tableName: 'invoice_lines' },
-  );
-  SalesTransaction.hasMany(SalesTransactionLine, { foreignKey: 'transactionId' });
-  SalesTransactionLine.belongsTo(SalesTransaction, { foreignKey: 'transactionId' });
-  Invoice.hasMany(InvoiceLine, { foreignKey: 'invoiceId' });
-  InvoiceLine.belongsTo(Invoice, { foreignKey: 'invoiceId' });
-}
+  },
+);
+
+/** Invoice lines are retained with their invoice (a retained parent, so the FK is safe). */
+export const invoiceLines = defineTable(
+  'invoice_lines',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    invoiceId: foreignKey('invoices'),
+    description: { type: DataTypes.TEXT, allowNull: false },
+    quantity: { type: DataTypes.INTEGER, allowNull: false },
+    unitPriceCents: { type: DataTypes.INTEGER, allowNull: false },
+    vatRate: { type: DataTypes.DECIMAL(4, 2), allowNull: false },
+  },
+  {
+    modelName: 'InvoiceLine',
+    erasure: { tenant: { retain: { reason: TAX_RETENTION, by: 'tenantId', anonymize: [] } } },
+  },
+);
+
+/** Every table of the sales database, parents first. */
+export const tables = [salesTransactions, salesTransactionLines, dailySalesSummaries, invoices, invoiceLines];

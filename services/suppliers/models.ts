@@ -1,74 +1,85 @@
-import { DataTypes, type Sequelize } from 'sequelize';
+import { DataTypes } from 'sequelize';
+import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
-/** Sequelize models of the suppliers database; the schema itself is owned by the migrations. */
-export function defineModels(sequelize: Sequelize): void {
-  const common = { underscored: true, timestamps: false } as const;
-  const Supplier = sequelize.define(
-    'Supplier',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      supplierNumber: { type: DataTypes.TEXT, allowNull: false },
-      name: { type: DataTypes.TEXT, allowNull: false },
-      category: { type: DataTypes.TEXT, allowNull: false },
-      email: DataTypes.TEXT,
-      phone: DataTypes.TEXT,
-      city: DataTypes.TEXT,
-      paymentTermsDays: { type: DataTypes.INTEGER, allowNull: false },
-      active: { type: DataTypes.BOOLEAN, allowNull: false },
-      createdBy: DataTypes.UUID,
-      createdAt: DataTypes.DATE,
+export const suppliers = defineTable(
+  'suppliers',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    supplierNumber: { type: DataTypes.TEXT, allowNull: false },
+    name: { type: DataTypes.TEXT, allowNull: false },
+    category: { type: DataTypes.TEXT, allowNull: false },
+    email: DataTypes.TEXT,
+    phone: DataTypes.TEXT,
+    city: DataTypes.TEXT,
+    paymentTermsDays: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 30 },
+    active: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
+    createdBy: DataTypes.UUID,
+    createdAt: timestampNow(),
+  },
+  {
+    modelName: 'Supplier',
+    indexes: [{ unique: true, fields: ['tenantId', 'supplierNumber'] }],
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy'] } },
+  },
+);
+
+/** supplier_contacts carries no tenant_id: it is reached through its supplier. */
+export const supplierContacts = defineTable(
+  'supplier_contacts',
+  {
+    id: uuidPrimaryKey(),
+    supplierId: foreignKey('suppliers'),
+    fullName: DataTypes.TEXT,
+    role: { type: DataTypes.TEXT, allowNull: false },
+    email: DataTypes.TEXT,
+    phone: DataTypes.TEXT,
+    isPrimary: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+  },
+  { modelName: 'SupplierContact', erasure: { tenant: { deleteThrough: 'supplierId' } } },
+);
+
+export const purchaseOrders = defineTable(
+  'purchase_orders',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    supplierId: foreignKey('suppliers'),
+    poNumber: { type: DataTypes.TEXT, allowNull: false },
+    status: {
+      type: DataTypes.TEXT,
+      allowNull: false,
+      validate: { isIn: [['DRAFT', 'SUBMITTED', 'APPROVED', 'DELIVERED', 'CANCELLED']] },
     },
-    { ...common, tableName: 'suppliers' },
-  );
-  const SupplierContact = sequelize.define(
-    'SupplierContact',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      supplierId: { type: DataTypes.UUID, allowNull: false },
-      fullName: DataTypes.TEXT,
-      role: { type: DataTypes.TEXT, allowNull: false },
-      email: DataTypes.TEXT,
-      phone: DataTypes.TEXT,
-      isPrimary: { type: DataTypes.BOOLEAN, allowNull: false },
-    },
-    { ...common, tableName: 'supplier_contacts' },
-  );
-  const PurchaseOrder = sequelize.define(
-    'PurchaseOrder',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      tenantId: { type: DataTypes.UUID, allowNull: false },
-      supplierId: { type: DataTypes.UUID, allowNull: false },
-      poNumber: { type: DataTypes.TEXT, allowNull: false },
-      status: { type: DataTypes.TEXT, allowNull: false },
-      orderedAt: DataTypes.DATE,
-      expectedDelivery: DataTypes.DATEONLY,
-      totalCents: { type: DataTypes.INTEGER, allowNull: false },
-      currency: { type: DataTypes.TEXT, allowNull: false },
-      createdBy: DataTypes.UUID,
-      approvedBy: DataTypes.UUID,
-      approvedAt: DataTypes.DATE,
-    },
-    { ...common, tableName: 'purchase_orders' },
-  );
-  const PurchaseOrderLine = sequelize.define(
-    'PurchaseOrderLine',
-    {
-      id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      purchaseOrderId: { type: DataTypes.UUID, allowNull: false },
-      lineNumber: { type: DataTypes.INTEGER, allowNull: false },
-      itemName: { type: DataTypes.TEXT, allowNull: false },
-      quantity: { type: DataTypes.DECIMAL(12, 3), allowNull: false },
-      unit: { type: DataTypes.TEXT, allowNull: false },
-      unitPriceCents: { type: DataTypes.INTEGER, allowNull: false },
-    },
-    { ...common, tableName: 'purchase_order_lines' },
-  );
-  Supplier.hasMany(SupplierContact, { foreignKey: 'supplierId' });
-  SupplierContact.belongsTo(Supplier, { foreignKey: 'supplierId' });
-  Supplier.hasMany(PurchaseOrder, { foreignKey: 'supplierId' });
-  PurchaseOrder.belongsTo(Supplier, { foreignKey: 'supplierId' });
-  PurchaseOrder.hasMany(PurchaseOrderLine, { foreignKey: 'purchaseOrderId' });
-  PurchaseOrderLine.belongsTo(PurchaseOrder, { foreignKey: 'purchaseOrderId' });
-}
+    orderedAt: timestampNow(),
+    expectedDelivery: DataTypes.DATEONLY,
+    totalCents: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    currency: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'EUR' },
+    createdBy: DataTypes.UUID,
+    approvedBy: DataTypes.UUID,
+    approvedAt: DataTypes.DATE,
+  },
+  {
+    modelName: 'PurchaseOrder',
+    indexes: [{ unique: true, fields: ['tenantId', 'poNumber'] }],
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy', 'approvedBy'] } },
+  },
+);
+
+/** purchase_order_lines carries no tenant_id: it is reached through its purchase order. */
+export const purchaseOrderLines = defineTable(
+  'purchase_order_lines',
+  {
+    id: uuidPrimaryKey(),
+    purchaseOrderId: foreignKey('purchase_orders'),
+    lineNumber: { type: DataTypes.INTEGER, allowNull: false },
+    itemName: { type: DataTypes.TEXT, allowNull: false },
+    quantity: { type: DataTypes.DECIMAL(12, 3), allowNull: false },
+    unit: { type: DataTypes.TEXT, allowNull: false },
+    unitPriceCents: { type: DataTypes.INTEGER, allowNull: false },
+  },
+  { modelName: 'PurchaseOrderLine', erasure: { tenant: { deleteThrough: 'purchaseOrderId' } } },
+);
+
+/** Every table of the suppliers database, parents first. */
+export const tables = [suppliers, supplierContacts, purchaseOrders, purchaseOrderLines];

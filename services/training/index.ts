@@ -1,7 +1,6 @@
-import type { DomainService } from '../kit/service-definition';
+import { defineService } from '../kit/service-definition';
 import { migrations } from './migrations';
-import { defineModels } from './models';
-import { deletionPolicy } from './policy';
+import { tables } from './models';
 import { seed } from './seed';
 
-export const trainingService: DomainService = { name: 'training', migrations, defineModels, deletionPolicy, seed };
+export const trainingService = defineService({ name: 'training', tables, migrations, seed });

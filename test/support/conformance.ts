@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
+import { healthStatus } from '../../services/kit/health-client';
 import type { ServiceExtension } from '../../services/kit/run-service';
 import type { DomainService } from '../../services/kit/service-definition';
 import { EntityAction, type Subject, type TenantDataDeletionClient } from '../../gen/bakery/erasure/v1/tenant_data_deletion';
@@ -40,6 +41,10 @@ async function conformance(t: ExecutionContext, definition: DomainService, exten
   const client = erasureClient(service.address);
   const token = await serviceToken();
   try {
+    // The models match the freshly migrated database: no drift, every table classified.
+    t.deepEqual(await service.engine.problems(), [], 'the database matches the models');
+    t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'SERVING');
+
     // Control tenant first: the snapshot taken now is what every table must look like again once the
     // target is gone (for retained tables: outside the target's rows).
     const control = randomUUID();
@@ -195,7 +200,7 @@ async function userErasure(
     // --- User erasure ------------------------------------------------------------------------------
     const tenantOfUser = randomUUID();
     // The erased user is the last of the plan: seeds that give roles make the first user the owner,
-    // and an owner cannot be erased before the ownership is resolved (DESIGN §5).
+    // and an owner cannot be erased before the ownership is resolved.
     const [erasedUser, ...otherUsers] = users(3);
     await definition.seed(db.pool, { tenantId: tenantOfUser, userIds: [...otherUsers, erasedUser!], rows: 600 });
     const referencing = await rowsContaining(db.pool, erasedUser!);

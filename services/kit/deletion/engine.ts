@@ -251,7 +251,7 @@ export function nextChunkSize(size: number, durationMs: number, config: ChunkCon
 }
 
 /** Waits `ms`, or less when `signal` aborts; the abort listener is removed either way (one per chunk otherwise). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const onAbort = () => {
       clearTimeout(timer);
