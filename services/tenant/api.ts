@@ -36,6 +36,7 @@ import {
   permissionDenied,
   requireUuid,
 } from '../kit/errors';
+import { decodePageToken, pageSize, toPage } from '../kit/pagination';
 import { unary, type RpcDeps } from '../kit/rpc';
 import { withSequelizeErrors } from '../kit/sequelize-errors';
 import type { HostedService } from '../kit/server';
@@ -91,14 +92,8 @@ function requireGrantableRole(role: Role): RoleName {
   return name;
 }
 
-/** A ListTenants page token: the created_at and id of the page's last tenant. */
-function decodeTenantPageToken(token: string): [string, string] {
-  const [createdAt, id] = Buffer.from(token, 'base64url').toString().split('|');
-  if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/i.test(id)) {
-    throw invalidArgument('page_token is not a token this service issued');
-  }
-  return [createdAt, id];
-}
+/** ListTenants pages: 50 tenants unless asked, at most 500. */
+const TENANT_PAGES = { defaultSize: 50, maxSize: 500 };
 
 /** The TenantService implementation over the tenant database's models. */
 export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService {
@@ -357,19 +352,18 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
   const listTenants = unary<ListTenantsRequest, ListTenantsResponse>(deps, 'ListTenants', async (request, { principal }) => {
     // Every tenant at once is an operator's view, not a user's.
     requireService(principal);
-    if (request.pageSize < 0 || request.pageSize > 500) throw invalidArgument('page_size must be between 0 and 500');
+    const size = pageSize(request.pageSize, TENANT_PAGES);
     const statusName = request.status === TenantStatus.TENANT_STATUS_UNSPECIFIED ? undefined : TenantStatus[request.status]?.replace('TENANT_STATUS_', '');
     if (request.status !== TenantStatus.TENANT_STATUS_UNSPECIFIED && statusName !== 'ACTIVE' && statusName !== 'DELETING') {
       throw invalidArgument(`unknown status ${request.status}`);
     }
-    const pageSize = request.pageSize || 50;
     const where: WhereOptions<TenantAttributes>[] = [];
     if (statusName) where.push({ status: statusName as TenantStatusName });
-    if (request.pageToken) {
-      // (created_at, id) < (token's created_at, token's id), in the page order.
-      const [createdAt, id] = decodeTenantPageToken(request.pageToken);
-      const after = new Date(createdAt);
-      where.push({ [Op.or]: [{ createdAt: { [Op.lt]: after } }, { createdAt: after, id: { [Op.lt]: id } }] });
+    const cursor = decodePageToken(request.pageToken);
+    if (cursor) {
+      // (created_at, id) < the cursor's, in the page order.
+      const after = new Date(cursor.createdAt);
+      where.push({ [Op.or]: [{ createdAt: { [Op.lt]: after } }, { createdAt: after, id: { [Op.lt]: cursor.id } }] });
     }
     const rows = await Tenant.findAll({
       where: { [Op.and]: where },
@@ -378,15 +372,18 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
         ['createdAt', 'DESC'],
         ['id', 'DESC'],
       ],
-      limit: pageSize + 1,
+      limit: size + 1,
     });
-    const page = rows.slice(0, pageSize);
-    const counts = page.length ? await TenantMember.count({ where: { tenantId: page.map((tenant) => tenant.id) }, group: ['tenantId'] }) : [];
+    const { items, nextPageToken } = toPage(
+      rows.map((tenant) => ({ tenant, id: tenant.id, created_at: tenant.createdAt })),
+      size,
+    );
+    const ids = items.map((item) => item.id);
+    const counts = ids.length ? await TenantMember.count({ where: { tenantId: ids }, group: ['tenantId'] }) : [];
     const memberCount = new Map(counts.map((row) => [row.tenantId as string, row.count]));
-    const last = page.at(-1);
     return {
-      tenants: page.map((tenant) => ({ tenant: tenantToProto(tenant), memberCount: memberCount.get(tenant.id) ?? 0 })),
-      nextPageToken: rows.length > pageSize && last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : '',
+      tenants: items.map(({ tenant }) => ({ tenant: tenantToProto(tenant), memberCount: memberCount.get(tenant.id) ?? 0 })),
+      nextPageToken,
     };
   });
 
