@@ -35,33 +35,38 @@ const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
  * the CHECKs of their validations, and their indexes. The DDL is not written a second time.
  */
 export async function createTables(queryInterface: QueryInterface, tables: TableDefinition[]): Promise<void> {
-  for (const definition of tables) {
-    const columns: Record<string, ModelAttributeColumnOptions> = {};
-    for (const c of definition.columns) {
-      const { type, primaryKey, autoIncrement, defaultValue, unique } = c.options;
-      columns[c.column] = {
-        type,
-        allowNull: c.nullable,
-        ...(primaryKey && { primaryKey }),
-        ...(autoIncrement && { autoIncrement }),
-        ...(defaultValue !== undefined && { defaultValue }),
-        ...(unique && { unique }),
-        ...(c.references && { references: { model: c.references.table, key: c.references.column } }),
-      };
+  // One transaction: one commit instead of one per statement, and no half-created schema on failure.
+  await queryInterface.sequelize.transaction(async (transaction) => {
+    for (const definition of tables) {
+      const columns: Record<string, ModelAttributeColumnOptions> = {};
+      for (const c of definition.columns) {
+        const { type, primaryKey, autoIncrement, defaultValue, unique } = c.options;
+        columns[c.column] = {
+          type,
+          allowNull: c.nullable,
+          ...(primaryKey && { primaryKey }),
+          ...(autoIncrement && { autoIncrement }),
+          ...(defaultValue !== undefined && { defaultValue }),
+          ...(unique && { unique }),
+          ...(c.references && { references: { model: c.references.table, key: c.references.column } }),
+        };
+      }
+      await queryInterface.createTable(definition.table, columns, { transaction });
+      for (const c of definition.columns.filter((column) => column.checks.length)) {
+        await queryInterface.sequelize.query(
+          `ALTER TABLE ${ident(definition.table)} ADD CONSTRAINT ${ident(`${definition.table}_${c.column}_check`)} CHECK (${c.checks.join(' AND ')})`,
+          { transaction },
+        );
+      }
+      for (const index of definition.indexes) {
+        await queryInterface.addIndex(definition.table, index.columns, {
+          unique: index.unique,
+          name: `${definition.table}_${index.columns.join('_')}_${index.unique ? 'key' : 'idx'}`,
+          transaction,
+        });
+      }
     }
-    await queryInterface.createTable(definition.table, columns);
-    for (const c of definition.columns.filter((column) => column.checks.length)) {
-      await queryInterface.sequelize.query(
-        `ALTER TABLE ${ident(definition.table)} ADD CONSTRAINT ${ident(`${definition.table}_${c.column}_check`)} CHECK (${c.checks.join(' AND ')})`,
-      );
-    }
-    for (const index of definition.indexes) {
-      await queryInterface.addIndex(definition.table, index.columns, {
-        unique: index.unique,
-        name: `${definition.table}_${index.columns.join('_')}_${index.unique ? 'key' : 'idx'}`,
-      });
-    }
-  }
+  });
 }
 
 /** Drops the tables (children first), for a migration's `down`. */

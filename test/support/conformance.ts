@@ -22,6 +22,8 @@ import {
 } from './services';
 import { idsOfRowsContaining, rowsContaining, snapshot, tableColumns, tableState, type TableState } from './snapshot';
 
+export { schemaDriftSuite, unclassifiedTableSuite, type ServiceUnderTest } from './fail-closed';
+
 const chunkMessages = (outcome: DeleteOutcome) => outcome.messages.filter((m) => m.chunk).map((m) => m.chunk!);
 const resultOf = (outcome: DeleteOutcome) => outcome.messages.find((m) => m.result)?.result;
 const users = (n: number) => Array.from({ length: n }, () => randomUUID());
