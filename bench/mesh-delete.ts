@@ -11,18 +11,20 @@ import { JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestra
 import { databaseName, withDatabase } from '../services/kit/database';
 import { deleteOrder, readCatalog } from '../services/kit/deletion/catalog';
 import { tenantScope } from '../services/kit/deletion/plan';
-
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions } from '../services/definitions';
+import type { DomainService } from '../services/kit/service-definition';
 import { seedTenant } from '../services/seed';
 import { orchestratorClient } from '../test/support/orchestrator-client';
 import { ProcessMesh } from '../test/support/process-mesh';
 import { serviceToken } from '../test/support/services';
 import { median, peakRssMb, percentile, sql, table } from './support';
 
+const domainServices = domainServiceDefinitions();
+
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** The floor for one service: one statement per table, children first, in one transaction. */
-async function floorDelete(url: string, service: (typeof domainServices)[number], tenantId: string): Promise<void> {
+async function floorDelete(url: string, service: DomainService, tenantId: string): Promise<void> {
   const pool = new Pool({ connectionString: url, max: 2 });
   const order = deleteOrder(service.deletionPolicy, await readCatalog(pool));
   const client = await pool.connect();

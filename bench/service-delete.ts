@@ -12,7 +12,7 @@ import { withDatabase } from '../services/kit/database';
 import { migrate } from '../services/kit/migrations';
 import { openServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
-import { ordersService } from '../services/orders';
+import { service as ordersService } from '../services/orders';
 import { freePort, median, peakRssMb, sql, startServiceProcess, stopProcess, table } from './support';
 
 const FLOOR_SQL = [

@@ -2,7 +2,7 @@
  * What `npm start` prints once the mesh is up: the services and where they listen, then commands that
  * work exactly as printed (the CLI, `buf curl`, tracing).
  */
-import { DEFAULT_PORTS } from '../services/kit/config';
+import { catalogEntry } from './catalog';
 
 export interface BannerInput {
   services: { name: string; address: string; pid: number | undefined; database: string }[];
@@ -23,7 +23,7 @@ export function textTable(headers: string[], rows: string[][], indent = '  '): s
 /** The `ORCHESTRATOR_ADDR=… ` prefix the CLI needs when the orchestrator is not on its default address. */
 function cliPrefix(services: BannerInput['services']): string {
   const orchestrator = services.find((service) => service.name === 'orchestrator');
-  if (!orchestrator || orchestrator.address === `127.0.0.1:${DEFAULT_PORTS.orchestrator}`) return '';
+  if (!orchestrator || orchestrator.address === `127.0.0.1:${catalogEntry('orchestrator')!.port}`) return '';
   return `ORCHESTRATOR_ADDR=${orchestrator.address} `;
 }
 

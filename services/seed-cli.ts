@@ -5,7 +5,8 @@
 import { parseFlags } from './kit/cli-args';
 import { isUuid } from './kit/errors';
 import { createLogger } from './kit/logger';
-import { domainService, domainServices } from './registry';
+import { DOMAIN_SERVICES } from '../mesh/catalog';
+import { loadServiceDefinition } from './definitions';
 import { seedTenant } from './seed';
 
 async function main(): Promise<void> {
@@ -31,9 +32,8 @@ async function main(): Promise<void> {
   const users = flags.users === undefined ? undefined : Number(flags.users);
   if (users !== undefined && (!Number.isInteger(users) || users < 1 || users > 1000)) throw new Error('--users must be an integer from 1 to 1000');
   const services = (flags.services as string[] | undefined)?.map((name) => {
-    const service = domainService(name);
-    if (!service) throw new Error(`unknown service "${name}"; known: ${domainServices.map((s) => s.name).join(', ')}`);
-    return service;
+    if (!DOMAIN_SERVICES.includes(name)) throw new Error(`unknown service "${name}"; known: ${DOMAIN_SERVICES.join(', ')}`);
+    return loadServiceDefinition(name).definition;
   });
   const log = createLogger('seed');
   const report = await seedTenant({ tenantId, rows, userIds, users, services, log, identity: !flags['no-identity'] });

@@ -26,7 +26,7 @@ import { JobStatus, StepStatus, type Job, type Step } from '../gen/bakery/erasur
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import { verifyToken } from '../services/kit/auth';
-import { tenantExtension, tenantService } from '../services/tenant';
+import { extension as tenantExtension, service as tenantService } from '../services/tenant';
 import { createTestDatabase } from './support/database';
 import { serviceToken, startTestService, testSecret, testSecretText, userToken } from './support/services';
 

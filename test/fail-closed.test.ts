@@ -5,7 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { status } from '@grpc/grpc-js';
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions } from '../services/definitions';
+
+const domainServices = domainServiceDefinitions();
 import { createTestDatabase } from './support/database';
 import { erasureClient, preview, runDelete, serviceToken, startTestService, tenantSubject, userSubject } from './support/services';
 import { snapshot } from './support/snapshot';

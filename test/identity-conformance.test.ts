@@ -1,4 +1,6 @@
-import { identityServices } from '../services/identity-registry';
+import { identityServiceDefinitions } from '../services/definitions';
+
+const identityServices = identityServiceDefinitions();
 import { conformanceSuite } from './support/conformance';
 
 conformanceSuite(identityServices);

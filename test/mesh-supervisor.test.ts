@@ -40,10 +40,10 @@ test('services: fifteen processes, health names, addresses, and the command that
   t.is(env.ORDERS_ADDR, '127.0.0.1:6000');
   t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:50064');
   const fromSources = serviceCommand('alert-processor', false);
-  t.deepEqual(fromSources.args.slice(-2), ['services/kit/run.ts', 'alert-processor']);
+  t.deepEqual(fromSources.args.slice(-2), ['bin/service.ts', 'alert-processor']);
   t.true(fromSources.args.includes('./services/kit/tracing-register.ts'), 'tracing is preloaded');
   const compiled = serviceCommand('orders', true);
-  t.deepEqual(compiled.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/services/kit/run.js', 'orders']);
+  t.deepEqual(compiled.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
 });
 
 test('consoleLine: warnings and errors are shown, info only with --verbose; other lines always', (t) => {

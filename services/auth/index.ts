@@ -6,9 +6,10 @@ import { defineModels } from './models';
 import { deletionPolicy } from './policy';
 import { seed } from './seed';
 
-export const authService: DomainService = { name: 'auth', migrations, defineModels, deletionPolicy, seed };
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service: DomainService = { name: 'auth', migrations, defineModels, deletionPolicy, seed };
 
 /** AuthService beside the kit's TenantDataDeletion. */
-export const authExtension: ServiceExtension = {
+export const extension: ServiceExtension = {
   services: ({ db, deps }) => [authApi(db.pool, deps)],
 };

@@ -4,4 +4,5 @@ import { defineModels } from './models';
 import { deletionPolicy } from './policy';
 import { seed } from './seed';
 
-export const externalService: DomainService = { name: 'external', migrations, defineModels, deletionPolicy, seed };
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service: DomainService = { name: 'external', migrations, defineModels, deletionPolicy, seed };

@@ -4,7 +4,8 @@ import { defineModels } from './models';
 import { deletionPolicy } from './policy';
 import { seed } from './seed';
 
-export const notificationService: DomainService = {
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service: DomainService = {
   name: 'notification',
   migrations,
   defineModels,

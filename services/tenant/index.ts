@@ -7,7 +7,8 @@ import { defineModels } from './models';
 import { deletionPolicy } from './policy';
 import { seed } from './seed';
 
-export const tenantService: DomainService = {
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service: DomainService = {
   name: 'tenant',
   migrations,
   defineModels,
@@ -33,6 +34,6 @@ export const tenantService: DomainService = {
 };
 
 /** TenantService beside the kit's TenantDataDeletion. */
-export const tenantExtension: ServiceExtension = {
+export const extension: ServiceExtension = {
   services: ({ db, deps }) => [tenantApi(db.pool, deps)],
 };
