@@ -364,7 +364,7 @@ export function usage(): string {
     ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`),
     '',
     'environment:',
-    '  ORCHESTRATOR_ADDR  the orchestrator (default 127.0.0.1:50050); TENANT_ADDR for `tenants`',
+    '  ORCHESTRATOR_ADDR  the orchestrator (default 127.0.0.1:7100); TENANT_ADDR for `tenants`',
     '  ERASURE_TOKEN      the bearer token to send (default: a service token `erasure-cli` from the local secret)',
     '  JAEGER_UI_URL      where trace links point (default http://localhost:16686)',
     '  DATABASE_URL       the PostgreSQL server `seed` writes to (default: the embedded one)',

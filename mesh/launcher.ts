@@ -25,7 +25,7 @@ options:
   --timeout <seconds>  how long the services have to become SERVING (default 120)
   --help               this text
 
-environment: DATABASE_URL, <NAME>_ADDR (e.g. ORDERS_ADDR=127.0.0.1:51053), <NAME>_DATABASE_URL,
+environment: DATABASE_URL, <NAME>_ADDR (e.g. ORDERS_ADDR=127.0.0.1:17103), <NAME>_DATABASE_URL,
 ERASURE_JWT_SECRET, ERASURE_DATA_DIR, EMBEDDED_PG_PORT, LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT
 `;
 

@@ -13,7 +13,7 @@ import { healthStatus } from '../services/kit/health-client';
 import { dataDir } from '../services/kit/paths';
 import type { DatabaseReady } from './database-process';
 import { consoleLine, tailLines } from './logs';
-import { DEFAULT_CRASH_POLICY, Supervisor, type CrashPolicy } from './processes';
+import { DEFAULT_CRASH_POLICY, NO_RESTART, Supervisor, type CrashPolicy } from './processes';
 import { addressEnv, databaseCommand, dialAddress, healthNames, MESH_SERVICES, selectServices, serviceCommand } from './services';
 
 type Env = Record<string, string | undefined>;
@@ -146,7 +146,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   if (busy.length) {
     const list = busy.map((name) => `${name} (${addresses[`${envPrefix(name)}_ADDR`]})`).join(', ');
     throw new MeshStartError(
-      `address already in use: ${list}. Is a mesh already running? Stop it, or choose other ports with <NAME>_ADDR (e.g. ${envPrefix(busy[0]!)}_ADDR=127.0.0.1:51000).`,
+      `address already in use: ${list}. Is a mesh already running? Stop it, or choose other ports with <NAME>_ADDR (e.g. ${envPrefix(busy[0]!)}_ADDR=127.0.0.1:17100).`,
       busy[0],
     );
   }
@@ -170,7 +170,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       const command = databaseCommand();
       holder = new Supervisor(
         { name: 'postgres', ...command, env: { ...baseEnv, ERASURE_DATA_DIR: root }, logFile: join(logDir, 'postgres.log'), signalGroup: false },
-        { ...DEFAULT_CRASH_POLICY, maxCrashes: 1 },
+        NO_RESTART,
       );
       const ready = new Promise<DatabaseReady>((resolve, reject) => {
         holder!.on('message', (message) => resolve(message as DatabaseReady));
@@ -222,7 +222,9 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       supervisor.on('crashed', ({ pid, how, decision }) => {
         ready.delete(name);
         if (decision.giveUp) {
-          const message = `${name} (pid ${pid}) ${how} — ${decision.crashes} crashes within ${Math.round((options.crashPolicy ?? DEFAULT_CRASH_POLICY).windowMs / 1000)} s; giving up on it (log: ${logFile})`;
+          const policy = options.crashPolicy ?? DEFAULT_CRASH_POLICY;
+          const why = Number.isFinite(policy.windowMs) ? `${decision.crashes} crashes within ${Math.round(policy.windowMs / 1000)} s; giving up on it` : 'not restarted (crash policy: no restart)';
+          const message = `${name} (pid ${pid}) ${how} — ${why} (log: ${logFile})`;
           out(`launcher: ${message}`);
           failures.push(new MeshStartError(message, name, tailLines(logFile, 20)));
         } else {
@@ -277,7 +279,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
           get pid() {
             return supervisor.pid;
           },
-          logFile: supervisor.spec.logFile,
+          logFile: supervisor.spec.logFile!,
         };
       }),
       env: { DATABASE_URL: serverUrl!, ...addresses },

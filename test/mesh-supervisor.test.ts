@@ -38,7 +38,7 @@ test('services: fifteen processes, health names, addresses, and the command that
   t.throws(() => selectServices(['bakery']), { message: /unknown service "bakery"/ });
   const env = addressEnv({ ORDERS_ADDR: '127.0.0.1:6000' });
   t.is(env.ORDERS_ADDR, '127.0.0.1:6000');
-  t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:50064');
+  t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:7114');
   const fromSources = serviceCommand('alert-processor', false);
   t.deepEqual(fromSources.args.slice(-2), ['bin/service.ts', 'alert-processor']);
   t.true(fromSources.args.includes('./services/kit/tracing-register.ts'), 'tracing is preloaded');
@@ -75,13 +75,13 @@ test('LineSplitter and tailLines', (t) => {
 });
 
 test('banner: the services, and commands that work as printed', (t) => {
-  const services = MESH_SERVICES.map((name, i) => ({ name, address: `127.0.0.1:${50050 + i}`, pid: 100 + i, database: `bakery_${name.replace('-', '_')}` }));
+  const services = MESH_SERVICES.map((name, i) => ({ name, address: `127.0.0.1:${7100 + i}`, pid: 100 + i, database: `bakery_${name.replace('-', '_')}` }));
   const text = banner({ services, databaseServer: '127.0.0.1:54329 (embedded PostgreSQL)', readyMs: 12_345, logDir: '.data/logs', env: {} });
   t.regex(text, /mesh is ready: 15 services in 12\.3 s/);
-  t.regex(text, /alert-processor\s+127\.0\.0\.1:50064\s+114\s+bakery_alert_processor/);
+  t.regex(text, /alert-processor\s+127\.0\.0\.1:7114\s+114\s+bakery_alert_processor/);
   t.regex(text, /TENANT=\$\(npx erasure seed --rows 10000 --quiet\)/);
-  t.regex(text, /npx buf curl --protocol grpc --http2-prior-knowledge --list-services http:\/\/127\.0\.0\.1:50053/);
-  t.regex(text, /-H "authorization: Bearer \$TOKEN" -d '\{\}' http:\/\/127\.0\.0\.1:50050\/bakery\.erasure\.v1\.DeletionOrchestrator\/ListJobs/);
+  t.regex(text, /npx buf curl --protocol grpc --http2-prior-knowledge --list-services http:\/\/127\.0\.0\.1:7103/);
+  t.regex(text, /-H "authorization: Bearer \$TOKEN" -d '\{\}' http:\/\/127\.0\.0\.1:7100\/bakery\.erasure\.v1\.DeletionOrchestrator\/ListJobs/);
   t.regex(text, /OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:4318 npm start/);
   const moved = banner({
     services: services.map((s) => (s.name === 'orchestrator' ? { ...s, address: '127.0.0.1:7000' } : s)),
