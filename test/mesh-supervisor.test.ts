@@ -3,6 +3,7 @@
  * give up, stop with SIGKILL after the grace period), console rendering of child logs, the banner,
  * and the early refusals of startMesh.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,10 @@ import test from 'ava';
 import { banner } from '../mesh/banner';
 import { consoleLine, LineSplitter, tailLines } from '../mesh/logs';
 import { addressInUse, MeshStartError, startMesh } from '../mesh/mesh';
-import { describeExit, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
+import { portHolder } from '../mesh/port-holder';
+import { freePort } from '../mesh/ports';
+import { describeExit, NO_RESTART, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
+import { repoRoot } from '../services/kit/paths';
 import { addressEnv, healthNames, MESH_SERVICES, selectServices, serviceCommand } from '../mesh/services';
 
 const policy: CrashPolicy = { maxCrashes: 5, windowMs: 60_000, baseDelayMs: 500, maxDelayMs: 10_000 };
@@ -184,4 +188,38 @@ test('startMesh refuses at once when a port is taken, naming the service', async
     await new Promise((resolve) => blocker.close(resolve));
   }
   t.false(await addressInUse(`127.0.0.1:${port}`));
+});
+
+test('NO_RESTART: the first crash is final', (t) => {
+  t.deepEqual(restartDecision([1_000], 1_000, NO_RESTART), { giveUp: true, crashes: 1 });
+  t.deepEqual(restartDecision([1, 1_000_000_000], 1_000_000_000, NO_RESTART), { giveUp: true, crashes: 2 });
+});
+
+test('npm start refuses before starting anything when a port is taken, in one line naming the port, the service and the holder', async (t) => {
+  const port = await freePort();
+  // The holder is another process, with a recognisable command line.
+  const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('listening')); setTimeout(() => {}, 60000) // port-holder-fixture`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-port-'));
+  try {
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    const seen = portHolder(port);
+    t.is(seen?.pid, holder.pid, 'the holder is found through /proc/net/tcp and /proc/<pid>/fd');
+    t.regex(seen!.command, /port-holder-fixture/);
+
+    const env: Record<string, string | undefined> = { ...process.env, ERASURE_DATA_DIR: dir, SALES_ADDR: `127.0.0.1:${port}`, EMBEDDED_PG_PORT: String(await freePort()) };
+    delete env.DATABASE_URL;
+    const started = Date.now();
+    const launcher = spawnSync(process.execPath, ['--require', 'tsx/cjs', 'mesh/launcher.ts'], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 });
+    t.is(launcher.status, 1);
+    const lines = launcher.stderr.trim().split('\n');
+    t.is(lines.length, 1, `one line: ${launcher.stderr}`);
+    t.regex(lines[0]!, new RegExp(`sales \\(127\\.0\\.0\\.1:${port}\\) held by pid ${holder.pid} \\(.*port-holder-fixture`));
+    t.notRegex(launcher.stdout, /starting/, 'neither the database nor a service was started');
+    t.true(Date.now() - started < 30_000);
+  } finally {
+    holder.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
