@@ -3,7 +3,7 @@
  * The server is BENCH_DATABASE_URL, else DATABASE_URL, else the embedded PostgreSQL.
  * `npm run bench -- service|mesh` runs one of them; `--runs N`, `--rows N`, `--empty-runs N`, `--jobs N` adjust them.
  */
-import { ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
+import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { parseFlags } from '../services/kit/cli-args';
 import { benchMeshDelete } from './mesh-delete';
 import { benchServiceDelete } from './service-delete';
@@ -35,6 +35,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  process.stderr.write(`bench failed: ${error.stack}\n`);
+  process.stderr.write(`bench failed: ${error instanceof EmbeddedPostgresUnavailable ? error.message : error.stack}\n`);
   process.exit(1);
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { jwtSecret } from '../services/kit/auth';
 import { envInt, envPrefix } from '../services/kit/config';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
+import { EmbeddedPostgresUnavailable, embeddedPostgresLayout } from '../services/kit/embedded-postgres';
 import { healthStatus } from '../services/kit/health-client';
 import { dataDir } from '../services/kit/paths';
 import type { DatabaseReady } from './database-process';
@@ -179,7 +180,15 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
   try {
     if (!serverUrl) {
-      out('starting the embedded PostgreSQL (data in .data/pg) ...');
+      // Checked here, in one line, rather than as a failing child process with a stack trace.
+      let layout: { databaseDir: string };
+      try {
+        layout = embeddedPostgresLayout(root);
+      } catch (error) {
+        if (error instanceof EmbeddedPostgresUnavailable) throw new MeshStartError(error.message, 'postgres');
+        throw error;
+      }
+      out(`starting the embedded PostgreSQL (data in ${layout.databaseDir}) ...`);
       const command = databaseCommand();
       holder = new Supervisor(
         { name: 'postgres', ...command, env: { ...baseEnv, ERASURE_DATA_DIR: root }, logFile: join(logDir, 'postgres.log'), signalGroup: false },
