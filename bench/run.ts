@@ -4,14 +4,14 @@
  * `npm run bench -- service|mesh` runs one of them; `--runs N`, `--rows N`, `--empty-runs N`, `--jobs N` adjust them.
  */
 import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
-import { parseFlags } from '../services/kit/cli-args';
+import { parseArgs } from '../cli/args';
 import { benchMeshDelete } from './mesh-delete';
 import { benchServiceDelete } from './service-delete';
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const only = args[0] && !args[0].startsWith('--') ? args.shift() : undefined;
-  const flags = parseFlags(args, { runs: 'string', rows: 'string', 'empty-runs': 'string', jobs: 'string' });
+  const { positionals, flags } = parseArgs(process.argv.slice(2), { runs: 'string', rows: 'string', 'empty-runs': 'string', jobs: 'string' });
+  const only = positionals[0];
+  if (positionals.length > 1 || (only !== undefined && only !== 'service' && only !== 'mesh')) throw new Error('usage: npm run bench -- [service|mesh] [--runs N] [--rows N] [--empty-runs N] [--jobs N]');
   const runs = Number(flags.runs ?? 3);
   const rows = Number(flags.rows ?? 1_000_000);
   const emptyRuns = Number(flags['empty-runs'] ?? 100);

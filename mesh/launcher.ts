@@ -7,7 +7,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseFlags } from '../services/kit/cli-args';
+import { parseArgs, UsageError } from '../cli/args';
 import { dataDir } from '../services/kit/paths';
 import { banner } from './banner';
 import { MeshStartError, startMesh, type Mesh } from './mesh';
@@ -48,7 +48,8 @@ function writeState(mesh: Mesh): void {
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(process.argv.slice(2), { verbose: 'boolean', without: 'list', timeout: 'string', help: 'boolean' });
+  const { positionals, flags } = parseArgs(process.argv.slice(2), { verbose: 'boolean', without: 'list', timeout: 'string', help: 'boolean' });
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see npm start -- --help)`);
   if (flags.help) {
     process.stdout.write(USAGE);
     return 0;
