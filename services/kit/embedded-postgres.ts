@@ -103,7 +103,7 @@ export function embeddedPostgresLayout(root: string, binDir = embeddedPostgresBi
     if (blocked) {
       throw new EmbeddedPostgresUnavailable(
         `running as root, the embedded PostgreSQL runs as user "${POSTGRES_USER}", which cannot enter ${blocked} on the way to its binaries in ${binDir}: ` +
-          'move the clone to a folder other users can enter (e.g. /srv or /opt), run as a non-root user, or set DATABASE_URL to a PostgreSQL server',
+          'move the clone to a folder other users can enter (e.g. /srv or /opt), run as a non-root user, or set DATABASE_URL (TEST_DATABASE_URL for npm test) to a PostgreSQL server',
       );
     }
   }
