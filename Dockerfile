@@ -21,9 +21,9 @@ COPY --from=build /app/dist ./dist
 COPY gen/descriptors.binpb ./gen/descriptors.binpb
 COPY third_party ./third_party
 USER node
-EXPOSE 50050-50064
+EXPOSE 7100-7114
 # OpenTelemetry is preloaded before grpc and pg; `exec` makes node PID 1's only process, so SIGTERM from
 # `docker stop` reaches the service, which drains and exits.
-ENTRYPOINT ["/bin/sh", "-c", "exec node --require ./dist/services/kit/tracing-register.js dist/services/kit/run.js \"${1:-$ERASURE_SERVICE}\"", "mesh"]
+ENTRYPOINT ["/bin/sh", "-c", "exec node --require ./dist/services/kit/tracing-register.js dist/bin/service.js \"${1:-$ERASURE_SERVICE}\"", "mesh"]
 CMD []
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=5 CMD ["node", "dist/mesh/healthcheck.js"]

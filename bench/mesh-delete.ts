@@ -5,24 +5,26 @@
  * TEMPLATE); an empty tenant's job latency over 100 runs; throughput of 100 concurrent small-tenant
  * jobs; the orchestrator's peak RSS.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { databaseName, withDatabase } from '../services/kit/database';
 import { deleteOrder, readCatalog } from '../services/kit/deletion/catalog';
 import { tenantScope } from '../services/kit/deletion/plan';
-
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions } from '../services/definitions';
+import type { DomainService } from '../services/kit/service-definition';
 import { seedTenant } from '../services/seed';
-import { orchestratorClient } from '../test/support/orchestrator-client';
-import { ProcessMesh } from '../test/support/process-mesh';
-import { serviceToken } from '../test/support/services';
+import { MeshClient } from '../cli/client';
+import { ProcessMesh } from '../mesh/process-mesh';
+import { mintServiceToken } from '../services/kit/auth';
 import { median, peakRssMb, percentile, sql, table } from './support';
+
+const domainServices = domainServiceDefinitions();
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** The floor for one service: one statement per table, children first, in one transaction. */
-async function floorDelete(url: string, service: (typeof domainServices)[number], tenantId: string): Promise<void> {
+async function floorDelete(url: string, service: DomainService, tenantId: string): Promise<void> {
   const pool = new Pool({ connectionString: url, max: 2 });
   const order = deleteOrder(service.deletionPolicy, await readCatalog(pool));
   const client = await pool.connect();
@@ -47,19 +49,19 @@ async function floorDelete(url: string, service: (typeof domainServices)[number]
   }
 }
 
-async function runJob(orch: ReturnType<typeof orchestratorClient>, tenantId: string, token: string): Promise<{ ms: number; job: Job }> {
+async function runJob(orch: MeshClient, tenantId: string): Promise<{ ms: number; job: Job }> {
   const started = performance.now();
-  const run = await orch.deleteTenant({ tenantId }, token);
+  const job = await orch.follow((metadata) => orch.orchestrator.deleteTenant({ tenantId, requestId: '', detach: false }, metadata), () => undefined);
   const ms = performance.now() - started;
-  if (!run.finished || run.finished.status !== JobStatus.JOB_STATUS_COMPLETED) {
-    throw new Error(`job for ${tenantId} did not complete: ${run.error?.message ?? run.finished?.error}`);
-  }
-  return { ms, job: run.finished };
+  if (job.status !== JobStatus.JOB_STATUS_COMPLETED) throw new Error(`job for ${tenantId} did not complete: ${job.error}`);
+  return { ms, job };
 }
 
 export async function benchMeshDelete(serverUrl: string, options: { rows: number; emptyRuns: number; concurrentJobs: number }): Promise<string> {
   const label = `bench_${randomUUID().slice(0, 6)}`;
-  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn' });
+  // One signing secret for the bench's processes and its own token.
+  const secretText = randomBytes(32).toString('base64url');
+  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn', ERASURE_JWT_SECRET: secretText });
   const floorDbs: string[] = [];
   try {
     await mesh.prepare();
@@ -85,8 +87,8 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
     const floorMs = performance.now() - floorStarted;
 
     await mesh.startAll();
-    const orch = orchestratorClient(mesh.addresses.orchestrator!);
-    const token = await serviceToken();
+    const token = await mintServiceToken('bench', new TextEncoder().encode(secretText));
+    const orch = new MeshClient({ ORCHESTRATOR_ADDR: mesh.addresses.orchestrator!, TENANT_ADDR: mesh.addresses.tenant!, ERASURE_TOKEN: token });
     const orchestratorPid = mesh.processes.get('orchestrator')!.pid!;
 
     // Empty tenants: the tenant exists (tenant row, members), no domain rows.
@@ -94,9 +96,9 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
     for (let i = 0; i < empties.length; i += 20) {
       await Promise.all(empties.slice(i, i + 20).map((tenantId) => seedTenant({ tenantId, rows: 1, users: 2, identity: true, services: [], migrate: false, databaseUrl })));
     }
-    await runJob(orch, empties.shift()!, token); // warm-up
+    await runJob(orch, empties.shift()!); // warm-up
     const latencies: number[] = [];
-    for (const tenantId of empties) latencies.push((await runJob(orch, tenantId, token)).ms);
+    for (const tenantId of empties) latencies.push((await runJob(orch, tenantId)).ms);
     const rssAfterSmall = peakRssMb(orchestratorPid);
 
     // Concurrent small tenants.
@@ -105,11 +107,11 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
       await Promise.all(small.slice(i, i + 10).map((tenantId) => seedTenant({ tenantId, rows: 240, users: 2, identity: true, migrate: false, databaseUrl })));
     }
     const concurrentStarted = performance.now();
-    await Promise.all(small.map((tenantId) => runJob(orch, tenantId, token)));
+    await Promise.all(small.map((tenantId) => runJob(orch, tenantId)));
     const concurrentMs = performance.now() - concurrentStarted;
 
     // The big one.
-    const big = await runJob(orch, target, token);
+    const big = await runJob(orch, target);
     const rssAfterBig = peakRssMb(orchestratorPid);
     const controlLeft = await Promise.all(
       domainServices.map(async (service) => {

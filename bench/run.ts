@@ -3,15 +3,15 @@
  * The server is BENCH_DATABASE_URL, else DATABASE_URL, else the embedded PostgreSQL.
  * `npm run bench -- service|mesh` runs one of them; `--runs N`, `--rows N`, `--empty-runs N`, `--jobs N` adjust them.
  */
-import { ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
-import { parseFlags } from '../services/kit/cli-args';
+import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
+import { parseArgs } from '../cli/args';
 import { benchMeshDelete } from './mesh-delete';
 import { benchServiceDelete } from './service-delete';
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const only = args[0] && !args[0].startsWith('--') ? args.shift() : undefined;
-  const flags = parseFlags(args, { runs: 'string', rows: 'string', 'empty-runs': 'string', jobs: 'string' });
+  const { positionals, flags } = parseArgs(process.argv.slice(2), { runs: 'string', rows: 'string', 'empty-runs': 'string', jobs: 'string' });
+  const only = positionals[0];
+  if (positionals.length > 1 || (only !== undefined && only !== 'service' && only !== 'mesh')) throw new Error('usage: npm run bench -- [service|mesh] [--runs N] [--rows N] [--empty-runs N] [--jobs N]');
   const runs = Number(flags.runs ?? 3);
   const rows = Number(flags.rows ?? 1_000_000);
   const emptyRuns = Number(flags['empty-runs'] ?? 100);
@@ -35,6 +35,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  process.stderr.write(`bench failed: ${error.stack}\n`);
+  process.stderr.write(`bench failed: ${error instanceof EmbeddedPostgresUnavailable ? error.message : error.stack}\n`);
   process.exit(1);
 });

@@ -12,8 +12,9 @@ import { withDatabase } from '../services/kit/database';
 import { migrate } from '../services/kit/migrations';
 import { openServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
-import { ordersService } from '../services/orders';
-import { freePort, median, peakRssMb, sql, startServiceProcess, stopProcess, table } from './support';
+import { service as ordersService } from '../services/orders';
+import { startServiceProcess } from '../mesh/process-mesh';
+import { freePort, median, peakRssMb, sql, table } from './support';
 
 const FLOOR_SQL = [
   'DELETE FROM order_items WHERE order_id IN (SELECT id FROM customer_orders WHERE tenant_id = $1)',
@@ -49,7 +50,7 @@ async function floorRun(url: string, tenantId: string): Promise<number> {
 
 async function ourRun(url: string, tenantId: string): Promise<{ ms: number; rows: number; chunks: number; maxChunkMs: number; rssMb: number }> {
   const address = `127.0.0.1:${await freePort()}`;
-  const child = await startServiceProcess('orders', { ORDERS_DATABASE_URL: url, ORDERS_ADDR: address, MIGRATE: 'false' });
+  const child = await startServiceProcess('orders', address, { ...process.env, LOG_LEVEL: 'warn', ORDERS_DATABASE_URL: url, MIGRATE: 'false' }, { timeoutMs: 60_000 });
   const client = new TenantDataDeletionClient(address, credentials.createInsecure());
   try {
     const metadata = new Metadata();
@@ -74,7 +75,7 @@ async function ourRun(url: string, tenantId: string): Promise<{ ms: number; rows
     return { ms, rows, chunks, maxChunkMs, rssMb: peakRssMb(child.pid!) };
   } finally {
     client.close();
-    await stopProcess(child);
+    await child.stop();
   }
 }
 

@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
-import { healthStatus } from '../services/kit/health-client';
-export { freePort } from '../test/support/ports';
-import { repoRoot } from '../services/kit/paths';
+export { freePort } from '../mesh/ports';
 
 export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,31 +27,6 @@ export async function sql(url: string, text: string, params: unknown[] = []): Pr
   } finally {
     await client.end();
   }
-}
-
-/** Starts `npm run service -- <name>` as a real process and waits until its health says SERVING. */
-export async function startServiceProcess(name: string, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--require', 'tsx/cjs', '--require', './services/kit/tracing-register.ts', 'services/kit/run.ts', name],
-    { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  const address = Object.entries(env).find(([key]) => key.endsWith('_ADDR'))![1];
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    if ((await healthStatus(address)) === 'SERVING') return child;
-    if (Date.now() > deadline) throw new Error(`${name} did not become healthy`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((done) => {
-    child.once('exit', () => done());
-    child.kill('SIGTERM');
-  });
 }
 
 export function table(headers: string[], rows: (string | number)[][]): string {

@@ -1,5 +1,6 @@
 /**
- * Command-line parsing for `erasure`: `<command> [positionals] [--flag value | --flag=value | --switch]`.
+ * The one flag parser of the repository (`erasure`, `npm start`, `npm run bench`):
+ * `[positionals] [--flag value | --flag=value | --switch | --list a,b --list c]`.
  * Unknown flags and missing values are usage errors (exit 2), never ignored.
  */
 export class UsageError extends Error {
@@ -9,16 +10,19 @@ export class UsageError extends Error {
   }
 }
 
-export type FlagSpec = Record<string, 'string' | 'boolean'>;
+/** `list` flags take comma-separated values and may be repeated; their values accumulate. */
+export type FlagSpec = Record<string, 'string' | 'boolean' | 'list'>;
+
+export type FlagValue = string | boolean | string[] | undefined;
 
 export interface Parsed {
   positionals: string[];
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, FlagValue>;
 }
 
 export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
   const positionals: string[] = [];
-  const flags: Record<string, string | boolean | undefined> = {};
+  const flags: Record<string, FlagValue> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -44,13 +48,14 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
     }
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    flags[name] = value;
+    if (kind === 'list') flags[name] = [...((flags[name] as string[] | undefined) ?? []), ...value.split(',').filter(Boolean)];
+    else flags[name] = value;
   }
   return { positionals, flags };
 }
 
 /** A positive integer flag within bounds, or the default. */
-export function intFlag(value: string | boolean | undefined, name: string, fallback: number, min: number, max: number): number {
+export function intFlag(value: FlagValue, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const number = Number(value);
   if (typeof value !== 'string' || !/^\d+$/.test(value) || number < min || number > max) {

@@ -20,6 +20,8 @@ import { jwtSecret, mintServiceToken, mintUserToken } from '../services/kit/auth
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
 import { ensureEmbeddedPostgres, type EmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { isUuid } from '../services/kit/errors';
+import { DOMAIN_SERVICES } from '../mesh/catalog';
+import { loadServiceDefinition } from '../services/definitions';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { intFlag, parseArgs, UsageError, type FlagSpec, type Parsed } from './args';
 import { MeshClient, RpcFailure } from './client';
@@ -125,24 +127,35 @@ async function withDatabaseServer<T>(env: Env, work: (serverUrl: string | undefi
 
 const commands: Record<string, Command> = {
   seed: {
-    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n>] [--quiet] [--json]',
+    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n> | --user <uuid>,…] [--services <names>] [--no-identity] [--quiet] [--json]',
     summary: 'create a tenant with realistic rows in every service',
     details:
       'Writes straight into the services\' databases (DATABASE_URL, <NAME>_DATABASE_URL, or the embedded\n' +
       'PostgreSQL of npm start). The first user owns the tenant, the second is an admin, the rest are members.\n' +
-      '  --rows <n>       rows across the twelve domain services (default 10000)\n' +
-      '  --tenant <uuid>  the tenant id (default: a new one)\n' +
-      '  --users <n>      users of the tenant (default 5)\n' +
-      '  --quiet          print only the tenant id (TENANT=$(npx erasure seed --quiet))',
-    flags: { rows: 'string', tenant: 'string', users: 'string', quiet: 'boolean' },
+      '  --rows <n>         rows across the domain services (default 10000)\n' +
+      '  --tenant <uuid>    the tenant id (default: a new one)\n' +
+      '  --users <n>        users of the tenant (default 5)\n' +
+      '  --user <uuid>,…    the tenant\'s users by id instead (repeatable)\n' +
+      '  --services <names> only these domain services, e.g. orders,sales (default: all twelve)\n' +
+      '  --no-identity      no tenant and auth records (domain rows only)\n' +
+      '  --quiet            print only the tenant id (TENANT=$(npx erasure seed --quiet))',
+    flags: { rows: 'string', tenant: 'string', users: 'string', user: 'list', services: 'list', 'no-identity': 'boolean', quiet: 'boolean' },
     async run(ctx) {
       none(ctx);
       const rows = intFlag(ctx.args.flags.rows, 'rows', 10_000, 1, 50_000_000);
+      const userIds = ctx.args.flags.user as string[] | undefined;
+      if (userIds && ctx.args.flags.users !== undefined) throw new UsageError('give --users <n> or --user <uuid>, not both');
+      for (const id of userIds ?? []) if (!isUuid(id)) throw new UsageError(`--user must be a UUID, got ${JSON.stringify(id)}`);
       const users = intFlag(ctx.args.flags.users, 'users', 5, 1, 1000);
+      const services = (ctx.args.flags.services as string[] | undefined)?.map((name) => {
+        if (!DOMAIN_SERVICES.includes(name)) throw new UsageError(`unknown service ${JSON.stringify(name)} for --services; known: ${DOMAIN_SERVICES.join(', ')}`);
+        return loadServiceDefinition(name).definition;
+      });
       const tenantId = uuidFlag(ctx, 'tenant') ?? randomUUID();
+      const identity = !ctx.args.flags['no-identity'];
       const report: SeedReport = await withDatabaseServer(ctx.env, (server) => {
         const env = server ? { ...ctx.env, DATABASE_URL: server } : ctx.env;
-        return seedTenant({ tenantId, rows, users, identity: true, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
+        return seedTenant({ tenantId, rows, users, userIds, services, identity, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
       });
       if (ctx.json) {
         printJson(ctx, { tenantId: report.tenantId, ownerId: report.userIds[0], adminId: report.userIds[1] ?? null, userIds: report.userIds, rows: report.rows, ms: report.ms, perService: report.perService });
@@ -364,7 +377,7 @@ export function usage(): string {
     ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`),
     '',
     'environment:',
-    '  ORCHESTRATOR_ADDR  the orchestrator (default 127.0.0.1:50050); TENANT_ADDR for `tenants`',
+    '  ORCHESTRATOR_ADDR  the orchestrator (default 127.0.0.1:7100); TENANT_ADDR for `tenants`',
     '  ERASURE_TOKEN      the bearer token to send (default: a service token `erasure-cli` from the local secret)',
     '  JAEGER_UI_URL      where trace links point (default http://localhost:16686)',
     '  DATABASE_URL       the PostgreSQL server `seed` writes to (default: the embedded one)',

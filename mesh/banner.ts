@@ -2,7 +2,7 @@
  * What `npm start` prints once the mesh is up: the services and where they listen, then commands that
  * work exactly as printed (the CLI, `buf curl`, tracing).
  */
-import { DEFAULT_PORTS } from '../services/kit/config';
+import { catalogEntry, DELETION_ORCHESTRATOR, TENANT_DATA_DELETION } from './catalog';
 
 export interface BannerInput {
   services: { name: string; address: string; pid: number | undefined; database: string }[];
@@ -23,7 +23,7 @@ export function textTable(headers: string[], rows: string[][], indent = '  '): s
 /** The `ORCHESTRATOR_ADDR=… ` prefix the CLI needs when the orchestrator is not on its default address. */
 function cliPrefix(services: BannerInput['services']): string {
   const orchestrator = services.find((service) => service.name === 'orchestrator');
-  if (!orchestrator || orchestrator.address === `127.0.0.1:${DEFAULT_PORTS.orchestrator}`) return '';
+  if (!orchestrator || orchestrator.address === `127.0.0.1:${catalogEntry('orchestrator')!.port}`) return '';
   return `ORCHESTRATOR_ADDR=${orchestrator.address} `;
 }
 
@@ -65,10 +65,10 @@ export function banner(input: BannerInput): string {
     'Any service with buf curl (server reflection is on everywhere):',
     '  TOKEN=$(npm run -s token -- --service operator)',
     `  ${curl} --list-services http://${sample.address}`,
-    `  ${curl} -H "authorization: Bearer $TOKEN" -d "{\\"subject\\":{\\"tenant_id\\":\\"$TENANT\\"}}" http://${sample.address}/bakery.erasure.v1.TenantDataDeletion/Preview`,
+    `  ${curl} -H "authorization: Bearer $TOKEN" -d "{\\"subject\\":{\\"tenant_id\\":\\"$TENANT\\"}}" http://${sample.address}/${TENANT_DATA_DELETION}/Preview`,
   );
   if (orchestrator) {
-    lines.push(`  ${curl} -H "authorization: Bearer $TOKEN" -d '{}' http://${orchestrator.address}/bakery.erasure.v1.DeletionOrchestrator/ListJobs`);
+    lines.push(`  ${curl} -H "authorization: Bearer $TOKEN" -d '{}' http://${orchestrator.address}/${DELETION_ORCHESTRATOR}/ListJobs`);
   }
   lines.push('');
   lines.push(

@@ -28,8 +28,8 @@ const BASE_PORT = 7100;
 
 const processes: { name: string; phase: ServicePhase; grpcServices: string[] }[] = [
   { name: 'orchestrator', phase: 'orchestrator', grpcServices: [DELETION_ORCHESTRATOR] },
-  { name: 'tenant', phase: 'identity', grpcServices: [TENANT_SERVICE, TENANT_DATA_DELETION] },
-  { name: 'auth', phase: 'identity', grpcServices: [AUTH_SERVICE, TENANT_DATA_DELETION] },
+  { name: 'tenant', phase: 'identity', grpcServices: [TENANT_DATA_DELETION, TENANT_SERVICE] },
+  { name: 'auth', phase: 'identity', grpcServices: [TENANT_DATA_DELETION, AUTH_SERVICE] },
   ...[
     'orders',
     'inventory',

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { PreviewTenantDeletionResponse, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
-import { parseFlags } from '../services/kit/cli-args';
+import { parseArgs, UsageError } from '../cli/args';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { MeshClient } from '../cli/client';
@@ -123,7 +123,8 @@ const indent = (text: string) =>
     .join('\n');
 
 async function main(): Promise<number> {
-  const flags = parseFlags(process.argv.slice(2), { rows: 'string', 'control-rows': 'string', verbose: 'boolean', help: 'boolean' });
+  const { positionals, flags } = parseArgs(process.argv.slice(2), { rows: 'string', 'control-rows': 'string', verbose: 'boolean', help: 'boolean' });
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see npm run demo -- --help)`);
   if (flags.help) {
     out('usage: npm run demo [-- --rows 100000] [-- --control-rows 20000] [-- --verbose]');
     return 0;

@@ -7,7 +7,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseFlags } from '../services/kit/cli-args';
+import { parseArgs, UsageError } from '../cli/args';
 import { dataDir } from '../services/kit/paths';
 import { banner } from './banner';
 import { MeshStartError, startMesh, type Mesh } from './mesh';
@@ -25,7 +25,7 @@ options:
   --timeout <seconds>  how long the services have to become SERVING (default 120)
   --help               this text
 
-environment: DATABASE_URL, <NAME>_ADDR (e.g. ORDERS_ADDR=127.0.0.1:51053), <NAME>_DATABASE_URL,
+environment: DATABASE_URL, <NAME>_ADDR (e.g. ORDERS_ADDR=127.0.0.1:17103), <NAME>_DATABASE_URL,
 ERASURE_JWT_SECRET, ERASURE_DATA_DIR, EMBEDDED_PG_PORT, LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT
 `;
 
@@ -48,7 +48,8 @@ function writeState(mesh: Mesh): void {
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(process.argv.slice(2), { verbose: 'boolean', without: 'list', timeout: 'string', help: 'boolean' });
+  const { positionals, flags } = parseArgs(process.argv.slice(2), { verbose: 'boolean', without: 'list', timeout: 'string', help: 'boolean' });
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see npm start -- --help)`);
   if (flags.help) {
     process.stdout.write(USAGE);
     return 0;

@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { jwtSecret } from '../services/kit/auth';
 import { envInt, envPrefix } from '../services/kit/config';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
+import { EmbeddedPostgresUnavailable, embeddedPostgresLayout } from '../services/kit/embedded-postgres';
 import { healthStatus } from '../services/kit/health-client';
 import { dataDir } from '../services/kit/paths';
 import type { DatabaseReady } from './database-process';
 import { consoleLine, tailLines } from './logs';
-import { DEFAULT_CRASH_POLICY, Supervisor, type CrashPolicy } from './processes';
+import { canBind, describePortHolder } from './port-holder';
+import { DEFAULT_CRASH_POLICY, NO_RESTART, Supervisor, type CrashPolicy } from './processes';
 import { addressEnv, databaseCommand, dialAddress, healthNames, MESH_SERVICES, selectServices, serviceCommand } from './services';
 
 type Env = Record<string, string | undefined>;
@@ -79,11 +81,15 @@ export class MeshStartError extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `127.0.0.1:7100` → host and port (brackets of an IPv6 host removed). */
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+}
+
 /** Whether something already accepts connections at host:port. */
 export function addressInUse(address: string, timeoutMs = 500): Promise<boolean> {
-  const at = address.lastIndexOf(':');
-  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(at + 1));
+  const { host, port } = splitAddress(address);
   return new Promise((resolve) => {
     const socket = connect({ host: host === '0.0.0.0' ? '127.0.0.1' : host, port });
     const done = (inUse: boolean) => {
@@ -139,14 +145,22 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     // Every process must be reachable at a known port by the others (the orchestrator dials them all).
     if (/:0$/.test(address)) throw new MeshStartError(`${envPrefix(name)}_ADDR must name a fixed port, got ${address}`, name);
   }
-  // Refuse early, with a useful message, when the ports are taken (usually: a mesh already runs).
-  const busy = (
-    await Promise.all(names.map(async (name) => ((await addressInUse(dialAddress(addresses[`${envPrefix(name)}_ADDR`]!))) ? name : undefined)))
-  ).filter((name): name is string => name !== undefined);
+  // Refuse before anything starts (database or service), naming each taken port's holder.
+  const busy: string[] = [];
+  for (const name of names) {
+    const address = addresses[`${envPrefix(name)}_ADDR`]!;
+    const { host, port } = splitAddress(address);
+    if (!(await canBind(host, port)) || (await addressInUse(dialAddress(address)))) busy.push(name);
+  }
   if (busy.length) {
-    const list = busy.map((name) => `${name} (${addresses[`${envPrefix(name)}_ADDR`]})`).join(', ');
+    const list = busy
+      .map((name) => {
+        const address = addresses[`${envPrefix(name)}_ADDR`]!;
+        return `${name} (${address}) held by ${describePortHolder(splitAddress(address).port)}`;
+      })
+      .join('; ');
     throw new MeshStartError(
-      `address already in use: ${list}. Is a mesh already running? Stop it, or choose other ports with <NAME>_ADDR (e.g. ${envPrefix(busy[0]!)}_ADDR=127.0.0.1:51000).`,
+      `address already in use: ${list}. Is a mesh already running? Stop it, or choose other ports with <NAME>_ADDR (e.g. ${envPrefix(busy[0]!)}_ADDR=127.0.0.1:17100).`,
       busy[0],
     );
   }
@@ -166,11 +180,19 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
   try {
     if (!serverUrl) {
-      out('starting the embedded PostgreSQL (data in .data/pg) ...');
+      // Checked here, in one line, rather than as a failing child process with a stack trace.
+      let layout: { databaseDir: string };
+      try {
+        layout = embeddedPostgresLayout(root);
+      } catch (error) {
+        if (error instanceof EmbeddedPostgresUnavailable) throw new MeshStartError(error.message, 'postgres');
+        throw error;
+      }
+      out(`starting the embedded PostgreSQL (data in ${layout.databaseDir}) ...`);
       const command = databaseCommand();
       holder = new Supervisor(
         { name: 'postgres', ...command, env: { ...baseEnv, ERASURE_DATA_DIR: root }, logFile: join(logDir, 'postgres.log'), signalGroup: false },
-        { ...DEFAULT_CRASH_POLICY, maxCrashes: 1 },
+        NO_RESTART,
       );
       const ready = new Promise<DatabaseReady>((resolve, reject) => {
         holder!.on('message', (message) => resolve(message as DatabaseReady));
@@ -222,7 +244,9 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       supervisor.on('crashed', ({ pid, how, decision }) => {
         ready.delete(name);
         if (decision.giveUp) {
-          const message = `${name} (pid ${pid}) ${how} — ${decision.crashes} crashes within ${Math.round((options.crashPolicy ?? DEFAULT_CRASH_POLICY).windowMs / 1000)} s; giving up on it (log: ${logFile})`;
+          const policy = options.crashPolicy ?? DEFAULT_CRASH_POLICY;
+          const why = Number.isFinite(policy.windowMs) ? `${decision.crashes} crashes within ${Math.round(policy.windowMs / 1000)} s; giving up on it` : 'not restarted (crash policy: no restart)';
+          const message = `${name} (pid ${pid}) ${how} — ${why} (log: ${logFile})`;
           out(`launcher: ${message}`);
           failures.push(new MeshStartError(message, name, tailLines(logFile, 20)));
         } else {
@@ -277,7 +301,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
           get pid() {
             return supervisor.pid;
           },
-          logFile: supervisor.spec.logFile,
+          logFile: supervisor.spec.logFile!,
         };
       }),
       env: { DATABASE_URL: serverUrl!, ...addresses },

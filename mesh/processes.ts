@@ -1,7 +1,9 @@
 /**
- * Supervision of one child process: start it in its own process group, send its output to a log file
- * (and, filtered, to the console), restart it with backoff when it crashes, give up after too many
- * crashes in a short time, and stop it (SIGTERM, then SIGKILL after a grace period).
+ * Supervision of one child process — the one process spawner of the repository, used by `npm start`,
+ * the test meshes and the bench: start it in its own process group with an IPC channel (the child guard,
+ * mesh/child-guard.ts, stops it when its parent dies), send its output to a log file and to listeners,
+ * restart it with backoff when it crashes (or not: see NO_RESTART), and stop it (SIGTERM, then SIGKILL
+ * after a grace period).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -19,7 +21,11 @@ export interface CrashPolicy {
   maxDelayMs: number;
 }
 
+/** `npm start`: restart with backoff, give up after 5 crashes within a minute. */
 export const DEFAULT_CRASH_POLICY: CrashPolicy = { maxCrashes: 5, windowMs: 60_000, baseDelayMs: 500, maxDelayMs: 10_000 };
+
+/** Tests that kill processes on purpose, and the bench: a crash is final, the process stays down. */
+export const NO_RESTART: CrashPolicy = { maxCrashes: 1, windowMs: Number.POSITIVE_INFINITY, baseDelayMs: 0, maxDelayMs: 0 };
 
 export type RestartDecision = { giveUp: false; delayMs: number; crashes: number } | { giveUp: true; crashes: number };
 
@@ -46,8 +52,8 @@ export interface ProcessSpec {
   args: string[];
   cwd: string;
   env: Record<string, string | undefined>;
-  /** Every output line is appended here. */
-  logFile: string;
+  /** Every output line is appended here (default: no file; listeners of `line` still get every line). */
+  logFile?: string;
   /** Signal the whole process group (default) or only the process (one that stops its own children). */
   signalGroup?: boolean;
 }
@@ -76,7 +82,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private crashTimes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping = false;
-  private log: WriteStream;
+  private log: WriteStream | undefined;
   private logClosed: Promise<void> | undefined;
   /** Set once the launcher gave up on the process after too many crashes. */
   gaveUp = false;
@@ -88,9 +94,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     private readonly policy: CrashPolicy = DEFAULT_CRASH_POLICY,
   ) {
     super();
-    mkdirSync(dirname(spec.logFile), { recursive: true });
-    this.log = createWriteStream(spec.logFile, { flags: 'a' });
-    this.log.on('error', () => undefined);
+    if (spec.logFile) {
+      mkdirSync(dirname(spec.logFile), { recursive: true });
+      this.log = createWriteStream(spec.logFile, { flags: 'a' });
+      this.log.on('error', () => undefined);
+    }
   }
 
   get name(): string {
@@ -131,13 +139,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
     if (child.pid !== undefined) {
       this.pids.push(child.pid);
-      this.log.write(`--- ${new Date().toISOString()} launcher: started ${this.name} (pid ${child.pid}) ---\n`);
+      this.log?.write(`--- ${new Date().toISOString()} launcher: started ${this.name} (pid ${child.pid}) ---\n`);
       this.emit('started', child.pid);
     }
   }
 
   private writeLine(line: string): void {
-    this.log.write(`${line}\n`);
+    this.log?.write(`${line}\n`);
     this.emit('line', line);
   }
 
@@ -149,7 +157,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.crashTimes = [...this.crashTimes.filter((time) => now - time < this.policy.windowMs), now];
     const decision = restartDecision(this.crashTimes, now, this.policy);
     const how = describeExit(code, signal);
-    this.log.write(`--- ${new Date().toISOString()} launcher: ${this.name} (pid ${pid}) ${how} ---\n`);
+    this.log?.write(`--- ${new Date().toISOString()} launcher: ${this.name} (pid ${pid}) ${how} ---\n`);
     if (decision.giveUp) this.gaveUp = true;
     this.emit('crashed', { pid, how, decision });
     if (!decision.giveUp) {
@@ -189,19 +197,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       ]);
       clearTimeout(timer);
       if (timedOut) {
-        this.log.write(`--- ${new Date().toISOString()} launcher: ${this.name} did not stop within ${graceMs} ms; killing it ---\n`);
+        this.log?.write(`--- ${new Date().toISOString()} launcher: ${this.name} did not stop within ${graceMs} ms; killing it ---\n`);
         this.signal('SIGKILL');
         await this.exited;
       }
     }
-    this.logClosed ??= new Promise<void>((resolve) => this.log.end(() => resolve()));
+    this.logClosed ??= new Promise<void>((resolve) => (this.log ? this.log.end(() => resolve()) : resolve()));
     await this.logClosed;
   }
 
-  /** Stops at once (SIGKILL), for a second Ctrl-C. */
-  kill(): void {
+  /** Stops at once (SIGKILL), for a second Ctrl-C; resolves when the instance has exited. */
+  kill(): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.signal('SIGKILL');
+    return this.exited;
+  }
+
+  /** Resolves when the current instance has exited (at once when none runs). */
+  exit(): Promise<void> {
+    return this.exited;
   }
 }

@@ -3,28 +3,20 @@
  * before a process counts as up, and the command line that starts one.
  */
 import { resolve } from 'node:path';
-import { DEFAULT_PORTS, envPrefix, serviceAddress } from '../services/kit/config';
+import { envPrefix, serviceAddress } from '../services/kit/config';
 import { repoRoot } from '../services/kit/paths';
+import { catalogEntry, PROCESS_NAMES } from './catalog';
 
 type Env = Record<string, string | undefined>;
 
-/** Every process of the mesh, orchestrator first, then the default-port order of DESIGN §2. */
-export const MESH_SERVICES: readonly string[] = Object.keys(DEFAULT_PORTS);
-
-const TENANT_DATA_DELETION = 'bakery.erasure.v1.TenantDataDeletion';
+/** Every process of the mesh, orchestrator first, in the catalog's (port) order. */
+export const MESH_SERVICES: readonly string[] = PROCESS_NAMES;
 
 /** The health service names that must all be SERVING (besides "") before a process counts as up. */
 export function healthNames(service: string): string[] {
-  switch (service) {
-    case 'orchestrator':
-      return ['bakery.erasure.v1.DeletionOrchestrator'];
-    case 'tenant':
-      return [TENANT_DATA_DELETION, 'bakery.tenant.v1.TenantService'];
-    case 'auth':
-      return [TENANT_DATA_DELETION, 'bakery.auth.v1.AuthService'];
-    default:
-      return [TENANT_DATA_DELETION];
-  }
+  const entry = catalogEntry(service);
+  if (!entry) throw new Error(`unknown service "${service}"`);
+  return [...entry.grpcServices];
 }
 
 /** The services to run: all of them minus `without`; an unknown name is an error, not ignored. */
@@ -56,8 +48,8 @@ export const compiled = __filename.endsWith('.js');
  */
 export function serviceCommand(service: string, isCompiled = compiled): { command: string; args: string[]; cwd: string } {
   const args = isCompiled
-    ? ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/services/kit/run.js', service]
-    : ['--require', 'tsx/cjs', '--require', './services/kit/tracing-register.ts', '--require', './mesh/child-guard.ts', 'services/kit/run.ts', service];
+    ? ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', service]
+    : ['--require', 'tsx/cjs', '--require', './services/kit/tracing-register.ts', '--require', './mesh/child-guard.ts', 'bin/service.ts', service];
   return { command: process.execPath, args, cwd: repoRoot };
 }
 

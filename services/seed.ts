@@ -3,8 +3,7 @@ import type { Logger } from 'pino';
 import { openServiceDatabase, resolveServiceDatabaseUrl } from './kit/database';
 import { migrate } from './kit/migrations';
 import type { DomainService } from './kit/service-definition';
-import { identityServices } from './identity-registry';
-import { domainServices } from './registry';
+import { domainServiceDefinitions, identityServiceDefinitions } from './definitions';
 
 export interface SeedRequest {
   tenantId: string;
@@ -40,11 +39,11 @@ export interface SeedReport {
  */
 export async function seedTenant(request: SeedRequest): Promise<SeedReport> {
   const started = performance.now();
-  const services = request.services ?? domainServices;
+  const services = request.services ?? domainServiceDefinitions();
   const userIds = request.userIds ?? Array.from({ length: request.users ?? 5 }, () => randomUUID());
   const perServiceRows = Math.max(1, Math.round(request.rows / services.length));
   // The identity services get the tenant row, its memberships and the users, not a share of the rows.
-  const identity = request.identity ? identityServices.map((service) => service.definition) : [];
+  const identity = request.identity ? identityServiceDefinitions().map((service) => service.definition) : [];
   const rowsFor = (service: DomainService) => (identity.includes(service) ? userIds.length : perServiceRows);
   const databaseUrl = request.databaseUrl ?? (async (name: string) => (await resolveServiceDatabaseUrl(name)).url);
   const queue = [...identity, ...services];

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { status } from '@grpc/grpc-js';
 import type { AuthServiceServer } from '../gen/bakery/auth/v1/auth_service';
 import type { TenantDataDeletionClient } from '../gen/bakery/erasure/v1/tenant_data_deletion';
-import { authExtension, authService } from '../services/auth';
+import { extension as authExtension, service as authService } from '../services/auth';
 import { verifyToken } from '../services/kit/auth';
 import { startService, type RunningService } from '../services/kit/run-service';
 import { createTestDatabase, type TestDatabase } from './support/database';

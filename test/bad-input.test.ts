@@ -7,7 +7,7 @@ import test from 'ava';
 import { status } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { mintServiceToken } from '../services/kit/auth';
-import { ordersService } from '../services/orders';
+import { service as ordersService } from '../services/orders';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { healthStatus } from '../services/kit/health-client';
 import {

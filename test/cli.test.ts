@@ -3,6 +3,7 @@
  * list against a real tenant service (TenantService.ListTenants), and live progress without a terminal.
  * The orchestrator-backed commands run end to end in test/mesh.test.ts.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import test from 'ava';
@@ -26,8 +27,9 @@ import { JobStatus, StepStatus, type Job, type Step } from '../gen/bakery/erasur
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import { verifyToken } from '../services/kit/auth';
-import { tenantExtension, tenantService } from '../services/tenant';
-import { createTestDatabase } from './support/database';
+import { extension as tenantExtension, service as tenantService } from '../services/tenant';
+import { repoRoot } from '../services/kit/paths';
+import { createTestDatabase, testServerUrl } from './support/database';
 import { serviceToken, startTestService, testSecret, testSecretText, userToken } from './support/services';
 
 const t0 = new Date('2026-01-01T10:00:00Z');
@@ -266,6 +268,60 @@ test('token: service and user tokens signed with the configured secret', async (
   t.is((await cli(['token', '--service', 'a', '--user', userId])).code, 2);
   t.is((await cli(['token', '--user', 'bob'])).code, 2);
   t.is((await cli(['token', '--service', 'operator', '--ttl', 'forever'])).code, 2);
+});
+
+test('list flags: comma-separated and repeatable', (t) => {
+  t.deepEqual(parseArgs(['--services', 'orders,sales', '--services=pos', '--json'], { services: 'list', json: 'boolean' }).flags, { services: ['orders', 'sales', 'pos'], json: true });
+  t.throws(() => parseArgs(['--services'], { services: 'list' }), { message: '--services needs a value' });
+});
+
+test('npm run token and npm run seed are aliases of erasure token and erasure seed', (t) => {
+  const run = (args: string[]) =>
+    spawnSync('npm', ['run', '-s', ...args], { cwd: repoRoot, env: { ...process.env, ERASURE_JWT_SECRET: testSecretText }, encoding: 'utf8', timeout: 60_000 });
+  const token = run(['token', '--', '--service', 'operator', '--json']);
+  t.is(token.status, 0, token.stderr);
+  const parsed = JSON.parse(token.stdout) as { token: string; kind: string; subject: string };
+  t.deepEqual({ kind: parsed.kind, subject: parsed.subject }, { kind: 'service', subject: 'operator' });
+  const help = run(['seed', '--', '--help']);
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /^usage: erasure seed/);
+});
+
+test('seed: chosen services and users, no identity records, proto3-style JSON (camelCase)', async (t) => {
+  const orders = await createTestDatabase('cli_seed_orders');
+  const sales = await createTestDatabase('cli_seed_sales');
+  try {
+    const tenantId = randomUUID();
+    const users = [randomUUID(), randomUUID()];
+    const env = { DATABASE_URL: testServerUrl(), ORDERS_DATABASE_URL: orders.url, SALES_DATABASE_URL: sales.url };
+    const seeded = await cli(['seed', '--tenant', tenantId, '--user', users.join(','), '--services', 'orders', '--services', 'sales', '--no-identity', '--rows', '400', '--json'], env);
+    t.is(seeded.code, 0, seeded.stderr);
+    const report = JSON.parse(seeded.stdout) as Record<string, unknown> & { perService: { service: string; rows: number }[] };
+    t.deepEqual(Object.keys(report).sort(), ['adminId', 'ms', 'ownerId', 'perService', 'rows', 'tenantId', 'userIds']);
+    t.is(report.tenantId, tenantId);
+    t.deepEqual(report.userIds, users);
+    t.deepEqual(report.perService.map((s) => s.service).sort(), ['orders', 'sales']);
+    for (const db of [orders, sales]) {
+      const { rows } = await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM information_schema.columns c WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id'`,
+      );
+      t.true(rows[0]!.n > 0, 'the service has tenant tables');
+    }
+    const { rows: seededOrders } = await orders.pool.query<{ n: number }>(
+      `SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I WHERE tenant_id = %L', c.table_name, $1::text), false, true, '')))[1]::text::int)::int AS n
+         FROM information_schema.columns c WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id'`,
+      [tenantId],
+    );
+    t.true(seededOrders[0]!.n > 0, 'rows of the tenant in orders (direct SQL)');
+    const bad = await cli(['seed', '--services', 'bakery', '--no-identity'], env);
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, /unknown service "bakery" for --services/);
+    t.is((await cli(['seed', '--user', 'bob'], env)).code, 2);
+    t.is((await cli(['seed', '--users', '2', '--user', users[0]!], env)).code, 2);
+  } finally {
+    await orders.drop();
+    await sales.drop();
+  }
 });
 
 test('tenants: TenantService.ListTenants, newest first, paged, filtered by status, services only', async (t) => {

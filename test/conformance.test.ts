@@ -1,4 +1,6 @@
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions } from '../services/definitions';
+
+const domainServices = domainServiceDefinitions();
 import { conformanceSuite } from './support/conformance';
 
 conformanceSuite(domainServices.map((definition) => ({ definition })));

@@ -1,4 +1,4 @@
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions } from '../services/definitions';
 import { unclassifiedTableSuite } from './support/conformance';
 
-unclassifiedTableSuite(domainServices.map((definition) => ({ definition })));
+unclassifiedTableSuite(domainServiceDefinitions().map((definition) => ({ definition })));

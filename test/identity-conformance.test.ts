@@ -8,13 +8,15 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { status } from '@grpc/grpc-js';
-import { identityServices } from '../services/identity-registry';
+import { identityServiceDefinitions } from '../services/definitions';
 import { SCHEMA_CHECK_TTL_MS } from '../services/kit/deletion/engine';
 import { healthStatus } from '../services/kit/health-client';
 import { conformanceSuite } from './support/conformance';
 import { createTestDatabase } from './support/database';
 import { erasureClient, preview, runDelete, serviceToken, startTestService, tenantSubject, userSubject } from './support/services';
 import { snapshot } from './support/snapshot';
+
+const identityServices = identityServiceDefinitions();
 
 conformanceSuite(identityServices);
 

@@ -3,6 +3,7 @@
  * give up, stop with SIGKILL after the grace period), console rendering of child logs, the banner,
  * and the early refusals of startMesh.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,10 @@ import test from 'ava';
 import { banner } from '../mesh/banner';
 import { consoleLine, LineSplitter, tailLines } from '../mesh/logs';
 import { addressInUse, MeshStartError, startMesh } from '../mesh/mesh';
-import { describeExit, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
+import { portHolder } from '../mesh/port-holder';
+import { freePort } from '../mesh/ports';
+import { describeExit, NO_RESTART, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
+import { repoRoot } from '../services/kit/paths';
 import { addressEnv, healthNames, MESH_SERVICES, selectServices, serviceCommand } from '../mesh/services';
 
 const policy: CrashPolicy = { maxCrashes: 5, windowMs: 60_000, baseDelayMs: 500, maxDelayMs: 10_000 };
@@ -38,12 +42,12 @@ test('services: fifteen processes, health names, addresses, and the command that
   t.throws(() => selectServices(['bakery']), { message: /unknown service "bakery"/ });
   const env = addressEnv({ ORDERS_ADDR: '127.0.0.1:6000' });
   t.is(env.ORDERS_ADDR, '127.0.0.1:6000');
-  t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:50064');
+  t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:7114');
   const fromSources = serviceCommand('alert-processor', false);
-  t.deepEqual(fromSources.args.slice(-2), ['services/kit/run.ts', 'alert-processor']);
+  t.deepEqual(fromSources.args.slice(-2), ['bin/service.ts', 'alert-processor']);
   t.true(fromSources.args.includes('./services/kit/tracing-register.ts'), 'tracing is preloaded');
   const compiled = serviceCommand('orders', true);
-  t.deepEqual(compiled.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/services/kit/run.js', 'orders']);
+  t.deepEqual(compiled.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
 });
 
 test('consoleLine: warnings and errors are shown, info only with --verbose; other lines always', (t) => {
@@ -75,13 +79,13 @@ test('LineSplitter and tailLines', (t) => {
 });
 
 test('banner: the services, and commands that work as printed', (t) => {
-  const services = MESH_SERVICES.map((name, i) => ({ name, address: `127.0.0.1:${50050 + i}`, pid: 100 + i, database: `bakery_${name.replace('-', '_')}` }));
+  const services = MESH_SERVICES.map((name, i) => ({ name, address: `127.0.0.1:${7100 + i}`, pid: 100 + i, database: `bakery_${name.replace('-', '_')}` }));
   const text = banner({ services, databaseServer: '127.0.0.1:54329 (embedded PostgreSQL)', readyMs: 12_345, logDir: '.data/logs', env: {} });
   t.regex(text, /mesh is ready: 15 services in 12\.3 s/);
-  t.regex(text, /alert-processor\s+127\.0\.0\.1:50064\s+114\s+bakery_alert_processor/);
+  t.regex(text, /alert-processor\s+127\.0\.0\.1:7114\s+114\s+bakery_alert_processor/);
   t.regex(text, /TENANT=\$\(npx erasure seed --rows 10000 --quiet\)/);
-  t.regex(text, /npx buf curl --protocol grpc --http2-prior-knowledge --list-services http:\/\/127\.0\.0\.1:50053/);
-  t.regex(text, /-H "authorization: Bearer \$TOKEN" -d '\{\}' http:\/\/127\.0\.0\.1:50050\/bakery\.erasure\.v1\.DeletionOrchestrator\/ListJobs/);
+  t.regex(text, /npx buf curl --protocol grpc --http2-prior-knowledge --list-services http:\/\/127\.0\.0\.1:7103/);
+  t.regex(text, /-H "authorization: Bearer \$TOKEN" -d '\{\}' http:\/\/127\.0\.0\.1:7100\/bakery\.erasure\.v1\.DeletionOrchestrator\/ListJobs/);
   t.regex(text, /OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:4318 npm start/);
   const moved = banner({
     services: services.map((s) => (s.name === 'orchestrator' ? { ...s, address: '127.0.0.1:7000' } : s)),
@@ -184,4 +188,38 @@ test('startMesh refuses at once when a port is taken, naming the service', async
     await new Promise((resolve) => blocker.close(resolve));
   }
   t.false(await addressInUse(`127.0.0.1:${port}`));
+});
+
+test('NO_RESTART: the first crash is final', (t) => {
+  t.deepEqual(restartDecision([1_000], 1_000, NO_RESTART), { giveUp: true, crashes: 1 });
+  t.deepEqual(restartDecision([1, 1_000_000_000], 1_000_000_000, NO_RESTART), { giveUp: true, crashes: 2 });
+});
+
+test('npm start refuses before starting anything when a port is taken, in one line naming the port, the service and the holder', async (t) => {
+  const port = await freePort();
+  // The holder is another process, with a recognisable command line.
+  const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('listening')); setTimeout(() => {}, 60000) // port-holder-fixture`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-port-'));
+  try {
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    const seen = portHolder(port);
+    t.is(seen?.pid, holder.pid, 'the holder is found through /proc/net/tcp and /proc/<pid>/fd');
+    t.regex(seen!.command, /port-holder-fixture/);
+
+    const env: Record<string, string | undefined> = { ...process.env, ERASURE_DATA_DIR: dir, SALES_ADDR: `127.0.0.1:${port}`, EMBEDDED_PG_PORT: String(await freePort()) };
+    delete env.DATABASE_URL;
+    const started = Date.now();
+    const launcher = spawnSync(process.execPath, ['--require', 'tsx/cjs', 'mesh/launcher.ts'], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 });
+    t.is(launcher.status, 1);
+    const lines = launcher.stderr.trim().split('\n');
+    t.is(lines.length, 1, `one line: ${launcher.stderr}`);
+    t.regex(lines[0]!, new RegExp(`sales \\(127\\.0\\.0\\.1:${port}\\) held by pid ${holder.pid} \\(.*port-holder-fixture`));
+    t.notRegex(launcher.stdout, /starting/, 'neither the database nor a service was started');
+    t.true(Date.now() - started < 30_000);
+  } finally {
+    holder.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -8,8 +8,7 @@ import test from 'ava';
 import { Pool } from 'pg';
 import { status } from '@grpc/grpc-js';
 import { JobStatus, StepStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
-import { identityServices } from '../services/identity-registry';
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions, identityServiceDefinitions } from '../services/definitions';
 import type { DomainService } from '../services/kit/service-definition';
 import { seedTenant } from '../services/seed';
 import { testServerUrl } from './support/database';
@@ -20,7 +19,8 @@ import { serviceToken, userToken } from './support/services';
 import { snapshot, type TableState } from './support/snapshot';
 import { codeOf } from './support/identity';
 
-const definitions: DomainService[] = [...domainServices, ...identityServices.map((s) => s.definition)];
+const domainServices = domainServiceDefinitions();
+const definitions: DomainService[] = [...domainServices, ...identityServiceDefinitions().map((s) => s.definition)];
 const definition = (name: string) => definitions.find((d) => d.name === name)!;
 
 let mesh: ProcessMesh;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { inventoryService } from '../services/inventory';
+import { service as inventoryService } from '../services/inventory';
 import { createTestDatabase } from './support/database';
 import { serviceToken, startTestService } from './support/services';
 

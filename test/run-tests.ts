@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
+import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { freePort } from './support/ports';
 
 async function main(): Promise<number> {
@@ -42,7 +42,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    process.stderr.write(`test run failed: ${(error as Error).stack}\n`);
+    // A reason the user must fix is one line; anything else keeps its stack.
+    process.stderr.write(`test run failed: ${error instanceof EmbeddedPostgresUnavailable ? error.message : (error as Error).stack}\n`);
     process.exit(1);
   },
 );

@@ -1,4 +1,4 @@
-import { domainServices } from '../services/registry';
+import { domainServiceDefinitions } from '../services/definitions';
 import { schemaDriftSuite } from './support/conformance';
 
-schemaDriftSuite(domainServices.map((definition) => ({ definition })));
+schemaDriftSuite(domainServiceDefinitions().map((definition) => ({ definition })));

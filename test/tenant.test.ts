@@ -13,7 +13,7 @@ import {
   TenantStatus,
 } from '../gen/bakery/tenant/v1/tenant_service';
 import type { TenantDataDeletionClient } from '../gen/bakery/erasure/v1/tenant_data_deletion';
-import { tenantExtension, tenantService } from '../services/tenant';
+import { extension as tenantExtension, service as tenantService } from '../services/tenant';
 import type { RunningService } from '../services/kit/run-service';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { codeOf, outcome, tenantCaller, type Caller } from './support/identity';

@@ -3,4 +3,5 @@ import { migrations } from './migrations';
 import { tables } from './models';
 import { seed } from './seed';
 
-export const alertProcessorService = defineService({ name: 'alert-processor', tables, migrations, seed });
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service = defineService({ name: 'alert-processor', tables, migrations, seed });

@@ -5,9 +5,10 @@ import { migrations } from './migrations';
 import { tables } from './models';
 import { seed } from './seed';
 
-export const authService = defineService({ name: 'auth', tables, migrations, seed });
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service = defineService({ name: 'auth', tables, migrations, seed });
 
 /** AuthService beside the kit's TenantDataDeletion. */
-export const authExtension: ServiceExtension = {
+export const extension: ServiceExtension = {
   services: ({ db, deps }) => [authApi(db.sequelize, deps)],
 };

@@ -1,3 +1,5 @@
+import { catalogEntry } from '../../mesh/catalog';
+
 /**
  * Typed configuration from the environment. Every reader fails fast with a message that names the
  * variable and what was wrong with it.
@@ -47,28 +49,9 @@ export function envPrefix(serviceName: string): string {
   return serviceName.toUpperCase().replace(/-/g, '_');
 }
 
-/** Default ports of DESIGN §2. */
-export const DEFAULT_PORTS: Record<string, number> = {
-  orchestrator: 50050,
-  tenant: 50051,
-  auth: 50052,
-  orders: 50053,
-  inventory: 50054,
-  recipes: 50055,
-  production: 50056,
-  sales: 50057,
-  suppliers: 50058,
-  pos: 50059,
-  external: 50060,
-  forecasting: 50061,
-  training: 50062,
-  notification: 50063,
-  'alert-processor': 50064,
-};
-
-/** The address a service listens on / is reached at: `<NAME>_ADDR` or 127.0.0.1:<default port>. */
+/** The address a service listens on / is reached at: `<NAME>_ADDR` or 127.0.0.1:<the catalog's port>. */
 export function serviceAddress(name: string, env: Env = process.env): string {
-  const port = DEFAULT_PORTS[name];
+  const port = catalogEntry(name)?.port;
   const fallback = port === undefined ? undefined : `127.0.0.1:${port}`;
   const addr = envString(env, `${envPrefix(name)}_ADDR`, fallback);
   if (!/^[^\s:]+:\d{1,5}$/.test(addr) && !/^\[[0-9a-f:]+\]:\d{1,5}$/i.test(addr)) {
@@ -77,7 +60,7 @@ export function serviceAddress(name: string, env: Env = process.env): string {
   return addr;
 }
 
-/** Tuning of the chunked deletion engine (DESIGN §4: chunks are sized by time, not by count). */
+/** Tuning of the chunked deletion engine: chunks are sized by time, not by count. */
 export interface ChunkConfig {
   /** Rows in the first chunk of each entity. */
   initialRows: number;

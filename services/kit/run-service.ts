@@ -19,7 +19,7 @@ export interface ServiceExtension {
 }
 
 export interface StartOptions {
-  /** host:port to listen on; default `<NAME>_ADDR` or the default port (DESIGN §2). Tests use 127.0.0.1:0. */
+  /** host:port to listen on; default `<NAME>_ADDR` or the catalog's port (mesh/catalog.ts). Tests use 127.0.0.1:0. */
   address?: string;
   /** The service's own database URL; default from the environment (or the embedded PostgreSQL). */
   databaseUrl?: string;

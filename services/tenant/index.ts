@@ -6,7 +6,8 @@ import { migrations } from './migrations';
 import { tables } from './models';
 import { seed } from './seed';
 
-export const tenantService = defineService({
+/** The service definition (the convention every services/<name>/index.ts follows; see services/definitions.ts). */
+export const service = defineService({
   name: 'tenant',
   tables,
   migrations,
@@ -31,6 +32,6 @@ export const tenantService = defineService({
 });
 
 /** TenantService beside the kit's TenantDataDeletion. */
-export const tenantExtension: ServiceExtension = {
+export const extension: ServiceExtension = {
   services: ({ db, deps }) => [tenantApi(db.sequelize, deps)],
 };

@@ -1,4 +1,0 @@
-import { runService } from '../kit/run-service';
-import { externalService } from '.';
-
-runService(externalService);

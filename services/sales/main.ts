@@ -1,4 +1,0 @@
-import { runService } from '../kit/run-service';
-import { salesService } from '.';
-
-runService(salesService);

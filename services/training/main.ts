@@ -1,4 +1,0 @@
-import { runService } from '../kit/run-service';
-import { trainingService } from '.';
-
-runService(trainingService);
