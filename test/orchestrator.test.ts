@@ -326,6 +326,8 @@ test.serial('fault: the orchestrator killed with kill -9 mid-job; a new orchestr
     });
   });
   await firstProgress;
+  // The job's root span is ended when the job is recorded; let it reach the receiver before the kill.
+  t.true(await receiver.waitFor((spans) => spans.some((s) => s.name === 'erasure.job' && s.attributes['erasure.job.id'] === jobId)), 'root span exported');
   await mesh.stop('orchestrator', 'SIGKILL');
   const { rows } = await pools.get('orchestrator')!.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [jobId]);
   t.is(rows[0].status, 'RUNNING', 'the job was cut off mid-run');
@@ -341,6 +343,19 @@ test.serial('fault: the orchestrator killed with kill -9 mid-job; a new orchestr
   t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, job.error);
   t.is(Number(job.totalRowsDeleted), expected, `totals are exact after the crash: ${job.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}/${s.attempts}`).join(' ')}`);
   assertUnchanged(t, before, await meshSnapshot(), 'target gone, control unchanged');
+
+  // The resumed run continues the job's trace: one trace id, exactly one root span, the new run beneath it.
+  const resumedRun = (s: { traceId: string; name: string; attributes: Record<string, unknown> }) =>
+    s.traceId === job.traceId && s.name === 'erasure.run' && s.attributes['erasure.run.resumed'] === true;
+  t.true(await receiver.waitFor((spans) => spans.some(resumedRun)), 'the resumed run reported its span');
+  const jobSpans = receiver.spans.filter((s) => s.traceId === job.traceId);
+  const roots = jobSpans.filter((s) => s.parentSpanId === '');
+  t.deepEqual(roots.map((s) => `${s.service}/${s.name}`), ['orchestrator/erasure.job'], 'exactly one root span in the job\'s trace');
+  t.is(roots[0]?.attributes['erasure.job.id'], jobId);
+  const resumed = jobSpans.filter(resumedRun);
+  t.true(resumed.length >= 1 && resumed.every((s) => s.parentSpanId === roots[0]?.spanId), 'the resumed run is a child of the stored root context');
+  t.true(jobSpans.some((s) => s.name === 'erasure.step' && resumed.some((r) => r.spanId === s.parentSpanId)), 'steps of the resumed run are in the same trace');
+  t.is(new Set(receiver.spans.filter((s) => s.name === 'erasure.job' && s.attributes['erasure.job.id'] === jobId).map((s) => s.traceId)).size, 1, 'one trace for the job');
 });
 
 /** Rows of the tenant still present in the domain services, by direct SQL. */
