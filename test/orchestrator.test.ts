@@ -124,6 +124,8 @@ async function rowsMentioning(value: string, options: { exemptRetained?: boolean
   return found;
 }
 
+/** Each step as service:expected/deleted/attempts, for assertion messages. */
+const stepCounts = (job: Job) => job.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}/${s.attempts}`).join(' ');
 const jobTotal = (job: Job) => job.steps.reduce((sum, s) => sum + Number(s.rowsDeleted), 0);
 
 async function waitForJob(jobId: string, predicate: (job: Job) => boolean, timeoutMs = 60_000): Promise<Job> {
@@ -265,11 +267,11 @@ test.serial('fault: a service stopped during a job is retried and the job comple
   await mesh.start('inventory');
   const run = await stream;
   const job = run.finished!;
-  t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, job.error);
+  t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, `${job.error} (${stepCounts(job)})`);
   const inventory = job.steps.find((s) => s.service === 'inventory')!;
   t.true(inventory.attempts >= 2, `inventory took ${inventory.attempts} attempts`);
   t.regex(inventory.lastError, /^$/);
-  t.is(Number(job.totalRowsDeleted), expected, 'correct totals');
+  t.is(Number(job.totalRowsDeleted), expected, `correct totals: ${stepCounts(job)}`);
   assertUnchanged(t, before, await meshSnapshot(), 'target gone, control unchanged');
 });
 
@@ -307,7 +309,7 @@ test.serial('fault: a service that stays down fails the job naming it, everythin
   const done = await waitForJob(failed.id, isFinal);
   t.is(done.status, JobStatus.JOB_STATUS_COMPLETED, done.error);
   t.is(done.steps.find((s) => s.service === 'orders')!.attempts, 1, 'steps already done are not re-run');
-  t.is(Number(done.totalRowsDeleted), expected, 'correct totals');
+  t.is(Number(done.totalRowsDeleted), expected, `correct totals: ${stepCounts(done)}`);
   assertUnchanged(t, before, await meshSnapshot(), 'target gone, control unchanged');
   t.is(await codeOf(orch.unary.cancelJob({ jobId: done.id }, token)), 'FAILED_PRECONDITION', 'cancelling a finished job');
   t.is(await codeOf(orch.unary.retryJob({ jobId: done.id }, token)), 'FAILED_PRECONDITION', 'retrying a completed job');
