@@ -1,18 +1,16 @@
-import { credentials, Metadata, status, type CallOptions, type Client, type ServiceError } from '@grpc/grpc-js';
-import {
-  TenantDataDeletionClient,
-  type DeleteProgress,
-  type PreviewResponse,
-  type Subject,
-} from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { TenantDataDeletionClient, type DeleteProgress, type PreviewResponse, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { mintServiceToken } from '../services/kit/auth';
+import { unaryCall, type UnaryMethodName, type UnaryRequest, type UnaryResponse } from '../services/kit/unary';
 
 /**
  * A service that comes back should be reached again within a couple of seconds; grpc-js would
  * otherwise back off its reconnects up to two minutes, longer than a job's retry budget.
  */
 const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 };
+
+type TenantMethod = UnaryMethodName<TenantServiceClient>;
 
 /**
  * gRPC clients of every service, authenticated with the orchestrator's service token (re-minted well
@@ -43,7 +41,7 @@ export class ServiceClients {
     return address;
   }
 
-  erasureClient(service: string): TenantDataDeletionClient {
+  private erasureClient(service: string): TenantDataDeletionClient {
     let client = this.erasure.get(service);
     if (!client) {
       client = new TenantDataDeletionClient(this.address(service), credentials.createInsecure(), CHANNEL_OPTIONS);
@@ -52,18 +50,13 @@ export class ServiceClients {
     return client;
   }
 
-  tenant(): TenantServiceClient {
+  private tenant(): TenantServiceClient {
     this.tenantClient ??= new TenantServiceClient(this.address('tenant'), credentials.createInsecure(), CHANNEL_OPTIONS);
     return this.tenantClient;
   }
 
   async preview(service: string, subject: Subject, deadlineMs: number): Promise<PreviewResponse> {
-    const metadata = await this.metadata();
-    return new Promise((resolve, reject) =>
-      this.erasureClient(service).preview({ subject }, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
-        error ? reject(error) : resolve(response!),
-      ),
-    );
+    return unaryCall(this.erasureClient(service), 'preview', { subject }, { metadata: await this.metadata(), deadlineMs });
   }
 
   /** Runs a Delete stream to its end; `onMessage` sees every message; `signal` cancels the call. */
@@ -92,33 +85,17 @@ export class ServiceClients {
     });
   }
 
-  /** A unary TenantService call: `call('getTenantAdmins', request)`. */
-  async tenantCall<Res>(method: keyof TenantServiceClient, request: object, deadlineMs = 10_000): Promise<Res> {
-    const metadata = await this.metadata();
-    const client = this.tenant() as unknown as Record<string, Function>;
-    return new Promise((resolve, reject) =>
-      client[method as string]!.call(client, request, metadata, { deadline: Date.now() + deadlineMs } as CallOptions, (error: ServiceError | null, response: Res) =>
-        error ? reject(error) : resolve(response),
-      ),
-    );
+  /** A unary TenantService call, typed by method: `tenantCall('getTenantAdmins', { tenantId })`. */
+  async tenantCall<K extends TenantMethod>(
+    method: K,
+    request: UnaryRequest<TenantServiceClient, K>,
+    deadlineMs = 10_000,
+  ): Promise<UnaryResponse<TenantServiceClient, K>> {
+    return unaryCall(this.tenant(), method, request, { metadata: await this.metadata(), deadlineMs });
   }
 
   close(): void {
-    for (const client of this.erasure.values()) (client as Client).close();
+    for (const client of this.erasure.values()) client.close();
     this.tenantClient?.close();
   }
-}
-
-/** Codes worth another attempt (DESIGN §5); everything else is the caller's or the data's problem. */
-export const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED]);
-
-export function isRetryable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'number' && RETRYABLE.has(code);
-}
-
-export function describe(error: unknown): string {
-  const e = error as { code?: number; details?: string; message?: string };
-  if (typeof e?.code === 'number' && e.code in status) return `${status[e.code]}: ${e.details || e.message}`;
-  return e?.message ?? String(error);
 }

@@ -1,25 +1,15 @@
 import { Client } from 'pg';
 import type { Logger } from 'pino';
+import type { JobStep } from './store';
 
 const CHANNEL = 'erasure_job_events';
 
-/** A step's state as announced (without per-entity detail, so a notification stays small). */
-export interface StepState {
-  name: string;
-  phase: string;
-  status: string;
-  attempts: number;
-  rows: number;
-  expected: number | null;
-  lastError: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
 /** What runners announce about a job. Every orchestrator replica hears it (PostgreSQL LISTEN/NOTIFY). */
 export type JobBusEvent =
-  /** A step changed (`step` carries its new state), or with `step: ''` the job itself did. */
-  | { kind: 'step'; jobId: string; step: string; state?: StepState; jobStatus?: string }
+  /** A step changed; `step` is its new state. */
+  | { kind: 'step'; jobId: string; step: JobStep }
+  /** The job itself changed (e.g. it started); watchers re-read it. */
+  | { kind: 'job'; jobId: string }
   | {
       kind: 'progress';
       jobId: string;
@@ -32,6 +22,21 @@ export type JobBusEvent =
     }
   | { kind: 'finished'; jobId: string }
   | { kind: 'cancel'; jobId: string };
+
+/** An event as it arrives: JSON carries a step's times as strings. */
+function decode(payload: string): JobBusEvent | undefined {
+  try {
+    const event = JSON.parse(payload) as JobBusEvent;
+    if (event.kind === 'step') {
+      const { startedAt, finishedAt } = event.step as unknown as { startedAt: string | null; finishedAt: string | null };
+      event.step.startedAt = startedAt === null ? null : new Date(startedAt);
+      event.step.finishedAt = finishedAt === null ? null : new Date(finishedAt);
+    }
+    return event;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Job events over LISTEN/NOTIFY, so a watcher connected to any replica sees a job run by another.
@@ -60,13 +65,8 @@ export class JobEvents {
   private async connectListener(): Promise<void> {
     const listener = new Client({ connectionString: this.url });
     listener.on('notification', (message) => {
-      if (!message.payload) return;
-      let event: JobBusEvent;
-      try {
-        event = JSON.parse(message.payload) as JobBusEvent;
-      } catch {
-        return;
-      }
+      const event = message.payload ? decode(message.payload) : undefined;
+      if (!event) return;
       for (const subscriber of this.subscribers.get(event.jobId) ?? []) subscriber(event);
       for (const subscriber of this.subscribers.get('*') ?? []) subscriber(event);
     });

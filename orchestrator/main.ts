@@ -11,13 +11,15 @@ import type { RpcDeps } from '../services/kit/rpc';
 import { startGrpcServer, type RunningServer } from '../services/kit/server';
 import { runProcess } from '../services/kit/run-service';
 import { DELETION_ORCHESTRATOR, deletionOrchestrator } from './api';
+import { Authorization } from './authorization';
 import { ServiceClients } from './clients';
 import { orchestratorConfig, type OrchestratorConfig } from './config';
 import { JobEvents } from './events';
+import { JobExecutor } from './executor';
+import { JobJournal } from './journal';
 import { JobLocks } from './job-locks';
 import { migrations } from './migrations';
 import { ErasureQueue } from './queue';
-import { JobRunner } from './runner';
 import { JobStore } from './store';
 
 export interface OrchestratorOptions {
@@ -32,15 +34,15 @@ export interface RunningOrchestrator {
   address: string;
   port: number;
   store: JobStore;
-  runner: JobRunner;
+  executor: JobExecutor;
   db: ServiceDatabase;
   server: RunningServer;
   stop(graceMs?: number): Promise<void>;
 }
 
 /**
- * Starts the orchestrator: its database (migrated), the job store, the event bus, the queue, the
- * runner, and the gRPC server; then resumes the jobs whose runners are gone.
+ * Starts the orchestrator: its database (migrated), the queue, the job store, the event bus, the
+ * executor, and the gRPC server; then resumes the jobs whose runners are gone.
  */
 export async function startOrchestrator(options: OrchestratorOptions = {}): Promise<RunningOrchestrator> {
   const log = options.log ?? createLogger('orchestrator');
@@ -55,23 +57,25 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   if (envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, migrations, log);
   const config = options.config ?? orchestratorConfig();
   const secret = options.secret ?? jwtSecret();
-  const store = new JobStore(db.pool);
+  const queue = new ErasureQueue(url, log);
+  await queue.start();
+  const store = new JobStore(db.pool, queue);
   const events = new JobEvents(url, log);
   await events.start();
   const clients = new ServiceClients(config.registry, secret);
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const locks = new JobLocks(url, log);
   await locks.start();
-  const runner = new JobRunner(store, clients, events, config, log, owner, locks);
-  const queue = new ErasureQueue(url, runner, log);
-  await queue.start();
-  runner.enqueue = queue.enqueue;
+  const journal = new JobJournal(store, events);
+  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner);
+  await queue.work((jobId) => executor.runQueued(jobId));
 
   const rpc: RpcDeps = { secret, log, mapError: mapDatabaseError };
+  const authorization = new Authorization(store, clients, config.retry);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
-    [deletionOrchestrator({ rpc, store, runner, events, clients, enqueue: queue.enqueue, log })],
+    [deletionOrchestrator({ rpc, store, executor, events, clients, authorization, log })],
     log,
     health,
   );
@@ -82,7 +86,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   // Resume jobs whose runner died (their advisory lock is free); the queue would find them too, a little later.
   const resume = async () => {
     for (const id of await store.openJobs()) {
-      runner.runIfFree(id).catch((error) => log.error({ err: error, job_id: id }, 'resume failed'));
+      executor.runIfFree(id).catch((error) => log.error({ err: error, job_id: id }, 'resume failed'));
     }
   };
   resume().catch((error) => log.error({ err: error }, 'resume scan failed'));
@@ -91,12 +95,12 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     address: server.address,
     port: server.port,
     store,
-    runner,
+    executor,
     db,
     server,
     async stop(graceMs = 10_000) {
       health.setStatus(DELETION_ORCHESTRATOR, 'NOT_SERVING');
-      await runner.shutdown();
+      await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();
       await locks.stop();

@@ -28,7 +28,7 @@ export const migrations: ServiceMigration[] = [
           finished_at timestamptz,
           verified_at timestamptz
         );
-        -- At most one open job per subject, guaranteed by the database (DESIGN §5).
+        -- At most one open job per subject, guaranteed by the database.
         CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id)
           WHERE status IN ('PENDING', 'RUNNING');
         -- The same request id always names the same job.
@@ -56,6 +56,29 @@ export const migrations: ServiceMigration[] = [
     },
     down: async ({ context: db }) => {
       await db.query('DROP TABLE erasure_job_steps; DROP TABLE erasure_jobs;');
+    },
+  },
+  {
+    name: '0002_job_trace_context_and_step_kinds',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- The W3C traceparent of the job's root span: every run of the job (a resumed one on another
+        -- replica too) continues it, so the whole job is one trace. Jobs recorded before have none;
+        -- their runs join trace_id.
+        ALTER TABLE erasure_jobs ADD COLUMN trace_parent text;
+
+        -- What a step does, which picks its handler; declared with the steps (orchestrator/steps.ts).
+        ALTER TABLE erasure_job_steps ADD COLUMN kind text;
+        UPDATE erasure_job_steps SET kind = CASE name
+          WHEN 'ownership' THEN 'resolve-ownership'
+          WHEN 'memberships' THEN 'remove-memberships'
+          ELSE 'erase-service' END;
+        ALTER TABLE erasure_job_steps ALTER COLUMN kind SET NOT NULL,
+          ADD CONSTRAINT erasure_job_steps_kind CHECK (kind IN ('erase-service', 'resolve-ownership', 'remove-memberships'));
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('ALTER TABLE erasure_job_steps DROP COLUMN kind; ALTER TABLE erasure_jobs DROP COLUMN trace_parent;');
     },
   },
 ];

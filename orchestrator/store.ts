@@ -1,11 +1,15 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import type { PageCursor } from '../services/kit/pagination';
+import { toPage } from '../services/kit/pagination';
+import { withTransaction } from '../services/kit/transactions';
+import { beginJobTrace } from './job-trace';
+import type { Phase, StepDeclaration, StepKind, SubjectKind } from './steps';
 
 export type JobStatusName = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
-export type Phase = 'prepare' | 'domain' | 'identity';
-export type SubjectKind = 'tenant' | 'user';
-export const OPEN_STATUSES: JobStatusName[] = ['PENDING', 'RUNNING'];
+export const OPEN_STATUSES: readonly JobStatusName[] = ['PENDING', 'RUNNING'];
+export const isOpen = (status: JobStatusName) => OPEN_STATUSES.includes(status);
 
 export interface JobOptions {
   /** User jobs: erase owned tenants that have members but no other admin instead of refusing. */
@@ -23,6 +27,8 @@ export interface JobRow {
   options: JobOptions;
   parent_job_id: string | null;
   trace_id: string;
+  /** W3C traceparent of the job's root span (orchestrator/job-trace.ts); null for jobs recorded before it was kept. */
+  trace_parent: string | null;
   error: string;
   cancel_requested: boolean;
   created_at: Date;
@@ -37,11 +43,71 @@ export interface EntityTally {
   chunks: number;
 }
 
-export interface StepRow {
+/** A step of a job: as the saga works on it, as watchers are told of it, and as the mapper shows it. */
+export interface JobStep {
+  jobId: string;
+  name: string;
+  phase: Phase;
+  kind: StepKind;
+  status: StepStatusName;
+  /** Attempts over the job's whole life (a retried job's too). */
+  attempts: number;
+  rowsDeleted: number;
+  /** What Preview found before the first attempt; null until then. */
+  expectedRows: number | null;
+  entities: Record<string, EntityTally>;
+  lastError: string;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** The fields of a step a change may set. */
+export type StepChanges = Partial<Omit<JobStep, 'jobId' | 'name' | 'phase' | 'kind'>>;
+
+export interface NewJob {
+  subjectKind: SubjectKind;
+  subjectId: string;
+  requestedBy: string;
+  requestId?: string;
+  viewers: string[];
+  options: JobOptions;
+  parentJobId?: string;
+  steps: StepDeclaration[];
+}
+
+export interface ListFilter {
+  status?: JobStatusName;
+  subjectKind?: SubjectKind;
+  subjectId?: string;
+  /** Only jobs this user may see (initiator or viewer); unset for services. */
+  visibleTo?: string;
+  pageSize: number;
+  after?: PageCursor;
+}
+
+/** Puts a recorded job on the durable queue, inside the transaction that records it. */
+export interface JobQueue {
+  enqueue(client: PoolClient, jobId: string): Promise<void>;
+}
+
+/** A request id already names a job for another subject. */
+export class RequestIdReused extends Error {
+  override name = 'RequestIdReused';
+}
+
+/** The subject already has another open job (at most one per subject). */
+export class JobAlreadyOpen extends Error {
+  override name = 'JobAlreadyOpen';
+}
+
+const JOB_COLUMNS = `id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
+  trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at`;
+
+interface StepRow {
   job_id: string;
   name: string;
   phase: Phase;
-  position: number;
+  kind: StepKind;
   status: StepStatusName;
   attempts: number;
   rows_deleted: string;
@@ -52,69 +118,79 @@ export interface StepRow {
   finished_at: Date | null;
 }
 
-export interface NewJob {
-  subjectKind: SubjectKind;
-  subjectId: string;
-  requestedBy: string;
-  requestId?: string;
-  viewers: string[];
-  options: JobOptions;
-  parentJobId?: string;
-  steps: { name: string; phase: Phase }[];
+const STEP_COLUMNS = 'job_id, name, phase, kind, status, attempts, rows_deleted, expected_rows, entities, last_error, started_at, finished_at';
+
+/** JobStep field → column. */
+const STEP_FIELDS: Record<keyof StepChanges, string> = {
+  status: 'status',
+  attempts: 'attempts',
+  rowsDeleted: 'rows_deleted',
+  expectedRows: 'expected_rows',
+  entities: 'entities',
+  lastError: 'last_error',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+};
+
+function toStep(row: StepRow): JobStep {
+  return {
+    jobId: row.job_id,
+    name: row.name,
+    phase: row.phase,
+    kind: row.kind,
+    status: row.status,
+    attempts: row.attempts,
+    rowsDeleted: Number(row.rows_deleted),
+    expectedRows: row.expected_rows === null ? null : Number(row.expected_rows),
+    entities: row.entities ?? {},
+    lastError: row.last_error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
 }
 
-export interface ListFilter {
-  status?: JobStatusName;
-  subjectKind?: SubjectKind;
-  subjectId?: string;
-  /** Only jobs this user may see (initiator or viewer); unset for services. */
-  visibleTo?: string;
-  pageSize: number;
-  pageToken?: string;
-}
+const UNIQUE_VIOLATION = '23505';
+const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | undefined)?.code === UNIQUE_VIOLATION;
 
-const JOB_COLUMNS = `id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
-  trace_id, error, cancel_requested, created_at, started_at, finished_at, verified_at`;
-
-/** Thrown when a request id is reused for another subject. */
-export class RequestIdConflict extends Error {}
-
-/** The orchestrator's job records (DESIGN §5): written before any work starts. */
+/** The orchestrator's job records: written before any work starts. */
 export class JobStore {
-  constructor(readonly pool: Pool) {}
+  constructor(
+    readonly pool: Pool,
+    private readonly queue: JobQueue,
+  ) {}
 
   /**
-   * Records a job and its steps, or returns the job that already answers this request: the job with
-   * the same request id, else the subject's open job. `enqueue` runs in the same transaction, so a
-   * job is never recorded without its queue entry.
+   * Records a job, its steps, its trace and its queue entry in one transaction, or returns the job
+   * that already answers this request: the job with the same request id, else the subject's open
+   * job. Throws RequestIdReused when the request id names another subject's job.
    */
-  async createOrAttach(input: NewJob, enqueue: (client: PoolClient, jobId: string) => Promise<void>): Promise<{ job: JobRow; created: boolean }> {
+  async createOrAttach(input: NewJob): Promise<{ job: JobRow; created: boolean }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.findExisting(input);
       if (existing) return { job: existing, created: false };
-      const client = await this.pool.connect();
+      const id = randomUUID();
+      const jobTrace = beginJobTrace(id, { 'erasure.subject_kind': input.subjectKind });
       try {
-        await client.query('BEGIN');
-        const id = randomUUID();
-        const { rows } = await client.query<JobRow>(
-          `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id)
-           VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9) RETURNING ${JOB_COLUMNS}`,
-          [id, input.subjectKind, input.subjectId, input.requestedBy, input.requestId ?? null, input.viewers, input.options, input.parentJobId ?? null, randomBytes(16).toString('hex')],
-        );
-        await client.query(
-          `INSERT INTO erasure_job_steps (job_id, name, phase, position, status)
-           SELECT $1, s.name, s.phase, s.position - 1, 'PENDING' FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS s (name, phase, position)`,
-          [id, input.steps.map((s) => s.name), input.steps.map((s) => s.phase)],
-        );
-        await enqueue(client, id);
-        await client.query('COMMIT');
-        return { job: rows[0]!, created: true };
+        const job = await withTransaction(this.pool, async (client) => {
+          const { rows } = await client.query<JobRow>(
+            `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent)
+             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10) RETURNING ${JOB_COLUMNS}`,
+            [id, input.subjectKind, input.subjectId, input.requestedBy, input.requestId ?? null, input.viewers, input.options, input.parentJobId ?? null, jobTrace.traceId, jobTrace.traceparent],
+          );
+          await client.query(
+            `INSERT INTO erasure_job_steps (job_id, name, phase, kind, position, status)
+             SELECT $1, s.name, s.phase, s.kind, s.position - 1, 'PENDING'
+               FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS s (name, phase, kind, position)`,
+            [id, input.steps.map((s) => s.name), input.steps.map((s) => s.phase), input.steps.map((s) => s.kind)],
+          );
+          await this.queue.enqueue(client, id);
+          return rows[0]!;
+        });
+        jobTrace.end();
+        return { job, created: true };
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        // 23505: another request created the subject's open job (or used the request id) first: attach to it.
-        if ((error as { code?: string }).code !== '23505') throw error;
-      } finally {
-        client.release();
+        // Another request created the subject's open job (or used the request id) first: attach to it.
+        if (!isUniqueViolation(error)) throw error;
       }
     }
     throw new Error('could not create or find the job after repeated conflicts');
@@ -126,7 +202,7 @@ export class JobStore {
       const byRequest = rows[0];
       if (byRequest) {
         if (byRequest.subject_kind !== input.subjectKind || byRequest.subject_id !== input.subjectId) {
-          throw new RequestIdConflict(`request_id ${JSON.stringify(input.requestId)} was already used for another subject`);
+          throw new RequestIdReused(`request_id ${JSON.stringify(input.requestId)} was already used for another subject`);
         }
         return byRequest;
       }
@@ -143,56 +219,46 @@ export class JobStore {
     return rows[0];
   }
 
-  async steps(jobId: string): Promise<StepRow[]> {
-    const { rows } = await this.pool.query<StepRow>(
-      `SELECT job_id, name, phase, position, status, attempts, rows_deleted, expected_rows, entities, last_error, started_at, finished_at
-         FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`,
-      [jobId],
-    );
-    return rows;
+  async steps(jobId: string): Promise<JobStep[]> {
+    const { rows } = await this.pool.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`, [jobId]);
+    return rows.map(toStep);
   }
 
-  async stepsOf(jobIds: string[]): Promise<Map<string, StepRow[]>> {
+  /** The steps of many jobs (a listing), without per-entity detail. */
+  async stepsOf(jobIds: string[]): Promise<Map<string, JobStep[]>> {
     const { rows } = await this.pool.query<StepRow>(
-      `SELECT job_id, name, phase, position, status, attempts, rows_deleted, expected_rows, '{}'::jsonb AS entities, last_error, started_at, finished_at
+      `SELECT ${STEP_COLUMNS.replace('entities', `'{}'::jsonb AS entities`)}
          FROM erasure_job_steps WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, position`,
       [jobIds],
     );
-    const byJob = new Map<string, StepRow[]>(jobIds.map((id) => [id, []]));
-    for (const row of rows) byJob.get(row.job_id)!.push(row);
+    const byJob = new Map<string, JobStep[]>(jobIds.map((id) => [id, []]));
+    for (const row of rows) byJob.get(row.job_id)!.push(toStep(row));
     return byJob;
   }
 
-  /** Newest first; the page token is the last row's (created_at, id). */
+  /** Newest first, a page after `filter.after` (keyset pagination, services/kit/pagination.ts). */
   async list(filter: ListFilter): Promise<{ jobs: JobRow[]; nextPageToken: string }> {
     const where: string[] = [];
     const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
+    const param = (value: unknown) => {
       params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
+      return `$${params.length}`;
     };
-    if (filter.status) add('status = ?', filter.status);
-    if (filter.subjectKind) add('subject_kind = ?', filter.subjectKind);
-    if (filter.subjectId) add('subject_id = ?', filter.subjectId);
+    if (filter.status) where.push(`status = ${param(filter.status)}`);
+    if (filter.subjectKind) where.push(`subject_kind = ${param(filter.subjectKind)}`);
+    if (filter.subjectId) where.push(`subject_id = ${param(filter.subjectId)}`);
     if (filter.visibleTo) {
-      params.push(filter.visibleTo);
-      where.push(`(requested_by = 'user:' || $${params.length} OR $${params.length}::uuid = ANY(viewers))`);
+      const user = param(filter.visibleTo);
+      where.push(`(requested_by = 'user:' || ${user} OR ${user}::uuid = ANY(viewers))`);
     }
-    if (filter.pageToken) {
-      const [createdAt, id] = decodePageToken(filter.pageToken);
-      params.push(createdAt, id);
-      where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
-    }
-    params.push(filter.pageSize + 1);
+    if (filter.after) where.push(`(created_at, id) < (${param(filter.after.createdAt)}::timestamptz, ${param(filter.after.id)}::uuid)`);
     const { rows } = await this.pool.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM erasure_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+        ORDER BY created_at DESC, id DESC LIMIT ${param(filter.pageSize + 1)}`,
       params,
     );
-    const more = rows.length > filter.pageSize;
-    const jobs = rows.slice(0, filter.pageSize);
-    const last = jobs.at(-1);
-    return { jobs, nextPageToken: more && last ? encodePageToken(last.created_at, last.id) : '' };
+    const { items, nextPageToken } = toPage(rows, filter.pageSize);
+    return { jobs: items, nextPageToken };
   }
 
   /**
@@ -225,9 +291,7 @@ export class JobStore {
 
   /** Open jobs, oldest first: at start-up each is tried; those whose runner is alive stay with it. */
   async openJobs(): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at`,
-    );
+    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at`);
     return rows.map((row) => row.id);
   }
 
@@ -240,72 +304,42 @@ export class JobStore {
     );
   }
 
-  async updateStep(
-    jobId: string,
-    name: string,
-    fields: Partial<Pick<StepRow, 'status' | 'attempts' | 'last_error' | 'started_at' | 'finished_at' | 'entities'>> & {
-      rows_deleted?: number;
-      expected_rows?: number | null;
-    },
-  ): Promise<void> {
-    const keys = Object.keys(fields);
+  async updateStep(jobId: string, name: string, changes: StepChanges): Promise<void> {
+    const keys = (Object.keys(changes) as (keyof StepChanges)[]).filter((key) => changes[key] !== undefined);
     if (!keys.length) return;
     await this.pool.query(
-      `UPDATE erasure_job_steps SET ${keys.map((key, i) => `${key} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2`,
-      [jobId, name, ...keys.map((key) => (fields as Record<string, unknown>)[key])],
+      `UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2`,
+      [jobId, name, ...keys.map((key) => changes[key])],
     );
   }
 
   /** Records a cancellation request of an open job; returns false when the job is not open. */
   async requestCancel(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `UPDATE erasure_jobs SET cancel_requested = true WHERE id = $1 AND status IN ('PENDING', 'RUNNING')`,
-      [id],
-    );
+    const { rowCount } = await this.pool.query(`UPDATE erasure_jobs SET cancel_requested = true WHERE id = $1 AND status IN ('PENDING', 'RUNNING')`, [id]);
     return rowCount === 1;
   }
 
   /**
-   * Re-opens a FAILED or CANCELLED job: its unfinished steps go back to PENDING. Throws the unique
-   * violation (23505) when the subject already has another open job.
+   * Re-opens a FAILED or CANCELLED job and queues it again, in one transaction: its unfinished steps
+   * go back to PENDING. False when the job is not FAILED or CANCELLED; JobAlreadyOpen when the
+   * subject has another open job.
    */
-  async reopen(id: string, enqueue: (client: PoolClient, jobId: string) => Promise<void>): Promise<boolean> {
-    const client = await this.pool.connect();
+  async reopen(id: string): Promise<boolean> {
     try {
-      await client.query('BEGIN');
-      const { rowCount } = await client.query(
-        `UPDATE erasure_jobs SET status = 'PENDING', error = '', cancel_requested = false, finished_at = NULL, verified_at = NULL
-          WHERE id = $1 AND status IN ('FAILED', 'CANCELLED')`,
-        [id],
-      );
-      if (rowCount !== 1) {
-        await client.query('ROLLBACK');
-        return false;
-      }
-      await client.query(
-        `UPDATE erasure_job_steps SET status = 'PENDING', finished_at = NULL WHERE job_id = $1 AND status <> 'SUCCEEDED'`,
-        [id],
-      );
-      await enqueue(client, id);
-      await client.query('COMMIT');
-      return true;
+      return await withTransaction(this.pool, async (client) => {
+        const { rowCount } = await client.query(
+          `UPDATE erasure_jobs SET status = 'PENDING', error = '', cancel_requested = false, finished_at = NULL, verified_at = NULL
+            WHERE id = $1 AND status IN ('FAILED', 'CANCELLED')`,
+          [id],
+        );
+        if (rowCount !== 1) return false;
+        await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', finished_at = NULL WHERE job_id = $1 AND status <> 'SUCCEEDED'`, [id]);
+        await this.queue.enqueue(client, id);
+        return true;
+      });
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (isUniqueViolation(error)) throw new JobAlreadyOpen(`the subject of job ${id} already has another open job`);
       throw error;
-    } finally {
-      client.release();
     }
   }
-}
-
-function encodePageToken(createdAt: Date, id: string): string {
-  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
-}
-
-export function decodePageToken(token: string): [string, string] {
-  const [createdAt, id] = Buffer.from(token, 'base64url').toString().split('|');
-  if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/i.test(id)) {
-    throw new Error('page_token is not a token this service issued');
-  }
-  return [createdAt, id];
 }

@@ -11,6 +11,8 @@ import { decodePageToken, encodePageToken, pageSize, toPage } from '../services/
 import { sleep } from '../services/kit/sleep';
 import { withTransaction } from '../services/kit/transactions';
 import { bearerMetadata, unaryCall } from '../services/kit/unary';
+import { INVALID_SPAN_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import { contextFromTraceparent, traceparentOf } from '../services/kit/tracing';
 import { createTestDatabase } from './support/database';
 import { freePort } from './support/ports';
 
@@ -121,4 +123,18 @@ test('unaryCall: typed call with metadata and deadline; errors keep their status
     client.close();
     server.forceShutdown();
   }
+});
+
+test('traceparent: a span context is stored as W3C traceparent and continued from it', (t) => {
+  const spanContext = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED };
+  const stored = traceparentOf(spanContext);
+  t.deepEqual(stored, { traceId: spanContext.traceId, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+  const parent = trace.getSpanContext(contextFromTraceparent(stored.traceparent));
+  t.like(parent, { traceId: spanContext.traceId, spanId: spanContext.spanId, isRemote: true });
+
+  // Without a recording span (no SDK), a fresh valid context is made rather than the all-zero one.
+  const fresh = traceparentOf(INVALID_SPAN_CONTEXT);
+  t.regex(fresh.traceparent, new RegExp(`^00-${fresh.traceId}-[0-9a-f]{16}-01$`));
+  t.not(fresh.traceId, INVALID_SPAN_CONTEXT.traceId);
+  t.is(trace.getSpanContext(contextFromTraceparent('not a traceparent')), undefined);
 });

@@ -124,6 +124,8 @@ async function rowsMentioning(value: string, options: { exemptRetained?: boolean
   return found;
 }
 
+/** Each step as service:expected/deleted/attempts, for assertion messages. */
+const stepCounts = (job: Job) => job.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}/${s.attempts}`).join(' ');
 const jobTotal = (job: Job) => job.steps.reduce((sum, s) => sum + Number(s.rowsDeleted), 0);
 
 async function waitForJob(jobId: string, predicate: (job: Job) => boolean, timeoutMs = 60_000): Promise<Job> {
@@ -265,11 +267,11 @@ test.serial('fault: a service stopped during a job is retried and the job comple
   await mesh.start('inventory');
   const run = await stream;
   const job = run.finished!;
-  t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, job.error);
+  t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, `${job.error} (${stepCounts(job)})`);
   const inventory = job.steps.find((s) => s.service === 'inventory')!;
   t.true(inventory.attempts >= 2, `inventory took ${inventory.attempts} attempts`);
   t.regex(inventory.lastError, /^$/);
-  t.is(Number(job.totalRowsDeleted), expected, 'correct totals');
+  t.is(Number(job.totalRowsDeleted), expected, `correct totals: ${stepCounts(job)}`);
   assertUnchanged(t, before, await meshSnapshot(), 'target gone, control unchanged');
 });
 
@@ -307,7 +309,7 @@ test.serial('fault: a service that stays down fails the job naming it, everythin
   const done = await waitForJob(failed.id, isFinal);
   t.is(done.status, JobStatus.JOB_STATUS_COMPLETED, done.error);
   t.is(done.steps.find((s) => s.service === 'orders')!.attempts, 1, 'steps already done are not re-run');
-  t.is(Number(done.totalRowsDeleted), expected, 'correct totals');
+  t.is(Number(done.totalRowsDeleted), expected, `correct totals: ${stepCounts(done)}`);
   assertUnchanged(t, before, await meshSnapshot(), 'target gone, control unchanged');
   t.is(await codeOf(orch.unary.cancelJob({ jobId: done.id }, token)), 'FAILED_PRECONDITION', 'cancelling a finished job');
   t.is(await codeOf(orch.unary.retryJob({ jobId: done.id }, token)), 'FAILED_PRECONDITION', 'retrying a completed job');
@@ -326,6 +328,8 @@ test.serial('fault: the orchestrator killed with kill -9 mid-job; a new orchestr
     });
   });
   await firstProgress;
+  // The job's root span is ended when the job is recorded; let it reach the receiver before the kill.
+  t.true(await receiver.waitFor((spans) => spans.some((s) => s.name === 'erasure.job' && s.attributes['erasure.job.id'] === jobId)), 'root span exported');
   await mesh.stop('orchestrator', 'SIGKILL');
   const { rows } = await pools.get('orchestrator')!.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [jobId]);
   t.is(rows[0].status, 'RUNNING', 'the job was cut off mid-run');
@@ -341,6 +345,19 @@ test.serial('fault: the orchestrator killed with kill -9 mid-job; a new orchestr
   t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, job.error);
   t.is(Number(job.totalRowsDeleted), expected, `totals are exact after the crash: ${job.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}/${s.attempts}`).join(' ')}`);
   assertUnchanged(t, before, await meshSnapshot(), 'target gone, control unchanged');
+
+  // The resumed run continues the job's trace: one trace id, exactly one root span, the new run beneath it.
+  const resumedRun = (s: { traceId: string; name: string; attributes: Record<string, unknown> }) =>
+    s.traceId === job.traceId && s.name === 'erasure.run' && s.attributes['erasure.run.resumed'] === true;
+  t.true(await receiver.waitFor((spans) => spans.some(resumedRun)), 'the resumed run reported its span');
+  const jobSpans = receiver.spans.filter((s) => s.traceId === job.traceId);
+  const roots = jobSpans.filter((s) => s.parentSpanId === '');
+  t.deepEqual(roots.map((s) => `${s.service}/${s.name}`), ['orchestrator/erasure.job'], 'exactly one root span in the job\'s trace');
+  t.is(roots[0]?.attributes['erasure.job.id'], jobId);
+  const resumed = jobSpans.filter(resumedRun);
+  t.true(resumed.length >= 1 && resumed.every((s) => s.parentSpanId === roots[0]?.spanId), 'the resumed run is a child of the stored root context');
+  t.true(jobSpans.some((s) => s.name === 'erasure.step' && resumed.some((r) => r.spanId === s.parentSpanId)), 'steps of the resumed run are in the same trace');
+  t.is(new Set(receiver.spans.filter((s) => s.name === 'erasure.job' && s.attributes['erasure.job.id'] === jobId).map((s) => s.traceId)).size, 1, 'one trace for the job');
 });
 
 /** Rows of the tenant still present in the domain services, by direct SQL. */

@@ -1,37 +1,18 @@
 /**
- * The OpenTelemetry bootstrap. It must run before `@grpc/grpc-js` and `pg` are loaded, so their
- * instrumentation can patch them: processes load it with `--require` (see tracing-register.ts).
+ * The OpenTelemetry bootstrap. It must run before `@grpc/grpc-js`, `pg` and `pino` are loaded, so
+ * their instrumentation can patch them: processes load it with `--require` (see tracing-register.ts).
  * Spans are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; otherwise they are still
  * created (so trace ids exist and propagate) but dropped.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import { ROOT_CONTEXT, TraceFlags, isSpanContextValid, propagation, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import { NodeSDK, tracing, resources } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 
 let sdk: NodeSDK | undefined;
-
-const forcedTraceId = new AsyncLocalStorage<string>();
-
-/**
- * Lets a root span take a trace id chosen earlier: an erasure job's trace id is recorded with the job
- * when it is created, and every run of the job (a resumed run after a crash included) joins that trace.
- */
-class JobTraceIdGenerator implements tracing.IdGenerator {
-  private readonly random = new tracing.RandomIdGenerator();
-  generateTraceId(): string {
-    return forcedTraceId.getStore() ?? this.random.generateTraceId();
-  }
-  generateSpanId(): string {
-    return this.random.generateSpanId();
-  }
-}
-
-/** Runs `work` so that a root span started in it gets `traceId` (32 hex digits). */
-export function inTrace<T>(traceId: string, work: () => T): T {
-  return forcedTraceId.run(traceId, work);
-}
 
 export interface TracingOptions {
   serviceName: string;
@@ -52,11 +33,17 @@ export function startTracing(options: TracingOptions): NodeSDK {
   sdk = new NodeSDK({
     resource: resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME ?? options.serviceName }),
     spanProcessors: processors,
-    idGenerator: new JobTraceIdGenerator(),
     instrumentations: [
       // Health checks are polled constantly and would bury the deletion runs.
       new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
       new PgInstrumentation({ requireParentSpan: true }),
+      // Every log line written inside a span carries its trace_id and span_id; the lines stay in pino.
+      new PinoInstrumentation({
+        disableLogSending: true,
+        logHook: (_span, record) => {
+          delete record.trace_flags; // always "01" here: noise in every line
+        },
+      }),
     ],
   });
   sdk.start();
@@ -68,4 +55,33 @@ export async function stopTracing(): Promise<void> {
   const current = sdk;
   sdk = undefined;
   await current?.shutdown().catch(() => undefined);
+}
+
+/**
+ * The W3C `traceparent` of a span context, to be stored and continued later (by another run, in
+ * another process). Without a registered SDK the span context is invalid; a fresh random one is
+ * made so the stored trace id is still a real one that later runs and logs can share.
+ */
+export function traceparentOf(spanContext: SpanContext): { traceId: string; traceparent: string } {
+  const valid = isSpanContextValid(spanContext);
+  const carrier: Record<string, string> = {};
+  if (valid) propagation.inject(trace.setSpanContext(ROOT_CONTEXT, spanContext), carrier);
+  if (carrier.traceparent) return { traceId: spanContext.traceId, traceparent: carrier.traceparent };
+  const traceId = valid ? spanContext.traceId : randomBytes(16).toString('hex');
+  const spanId = valid ? spanContext.spanId : randomBytes(8).toString('hex');
+  const flags = valid ? spanContext.traceFlags : TraceFlags.SAMPLED;
+  return { traceId, traceparent: `00-${traceId}-${spanId}-${flags.toString(16).padStart(2, '0')}` };
+}
+
+/**
+ * The context a stored `traceparent` names, as the parent of new spans: work resumed later (after a
+ * restart, on another replica) stays in the trace it began in.
+ */
+export function contextFromTraceparent(traceparent: string): Context {
+  const extracted = propagation.extract(ROOT_CONTEXT, { traceparent });
+  if (trace.getSpanContext(extracted)) return extracted;
+  // No propagator registered (no SDK): parse it here, so spans still join the stored trace.
+  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
+  if (!match) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: match[1]!, spanId: match[2]!, traceFlags: parseInt(match[3]!, 16), isRemote: true });
 }

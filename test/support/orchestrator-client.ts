@@ -1,15 +1,13 @@
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import {
   DeletionOrchestratorClient,
   JobStatus,
-  type DeletionOrchestratorServer,
   type DeleteTenantRequest,
   type DeleteUserRequest,
   type Job,
   type JobEvent,
 } from '../../gen/bakery/erasure/v1/deletion_orchestrator';
-import { caller } from './identity';
-import { bearer } from './services';
+import { bearerMetadata, unaryCall, type UnaryMethodName, type UnaryRequest } from '../../services/kit/unary';
 
 export interface JobStream {
   events: JobEvent[];
@@ -19,10 +17,16 @@ export interface JobStream {
   snapshot?: Job;
 }
 
-/** The orchestrator's unary RPCs as promises, and its streams collected to their end. */
+type Method = UnaryMethodName<DeletionOrchestratorClient>;
+
+/** The orchestrator's unary RPCs as promises (`token` undefined sends none), and its streams collected to their end. */
 export function orchestratorClient(address: string) {
   const client = new DeletionOrchestratorClient(address, credentials.createInsecure());
-  const collect = (start: () => import('@grpc/grpc-js').ClientReadableStream<JobEvent>, onEvent?: (event: JobEvent) => void): Promise<JobStream> =>
+  const unary =
+    <K extends Method>(method: K) =>
+    (request: UnaryRequest<DeletionOrchestratorClient, K>, token?: string) =>
+      unaryCall(client, method, request, { metadata: bearerMetadata(token) });
+  const collect = (start: () => ClientReadableStream<JobEvent>, onEvent?: (event: JobEvent) => void): Promise<JobStream> =>
     new Promise((resolve) => {
       const result: JobStream = { events: [] };
       const call = start();
@@ -36,12 +40,18 @@ export function orchestratorClient(address: string) {
       call.on('end', () => resolve(result));
     });
   return {
-    unary: caller<DeletionOrchestratorServer>(client),
+    unary: {
+      previewTenantDeletion: unary('previewTenantDeletion'),
+      getJob: unary('getJob'),
+      listJobs: unary('listJobs'),
+      cancelJob: unary('cancelJob'),
+      retryJob: unary('retryJob'),
+    },
     deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string }, token?: string, onEvent?: (event: JobEvent) => void) =>
-      collect(() => client.deleteTenant({ requestId: '', detach: false, ...request }, bearer(token)), onEvent),
+      collect(() => client.deleteTenant({ requestId: '', detach: false, ...request }, bearerMetadata(token)), onEvent),
     deleteUser: (request: Partial<DeleteUserRequest> & { userId: string }, token?: string, onEvent?: (event: JobEvent) => void) =>
-      collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, ...request }, bearer(token)), onEvent),
-    watchJob: (jobId: string, token?: string, onEvent?: (event: JobEvent) => void) => collect(() => client.watchJob({ jobId }, bearer(token)), onEvent),
+      collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, ...request }, bearerMetadata(token)), onEvent),
+    watchJob: (jobId: string, token?: string, onEvent?: (event: JobEvent) => void) => collect(() => client.watchJob({ jobId }, bearerMetadata(token)), onEvent),
     close: () => client.close(),
   };
 }

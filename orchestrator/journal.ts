@@ -1,0 +1,70 @@
+import type { JobBusEvent, JobEvents } from './events';
+import type { JobRow, JobStatusName, JobStep, JobStore, StepChanges } from './store';
+
+/** The final states of a job. */
+export type FinalStatus = Extract<JobStatusName, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
+
+/**
+ * The one way a run changes what others see of a job: each change is written to the job store and
+ * then announced on the event bus, so a watcher on any replica learns of it. Announcements are not
+ * awaited by the run: they go out in order over one connection, and a watcher that misses one still
+ * reads the final state from the store.
+ */
+export class JobJournal {
+  constructor(
+    private readonly store: JobStore,
+    private readonly events: JobEvents,
+  ) {}
+
+  /** Applies `changes` to the step in memory, records them (with the step's row count), and announces the new state. */
+  async recordStep(step: JobStep, changes: StepChanges): Promise<void> {
+    Object.assign(step, changes);
+    await this.store.updateStep(step.jobId, step.name, { ...changes, rowsDeleted: step.rowsDeleted });
+    void this.announce({ kind: 'step', jobId: step.jobId, step: { ...step } });
+  }
+
+  /** Records a step's counts without announcing them (progress goes out as `progress` events). */
+  async recordCounts(step: JobStep): Promise<void> {
+    await this.store.updateStep(step.jobId, step.name, { rowsDeleted: step.rowsDeleted, entities: step.entities });
+  }
+
+  /** Announces progress within a step; nothing is recorded. */
+  progress(step: JobStep, entity: string, jobRowsDone: number): void {
+    void this.announce({
+      kind: 'progress',
+      jobId: step.jobId,
+      service: step.name,
+      entity,
+      entityRowsDone: step.entities[entity]?.rows ?? 0,
+      stepRowsDone: step.rowsDeleted,
+      stepExpectedRows: step.expectedRows ?? 0,
+      jobRowsDone,
+    });
+  }
+
+  /** A PENDING job starts RUNNING. */
+  async start(job: JobRow): Promise<void> {
+    job.started_at ??= new Date();
+    job.status = 'RUNNING';
+    await this.store.updateJob(job.id, { status: 'RUNNING', started_at: job.started_at });
+    void this.announce({ kind: 'job', jobId: job.id });
+  }
+
+  async verified(job: JobRow): Promise<void> {
+    job.verified_at = new Date();
+    await this.store.updateJob(job.id, { verified_at: job.verified_at });
+  }
+
+  /** The job ends; watchers get its final state. */
+  async finish(job: JobRow, status: FinalStatus, error: string): Promise<void> {
+    job.status = status;
+    job.error = error;
+    job.finished_at = new Date();
+    await this.store.updateJob(job.id, { status, error, finished_at: job.finished_at });
+    await this.announce({ kind: 'finished', jobId: job.id });
+  }
+
+  private announce(event: JobBusEvent): Promise<void> {
+    return this.events.publish(event);
+  }
+}

@@ -1,0 +1,69 @@
+import { JobStatus, StepStatus, type EntityProgress, type Job, type Step } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import type { JobBusEvent } from './events';
+import type { JobRow, JobStatusName, JobStep } from './store';
+
+/** The one translation of jobs and steps into the DeletionOrchestrator's messages. */
+
+export function toStepMessage(step: JobStep): Step {
+  return {
+    service: step.name,
+    phase: step.phase,
+    status: StepStatus[`STEP_STATUS_${step.status}`],
+    attempts: step.attempts,
+    rowsDeleted: String(step.rowsDeleted),
+    expectedRows: String(step.expectedRows ?? 0),
+    lastError: step.lastError,
+    startTime: step.startedAt ?? undefined,
+    endTime: step.finishedAt ?? undefined,
+    entities: Object.entries(step.entities).map(([entity, tally]) => ({
+      entity,
+      action: tally.action,
+      rows: String(tally.rows),
+      chunks: String(tally.chunks),
+    })),
+  };
+}
+
+export function toJobStatus(status: JobStatusName): JobStatus {
+  return JobStatus[`JOB_STATUS_${status}`];
+}
+
+/** A JobStatus filter as a status name; undefined for UNSPECIFIED, null for a value that is no status. */
+export function fromJobStatus(status: JobStatus): JobStatusName | undefined | null {
+  if (status === JobStatus.JOB_STATUS_UNSPECIFIED) return undefined;
+  const name = JobStatus[status]?.replace('JOB_STATUS_', '');
+  return name && name !== 'UNRECOGNIZED' ? (name as JobStatusName) : null;
+}
+
+export function toJobMessage(job: JobRow, steps: JobStep[]): Job {
+  return {
+    id: job.id,
+    subject: job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id },
+    status: toJobStatus(job.status),
+    requestedBy: job.requested_by,
+    requestId: job.request_id ?? '',
+    steps: steps.map(toStepMessage),
+    totalRowsDeleted: String(steps.reduce((sum, s) => sum + s.rowsDeleted, 0)),
+    expectedRows: String(steps.reduce((sum, s) => sum + (s.expectedRows ?? 0), 0)),
+    createTime: job.created_at,
+    startTime: job.started_at ?? undefined,
+    endTime: job.finished_at ?? undefined,
+    durationMs: String(job.started_at && job.finished_at ? job.finished_at.getTime() - job.started_at.getTime() : 0),
+    traceId: job.trace_id,
+    error: job.error,
+    parentJobId: job.parent_job_id ?? '',
+    verifiedTime: job.verified_at ?? undefined,
+  };
+}
+
+export function toProgressMessage(event: Extract<JobBusEvent, { kind: 'progress' }>): EntityProgress {
+  return {
+    jobId: event.jobId,
+    service: event.service,
+    entity: event.entity,
+    entityRowsDone: String(event.entityRowsDone),
+    stepRowsDone: String(event.stepRowsDone),
+    stepExpectedRows: String(event.stepExpectedRows),
+    jobRowsDone: String(event.jobRowsDone),
+  };
+}

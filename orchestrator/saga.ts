@@ -1,0 +1,146 @@
+import { status } from '@grpc/grpc-js';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import type { Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { ALL_SERVICES } from './config';
+import { inSpan } from './job-trace';
+import type { JobJournal } from './journal';
+import { describeError, withRetry } from './retry';
+import { STEP_HANDLERS, type StepServices } from './step-handlers';
+import { PHASES } from './steps';
+import type { JobRow, JobStep, JobStore } from './store';
+
+/** Why a run stopped early: the job was cancelled, or this replica lost its claim (or is shutting down). */
+export type StopReason = 'cancel' | 'lease-lost' | 'shutdown';
+
+export interface SagaDeps extends StepServices {
+  store: JobStore;
+  journal: JobJournal;
+}
+
+/**
+ * One run of a job's saga: the tenant is marked DELETING (hidden, subscription cancelled), then phase
+ * by phase — preparation, the domain services in parallel, the identity services last — each step by
+ * its handler with retries; then verification that no service still finds the subject. A run stopped
+ * by `signal` leaves the job open for the next run, except a cancellation, which ends it.
+ */
+export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDeps, log: Logger): Promise<void> {
+  const deps: SagaDeps = { ...sagaDeps, log };
+  const { store, journal, config } = deps;
+  const subject: Subject = job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id };
+  if (job.status === 'PENDING') {
+    await journal.start(job);
+    log.info({ subject_kind: job.subject_kind }, 'job started');
+  } else {
+    log.info('job resumed');
+  }
+  const steps = await store.steps(job.id);
+  const jobRowsDone = () => steps.reduce((sum, step) => sum + step.rowsDeleted, 0);
+
+  try {
+    if (job.subject_kind === 'tenant') await beginTenantDeletion(job, steps, signal, deps);
+    for (const phase of PHASES) {
+      const todo = steps.filter((step) => step.phase === phase && step.status !== 'SUCCEEDED');
+      await inParallel(todo, phase === 'domain' ? config.concurrency : 1, (step) => runStep(job, step, subject, signal, jobRowsDone, deps));
+      if (signal.aborted || steps.some((step) => step.status === 'FAILED')) break;
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+
+  const reason = signal.reason as StopReason | undefined;
+  if (reason === 'lease-lost' || reason === 'shutdown') {
+    log.warn({ reason }, 'run stopped; the job stays open for another runner');
+    return;
+  }
+  if (reason === 'cancel') {
+    for (const step of steps) {
+      if (step.status !== 'SUCCEEDED' && step.status !== 'FAILED') await journal.recordStep(step, { status: 'CANCELLED', finishedAt: new Date() });
+    }
+    return finish(job, 'CANCELLED', 'cancelled by request; work already done stays done', deps, log);
+  }
+  const failed = steps.filter((step) => step.status === 'FAILED');
+  if (failed.length) return finish(job, 'FAILED', failed.map((s) => `${s.name}: ${s.lastError}`).join('; '), deps, log);
+
+  const leftovers = await verify(subject, signal, deps);
+  if (leftovers.length) {
+    for (const { service, rows, error } of leftovers) {
+      const step = steps.find((s) => s.name === service);
+      if (step) await journal.recordStep(step, { status: 'FAILED', lastError: error ?? `verification found ${rows} rows left`, finishedAt: new Date() });
+    }
+    return finish(job, 'FAILED', `verification: ${leftovers.map((l) => l.error ?? `${l.service} has ${l.rows} rows left`).join('; ')}`, deps, log);
+  }
+  await journal.verified(job);
+  await finish(job, 'COMPLETED', '', deps, log);
+}
+
+async function finish(job: JobRow, final: 'COMPLETED' | 'FAILED' | 'CANCELLED', error: string, { journal }: SagaDeps, log: Logger): Promise<void> {
+  trace.getActiveSpan()?.setAttribute('erasure.job.status', final);
+  await journal.finish(job, final, error);
+  log.info({ status: final, error: error || undefined }, 'job ended');
+}
+
+/** Marks the tenant DELETING (hidden from normal use, subscription cancelled); idempotent. */
+async function beginTenantDeletion(job: JobRow, steps: JobStep[], signal: AbortSignal, { clients, config }: SagaDeps): Promise<void> {
+  if (steps.find((step) => step.name === 'tenant')?.status === 'SUCCEEDED') return; // the tenant row is already gone
+  await withRetry(config.retry, signal, () => clients.tenantCall('beginTenantDeletion', { tenantId: job.subject_id })).catch((error) => {
+    if ((error as { code?: number }).code === status.NOT_FOUND) return; // erased earlier; nothing to hide
+    throw error;
+  });
+}
+
+/**
+ * Runs one step by the handler of its kind, with the retry policy and its own span. The retry budget
+ * is per run: RetryJob gives a failed step a fresh budget; `attempts` counts them all.
+ */
+function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSignal, jobRowsDone: () => number, deps: SagaDeps): Promise<void> {
+  const { journal, config, log } = deps;
+  const handler = STEP_HANDLERS[step.kind];
+  return inSpan('erasure.step', { 'erasure.job.id': job.id, 'erasure.service': step.name, 'erasure.phase': step.phase }, async (span) => {
+    try {
+      if (signal.aborted) return;
+      await withRetry(config.retry, signal, () => handler({ job, step, subject, signal, jobRowsDone }, deps), {
+        onAttempt: () => journal.recordStep(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? new Date() }),
+        onRetry: async (error) => {
+          const message = describeError(error);
+          log.warn({ service: step.name, attempt: step.attempts, error: message, retry: true }, 'step attempt failed');
+          await journal.recordStep(step, { status: 'RETRYING', lastError: message });
+        },
+      });
+      await journal.recordStep(step, { status: 'SUCCEEDED', lastError: '', finishedAt: new Date() });
+    } catch (error) {
+      if (signal.aborted) return;
+      const message = describeError(error);
+      log.warn({ service: step.name, attempt: step.attempts, error: message, retry: false }, 'step attempt failed');
+      await journal.recordStep(step, { status: 'FAILED', lastError: message, finishedAt: new Date() });
+      span.setStatus({ code: SpanStatusCode.ERROR, message });
+    } finally {
+      span.setAttributes({ 'erasure.rows_deleted': step.rowsDeleted, 'erasure.attempts': step.attempts, 'erasure.step.status': step.status });
+    }
+  });
+}
+
+/** Verification: Preview on every service must find nothing left. */
+async function verify(subject: Subject, signal: AbortSignal, { clients, config }: SagaDeps): Promise<{ service: string; rows: number; error?: string }[]> {
+  const results = await Promise.all(
+    ALL_SERVICES.map(async (service) => {
+      try {
+        const response = await withRetry(config.retry, signal, () => clients.preview(service, subject, 15_000));
+        return { service, rows: Number(response.totalRows) };
+      } catch (error) {
+        return { service, rows: -1, error: `verification could not ask ${service}: ${describeError(error)}` };
+      }
+    }),
+  );
+  return results.filter((r) => r.rows !== 0);
+}
+
+/** Runs `work` over `items` with at most `limit` at once. */
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(
+    Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+    }),
+  );
+}

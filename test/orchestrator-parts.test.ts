@@ -1,0 +1,156 @@
+/**
+ * Parts of the orchestrator on their own: the retry policy, and the job store, journal and watch
+ * stream over a real PostgreSQL (its own migrated database, the real pg-boss queue and LISTEN/NOTIFY
+ * bus). Rows are checked by direct SQL.
+ */
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import pino from 'pino';
+import { status } from '@grpc/grpc-js';
+import { JobStatus, StepStatus, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { openServiceDatabase } from '../services/kit/database';
+import { migrate } from '../services/kit/migrations';
+import { JobEvents } from '../orchestrator/events';
+import { JobJournal } from '../orchestrator/journal';
+import { toJobMessage } from '../orchestrator/mapper';
+import { migrations } from '../orchestrator/migrations';
+import { ErasureQueue } from '../orchestrator/queue';
+import { NonRetryableError, RETRYABLE_CODES, isRetryable, retryDelay, withRetry, type RetryPolicy } from '../orchestrator/retry';
+import { stepsFor } from '../orchestrator/steps';
+import { JobAlreadyOpen, JobStore, RequestIdReused } from '../orchestrator/store';
+import { watchJob } from '../orchestrator/watch';
+import { createTestDatabase } from './support/database';
+
+const policy: RetryPolicy = { initialIntervalMs: 10, backoffCoefficient: 2, maximumIntervalMs: 40, maximumAttempts: 4, retryableCodes: RETRYABLE_CODES };
+const grpcError = (code: status) => Object.assign(new Error(status[code]), { code });
+
+test('retry policy: delays grow by the coefficient with jitter and stop at the maximum interval', (t) => {
+  t.is(retryDelay(policy, 1, () => 0), 5);
+  t.is(retryDelay(policy, 1, () => 1), 10);
+  t.is(retryDelay(policy, 2, () => 1), 20);
+  t.is(retryDelay(policy, 3, () => 1), 40);
+  t.is(retryDelay(policy, 9, () => 1), 40, 'capped');
+  t.is(retryDelay(policy, 9, () => 0), 20, 'at least half the cap');
+  t.true(isRetryable(policy, grpcError(status.UNAVAILABLE)));
+  t.false(isRetryable(policy, grpcError(status.INVALID_ARGUMENT)));
+  t.false(isRetryable(policy, Object.assign(new NonRetryableError('refused'), { code: status.UNAVAILABLE })));
+  t.false(isRetryable(policy, new Error('plain')));
+});
+
+test('withRetry: retries retryable codes up to the attempt budget, calling its hooks', async (t) => {
+  const seen: string[] = [];
+  const signal = new AbortController().signal;
+  const result = await withRetry(
+    policy,
+    signal,
+    async (attempt) => {
+      if (attempt < 3) throw grpcError(status.UNAVAILABLE);
+      return 'ok';
+    },
+    { onAttempt: (n) => void seen.push(`attempt ${n}`), onRetry: (_e, n, delay) => void seen.push(`retry ${n} after ${delay >= 0 ? 'a delay' : '?'}`) },
+  );
+  t.is(result, 'ok');
+  t.deepEqual(seen, ['attempt 1', 'retry 1 after a delay', 'attempt 2', 'retry 2 after a delay', 'attempt 3']);
+
+  let calls = 0;
+  const exhausted = await t.throwsAsync(withRetry(policy, signal, async () => {
+    calls++;
+    throw grpcError(status.DEADLINE_EXCEEDED);
+  }));
+  t.is((exhausted as { code?: number }).code, status.DEADLINE_EXCEEDED);
+  t.is(calls, policy.maximumAttempts, 'the budget is the number of attempts');
+
+  calls = 0;
+  await t.throwsAsync(withRetry(policy, signal, async () => {
+    calls++;
+    throw grpcError(status.FAILED_PRECONDITION);
+  }));
+  t.is(calls, 1, 'a non-retryable code fails at once');
+
+  calls = 0;
+  await t.throwsAsync(withRetry(policy, signal, async () => {
+    calls++;
+    throw new NonRetryableError('no');
+  }));
+  t.is(calls, 1, 'NonRetryableError fails at once');
+
+  const controller = new AbortController();
+  calls = 0;
+  const slow: RetryPolicy = { ...policy, initialIntervalMs: 60_000, maximumIntervalMs: 60_000 };
+  setTimeout(() => controller.abort(), 50);
+  const started = Date.now();
+  await t.throwsAsync(withRetry(slow, controller.signal, async () => {
+    calls++;
+    throw grpcError(status.UNAVAILABLE);
+  }));
+  t.is(calls, 1, 'an abort during the wait ends the retries');
+  t.true(Date.now() - started < 5000);
+});
+
+test('store, journal and watch: one transaction records job, steps and queue entry; step changes reach watchers; domain errors', async (t) => {
+  const db = await createTestDatabase('orch_parts');
+  const log = pino({ level: 'silent' });
+  const service = openServiceDatabase(db.url, 3);
+  const queue = new ErasureQueue(db.url, log);
+  const events = new JobEvents(db.url, log);
+  try {
+    await migrate(db.url, service.sequelize, migrations, log);
+    await queue.start();
+    await events.start();
+    const store = new JobStore(service.pool, queue);
+    const journal = new JobJournal(store, events);
+
+    const tenantId = randomUUID();
+    const input = { subjectKind: 'tenant' as const, subjectId: tenantId, requestedBy: 'service:test', requestId: 'req-1', viewers: [], options: {}, steps: stepsFor('tenant') };
+    const { job, created } = await store.createOrAttach(input);
+    t.true(created);
+    t.regex(job.trace_id, /^[0-9a-f]{32}$/);
+    t.regex(job.trace_parent ?? '', new RegExp(`^00-${job.trace_id}-[0-9a-f]{16}-0[01]$`), 'the root context is stored as a traceparent');
+    const { rows: stepRows } = await db.pool.query(`SELECT name, kind, phase FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`, [job.id]);
+    t.deepEqual(stepRows, stepsFor('tenant').map((s) => ({ name: s.name, kind: s.kind, phase: s.phase })), 'steps recorded with their kinds');
+    const { rows: queued } = await db.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE data->>'jobId' = $1`, [job.id]);
+    t.is(queued[0].n, 1, 'queued in the same transaction');
+
+    t.is((await store.createOrAttach({ ...input, requestId: undefined })).job.id, job.id, 'the open job answers a repeated request');
+    await t.throwsAsync(store.createOrAttach({ ...input, subjectId: randomUUID() }), { instanceOf: RequestIdReused });
+
+    // A watcher sees the snapshot, a step change built from the event, and the end.
+    const controller = new AbortController();
+    const load = async (id: string) => toJobMessage((await store.get(id))!, await store.steps(id));
+    const stream = watchJob(events, job.id, controller.signal, { load, recheckMs: 60_000 });
+    const first = await stream.next();
+    t.truthy((first.value as JobEvent).snapshot, 'the snapshot comes first');
+    const [step] = await store.steps(job.id);
+    await journal.start((await store.get(job.id))!);
+    await journal.recordStep(step!, { status: 'RUNNING', attempts: 1, startedAt: new Date() });
+    const received: JobEvent[] = [];
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) break;
+      received.push(next.value);
+      if (next.value.stepUpdate) break;
+    }
+    const update = received.find((e) => e.stepUpdate)!.stepUpdate!;
+    t.is(update.step?.service, step!.name);
+    t.is(update.step?.status, StepStatus.STEP_STATUS_RUNNING);
+    t.true(update.step?.startTime instanceof Date, 'times survive the bus');
+    const { rows: recorded } = await db.pool.query(`SELECT status, attempts FROM erasure_job_steps WHERE job_id = $1 AND name = $2`, [job.id, step!.name]);
+    t.deepEqual(recorded[0], { status: 'RUNNING', attempts: 1 }, 'the change is recorded');
+    await journal.finish((await store.get(job.id))!, 'FAILED', 'test');
+    let finished: JobEvent | undefined;
+    for await (const event of { [Symbol.asyncIterator]: () => stream }) if (event.finished) finished = event;
+    t.is(finished?.finished?.status, JobStatus.JOB_STATUS_FAILED, 'the stream ends with the final state');
+
+    // Re-opening while the subject has another open job is a domain error, not a database code.
+    const other = await store.createOrAttach({ ...input, requestId: undefined });
+    t.true(other.created);
+    await t.throwsAsync(store.reopen(job.id), { instanceOf: JobAlreadyOpen });
+    const { rows: still } = await db.pool.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [job.id]);
+    t.is(still[0].status, 'FAILED', 'nothing changed');
+  } finally {
+    await events.stop();
+    await queue.stop();
+    await service.close();
+    await db.drop();
+  }
+});
