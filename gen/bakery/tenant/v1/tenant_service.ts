@@ -391,6 +391,18 @@ export interface BeginTenantDeletionResponse {
   tenant?: Tenant | undefined;
 }
 
+/** CancelTenantDeletionRequest names the tenant whose erasure was cancelled before any row was removed. */
+export interface CancelTenantDeletionRequest {
+  /** tenant_id is the tenant's UUID. */
+  tenantId: string;
+}
+
+/** CancelTenantDeletionResponse carries the tenant, ACTIVE again. */
+export interface CancelTenantDeletionResponse {
+  /** tenant is the tenant with status ACTIVE and its subscription restored. */
+  tenant?: Tenant | undefined;
+}
+
 /** ListUserMembershipsRequest names a user. */
 export interface ListUserMembershipsRequest {
   /** user_id is the user's UUID. */
@@ -2302,6 +2314,148 @@ export const BeginTenantDeletionResponse: MessageFns<BeginTenantDeletionResponse
   },
 };
 
+function createBaseCancelTenantDeletionRequest(): CancelTenantDeletionRequest {
+  return { tenantId: "" };
+}
+
+export const CancelTenantDeletionRequest: MessageFns<CancelTenantDeletionRequest> = {
+  encode(message: CancelTenantDeletionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTenantDeletionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelTenantDeletionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelTenantDeletionRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CancelTenantDeletionRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelTenantDeletionRequest>): CancelTenantDeletionRequest {
+    return CancelTenantDeletionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelTenantDeletionRequest>): CancelTenantDeletionRequest {
+    const message = createBaseCancelTenantDeletionRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelTenantDeletionResponse(): CancelTenantDeletionResponse {
+  return { tenant: undefined };
+}
+
+export const CancelTenantDeletionResponse: MessageFns<CancelTenantDeletionResponse> = {
+  encode(message: CancelTenantDeletionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== undefined) {
+      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTenantDeletionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelTenantDeletionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = Tenant.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelTenantDeletionResponse {
+    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
+  },
+
+  toJSON(message: CancelTenantDeletionResponse): unknown {
+    const obj: any = {};
+    if (message.tenant !== undefined) {
+      obj.tenant = Tenant.toJSON(message.tenant);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelTenantDeletionResponse>): CancelTenantDeletionResponse {
+    return CancelTenantDeletionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelTenantDeletionResponse>): CancelTenantDeletionResponse {
+    const message = createBaseCancelTenantDeletionResponse();
+    message.tenant = (object.tenant !== undefined && object.tenant !== null)
+      ? Tenant.fromPartial(object.tenant)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseListUserMembershipsRequest(): ListUserMembershipsRequest {
   return { userId: "" };
 }
@@ -3007,6 +3161,22 @@ export const TenantServiceService = {
     responseDeserialize: (value: Buffer): BeginTenantDeletionResponse => BeginTenantDeletionResponse.decode(value),
   },
   /**
+   * CancelTenantDeletion returns a DELETING tenant to ACTIVE with its subscription, when the
+   * orchestrator cancels the tenant's erasure before any service removed a row. Idempotent. Callers:
+   * the orchestrator only.
+   */
+  cancelTenantDeletion: {
+    path: "/bakery.tenant.v1.TenantService/CancelTenantDeletion" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelTenantDeletionRequest): Buffer =>
+      Buffer.from(CancelTenantDeletionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelTenantDeletionRequest => CancelTenantDeletionRequest.decode(value),
+    responseSerialize: (value: CancelTenantDeletionResponse): Buffer =>
+      Buffer.from(CancelTenantDeletionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelTenantDeletionResponse => CancelTenantDeletionResponse.decode(value),
+  },
+  /**
    * ListUserMemberships lists every tenant a user belongs to, with what a user erasure needs to decide
    * per tenant (role, whether another ADMIN could take over, member count). Callers: the user
    * themself, or services.
@@ -3077,6 +3247,12 @@ export interface TenantServiceServer extends UntypedServiceImplementation {
    * OWNER or ADMINs, or services.
    */
   beginTenantDeletion: handleUnaryCall<BeginTenantDeletionRequest, BeginTenantDeletionResponse>;
+  /**
+   * CancelTenantDeletion returns a DELETING tenant to ACTIVE with its subscription, when the
+   * orchestrator cancels the tenant's erasure before any service removed a row. Idempotent. Callers:
+   * the orchestrator only.
+   */
+  cancelTenantDeletion: handleUnaryCall<CancelTenantDeletionRequest, CancelTenantDeletionResponse>;
   /**
    * ListUserMemberships lists every tenant a user belongs to, with what a user erasure needs to decide
    * per tenant (role, whether another ADMIN could take over, member count). Callers: the user
@@ -3241,6 +3417,26 @@ export interface TenantServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BeginTenantDeletionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CancelTenantDeletion returns a DELETING tenant to ACTIVE with its subscription, when the
+   * orchestrator cancels the tenant's erasure before any service removed a row. Idempotent. Callers:
+   * the orchestrator only.
+   */
+  cancelTenantDeletion(
+    request: CancelTenantDeletionRequest,
+    callback: (error: ServiceError | null, response: CancelTenantDeletionResponse) => void,
+  ): ClientUnaryCall;
+  cancelTenantDeletion(
+    request: CancelTenantDeletionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelTenantDeletionResponse) => void,
+  ): ClientUnaryCall;
+  cancelTenantDeletion(
+    request: CancelTenantDeletionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelTenantDeletionResponse) => void,
   ): ClientUnaryCall;
   /**
    * ListUserMemberships lists every tenant a user belongs to, with what a user erasure needs to decide
