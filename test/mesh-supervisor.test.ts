@@ -223,3 +223,35 @@ test('npm start refuses before starting anything when a port is taken, in one li
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a supervised child stops when the process that started it dies (child guard), so a dead test runner leaks nothing', async (t) => {
+  // The runner: supervises one child the way every mesh does (IPC channel + the guard preloaded), prints its pid, and is then killed with SIGKILL.
+  const runner = spawn(
+    process.execPath,
+    [
+      '--require',
+      'tsx/cjs',
+      '-e',
+      `const { Supervisor, NO_RESTART } = require('./mesh/processes');
+       const s = new Supervisor({ name: 'sleeper', command: process.execPath, args: ['--require', './mesh/child-guard.ts', '--require', 'tsx/cjs', '-e', 'setInterval(() => {}, 1000)'], cwd: process.cwd(), env: process.env }, NO_RESTART);
+       s.on('started', (pid) => console.log(pid));
+       s.start();
+       setInterval(() => {}, 1000);`,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const childPid = Number(await new Promise<string>((resolve) => runner.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))));
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  t.true(alive(childPid));
+  runner.kill('SIGKILL');
+  const deadline = Date.now() + 20_000;
+  while (alive(childPid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.false(alive(childPid), 'the child exited after its parent was killed');
+});
