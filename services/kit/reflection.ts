@@ -9,7 +9,7 @@ import { repoRoot } from './paths';
 /**
  * Server reflection fed with the real FileDescriptorProtos of a `buf build` image (gen/descriptors.binpb),
  * dependencies and the vendored grpc.health.v1 proto included. Descriptors from proto-loader drop
- * dependencies, and `buf curl` then cannot call methods (DESIGN §8).
+ * dependencies, and `buf curl` then cannot call methods.
  */
 export function addReflection(server: Server, serviceNames: string[]): void {
   const image = FileDescriptorSet.decode(readFileSync(resolve(repoRoot, 'gen/descriptors.binpb'))) as unknown as {

@@ -65,10 +65,10 @@ export async function startGrpcServer(
 }
 
 /**
- * Binds, retrying briefly when the port is taken. The default ports (50050–50064) lie in Linux's
- * ephemeral range, so a client that dials a service before it listens (a health check, the
- * orchestrator) can, now and then, be given that very port as its own source port and connect to
- * itself, holding the port for a moment.
+ * Binds, retrying briefly when the port is taken. The default ports lie below the ephemeral range
+ * (docs/architecture.md §2), but an address set by `<NAME>_ADDR` may not: there a client that dials a
+ * service before it listens can be given that very port as its own source port and connect to itself,
+ * holding the port for a moment.
  */
 async function bindWithRetry(server: Server, address: string, log: Logger): Promise<number> {
   for (let attempt = 1; ; attempt++) {
