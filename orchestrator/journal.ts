@@ -11,6 +11,9 @@ export type FinalStatus = Extract<JobStatusName, 'COMPLETED' | 'FAILED' | 'CANCE
  * reads the final state from the store.
  */
 export class JobJournal {
+  /** The last write of each step (`jobId/name`), so the next one waits for it. */
+  private readonly writes = new Map<string, Promise<void>>();
+
   constructor(
     private readonly store: JobStore,
     private readonly events: JobEvents,
@@ -19,13 +22,30 @@ export class JobJournal {
   /** Applies `changes` to the step in memory, records them (with the step's row count), and announces the new state. */
   async recordStep(step: JobStep, changes: StepChanges): Promise<void> {
     Object.assign(step, changes);
-    await this.store.updateStep(step.jobId, step.name, { ...changes, rowsDeleted: step.rowsDeleted });
+    await this.write(step, { ...changes, rowsDeleted: step.rowsDeleted });
     void this.announce({ kind: 'step', jobId: step.jobId, step: { ...step } });
   }
 
   /** Records a step's counts without announcing them (progress goes out as `progress` events). */
-  async recordCounts(step: JobStep): Promise<void> {
-    await this.store.updateStep(step.jobId, step.name, { rowsDeleted: step.rowsDeleted, entities: step.entities });
+  recordCounts(step: JobStep): Promise<void> {
+    return this.write(step, { rowsDeleted: step.rowsDeleted, entities: step.entities });
+  }
+
+  /**
+   * Writes of one step are applied in the order they were made. Progress is recorded without
+   * waiting; on separate pool connections a late progress write could otherwise land after the
+   * step's final count and overwrite it with a smaller one.
+   */
+  private write(step: JobStep, changes: StepChanges): Promise<void> {
+    const key = `${step.jobId}/${step.name}`;
+    const previous = this.writes.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.store.updateStep(step.jobId, step.name, changes));
+    this.writes.set(key, next);
+    next.then(
+      () => this.writes.get(key) === next && this.writes.delete(key),
+      () => this.writes.get(key) === next && this.writes.delete(key),
+    );
+    return next;
   }
 
   /** Announces progress within a step; nothing is recorded. */

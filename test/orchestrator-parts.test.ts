@@ -136,6 +136,29 @@ test('store, journal and watch: one transaction records job, steps and queue ent
     t.true(update.step?.startTime instanceof Date, 'times survive the bus');
     const { rows: recorded } = await db.pool.query(`SELECT status, attempts FROM erasure_job_steps WHERE job_id = $1 AND name = $2`, [job.id, step!.name]);
     t.deepEqual(recorded[0], { status: 'RUNNING', attempts: 1 }, 'the change is recorded');
+
+    // Progress is written without waiting; a step's writes still go one at a time, in order, so a
+    // late progress write never overwrites the final count. A row lock held here makes them queue.
+    const holder = await db.pool.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM erasure_job_steps WHERE job_id = $1 AND name = $2 FOR UPDATE`, [job.id, step!.name]);
+    for (let rows = 1; rows <= 40; rows++) {
+      step!.rowsDeleted = rows;
+      void journal.recordCounts(step!);
+    }
+    step!.rowsDeleted = 41;
+    const succeeded = journal.recordStep(step!, { status: 'SUCCEEDED', finishedAt: new Date() });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { rows: waiting } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE erasure_job_steps%'`,
+    );
+    t.is(waiting[0].n, 1, 'one write of a step in flight at a time');
+    await holder.query('COMMIT');
+    holder.release();
+    await succeeded;
+    const { rows: final } = await db.pool.query(`SELECT status, rows_deleted::int AS n FROM erasure_job_steps WHERE job_id = $1 AND name = $2`, [job.id, step!.name]);
+    t.deepEqual(final[0], { status: 'SUCCEEDED', n: 41 }, 'the last write wins');
+
     await journal.finish((await store.get(job.id))!, 'FAILED', 'test');
     let finished: JobEvent | undefined;
     for await (const event of { [Symbol.asyncIterator]: () => stream }) if (event.finished) finished = event;
