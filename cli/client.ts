@@ -4,11 +4,12 @@
  * minted from the local signing secret). Unary calls become promises; job streams are followed to
  * their end, reconnecting with WatchJob if the orchestrator restarts meanwhile.
  */
-import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { DeletionOrchestratorClient, type Job, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { jwtSecret, mintServiceToken } from '../services/kit/auth';
 import { serviceAddress } from '../services/kit/config';
+import { unaryCall } from '../services/kit/unary';
 import { isFinished } from './render';
 
 type Env = Record<string, string | undefined>;
@@ -69,14 +70,15 @@ export class MeshClient {
 
   /** A unary call as a promise; failures become one-line RpcFailures. */
   async call<Res>(target: 'orchestrator' | 'tenant', method: string, request: unknown): Promise<Res> {
-    const client = (target === 'orchestrator' ? this.orchestrator : this.tenant) as unknown as Record<string, Function>;
+    const client: Client = target === 'orchestrator' ? this.orchestrator : this.tenant;
     const address = target === 'orchestrator' ? this.orchestratorAddress : this.tenantAddress;
     const metadata = await this.metadata();
-    return new Promise<Res>((resolve, reject) =>
-      client[method]!.call(client, request, metadata, { deadline: Date.now() + UNARY_DEADLINE_MS }, (error: ServiceError | null, response: Res) =>
-        error ? reject(new RpcFailure(describeRpcError(error, target, address), error.code)) : resolve(response),
-      ),
-    );
+    try {
+      return (await unaryCall(client, method as never, request as never, { metadata, deadlineMs: UNARY_DEADLINE_MS })) as Res;
+    } catch (error) {
+      const failure = error as ServiceError;
+      throw new RpcFailure(describeRpcError(failure, target, address), failure.code);
+    }
   }
 
   /**

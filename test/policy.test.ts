@@ -5,7 +5,8 @@ import { coverageProblems, deleteOrder, type Catalog } from '../services/kit/del
 import { definePolicy, policyFromModels } from '../services/kit/deletion/policy';
 import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../services/kit/models';
 import { getEventListeners } from 'node:events';
-import { nextChunkSize, pause } from '../services/kit/deletion/engine';
+import { nextChunkSize } from '../services/kit/deletion/engine';
+import { sleep as pause } from '../services/kit/sleep';
 import { buildPlans } from '../services/kit/deletion/plan';
 
 const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: Catalog['foreignKeys'] = []): Catalog => ({

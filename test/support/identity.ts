@@ -5,7 +5,7 @@
 import { credentials, status, type Client, type handleUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { AuthServiceClient, type AuthServiceServer } from '../../gen/bakery/auth/v1/auth_service';
 import { TenantServiceClient, type TenantServiceServer } from '../../gen/bakery/tenant/v1/tenant_service';
-import { bearer } from './services';
+import { bearerMetadata, unaryCall } from '../../services/kit/unary';
 
 /** Every unary method of a service as `(request, token?) => Promise<response>`; no token sends none. */
 export type Caller<Server> = {
@@ -18,14 +18,8 @@ export function caller<Server>(client: Client): Caller<Server> {
   return new Proxy({} as Caller<Server>, {
     get: (_, name) => {
       if (name === 'close') return () => client.close();
-      const method = (client as unknown as Record<string, Function>)[name as string];
-      if (typeof method !== 'function') return undefined;
-      return (request: unknown, token?: string) =>
-        new Promise((resolve, reject) =>
-          method.call(client, request, bearer(token), (error: ServiceError | null, response: unknown) =>
-            error ? reject(error) : resolve(response),
-          ),
-        );
+      if (typeof (client as unknown as Record<string, unknown>)[name as string] !== 'function') return undefined;
+      return (request: unknown, token?: string) => unaryCall(client, name as never, request as never, { metadata: bearerMetadata(token) });
     },
   });
 }

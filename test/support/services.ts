@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import {
   TenantDataDeletionClient,
@@ -11,6 +11,7 @@ import { mintServiceToken, mintUserToken } from '../../services/kit/auth';
 import type { ChunkConfig } from '../../services/kit/config';
 import { startService, type RunningService, type ServiceExtension } from '../../services/kit/run-service';
 import type { DomainService } from '../../services/kit/service-definition';
+import { bearerMetadata, unaryCall } from '../../services/kit/unary';
 
 /** One signing secret per test process. */
 export const testSecretText = randomBytes(32).toString('base64url');
@@ -39,20 +40,15 @@ export async function startTestService(
 export const serviceToken = (service = 'test-suite') => mintServiceToken(service, testSecret);
 export const userToken = (userId: string) => mintUserToken(userId, testSecret);
 
-export function bearer(token: string | undefined): Metadata {
-  const metadata = new Metadata();
-  if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
-  return metadata;
-}
+/** `authorization: Bearer <token>` metadata (none without a token). */
+export const bearer = bearerMetadata;
 
 export function erasureClient(address: string): TenantDataDeletionClient {
   return new TenantDataDeletionClient(address, credentials.createInsecure());
 }
 
 export function preview(client: TenantDataDeletionClient, subject: Subject | undefined, token: string | undefined): Promise<PreviewResponse> {
-  return new Promise((resolve, reject) =>
-    client.preview({ subject }, bearer(token), (error, response) => (error ? reject(error) : resolve(response!))),
-  );
+  return unaryCall(client, 'preview', { subject }, { metadata: bearerMetadata(token) });
 }
 
 export interface DeleteOutcome {

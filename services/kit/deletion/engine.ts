@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
 import type { ChunkConfig } from '../config';
+import { sleep } from '../sleep';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
 import { buildPlans, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
 import type { DeletionPolicy } from './policy';
@@ -238,7 +239,7 @@ export class DeletionEngine {
       if (counts.some((n) => n > 0)) await committed(counts, durationMs);
       if (row.picked! < size) return; // exhausted; the verification pass catches late writes
       size = nextChunkSize(size, durationMs, this.chunks);
-      if (this.chunks.pauseMs) await pause(this.chunks.pauseMs, signal);
+      if (this.chunks.pauseMs) await sleep(this.chunks.pauseMs, signal);
     }
   }
 }
@@ -248,21 +249,6 @@ export function nextChunkSize(size: number, durationMs: number, config: ChunkCon
   const ratio = config.targetMs / Math.max(durationMs, 1);
   const next = Math.round(size * Math.min(2, Math.max(0.5, ratio)));
   return Math.min(config.maxRows, Math.max(config.minRows, next));
-}
-
-/** Waits `ms`, or less when `signal` aborts; the abort listener is removed either way (one per chunk otherwise). */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function recordError(span: Span, error: unknown): void {
