@@ -26,6 +26,9 @@ import { startService, type RunningService } from '../services/kit/run-service';
 import { serverOptions } from '../services/kit/server';
 import { safeHint } from '../services/kit/validation';
 import { openLogFile } from '../mesh/logs';
+import { spawnSync } from 'node:child_process';
+import { Client } from 'pg';
+import { runtimeRoleStatements } from '../services/kit/database';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { authCaller, codeOf, outcome, tenantCaller, type Caller } from './support/identity';
 import { erasureClient, runDelete, serviceToken, smallChunks, testSecret, userSubject, userToken } from './support/services';
@@ -411,4 +414,77 @@ test('log files are created 0600 in a 0700 folder, and an older, wider file is n
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------- deployment
+
+test.serial('a runtime role reads and writes its own database only: no DDL, no other service\'s database, append-only tables stay append-only', async (t) => {
+  const suffix = randomUUID().slice(0, 8);
+  const roles = { tenant: `attack_tenant_rt_${suffix}`, auth: `attack_auth_rt_${suffix}` };
+  const admin = tenantDb.pool;
+  const connectAs = async (role: string, db: TestDatabase) => {
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = 'runtime-password';
+    const client = new Client({ connectionString: url.toString() });
+    await client.connect();
+    return client;
+  };
+  const apply = async (db: TestDatabase, role: string, appendOnly: string[]) => {
+    const statements = runtimeRoleStatements({ database: new URL(db.url).pathname.slice(1), role, password: 'runtime-password', migrationRole: 'postgres', appendOnly });
+    for (const sql of statements.server) await admin.query(sql);
+    for (const sql of statements.database) await db.pool.query(sql);
+  };
+  try {
+    await apply(tenantDb, roles.tenant, ['outbox_events']);
+    await apply(authDb, roles.auth, []);
+    const runtime = await connectAs(roles.tenant, tenantDb);
+    try {
+      const before = (await tenantSql<{ n: number }>('SELECT count(*)::int AS n FROM tenants'))[0]!.n;
+      await runtime.query(`INSERT INTO tenants (id, name, owner_id) VALUES ($1, 'runtime', $2)`, [randomUUID(), randomUUID()]);
+      t.is((await runtime.query('SELECT count(*)::int AS n FROM tenants')).rows[0].n, before + 1, 'rows: read and write');
+      const refused = async (sql: string) => {
+        const error = await runtime.query(sql).then(() => undefined, (e: { code?: string }) => e);
+        return error?.code;
+      };
+      t.is(await refused('CREATE TABLE sneaky (id int)'), '42501', 'no CREATE');
+      t.is(await refused('DROP TABLE subscriptions'), '42501', 'no DROP');
+      t.is(await refused('ALTER TABLE tenants ADD COLUMN x int'), '42501', 'no ALTER');
+      t.is(await refused('TRUNCATE tenant_members'), '42501', 'no TRUNCATE');
+      t.is(await refused(`UPDATE outbox_events SET event_type = 'rewritten'`), '42501', 'the append-only table cannot be rewritten');
+      t.is(await refused('DELETE FROM outbox_events'), '42501');
+      await runtime.query('GRANT SELECT ON tenants TO PUBLIC'); // only a warning: it holds no grant option
+      t.deepEqual(await tenantSql(`SELECT 1 FROM information_schema.role_table_grants WHERE grantee = 'PUBLIC' AND table_name = 'tenants'`), [], 'cannot grant');
+      await runtime.query(`INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('runtime.test', $1, '{}')`, [randomUUID()]);
+    } finally {
+      await runtime.end();
+    }
+    // Another service's database is closed to it.
+    const crossing = await connectAs(roles.tenant, authDb).then((c) => c.end().then(() => undefined), (e: { code?: string }) => e.code);
+    t.is(crossing, '42501', "the tenant runtime role cannot connect to the auth database");
+    const own = await connectAs(roles.auth, authDb);
+    t.is((await own.query('SELECT count(*)::int AS n FROM login_throttle')).rows.length, 1, 'the auth role reaches its own');
+    await own.end();
+  } finally {
+    for (const [db, role] of [[tenantDb, roles.tenant], [authDb, roles.auth]] as const) {
+      await db.pool.query(`DROP OWNED BY "${role}"`).catch(() => undefined);
+    }
+    for (const role of Object.values(roles)) await admin.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
+  }
+});
+
+test('the image entrypoint refuses to start without a database password', (t) => {
+  const run = (env: Record<string, string>, args: string[] = ['orders']) =>
+    spawnSync('sh', ['docker/entrypoint.sh', ...args], { env: { PATH: process.env.PATH ?? '', ERASURE_ENTRYPOINT_CHECK_ONLY: '1', ...env }, encoding: 'utf8' });
+  const none = run({});
+  t.is(none.status, 78);
+  t.regex(none.stderr, /refusing to start orders: set DATABASE_URL/);
+  const noPassword = run({ DATABASE_URL: 'postgres://postgres@db:5432/postgres' });
+  t.is(noPassword.status, 78);
+  t.regex(noPassword.stderr, /has no password and PGPASSWORD is not set/);
+  t.is(run({ DATABASE_URL: 'postgres://postgres:@db:5432/postgres' }).status, 78, 'an empty password is none');
+  t.is(run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }).status, 0);
+  t.is(run({ DATABASE_URL: 'postgres://orders_rt@db:5432/postgres', PGPASSWORD: 's3cret' }).status, 0);
+  t.is(run({ ALERT_PROCESSOR_DATABASE_URL: 'postgres://ap:pw@db/bakery_alert_processor' }, ['alert-processor']).status, 0, 'the per-service URL counts');
+  t.is(run({}, []).status, 64, 'no service named');
 });
