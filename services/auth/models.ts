@@ -108,7 +108,8 @@ export const loginAttempts = defineTable(
 export const loginThrottle = defineTable(
   'login_throttle',
   {
-    key: { type: DataTypes.TEXT, primaryKey: true },
+    id: uuidPrimaryKey(),
+    key: { type: DataTypes.TEXT, allowNull: false, unique: true },
     failures: { type: DataTypes.INTEGER, allowNull: false },
     windowStartedAt: { type: DataTypes.DATE, allowNull: false },
     lockedUntil: DataTypes.DATE,

@@ -87,8 +87,8 @@ export function loginThrottle(sequelize: Sequelize, settings = throttleSettings(
            WHERE window_started_at < now() - make_interval(secs => :window)
              AND (locked_until IS NULL OR locked_until < now()) AND key <> :key
         )
-        INSERT INTO login_throttle AS t (key, failures, window_started_at, locked_until)
-        VALUES (:key, 1, now(), CASE WHEN 1 >= :max THEN now() + make_interval(secs => :base) END)
+        INSERT INTO login_throttle AS t (id, key, failures, window_started_at, locked_until)
+        VALUES (gen_random_uuid(), :key, 1, now(), CASE WHEN 1 >= :max THEN now() + make_interval(secs => :base) END)
         ON CONFLICT (key) DO UPDATE SET
           failures = CASE WHEN t.window_started_at < now() - make_interval(secs => :window) THEN 1 ELSE t.failures + 1 END,
           window_started_at = CASE WHEN t.window_started_at < now() - make_interval(secs => :window) THEN now() ELSE t.window_started_at END,
