@@ -2,7 +2,8 @@
 # the mesh; the service is chosen by the first argument or by ERASURE_SERVICE:
 #   docker run … bakery-erasure-mesh orders
 #   docker run -e ERASURE_SERVICE=orchestrator … bakery-erasure-mesh
-# Needs DATABASE_URL (a PostgreSQL server) and ERASURE_JWT_SECRET (shared by every process).
+# Needs DATABASE_URL (a PostgreSQL server, with a password: docker/entrypoint.sh refuses to start
+# without one) and ERASURE_JWT_SECRET (shared by every process).
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -20,10 +21,11 @@ COPY --from=build /app/dist ./dist
 # Read at run time: the buf image served by server reflection, and the health proto of the health client.
 COPY gen/descriptors.binpb ./gen/descriptors.binpb
 COPY third_party ./third_party
+COPY docker/entrypoint.sh ./docker/entrypoint.sh
 USER node
 EXPOSE 7100-7114
-# OpenTelemetry is preloaded before grpc and pg; `exec` makes node PID 1's only process, so SIGTERM from
-# `docker stop` reaches the service, which drains and exits.
-ENTRYPOINT ["/bin/sh", "-c", "exec node --require ./dist/services/kit/tracing-register.js dist/bin/service.js \"${1:-$ERASURE_SERVICE}\"", "mesh"]
+# The entrypoint checks for a database password, then preloads OpenTelemetry before grpc and pg and
+# execs node, so SIGTERM from `docker stop` reaches the service, which drains and exits.
+ENTRYPOINT ["/bin/sh", "/app/docker/entrypoint.sh"]
 CMD []
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=5 CMD ["node", "dist/mesh/healthcheck.js"]

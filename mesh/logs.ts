@@ -3,7 +3,25 @@
  * the console shows warnings, errors and anything that is not a JSON log line (a crash's stack trace),
  * or every line with `--verbose`, each prefixed with the service's name.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, createWriteStream, fchmodSync, mkdirSync, openSync, readSync, statSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * A log file to append to, readable by its owner only (0600, in a 0700 folder): log lines name ids and
+ * internal detail. A file left by an older run with wider permissions is narrowed too.
+ */
+export function openLogFile(file: string): WriteStream {
+  const folder = dirname(file);
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  try {
+    chmodSync(folder, 0o700);
+  } catch {
+    // a folder this process does not own (e.g. a shared mount) keeps its mode; the file is still 0600
+  }
+  const fd = openSync(file, 'a', 0o600);
+  fchmodSync(fd, 0o600);
+  return createWriteStream('', { fd });
+}
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const WARN = 40;

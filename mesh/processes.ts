@@ -7,8 +7,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
+import { type WriteStream } from 'node:fs';
+import { openLogFile } from './logs';
 import { LineSplitter } from './logs';
 
 /** When a crashed process is started again, and when the launcher stops trying. */
@@ -95,8 +95,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   ) {
     super();
     if (spec.logFile) {
-      mkdirSync(dirname(spec.logFile), { recursive: true });
-      this.log = createWriteStream(spec.logFile, { flags: 'a' });
+      this.log = openLogFile(spec.logFile);
       this.log.on('error', () => undefined);
     }
   }

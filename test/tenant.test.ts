@@ -420,7 +420,9 @@ test('DeleteUserMemberships: services only; refuses the owner of an ACTIVE tenan
   for (const tenantId of tenants) {
     const removedEvents = await events(tenantId, 'membership.removed');
     t.is(removedEvents.length, 1, `one membership.removed event for ${tenantId}`);
-    t.like(removedEvents[0]!.payload, { tenant_id: tenantId, user_id: user });
+    t.like(removedEvents[0]!.payload, { tenant_id: tenantId });
+    t.regex(String(removedEvents[0]!.payload.user_ref), /^erased:v1:[\w-]{43}$/, 'a pseudonym of the user, not their id');
+    t.false(JSON.stringify(removedEvents[0]!.payload).includes(user), 'no raw id of the erased user in the event');
   }
   t.deepEqual((await api.deleteUserMemberships({ userId: user, validateOnly: false }, svc)).outcomes, [], 'again: nothing left');
   t.is((await api.listMembers({ tenantId: team1.tenantId }, svc)).members.length, 4, 'the other members stay');

@@ -17,7 +17,12 @@ import { unary, type RpcDeps } from '../kit/rpc';
 import { withSequelizeErrors } from '../kit/sequelize-errors';
 import type { HostedService } from '../kit/server';
 import { authModels, type UserAttributes } from './models';
+import { HashingGate } from './hashing-gate';
 import { hashPassword, verifyPassword } from './passwords';
+import { accountKey, loginThrottle, sourceKey, throttleSettings, type ThrottleSettings } from './throttle';
+import { limit } from '../kit/limits';
+import { TEXT, requireText } from '../kit/validation';
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 
 export const AUTH_SERVICE = 'bakery.auth.v1.AuthService';
 
@@ -46,22 +51,30 @@ function requireEmail(email: string): string {
   return normalized;
 }
 
-function requirePassword(password: string): string {
-  if (password.length < 8 || password.length > 1024) throw invalidArgument('password must be 8 to 1024 characters long');
+function requirePassword(password: string, max: number): string {
+  if (password.length < 8 || password.length > max) throw invalidArgument(`password must be 8 to ${max} characters long`);
   return password;
 }
 
-function requireFullName(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '') throw invalidArgument('full_name is required');
-  if (trimmed.length > 200) throw invalidArgument('full_name must be at most 200 characters');
-  return trimmed;
+const requireFullName = (name: string): string => requireText(name, 'full_name', TEXT.fullName);
+
+export interface AuthApiOptions {
+  /** Token lifetime (default `tokenTtl()`). */
+  ttl?: string;
+  /** Login throttling (default from the limits table). */
+  throttle?: ThrottleSettings;
 }
 
 /** The AuthService implementation over the auth database's models. */
-export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, ttl = tokenTtl()): HostedService {
+export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: AuthApiOptions = {}): HostedService {
+  const ttl = options.ttl ?? tokenTtl();
   const deps = withSequelizeErrors(rpcDeps);
-  const { User, LoginAttempt } = authModels(sequelize);
+  const { User } = authModels(sequelize);
+  const throttle = loginThrottle(sequelize, options.throttle ?? throttleSettings());
+  const passwordMax = limit('passwordMaxLength');
+  const hashing = new HashingGate(limit('hashConcurrency'), limit('hashQueue'));
+  /** The peer of each Login call, by its request object (the kit's handler context has no peer). */
+  const peers = new WeakMap<object, string>();
   // Login spends the same scrypt work on an unknown email as on a wrong password (no timing oracle).
   const decoyHash = hashPassword('decoy password, never valid');
 
@@ -69,7 +82,8 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, ttl = tokenTtl()
     requireService(principal);
     const email = requireEmail(request.email);
     const fullName = requireFullName(request.fullName);
-    const passwordHash = await hashPassword(requirePassword(request.password));
+    const password = requirePassword(request.password, passwordMax);
+    const passwordHash = await hashing.run(() => hashPassword(password));
     try {
       return { user: toProto(await User.create({ email, fullName, passwordHash })) };
     } catch (error) {
@@ -93,24 +107,39 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, ttl = tokenTtl()
     'Login',
     async (request, { metadata }) => {
       if (request.email.trim() === '' || request.password === '') throw invalidArgument('email and password are required');
+      // Caps first: nothing longer than the limits is looked up or hashed.
+      const email = requireText(request.email, 'email', TEXT.email).toLowerCase();
+      if (request.password.length > passwordMax) throw invalidArgument(`password must be at most ${passwordMax} characters`);
+      const keys = { account: accountKey(email), source: sourceKey(peers.get(request)) };
+      // A throttled account or source waits before any hashing.
+      await throttle.check(keys);
       // The one read of the hash: the default scope leaves it out.
-      const user = await User.unscoped().findOne({ attributes: ['id', 'passwordHash'], where: { email: request.email.trim().toLowerCase() } });
-      if (!user) {
-        await verifyPassword(request.password, await decoyHash);
+      const user = await User.unscoped().findOne({ attributes: ['id', 'passwordHash'], where: { email } });
+      // Login spends the same scrypt work and the same statements on an unknown e-mail as on a known one.
+      const succeeded = await hashing.run(async () => verifyPassword(request.password, user?.passwordHash ?? (await decoyHash)));
+      const userAgent = metadata.get('user-agent')[0];
+      // One statement either way: it records the attempt of a known user and inserts nothing for an
+      // unknown address (which is not stored at all).
+      await sequelize.query(
+        `INSERT INTO login_attempts (id, user_id, succeeded, user_agent)
+         SELECT gen_random_uuid(), id, :succeeded, :userAgent FROM users WHERE email = :email`,
+        { replacements: { succeeded: succeeded && !!user, userAgent: userAgent === undefined ? null : String(userAgent).slice(0, 512), email } },
+      );
+      if (!user || !succeeded) {
+        await throttle.fail(keys);
         throw unauthenticated(INVALID_CREDENTIALS);
       }
-      const succeeded = await verifyPassword(request.password, user.passwordHash);
-      const userAgent = metadata.get('user-agent')[0];
-      await LoginAttempt.create(
-        { userId: user.id, succeeded, userAgent: userAgent === undefined ? null : String(userAgent).slice(0, 512) },
-        { returning: false },
-      );
-      if (!succeeded) throw unauthenticated(INVALID_CREDENTIALS);
+      await throttle.succeed(keys);
       const accessToken = await mintUserToken(user.id, deps.secret, ttl);
       return { accessToken, expireTime: new Date(decodeJwt(accessToken).exp! * 1000), userId: user.id };
     },
     { public: true },
   );
 
-  return { name: AUTH_SERVICE, definition: AuthServiceService, implementation: { createUser, getUser, login } };
+  const loginWithPeer = (call: ServerUnaryCall<LoginRequest, LoginResponse>, callback: sendUnaryData<LoginResponse>) => {
+    peers.set(call.request, call.getPeer());
+    login(call, callback);
+  };
+
+  return { name: AUTH_SERVICE, definition: AuthServiceService, implementation: { createUser, getUser, login: loginWithPeer } };
 }

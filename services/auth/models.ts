@@ -101,8 +101,30 @@ export const loginAttempts = defineTable(
   { modelName: 'LoginAttempt', erasure: { user: { deleteBy: 'userId' } }, indexes: [{ fields: ['userId', 'attemptedAt'] }] },
 );
 
+/**
+ * Failed-login counters per account and per source (services/auth/throttle.ts). Keyed by a hash of the
+ * e-mail address or source address, never the address itself; a row lives for one window.
+ */
+export const loginThrottle = defineTable(
+  'login_throttle',
+  {
+    id: uuidPrimaryKey(),
+    key: { type: DataTypes.TEXT, allowNull: false, unique: true },
+    failures: { type: DataTypes.INTEGER, allowNull: false },
+    windowStartedAt: { type: DataTypes.DATE, allowNull: false },
+    lockedUntil: DataTypes.DATE,
+  },
+  {
+    modelName: 'LoginThrottle',
+    erasure: {
+      noSubjectData:
+        'counters keyed by a hash of an e-mail or source address (no user id), each kept for one throttling window only',
+    },
+  },
+);
+
 /** Every table of the auth database, parents first. */
-export const tables = [users, refreshTokens, userConsents, loginAttempts];
+export const tables = [users, refreshTokens, userConsents, loginAttempts, loginThrottle];
 
 /** The auth database's models, as the service's handlers use them. */
 export interface AuthModels {

@@ -93,3 +93,46 @@ export function openServiceDatabase(url: string, poolSize = 3): ServiceDatabase 
     },
   };
 }
+
+/** A SQL identifier, quoted. */
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * The statements that give a service a runtime role limited to its own database, separate from the
+ * role that owns the schema and runs the migrations:
+ * - `server` (run once, connected to any database as an administrator): the role, able to log in and
+ *   nothing more; CONNECT on the service's database for it alone (PUBLIC loses it, so every other
+ *   service's role is kept out).
+ * - `database` (run connected to the service's database, after its migrations, as the migration role
+ *   or an administrator): reading and writing rows of the existing tables and sequences, and the same
+ *   on every table the migration role creates later, but no DDL: the runtime role cannot create, alter,
+ *   drop or truncate a table, nor grant anything.
+ * `appendOnly` tables (e.g. an audit table) get SELECT and INSERT only: the runtime role can never
+ * rewrite them.
+ */
+export function runtimeRoleStatements(options: {
+  database: string;
+  role: string;
+  password: string;
+  migrationRole: string;
+  appendOnly?: string[];
+}): { server: string[]; database: string[] } {
+  const { database, role, password, migrationRole, appendOnly = [] } = options;
+  const literal = `'${password.replace(/'/g, "''")}'`;
+  return {
+    server: [
+      `CREATE ROLE ${ident(role)} LOGIN PASSWORD ${literal} NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT`,
+      `REVOKE ALL ON DATABASE ${ident(database)} FROM PUBLIC`,
+      `GRANT CONNECT, TEMPORARY ON DATABASE ${ident(database)} TO ${ident(role)}`,
+    ],
+    database: [
+      `REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
+      `GRANT USAGE ON SCHEMA public TO ${ident(role)}`,
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${ident(role)}`,
+      `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${ident(role)}`,
+      ...appendOnly.map((table) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${ident(table)} FROM ${ident(role)}`),
+      `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrationRole)} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${ident(role)}`,
+      `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrationRole)} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${ident(role)}`,
+    ],
+  };
+}

@@ -1,4 +1,5 @@
 import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { safeHint } from './validation';
 
 /** RpcError is thrown by handlers to answer with a specific gRPC status and a message naming the problem. */
 export class RpcError extends Error {
@@ -40,6 +41,6 @@ export function isUuid(value: unknown): value is string {
 /** requireUuid returns the value lower-cased, or throws INVALID_ARGUMENT naming the field. */
 export function requireUuid(value: string | undefined, field: string): string {
   if (value === undefined || value === '') throw invalidArgument(`${field} is required`);
-  if (!isUuid(value)) throw invalidArgument(`${field} must be a UUID, got ${JSON.stringify(String(value).slice(0, 64))}`);
+  if (!isUuid(value)) throw invalidArgument(`${field} must be a UUID, got ${safeHint(value)}`); // never the value itself: it may be personal data
   return value.toLowerCase();
 }

@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
+import { limit } from './limits';
 import { addReflection } from './reflection';
 
 export interface HostedService {
@@ -30,7 +31,7 @@ export async function startGrpcServer(
   log: Logger,
   health = new HealthImplementation({ '': 'NOT_SERVING' }),
 ): Promise<RunningServer> {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new Server(serverOptions());
   for (const service of services) {
     server.addService(service.definition, service.implementation);
     health.setStatus(service.name, 'NOT_SERVING');
@@ -61,6 +62,24 @@ export async function startGrpcServer(
         });
       });
     },
+  };
+}
+
+/**
+ * What every server bounds for every connection (services/kit/limits.ts): the size of one message
+ * either way, idle connections pinged and closed when they do not answer, clients that ping too often
+ * cut off, and a maximum connection age after which a client reconnects (in-flight calls get a grace).
+ */
+export function serverOptions(env: Record<string, string | undefined> = process.env): Record<string, number> {
+  const messageBytes = limit('maxMessageSize', env);
+  return {
+    'grpc.max_receive_message_length': messageBytes,
+    'grpc.max_send_message_length': messageBytes,
+    'grpc.keepalive_time_ms': limit('keepaliveTime', env),
+    'grpc.keepalive_timeout_ms': limit('keepaliveTimeout', env),
+    'grpc.http2.min_ping_interval_without_data_ms': limit('minPingInterval', env),
+    'grpc.max_connection_age_ms': limit('connectionMaxAge', env),
+    'grpc.max_connection_age_grace_ms': limit('connectionMaxAgeGrace', env),
   };
 }
 

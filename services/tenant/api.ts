@@ -8,6 +8,8 @@ import {
   type AddMemberResponse,
   type BeginTenantDeletionRequest,
   type BeginTenantDeletionResponse,
+  type CancelTenantDeletionRequest,
+  type CancelTenantDeletionResponse,
   type CreateTenantRequest,
   type CreateTenantResponse,
   type DeleteUserMembershipsRequest,
@@ -37,6 +39,8 @@ import {
   requireUuid,
 } from '../kit/errors';
 import { decodePageToken, pageSize, toPage } from '../kit/pagination';
+import { TEXT, requireText } from '../kit/validation';
+import { pseudonym, pseudonymKey, refuseErased, type IsErased } from './erased';
 import { unary, type RpcDeps } from '../kit/rpc';
 import { withSequelizeErrors } from '../kit/sequelize-errors';
 import type { HostedService } from '../kit/server';
@@ -69,15 +73,11 @@ const MEMBER_ORDER: Order = [
 const ownerFirst = <M extends { role: RoleName }>(members: M[]): M[] =>
   [...members].sort((a, b) => Number(b.role === 'OWNER') - Number(a.role === 'OWNER'));
 
-function requireName(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '') throw invalidArgument('name is required');
-  if (trimmed.length > 200) throw invalidArgument(`name must be at most 200 characters, got ${trimmed.length}`);
-  return trimmed;
-}
+const requireName = (name: string): string => requireText(name, 'name', TEXT.name);
 
 function requirePlan(plan: string): string {
   if (plan === '') return 'trial';
+  requireText(plan, 'plan', TEXT.plan);
   if (!/^[a-z][a-z0-9_-]{0,31}$/.test(plan)) {
     throw invalidArgument('plan must be 1 to 32 lower-case letters, digits, "-" or "_", starting with a letter');
   }
@@ -95,9 +95,31 @@ function requireGrantableRole(role: Role): RoleName {
 /** ListTenants pages: 50 tenants unless asked, at most 500. */
 const TENANT_PAGES = { defaultSize: 50, maxSize: 500 };
 
+/** The one caller that changes a tenant's state: its erasure is a job of the orchestrator's. */
+const ORCHESTRATOR = 'orchestrator';
+
+function requireOrchestrator(principal: Principal): void {
+  if (principal.kind !== 'service' || principal.service !== ORCHESTRATOR) {
+    throw permissionDenied("only the orchestrator may change a tenant's deletion state");
+  }
+}
+
+export interface TenantApiOptions {
+  /**
+   * Asked before an id from a request is written (owner, member, new owner): an erased one is refused.
+   * The service's start-up wires the tombstone client; without one nothing is refused.
+   */
+  isErased?: IsErased;
+  /** Key of the pseudonyms written instead of an erased user's id (default `pseudonymKey()`). */
+  pseudonymKey?: Buffer;
+}
+
 /** The TenantService implementation over the tenant database's models. */
-export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService {
+export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: TenantApiOptions = {}): HostedService {
   const deps = withSequelizeErrors(rpcDeps);
+  const { isErased } = options;
+  let key = options.pseudonymKey;
+  const erasedRef = (userId: string) => pseudonym((key ??= pseudonymKey()), 'user', userId);
   const models = tenantModels(sequelize);
   const { Tenant, TenantMember, Subscription, OutboxEvent } = models;
 
@@ -111,6 +133,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
     } else {
       ownerId = requireUuid(request.ownerId, 'owner_id');
     }
+    await refuseErased(isErased, 'user', ownerId, 'owner_id');
     const tenant = await inTransaction(sequelize, async (transaction) => {
       const { id: tenantId } = await Tenant.create({ name, ownerId }, { transaction });
       await TenantMember.create({ tenantId, userId: ownerId, role: 'OWNER' }, { transaction, returning: false });
@@ -131,6 +154,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const userId = requireUuid(request.userId, 'user_id');
     const role = requireGrantableRole(request.role);
+    await refuseErased(isErased, 'user', userId, 'user_id');
     const member = await inTransaction(sequelize, async (transaction) => {
       // The share lock keeps the tenant ACTIVE (and its roles as read) until the member is in.
       const { tenant } = await authorize(models, principal, tenantId, MANAGING_ROLES, 'add members to', {
@@ -188,6 +212,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
       } else {
         expectedOwner = requireUuid(request.currentOwnerId, 'current_owner_id');
       }
+      await refuseErased(isErased, 'user', newOwnerId, 'new_owner_id');
       return inTransaction(sequelize, async (transaction) => {
         // Every transfer of a tenant queues on this row lock, so they are applied one at a time.
         const tenant = await readTenant(models, tenantId, { transaction, lock: transaction.LOCK.UPDATE });
@@ -278,7 +303,8 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
             memberships.map((member) => ({
               eventType: 'membership.removed',
               aggregateId: member.tenantId,
-              payload: { tenant_id: member.tenantId, user_id: userId, role: member.role },
+              // Only a user erasure removes memberships this way: the event keeps a pseudonym, not the id.
+              payload: { tenant_id: member.tenantId, user_ref: erasedRef(userId), role: member.role },
             })),
             { transaction },
           );
@@ -302,6 +328,26 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
         await Tenant.update({ status: 'DELETING', deletingSince: fn('now') }, { where: { id: tenantId }, transaction });
         await Subscription.update({ status: 'CANCELLED', cancelledAt: fn('now') }, { where: { tenantId, status: 'ACTIVE' }, transaction });
         await recordEvent(models, transaction, 'tenant.deletion_requested', tenantId, { tenant_id: tenantId });
+        return (await readTenant(models, tenantId, { transaction }))!;
+      });
+      return { tenant: tenantToProto(tenant) };
+    },
+  );
+
+  const cancelTenantDeletion = unary<CancelTenantDeletionRequest, CancelTenantDeletionResponse>(
+    deps,
+    'CancelTenantDeletion',
+    async (request, { principal }) => {
+      requireOrchestrator(principal);
+      const tenantId = requireUuid(request.tenantId, 'tenant_id');
+      const tenant = await inTransaction(sequelize, async (transaction) => {
+        const tenant = await readTenant(models, tenantId, { transaction, lock: transaction.LOCK.UPDATE });
+        if (!tenant) throw notFound(`tenant ${tenantId} not found`);
+        if (tenant.status === 'ACTIVE') return tenant; // idempotent: no second event
+        await Tenant.update({ status: 'ACTIVE', deletingSince: null }, { where: { id: tenantId }, transaction });
+        // The subscription BeginTenantDeletion cancelled comes back with it.
+        await Subscription.update({ status: 'ACTIVE', cancelledAt: null }, { where: { tenantId, status: 'CANCELLED' }, transaction });
+        await recordEvent(models, transaction, 'tenant.deletion_cancelled', tenantId, { tenant_id: tenantId });
         return (await readTenant(models, tenantId, { transaction }))!;
       });
       return { tenant: tenantToProto(tenant) };
@@ -359,7 +405,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
     }
     const where: WhereOptions<TenantAttributes>[] = [];
     if (statusName) where.push({ status: statusName as TenantStatusName });
-    const cursor = decodePageToken(request.pageToken);
+    const cursor = decodePageToken(requireText(request.pageToken, 'page_token', TEXT.pageToken));
     if (cursor) {
       // (created_at, id) < the cursor's, in the page order.
       const after = new Date(cursor.createdAt);
@@ -399,6 +445,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps): HostedService
       transferOwnership,
       deleteUserMemberships,
       beginTenantDeletion,
+      cancelTenantDeletion,
       listUserMemberships,
       listTenants,
     },

@@ -2,6 +2,7 @@ import { failedPrecondition } from '../kit/errors';
 import type { ServiceExtension } from '../kit/run-service';
 import { defineService } from '../kit/service-definition';
 import { tenantApi } from './api';
+import { pseudonymKey, pseudonymizeOutbox } from './erased';
 import { migrations } from './migrations';
 import { tables } from './models';
 import { seed } from './seed';
@@ -15,6 +16,7 @@ export const service = defineService({
   eventTables: ['outbox_events'],
   // A user who owns an ACTIVE tenant cannot be erased: the tenant would be left without an owner.
   // Ownership is resolved first (TransferOwnership, or the tenant's own erasure). Tenant subjects need no guard.
+  // Events written before the erasure keep a pseudonym of the user instead of their id.
   async beforeErase(pool, subject) {
     if (subject.kind !== 'user') return;
     const { rows } = await pool.query<{ id: string }>(
@@ -28,6 +30,7 @@ export const service = defineService({
         'USER_OWNS_ACTIVE_TENANT',
       );
     }
+    await pseudonymizeOutbox(pool, pseudonymKey(), subject.id);
   },
 });
 

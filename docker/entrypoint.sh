@@ -1,0 +1,30 @@
+#!/bin/sh
+# The image's entrypoint: refuses to start a process of the mesh without a database password, then
+# execs node (PID 1's only process, so SIGTERM from `docker stop` reaches the service, which drains).
+# The service is the first argument or ERASURE_SERVICE. Its database is <NAME>_DATABASE_URL or
+# DATABASE_URL; the password is in that URL or in PGPASSWORD. No default password exists anywhere.
+set -eu
+service="${1:-${ERASURE_SERVICE:-}}"
+if [ -z "$service" ]; then
+  echo "refusing to start: name the service (first argument or ERASURE_SERVICE)" >&2
+  exit 64
+fi
+prefix=$(printf '%s' "$service" | tr 'a-z-' 'A-Z_')
+url=$(printenv "${prefix}_DATABASE_URL" 2>/dev/null || true)
+[ -n "$url" ] || url="${DATABASE_URL:-}"
+if [ -z "$url" ]; then
+  echo "refusing to start $service: set DATABASE_URL (or ${prefix}_DATABASE_URL) with the service's own role and password" >&2
+  exit 78
+fi
+# postgres://user:password@host… : a non-empty password between the first ':' after the scheme and the '@'.
+case "$url" in
+  *://*:?*@*) ;;
+  *)
+    if [ -z "${PGPASSWORD:-}" ]; then
+      echo "refusing to start $service: the database URL has no password and PGPASSWORD is not set" >&2
+      exit 78
+    fi
+    ;;
+esac
+if [ "${ERASURE_ENTRYPOINT_CHECK_ONLY:-}" = "1" ]; then exit 0; fi
+exec node --require ./dist/services/kit/tracing-register.js dist/bin/service.js "$service"

@@ -1,0 +1,124 @@
+import { ConfigError } from './config';
+
+/**
+ * The one table of limits: what one caller, one connection or one request may use. Every entry is read
+ * through `limit(name)`, from its environment variable or its default, and validated like the rest of
+ * the configuration (services/kit/config.ts): a bad value stops the process at start with a message
+ * naming the variable. Benchmarks and chaos runs print `limitSettings()` so a result says what it ran with.
+ */
+export interface LimitSpec {
+  /** The environment variable that overrides the default. */
+  env: string;
+  default: number;
+  unit: string;
+  description: string;
+  /** Smallest accepted value (default 1). */
+  min?: number;
+}
+
+export const LIMITS = {
+  loginAccountMaxFailures: {
+    env: 'LOGIN_ACCOUNT_MAX_FAILURES',
+    default: 5,
+    unit: 'failures',
+    description: 'failed logins for one e-mail address within the window before each further attempt waits (growing delays)',
+  },
+  loginSourceMaxFailures: {
+    env: 'LOGIN_SOURCE_MAX_FAILURES',
+    default: 50,
+    unit: 'failures',
+    description: 'failed logins from one source address within the window before each further attempt waits',
+  },
+  loginWindow: {
+    env: 'LOGIN_WINDOW_SECONDS',
+    default: 900,
+    unit: 's',
+    description: 'the window in which failed logins are counted; a quiet window starts the count again',
+  },
+  loginBaseDelay: {
+    env: 'LOGIN_BASE_DELAY_SECONDS',
+    default: 1,
+    unit: 's',
+    description: 'the wait after the last allowed failure; it doubles with every further failure',
+  },
+  loginMaxDelay: {
+    env: 'LOGIN_MAX_DELAY_SECONDS',
+    default: 900,
+    unit: 's',
+    description: 'the longest wait (lockout) one account or source can be given',
+  },
+  passwordMaxLength: {
+    env: 'PASSWORD_MAX_LENGTH',
+    default: 1024,
+    unit: 'characters',
+    description: 'longest password accepted; longer ones are refused before any hashing',
+  },
+  hashConcurrency: {
+    env: 'AUTH_HASH_CONCURRENCY',
+    default: 4,
+    unit: 'hashes',
+    description: 'password hashes computed at once by one auth process (each takes about 16 MiB and 0.2 s of a core)',
+  },
+  hashQueue: {
+    env: 'AUTH_HASH_QUEUE',
+    default: 64,
+    unit: 'requests',
+    description: 'requests waiting for a hashing slot; beyond it, RESOURCE_EXHAUSTED',
+  },
+  maxMessageSize: {
+    env: 'GRPC_MAX_MESSAGE_BYTES',
+    default: 1024 * 1024,
+    unit: 'bytes',
+    description: 'largest gRPC message a server receives or sends',
+    min: 1024,
+  },
+  keepaliveTime: {
+    env: 'GRPC_KEEPALIVE_TIME_MS',
+    default: 60_000,
+    unit: 'ms',
+    description: 'a server pings an idle connection after this long',
+  },
+  keepaliveTimeout: {
+    env: 'GRPC_KEEPALIVE_TIMEOUT_MS',
+    default: 20_000,
+    unit: 'ms',
+    description: 'a connection whose ping is not answered within this is closed',
+  },
+  connectionMaxAge: {
+    env: 'GRPC_MAX_CONNECTION_AGE_MS',
+    default: 30 * 60_000,
+    unit: 'ms',
+    description: 'a server asks a client to reconnect after this long (spreads load, ends long-lived sessions)',
+  },
+  connectionMaxAgeGrace: {
+    env: 'GRPC_MAX_CONNECTION_AGE_GRACE_MS',
+    default: 60_000,
+    unit: 'ms',
+    description: 'calls in flight on a connection past its age get this long to finish',
+  },
+  minPingInterval: {
+    env: 'GRPC_MIN_PING_INTERVAL_MS',
+    default: 10_000,
+    unit: 'ms',
+    description: 'a client that pings more often than this is disconnected',
+  },
+} as const satisfies Record<string, LimitSpec>;
+
+export type LimitName = keyof typeof LIMITS;
+
+/** The value of one limit: its environment variable (a whole number ≥ its minimum) or its default. */
+export function limit(name: LimitName, env: Record<string, string | undefined> = process.env): number {
+  const spec: LimitSpec = LIMITS[name];
+  const raw = env[spec.env];
+  if (raw === undefined || raw.trim() === '') return spec.default;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${spec.env} must be a whole number of ${spec.unit}, got ${JSON.stringify(raw.slice(0, 32))}`);
+  const value = Number(raw.trim());
+  const min = spec.min ?? 1;
+  if (!Number.isSafeInteger(value) || value < min) throw new ConfigError(`${spec.env} must be at least ${min} ${spec.unit}, got ${value}`);
+  return value;
+}
+
+/** Every limit with the value in effect, for benchmarks and chaos runs to print. */
+export function limitSettings(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  return Object.fromEntries(Object.keys(LIMITS).map((name) => [LIMITS[name as LimitName].env, `${limit(name as LimitName, env)} ${LIMITS[name as LimitName].unit}`]));
+}
