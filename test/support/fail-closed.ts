@@ -22,6 +22,9 @@ import { createTestDatabase } from './database';
 import { erasureClient, preview, runDelete, serviceToken, startTestService, tenantSubject, userSubject } from './services';
 import { snapshot } from './snapshot';
 
+/** Twelve services check their health at once on two cores: a generous deadline, so a slow answer is not read as a wrong one. */
+const HEALTH_TIMEOUT_MS = 15_000;
+
 export interface ServiceUnderTest {
   definition: DomainService;
   extension?: ServiceExtension;
@@ -38,7 +41,7 @@ export function unclassifiedTableSuite(services: ServiceUnderTest[]): void {
         // The second user: the first owns the tenant, and the tenant service refuses to erase an owner.
         const userIds = [randomUUID(), randomUUID()];
         await definition.seed(db.pool, { tenantId, userIds, rows: 200 });
-        t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'SERVING');
+        t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion', HEALTH_TIMEOUT_MS), 'SERVING');
 
         // Someone adds a table no model declares (a migration without a model, a manual fix …).
         await db.pool.query(`CREATE TABLE loyalty_points (id serial PRIMARY KEY, tenant_id uuid NOT NULL, points int)`);
@@ -56,8 +59,8 @@ export function unclassifiedTableSuite(services: ServiceUnderTest[]): void {
           t.is(deleted.messages.length, 0, 'no progress: nothing was deleted');
         }
         t.deepEqual(await snapshot(db.pool), before, 'nothing deleted (direct SQL)');
-        t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'NOT_SERVING');
-        t.is(await healthStatus(service.address, ''), 'SERVING', 'the process itself stays up');
+        t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion', HEALTH_TIMEOUT_MS), 'NOT_SERVING');
+        t.is(await healthStatus(service.address, '', HEALTH_TIMEOUT_MS), 'SERVING', 'the process itself stays up');
 
         // A table that references a declared table is subject data too, even without tenant_id.
         await db.pool.query('DROP TABLE loyalty_points');
@@ -71,7 +74,7 @@ export function unclassifiedTableSuite(services: ServiceUnderTest[]): void {
         const holdsTenantRows = Object.values(definition.deletionPolicy.tables).some((table) => table.tenant);
         const recovered = Number((await preview(client, tenantSubject(tenantId), token)).totalRows);
         t.true(holdsTenantRows ? recovered > 0 : recovered === 0, 'Preview works again and counts the tenant');
-        t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion'), 'SERVING');
+        t.is(await healthStatus(service.address, 'bakery.erasure.v1.TenantDataDeletion', HEALTH_TIMEOUT_MS), 'SERVING');
       } finally {
         client.close();
         await service.stop(1000);
@@ -82,6 +85,7 @@ export function unclassifiedTableSuite(services: ServiceUnderTest[]): void {
 }
 
 const ERASURE = 'bakery.erasure.v1.TenantDataDeletion';
+
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 interface Drift {
@@ -202,7 +206,7 @@ export function schemaDriftSuite(services: ServiceUnderTest[]): void {
         await definition.seed(db.pool, { tenantId, userIds, rows: 200 });
         const token = await serviceToken();
         t.deepEqual(await service.engine.problems(), [], 'the freshly migrated database matches the models');
-        t.is(await healthStatus(service.address, ERASURE), 'SERVING');
+        t.is(await healthStatus(service.address, ERASURE, HEALTH_TIMEOUT_MS), 'SERVING');
 
         if (!definition.tables) throw new Error(`${definition.name}: declare its tables with defineTable to run the drift suite`);
         const cases = await drifts(db.pool, definition.tables);
@@ -227,13 +231,13 @@ export function schemaDriftSuite(services: ServiceUnderTest[]): void {
             t.is(deleted.messages.length, 0, `${drift.label}: no progress`);
           }
           t.deepEqual(await snapshot(db.pool), before, `${drift.label}: nothing deleted (direct SQL)`);
-          t.is(await healthStatus(service.address, ERASURE), 'NOT_SERVING', `${drift.label}: erasure health NOT_SERVING`);
-          t.is(await healthStatus(service.address, ''), 'SERVING', 'the process itself stays up');
+          t.is(await healthStatus(service.address, ERASURE, HEALTH_TIMEOUT_MS), 'NOT_SERVING', `${drift.label}: erasure health NOT_SERVING`);
+          t.is(await healthStatus(service.address, '', HEALTH_TIMEOUT_MS), 'SERVING', 'the process itself stays up');
 
           await db.pool.query(drift.revert);
           await t.notThrowsAsync(preview(client, tenantSubject(tenantId), token), `${drift.label} reverted: Preview works`);
           await t.notThrowsAsync(preview(client, userSubject(userIds[1]!), token), `${drift.label} reverted: Preview works`);
-          t.is(await healthStatus(service.address, ERASURE), 'SERVING', `${drift.label} reverted: health SERVING`);
+          t.is(await healthStatus(service.address, ERASURE, HEALTH_TIMEOUT_MS), 'SERVING', `${drift.label} reverted: health SERVING`);
         }
       } finally {
         client.close();
