@@ -31,7 +31,7 @@ import { Client } from 'pg';
 import { runtimeRoleStatements } from '../services/kit/database';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { authCaller, codeOf, outcome, tenantCaller, type Caller } from './support/identity';
-import { erasureClient, runDelete, serviceToken, smallChunks, testSecret, userSubject, userToken } from './support/services';
+import { erasureClient, runDelete, serviceToken, smallChunks, testKeys, userSubject, userToken } from './support/services';
 import { snapshot } from './support/snapshot';
 
 // Small limits, so that each one is reached in a few calls (read when the services start).
@@ -71,11 +71,11 @@ const sink = () =>
 const isErased: IsErased = async (kind, id) =>
   ((await tombstoneDb.pool.query('SELECT 1 FROM tombstones WHERE kind = $1 AND id = $2', [kind, id])).rowCount ?? 0) > 0;
 
-const startAuth = () =>
+const startAuth = async () =>
   startService(authService, {
     address: '127.0.0.1:0',
     databaseUrl: authDb.url,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys('auth'),
     migrate: true,
     chunks: smallChunks,
     log: sink(),
@@ -89,7 +89,7 @@ test.before(async () => {
   tenant = await startService(tenantService, {
     address: '127.0.0.1:0',
     databaseUrl: tenantDb.url,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys('tenant'),
     migrate: true,
     chunks: smallChunks,
     log: sink(),

@@ -14,7 +14,7 @@ import { verifyToken } from '../services/kit/auth';
 import { startService, type RunningService } from '../services/kit/run-service';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { authCaller, codeOf, outcome, type Caller } from './support/identity';
-import { erasureClient, preview, runDelete, serviceToken, smallChunks, testSecret, userSubject, userToken } from './support/services';
+import { erasureClient, preview, runDelete, serviceToken, smallChunks, testKeys, userSubject, userToken } from './support/services';
 
 let db: TestDatabase;
 let service: RunningService;
@@ -35,7 +35,7 @@ test.before(async () => {
   service = await startService(authService, {
     address: '127.0.0.1:0',
     databaseUrl: db.url,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys('auth'),
     migrate: true,
     chunks: smallChunks,
     log: pino({ level: 'debug' }, sink),
@@ -121,7 +121,7 @@ test('Login needs no token, issues a user JWT with its expiry, and records the a
   const response = await api.login({ email: email.toUpperCase(), password: secret });
   const finished = Date.now();
   t.is(response.userId, user.id);
-  t.deepEqual(await verifyToken(response.accessToken, testSecret), { kind: 'user', userId: user.id });
+  t.deepEqual(await verifyToken(response.accessToken, (await testKeys()).trust), { kind: 'user', userId: user.id });
   // The token is minted during the call, with whole-second claims: it expires an hour after that.
   const expiry = response.expireTime!.getTime();
   t.true(expiry >= started - 1000 + 3_600_000 && expiry <= finished + 3_600_000, 'expires an hour after the login');
