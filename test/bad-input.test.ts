@@ -89,7 +89,7 @@ test.serial('garbage token → UNAUTHENTICATED', async (t) => {
 });
 
 test.serial('user token → PERMISSION_DENIED (the caller rules admit the orchestrator only)', async (t) => {
-  await refused(t, { tenantId }, await userToken(randomUUID()), status.PERMISSION_DENIED, /TenantDataDeletion\/Delete may not be called by a user/);
+  await refused(t, { tenantId }, await userToken(randomUUID()), status.PERMISSION_DENIED, /TenantDataDeletion\/(Preview|Delete) may not be called by a user/);
 });
 
 test.serial('a valid request still works after all the refusals', async (t) => {
