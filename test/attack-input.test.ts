@@ -478,9 +478,10 @@ test.serial('a runtime role reads and writes its own database only: no DDL, no o
   }
 });
 
-test('the image entrypoint refuses to start without a database password', (t) => {
-  const run = (env: Record<string, string>, args: string[] = ['orders']) =>
-    spawnSync('sh', ['docker/entrypoint.sh', ...args], { env: { PATH: process.env.PATH ?? '', ERASURE_ENTRYPOINT_CHECK_ONLY: '1', ...env }, encoding: 'utf8' });
+test('the image entrypoint refuses to start without a database password or without keys', (t) => {
+  const keys = { ERASURE_TRUST_BUNDLE_FILE: '/run/keys/trust-bundle.json', ERASURE_SIGNING_KEY_FILE: '/run/keys/self.private.jwk' };
+  const run = (env: Record<string, string>, args: string[] = ['orders'], keyEnv: Record<string, string> = keys) =>
+    spawnSync('sh', ['docker/entrypoint.sh', ...args], { env: { PATH: process.env.PATH ?? '', ERASURE_ENTRYPOINT_CHECK_ONLY: '1', ...keyEnv, ...env }, encoding: 'utf8' });
   const none = run({});
   t.is(none.status, 78);
   t.regex(none.stderr, /refusing to start orders: set DATABASE_URL/);
@@ -492,4 +493,8 @@ test('the image entrypoint refuses to start without a database password', (t) =>
   t.is(run({ DATABASE_URL: 'postgres://orders_rt@db:5432/postgres', PGPASSWORD: 's3cret' }).status, 0);
   t.is(run({ ALERT_PROCESSOR_DATABASE_URL: 'postgres://ap:pw@db/bakery_alert_processor' }, ['alert-processor']).status, 0, 'the per-service URL counts');
   t.is(run({}, []).status, 64, 'no service named');
+  const noKeys = run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }, ['orders'], {});
+  t.is(noKeys.status, 78, 'no trust bundle, no JWKS URL');
+  t.regex(noKeys.stderr, /refusing to start orders: set ERASURE_TRUST_BUNDLE_FILE/);
+  t.is(run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }, ['orders'], { ERASURE_TRUST_JWKS_URL: 'https://keys.example/jwks.json' }).status, 0, 'a JWKS URL is enough to verify');
 });
