@@ -13,7 +13,7 @@ import { status } from '@grpc/grpc-js';
 import { TenantDataDeletionService, type TenantDataDeletionClient } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { AUDIENCE, verifyToken } from '../services/kit/auth';
 import { healthStatus } from '../services/kit/health-client';
-import { generateIdentityKey, loadProcessKeys, signingKeyFromJwk, type SigningKey } from '../services/kit/keys';
+import { TrustBundle, generateIdentityKey, loadProcessKeys, signingKeyFromJwk, type SigningKey } from '../services/kit/keys';
 import type { RunningService } from '../services/kit/run-service';
 import { startGrpcServer } from '../services/kit/server';
 import { service as ordersService } from '../services/orders';
@@ -239,4 +239,18 @@ test('token verification is bound to the limits table: lifetimes per kind, and t
   await t.throwsAsync(verifyToken(skewed, trust, { TOKEN_CLOCK_SKEW_SECONDS: '5' }), { message: /issued in the future/ });
   const userClaims = { kind: 'user', iss: 'auth', sub: owner, aud: AUDIENCE, iat: now, exp: now + 3601 };
   await t.throwsAsync(verifyToken(await signClaims(signer('auth'), userClaims), trust), { message: /maximum for user tokens/ });
+});
+
+test('a process refuses to start with another identity\'s key or a bundle that lies about its keys', async (t) => {
+  const { dir } = await testKeys();
+  const bundle = `${dir}/trust-bundle.json`;
+  await t.throwsAsync(loadProcessKeys('orders', { ERASURE_TRUST_BUNDLE_FILE: bundle, ERASURE_SIGNING_KEY_FILE: `${dir}/orchestrator.private.jwk` }), {
+    message: /the signing key belongs to "orchestrator", but this process is "orders"/,
+  });
+  const own = await loadProcessKeys('orders', { ERASURE_TRUST_BUNDLE_FILE: bundle, ERASURE_SIGNING_KEY_FILE: `${dir}/orders.private.jwk` });
+  t.is(own.signer?.identity, 'orders');
+  const { publicJwk, privateJwk } = await generateIdentityKey('orders');
+  await t.throwsAsync(TrustBundle.fromJson({ keys: [{ ...publicJwk, iss: 'orchestrator' }] }), { message: /names issuer "orchestrator", but its kid says orders/ }, 'a key claimed for another issuer');
+  await t.throwsAsync(TrustBundle.fromJson({ keys: [{ ...(privateJwk as typeof publicJwk), iss: 'orders' }] }), { message: /is a private key/ }, 'a private key in a bundle');
+  await t.throwsAsync(TrustBundle.fromJson({ keys: [] }), { message: /trusts no key/ });
 });
