@@ -76,7 +76,8 @@ export class MeshClient {
   readonly tenantAddress: string;
   private orchestratorClient?: DeletionOrchestratorClient;
   private tenantClient?: TenantServiceClient;
-  private token?: Promise<string>;
+  /** The token and when to sign a fresh one (a long `watch` outlives one operator token). */
+  private token?: { value: Promise<string>; renewAt: number };
 
   constructor(private readonly env: Env = process.env) {
     this.orchestratorAddress = serviceAddress('orchestrator', env);
@@ -84,9 +85,12 @@ export class MeshClient {
   }
 
   private async metadata(): Promise<Metadata> {
-    this.token ??= cliToken(this.env);
+    if (!this.token || Date.now() > this.token.renewAt) {
+      // Renewed at 50 minutes: the CLI signs one-hour operator tokens (an ERASURE_TOKEN is the caller's to renew).
+      this.token = { value: cliToken(this.env), renewAt: Date.now() + 50 * 60_000 };
+    }
     const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${await this.token}`);
+    metadata.set('authorization', `Bearer ${await this.token.value}`);
     return metadata;
   }
 
