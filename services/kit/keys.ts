@@ -186,9 +186,11 @@ export async function writeKeySet(dir: string, identities: readonly string[]): P
     try {
       writeFileSync(file, `${JSON.stringify(privateJwk, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
     } catch (error) {
-      // Another process wrote it first: keep theirs (the bundle pass below adds it).
+      // Another process wrote it first: keep theirs and start over, reading it like any existing key.
+      // (The launcher writes the whole set before any child starts; this only matters for processes
+      // started by hand at the same moment in development.)
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return writeKeySet(dir, identities);
+      return [...generated, ...(await writeKeySet(dir, identities))];
     }
     bundle.keys.push(publicJwk);
     generated.push(identity);
