@@ -21,12 +21,19 @@ import { JobLocks } from './job-locks';
 import { migrations } from './migrations';
 import { ErasureQueue } from './queue';
 import { JobStore } from './store';
+import { tombstoneRegistry } from './tombstone-registry';
+import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
+import { WatcherSlots } from './watchers';
+import { refuseErasedUsers } from '../services/kit/tombstone-client';
+import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
 
 export interface OrchestratorOptions {
   address?: string;
   databaseUrl?: string;
   secret?: Uint8Array;
   config?: OrchestratorConfig;
+  /** Keys of the tombstone hashes; default `tombstoneKeys()` (environment, file, or the data folder). */
+  tombstoneKeys?: TombstoneKeys;
   log?: Logger;
 }
 
@@ -34,6 +41,8 @@ export interface RunningOrchestrator {
   address: string;
   port: number;
   store: JobStore;
+  tombstones: Tombstones;
+  watchers: WatcherSlots;
   executor: JobExecutor;
   db: ServiceDatabase;
   server: RunningServer;
@@ -59,7 +68,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const secret = options.secret ?? jwtSecret();
   const queue = new ErasureQueue(url, log);
   await queue.start();
-  const store = new JobStore(db.pool, queue);
+  const tombstones = new Tombstones(db.pool, options.tombstoneKeys ?? tombstoneKeys());
+  const store = new JobStore(db.pool, queue, tombstones);
   const events = new JobEvents(url, log);
   await events.start();
   const clients = new ServiceClients(config.registry, secret);
@@ -70,16 +80,23 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner);
   await queue.work((jobId) => executor.runQueued(jobId));
 
-  const rpc: RpcDeps = { secret, log, mapError: mapDatabaseError };
+  // The orchestrator holds the tombstones: an erased user's token is refused by asking them directly.
+  const isErased = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!.erased;
+  const rpc: RpcDeps = { secret, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ isErased }) };
   const authorization = new Authorization(store, clients, config.retry);
+  const watchers = new WatcherSlots(config.limits);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
-    [deletionOrchestrator({ rpc, store, executor, events, clients, authorization, log })],
+    [
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log }),
+      tombstoneRegistry(rpc, tombstones),
+    ],
     log,
     health,
   );
   health.setStatus(DELETION_ORCHESTRATOR, 'SERVING');
+  health.setStatus(TOMBSTONE_REGISTRY, 'SERVING');
   health.setStatus('', 'SERVING');
   log.info({ owner, registry: config.registry }, 'orchestrator ready');
 
@@ -95,11 +112,14 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     address: server.address,
     port: server.port,
     store,
+    tombstones,
+    watchers,
     executor,
     db,
     server,
     async stop(graceMs = 10_000) {
       health.setStatus(DELETION_ORCHESTRATOR, 'NOT_SERVING');
+      health.setStatus(TOMBSTONE_REGISTRY, 'NOT_SERVING');
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

@@ -17,6 +17,15 @@ export interface RpcDeps {
   log: Logger;
   /** Maps domain errors (e.g. database errors) to an RpcError; returns undefined when it does not know one. */
   mapError?: (error: unknown) => RpcError | undefined;
+  /** Runs after authentication; throws to refuse the caller (an erased user: services/kit/tombstone-client.ts). */
+  checkPrincipal?: (principal: Principal) => Promise<void>;
+}
+
+/** Authenticates the call, then asks `checkPrincipal`. */
+async function admit(metadata: Metadata, deps: RpcDeps): Promise<Principal> {
+  const principal = await authenticate(metadata, deps.secret);
+  await deps.checkPrincipal?.(principal);
+  return principal;
 }
 
 function toRpcError(error: unknown, deps: RpcDeps, method: string): RpcError {
@@ -66,7 +75,7 @@ export function unary<Req, Res>(
       const context = { metadata: call.metadata, signal: controller.signal, log: deps.log };
       // The overload types a public handler's context without a principal.
       if (options?.public) return handler(call.request, context as CallContext);
-      return handler(call.request, { ...context, principal: await authenticate(call.metadata, deps.secret) });
+      return handler(call.request, { ...context, principal: await admit(call.metadata, deps) });
     })().then(
       (response) => {
         logOutcome(deps, method, started);
@@ -110,7 +119,7 @@ export function serverStream<Req, Res>(
         controller.signal.addEventListener('abort', onAbort, { once: true });
       });
     (async () => {
-      const principal = await authenticate(call.metadata, deps.secret);
+      const principal = await admit(call.metadata, deps);
       await handler(call.request, { principal, metadata: call.metadata, signal: controller.signal, log: deps.log }, send);
     })().then(
       () => {

@@ -1,6 +1,6 @@
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { jwtSecret } from './auth';
+import { jwtSecret, mintServiceToken } from './auth';
 import { chunkConfig, envBool, serviceAddress, type ChunkConfig } from './config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from './database';
 import { DeletionEngine } from './deletion/engine';
@@ -12,10 +12,11 @@ import type { RpcDeps } from './rpc';
 import { startGrpcServer, type HostedService, type RunningServer } from './server';
 import type { DomainService } from './service-definition';
 import { stopTracing } from './tracing';
+import { TombstoneClient, refuseErasedUsers, type TombstoneLookup } from './tombstone-client';
 
 /** What a service adds beside TenantDataDeletion (the tenant and auth services' own APIs). */
 export interface ServiceExtension {
-  services: (context: { db: ServiceDatabase; deps: RpcDeps; engine: DeletionEngine }) => HostedService[];
+  services: (context: { db: ServiceDatabase; deps: RpcDeps; engine: DeletionEngine; tombstones?: TombstoneLookup }) => HostedService[];
 }
 
 export interface StartOptions {
@@ -28,6 +29,12 @@ export interface StartOptions {
   chunks?: ChunkConfig;
   log?: Logger;
   extension?: ServiceExtension;
+  /**
+   * Whether subjects were erased (the orchestrator's TombstoneRegistry): an erased user's token is
+   * refused on every RPC, and the extension may guard its writes with it. A process started by
+   * `runService` always has one; unset (in-process tests without an orchestrator), nothing is refused.
+   */
+  tombstones?: TombstoneLookup;
 }
 
 export interface RunningService {
@@ -55,8 +62,9 @@ export async function startService(definition: DomainService, options: StartOpti
     if (options.migrate ?? envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, definition.migrations, log);
     definition.defineModels(db.sequelize);
     const engine = new DeletionEngine(definition.name, definition.deletionPolicy, db.pool, options.chunks ?? chunkConfig());
-    const deps: RpcDeps = { secret: options.secret ?? jwtSecret(), log, mapError: mapDatabaseError };
-    const extra = options.extension?.services({ db, deps, engine }) ?? [];
+    const { tombstones } = options;
+    const deps: RpcDeps = { secret: options.secret ?? jwtSecret(), log, mapError: mapDatabaseError, checkPrincipal: tombstones && refuseErasedUsers(tombstones) };
+    const extra = options.extension?.services({ db, deps, engine, tombstones }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
     const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
     const hosted = [tenantDataDeletion(engine, deps, health, beforeErase), ...extra];
@@ -123,5 +131,8 @@ export function runProcess(name: string, log: Logger, start: () => Promise<{ sto
 /** The `main` of a data service process. */
 export function runService(definition: DomainService, extension?: ServiceExtension): void {
   const log = createLogger(definition.name);
-  runProcess(definition.name, log, () => startService(definition, { log, extension }));
+  const secret = jwtSecret();
+  // Every service process asks the orchestrator whether a user was erased (docs/architecture.md, "Erased subjects").
+  const tombstones = new TombstoneClient(serviceAddress('orchestrator'), () => mintServiceToken(definition.name, secret));
+  runProcess(definition.name, log, () => startService(definition, { log, extension, secret, tombstones }));
 }
