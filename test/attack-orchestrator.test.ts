@@ -20,10 +20,12 @@ import { seedTenant } from '../services/seed';
 import { testServerUrl } from './support/database';
 import { authCaller, outcome, tenantCaller } from './support/identity';
 import { orchestratorClient } from './support/orchestrator-client';
+import { OtlpReceiver } from './support/otlp-receiver';
 import { ProcessMesh } from './support/process-mesh';
 import { erasureClient, preview, runDelete, serviceToken, userSubject, userToken } from './support/services';
 
 let mesh: ProcessMesh;
+let receiver: OtlpReceiver;
 const pools = new Map<string, Pool>();
 let orch: ReturnType<typeof orchestratorClient>;
 let token: string;
@@ -32,7 +34,11 @@ let erasedUser = '';
 let keptUser = '';
 
 test.before(async () => {
+  receiver = new OtlpReceiver();
+  await receiver.start();
   mesh = new ProcessMesh(testServerUrl(), `attorch_${randomUUID().slice(0, 6)}`, {
+    // Spans too are searched for the erased user's personal data.
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     // Info lines too: the search for personal data must see what an operator's log would hold.
     LOG_LEVEL: 'info',
     ORCHESTRATOR_TOMBSTONE_KEYS: `1:${randomBytes(36).toString('base64url')}`,
@@ -63,6 +69,7 @@ test.after.always(async () => {
   await mesh?.stopAll();
   for (const pool of pools.values()) await pool.end().catch(() => undefined);
   await mesh?.dropDatabases();
+  await receiver?.stop();
 });
 
 const sql = async <T = Record<string, unknown>>(service: string, text: string, params: unknown[] = []) =>
@@ -196,6 +203,12 @@ test.serial("an erased user's token is refused by the orchestrator and by every 
   t.true(logLinesWith(jobId).length > 0, 'the logs searched are there (they name the job)');
   t.deepEqual(logLinesWith(member!), [], 'no log line holds the raw id');
   t.deepEqual(logLinesWith(email), [], 'no log line holds the e-mail');
+  const traceId = run.finished!.traceId;
+  t.true(await receiver.waitFor((spans) => spans.some((s) => s.traceId === traceId && s.service === 'orchestrator')), "the job's spans arrived");
+  const spansWith = (value: string) =>
+    receiver.spans.filter((s) => `${s.name} ${JSON.stringify(s.attributes)}`.toLowerCase().includes(value.toLowerCase())).map((s) => `${s.service}: ${s.name}`);
+  t.deepEqual(spansWith(member!), [], 'no span name or attribute holds the raw id');
+  t.deepEqual(spansWith(email), [], 'no span name or attribute holds the e-mail');
   const [job] = await sql<{ subject_id: string | null; subject_ref: string; requested_by: string; request_id: string; viewers: string[] }>(
     'orchestrator',
     'SELECT subject_id, subject_ref, requested_by, request_id, viewers FROM erasure_jobs WHERE id = $1',
