@@ -24,10 +24,6 @@ export class WatcherSlots {
     return this.take(this.byJob, jobId, this.limits.watchersPerJob, 'watchers per job', 'ORCHESTRATOR_WATCHERS_PER_JOB');
   }
 
-  count(kind: 'job' | 'caller', key: string): number {
-    return (kind === 'job' ? this.byJob : this.byCaller).get(key) ?? 0;
-  }
-
   private take(counts: Map<string, number>, key: string, max: number, what: string, env: string): () => void {
     const held = counts.get(key) ?? 0;
     if (held >= max) {
