@@ -7,7 +7,7 @@
  * handler then checks what the user may do, e.g. tenant membership or "only themself"), or anyone
  * without a token (`public`). Anything not admitted is PERMISSION_DENIED with nothing changed.
  */
-import { AUTH_SERVICE, DELETION_ORCHESTRATOR, PROCESS_NAMES, TENANT_DATA_DELETION, TENANT_SERVICE } from './catalog';
+import { AUTH_SERVICE, DELETION_ORCHESTRATOR, PROCESS_NAMES, TENANT_DATA_DELETION, TENANT_SERVICE, TOMBSTONE_REGISTRY } from './catalog';
 
 export interface CallerRule {
   /** Service identities (token issuer = subject) that may call. */
@@ -19,8 +19,6 @@ export interface CallerRule {
   /** No token needed at all (Login). */
   readonly public?: boolean;
 }
-
-export const TOMBSTONE_REGISTRY = 'bakery.erasure.v1.TombstoneRegistry';
 
 /**
  * The identities that onboard users (CreateUser). No process of the mesh creates users today; a

@@ -20,6 +20,8 @@ export interface CatalogEntry {
 
 export const TENANT_DATA_DELETION = 'bakery.erasure.v1.TenantDataDeletion';
 export const DELETION_ORCHESTRATOR = 'bakery.erasure.v1.DeletionOrchestrator';
+/** Served by the orchestrator: whether a subject was erased (its tombstone). */
+export const TOMBSTONE_REGISTRY = 'bakery.erasure.v1.TombstoneRegistry';
 export const TENANT_SERVICE = 'bakery.tenant.v1.TenantService';
 export const AUTH_SERVICE = 'bakery.auth.v1.AuthService';
 
@@ -27,7 +29,7 @@ export const AUTH_SERVICE = 'bakery.auth.v1.AuthService';
 const BASE_PORT = 7100;
 
 const processes: { name: string; phase: ServicePhase; grpcServices: string[] }[] = [
-  { name: 'orchestrator', phase: 'orchestrator', grpcServices: [DELETION_ORCHESTRATOR] },
+  { name: 'orchestrator', phase: 'orchestrator', grpcServices: [DELETION_ORCHESTRATOR, TOMBSTONE_REGISTRY] },
   { name: 'tenant', phase: 'identity', grpcServices: [TENANT_DATA_DELETION, TENANT_SERVICE] },
   { name: 'auth', phase: 'identity', grpcServices: [TENANT_DATA_DELETION, AUTH_SERVICE] },
   ...[

@@ -35,8 +35,10 @@ import { fromJobStatus, toJobMessage } from './mapper';
 import { undecidedOwnedTenants } from './ownership';
 import { describeError } from './retry';
 import { stepsFor } from './steps';
-import { JobAlreadyOpen, RequestIdReused, isOpen, type JobRow, type JobStore, type NewJob } from './store';
+import { JobAlreadyOpen, OpenJobLimitReached, RequestIdReused, isOpen, type JobRow, type JobStore, type NewJob } from './store';
 import { watchJob } from './watch';
+import type { WatcherSlots } from './watchers';
+import type { Principal } from '../services/kit/auth';
 
 export { DELETION_ORCHESTRATOR };
 
@@ -47,6 +49,10 @@ export interface OrchestratorApiDeps {
   events: JobEvents;
   clients: ServiceClients;
   authorization: Authorization;
+  /** Open job streams per job and per caller (orchestrator/watchers.ts). */
+  watchers: WatcherSlots;
+  /** The most open jobs one caller may have started (services/kit/limits.ts). */
+  openJobsPerCaller: number;
   log: Logger;
 }
 
@@ -58,15 +64,38 @@ function requestIdOf(value: string): string | undefined {
 
 /** The DeletionOrchestrator API: job creation or attachment, job streams, and steering. */
 export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
-  const { store, executor, events, clients, authorization: authorize, log } = deps;
+  const { store, executor, events, clients, authorization: authorize, watchers, log } = deps;
+
+  /**
+   * The caller as log lines name them: a service by name, a user by a short keyed hash (never the
+   * raw id: it must not outlive the user's erasure in the logs).
+   */
+  const callerRef = (principal: Principal): string =>
+    principal.kind !== 'user' ? principalName(principal) : `user:${store.tombstones?.keys.logRef('user', principal.userId) ?? 'unknown'}`;
 
   async function jobMessage(jobId: string): Promise<Job> {
     const [job, steps] = await Promise.all([store.get(jobId), store.steps(jobId)]);
     return toJobMessage(job!, steps);
   }
 
+  /** Streams a job to the caller while holding one of the job's watcher slots. */
   async function stream(jobId: string, ctx: CallContext, send: (event: JobEvent) => Promise<void>, detach = false): Promise<void> {
-    for await (const event of watchJob(events, jobId, ctx.signal, { load: jobMessage, detach })) await send(event);
+    const release = watchers.job(jobId);
+    try {
+      for await (const event of watchJob(events, jobId, ctx.signal, { load: jobMessage, detach })) await send(event);
+    } finally {
+      release();
+    }
+  }
+
+  /** Runs a streaming handler while it holds one of its caller's watcher slots (taken before anything is done). */
+  async function asWatcher(ctx: CallContext, work: () => Promise<void>): Promise<void> {
+    const release = watchers.caller(principalName(ctx.principal));
+    try {
+      await work();
+    } finally {
+      release();
+    }
   }
 
   /** Starts the job's run on this replica without waiting; the queue covers the case where this replica dies. */
@@ -76,13 +105,14 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
 
   async function createOrAttach(input: NewJob): Promise<JobRow> {
     try {
-      const { job, created } = await store.createOrAttach(input);
+      const { job, created } = await store.createOrAttach({ ...input, openJobLimit: deps.openJobsPerCaller });
       trace.getActiveSpan()?.setAttributes({ 'erasure.job.id': job.id, 'erasure.job.created': created });
       log.info({ job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind }, created ? 'job recorded' : 'attached to existing job');
       if (isOpen(job.status)) kick(job.id);
       return job;
     } catch (error) {
       if (error instanceof RequestIdReused) throw new RpcError(status.ALREADY_EXISTS, error.message, 'REQUEST_ID_REUSED');
+      if (error instanceof OpenJobLimitReached) throw new RpcError(status.RESOURCE_EXHAUSTED, `${error.message} (ORCHESTRATOR_OPEN_JOBS_PER_CALLER)`, 'OPEN_JOB_LIMIT');
       throw error;
     }
   }
@@ -112,16 +142,18 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const requestId = requestIdOf(request.requestId);
     const admins = await authorize.tenant(ctx.principal, tenantId);
-    const job = await createOrAttach({
-      subjectKind: 'tenant',
-      subjectId: tenantId,
-      requestedBy: principalName(ctx.principal),
-      requestId,
-      viewers: admins,
-      options: {},
-      steps: stepsFor('tenant'),
+    await asWatcher(ctx, async () => {
+      const job = await createOrAttach({
+        subjectKind: 'tenant',
+        subjectId: tenantId,
+        requestedBy: principalName(ctx.principal),
+        requestId,
+        viewers: admins,
+        options: {},
+        steps: stepsFor('tenant'),
+      });
+      await stream(job.id, ctx, send, request.detach);
     });
-    await stream(job.id, ctx, send, request.detach);
   });
 
   const deleteUser = serverStream<DeleteUserRequest, JobEvent>(deps.rpc, 'DeleteUser', async (request, ctx, send) => {
@@ -138,21 +170,23 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         'OWNED_TENANTS_NEED_A_DECISION',
       );
     }
-    const job = await createOrAttach({
-      subjectKind: 'user',
-      subjectId: userId,
-      requestedBy: principalName(ctx.principal),
-      requestId,
-      viewers: [userId],
-      options,
-      steps: stepsFor('user'),
+    await asWatcher(ctx, async () => {
+      const job = await createOrAttach({
+        subjectKind: 'user',
+        subjectId: userId,
+        requestedBy: principalName(ctx.principal),
+        requestId,
+        viewers: [userId],
+        options,
+        steps: stepsFor('user'),
+      });
+      await stream(job.id, ctx, send, request.detach);
     });
-    await stream(job.id, ctx, send, request.detach);
   });
 
   const watch = serverStream<WatchJobRequest, JobEvent>(deps.rpc, 'WatchJob', async (request, ctx, send) => {
     const job = await authorize.visibleJob(ctx.principal, request.jobId);
-    await stream(job.id, ctx, send);
+    await asWatcher(ctx, () => stream(job.id, ctx, send));
   });
 
   const getJob = unary<GetJobRequest, GetJobResponse>(deps.rpc, 'GetJob', async (request, ctx) => {
@@ -169,6 +203,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
       status: statusName,
       subjectKind: subject?.kind,
       subjectId: subject?.id,
+      subjectRefs: subject && store.tombstones ? store.tombstones.keys.refs(subject.kind, subject.id) : undefined,
       visibleTo: authorize.listingScope(ctx.principal),
       pageSize: size,
       after: decodePageToken(request.pageToken),
@@ -184,7 +219,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     }
     executor.cancelLocal(job.id);
     await events.publish({ kind: 'cancel', jobId: job.id });
-    log.info({ job_id: job.id, by: principalName(ctx.principal) }, 'cancellation requested');
+    log.info({ job_id: job.id, by: callerRef(ctx.principal) }, 'cancellation requested');
     // Wait briefly for the runner to stop between chunks, so the answer usually shows CANCELLED.
     for (let i = 0; i < 50 && !ctx.signal.aborted; i++) {
       const current = await store.get(job.id);
@@ -209,7 +244,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     if (!reopened) {
       throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only FAILED or CANCELLED jobs can be retried`, 'JOB_NOT_RETRYABLE');
     }
-    log.info({ job_id: job.id, by: principalName(ctx.principal) }, 'job re-opened for retry');
+    log.info({ job_id: job.id, by: callerRef(ctx.principal) }, 'job re-opened for retry');
     kick(job.id);
     return { job: await jobMessage(job.id) };
   });

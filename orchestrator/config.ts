@@ -1,5 +1,6 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
 import { envInt, serviceAddress } from '../services/kit/config';
+import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
 
 export { DOMAIN_SERVICES, IDENTITY_SERVICES };
@@ -17,6 +18,14 @@ export interface OrchestratorConfig {
   retry: RetryPolicy;
   /** How long a runner's claim on a job lasts without a heartbeat. */
   leaseMs: number;
+  /** What one caller may hold (the limits table, services/kit/limits.ts). */
+  limits: CallerLimits;
+}
+
+export interface CallerLimits {
+  openJobsPerCaller: number;
+  watchersPerJob: number;
+  watchersPerCaller: number;
 }
 
 export function orchestratorConfig(env: Record<string, string | undefined> = process.env): OrchestratorConfig {
@@ -33,5 +42,10 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
       retryableCodes: RETRYABLE_CODES,
     },
     leaseMs: envInt(env, 'ORCHESTRATOR_LEASE_MS', 15_000, 1000),
+    limits: {
+      openJobsPerCaller: limit('openJobsPerCaller', env),
+      watchersPerJob: limit('watchersPerJob', env),
+      watchersPerCaller: limit('watchersPerCaller', env),
+    },
   };
 }

@@ -80,7 +80,9 @@ export class JobJournal {
     job.status = status;
     job.error = error;
     job.finished_at = new Date();
-    await this.store.updateJob(job.id, { status, error, finished_at: job.finished_at });
+    // A completed erasure leaves its tombstone (and an erased user's records keyed hashes) in the same transaction.
+    if (status === 'COMPLETED') await this.store.complete(job, job.finished_at);
+    else await this.store.updateJob(job.id, { status, error, finished_at: job.finished_at });
     await this.announce({ kind: 'finished', jobId: job.id });
   }
 

@@ -21,6 +21,11 @@ import { JobLocks } from './job-locks';
 import { migrations } from './migrations';
 import { ErasureQueue } from './queue';
 import { JobStore } from './store';
+import { tombstoneRegistry } from './tombstone-registry';
+import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
+import { WatcherSlots } from './watchers';
+import { refuseErasedUsers } from '../services/kit/tombstone-client';
+import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
 
 export interface OrchestratorOptions {
   address?: string;
@@ -28,6 +33,8 @@ export interface OrchestratorOptions {
   /** Trust bundle and the orchestrator's own signing key; default from the environment (services/kit/keys.ts). */
   keys?: ProcessKeys;
   config?: OrchestratorConfig;
+  /** Keys of the tombstone hashes; default `tombstoneKeys()` (environment, file, or the data folder). */
+  tombstoneKeys?: TombstoneKeys;
   log?: Logger;
 }
 
@@ -35,6 +42,8 @@ export interface RunningOrchestrator {
   address: string;
   port: number;
   store: JobStore;
+  tombstones: Tombstones;
+  watchers: WatcherSlots;
   executor: JobExecutor;
   db: ServiceDatabase;
   server: RunningServer;
@@ -62,7 +71,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const signer = requireSigner(keys, 'orchestrator');
   const queue = new ErasureQueue(url, log);
   await queue.start();
-  const store = new JobStore(db.pool, queue);
+  const tombstones = new Tombstones(db.pool, options.tombstoneKeys ?? tombstoneKeys());
+  const store = new JobStore(db.pool, queue, tombstones);
   const events = new JobEvents(url, log);
   await events.start();
   const clients = new ServiceClients(config.registry, signer);
@@ -73,16 +83,23 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner);
   await queue.work((jobId) => executor.runQueued(jobId));
 
-  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError };
+  // The orchestrator holds the tombstones: an erased user's token is refused by asking them directly.
+  const isErased = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!.erased;
+  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ isErased }) };
   const authorization = new Authorization(store, clients, config.retry);
+  const watchers = new WatcherSlots(config.limits);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
-    [deletionOrchestrator({ rpc, store, executor, events, clients, authorization, log })],
+    [
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log }),
+      tombstoneRegistry(rpc, tombstones),
+    ],
     log,
     health,
   );
   health.setStatus(DELETION_ORCHESTRATOR, 'SERVING');
+  health.setStatus(TOMBSTONE_REGISTRY, 'SERVING');
   health.setStatus('', 'SERVING');
   log.info({ owner, registry: config.registry }, 'orchestrator ready');
 
@@ -98,11 +115,14 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     address: server.address,
     port: server.port,
     store,
+    tombstones,
+    watchers,
     executor,
     db,
     server,
     async stop(graceMs = 10_000) {
       health.setStatus(DELETION_ORCHESTRATOR, 'NOT_SERVING');
+      health.setStatus(TOMBSTONE_REGISTRY, 'NOT_SERVING');
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

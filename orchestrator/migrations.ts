@@ -81,4 +81,42 @@ export const migrations: ServiceMigration[] = [
       await db.query('ALTER TABLE erasure_job_steps DROP COLUMN kind; ALTER TABLE erasure_jobs DROP COLUMN trace_parent;');
     },
   },
+  {
+    name: '0004_tombstones_and_caller_scoped_requests',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- What is left of an erased subject: a keyed hash of its id (orchestrator/tombstones.ts), never
+        -- the id. Asked through TombstoneRegistry.CheckSubjects before a token is accepted or an id written.
+        CREATE TABLE erasure_tombstones (
+          subject_ref text PRIMARY KEY,
+          subject_kind text NOT NULL CHECK (subject_kind IN ('tenant', 'user')),
+          key_version int NOT NULL,
+          job_id uuid NOT NULL REFERENCES erasure_jobs (id),
+          erased_at timestamptz NOT NULL DEFAULT now()
+        );
+
+        -- An idempotency key belongs to its caller: one caller cannot claim the key another will use.
+        DROP INDEX erasure_jobs_request_id;
+        CREATE UNIQUE INDEX erasure_jobs_request_id ON erasure_jobs (requested_by, request_id) WHERE request_id IS NOT NULL;
+        CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('PENDING', 'RUNNING');
+
+        -- After a user erasure completes, their jobs keep the keyed hash instead of the id.
+        ALTER TABLE erasure_jobs ADD COLUMN subject_ref text;
+        ALTER TABLE erasure_jobs ALTER COLUMN subject_id DROP NOT NULL;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_subject CHECK (subject_id IS NOT NULL OR subject_ref IS NOT NULL);
+        CREATE INDEX erasure_jobs_subject_ref ON erasure_jobs (subject_ref) WHERE subject_ref IS NOT NULL;
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP INDEX erasure_jobs_subject_ref;
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_subject;
+        ALTER TABLE erasure_jobs DROP COLUMN subject_ref;
+        DROP INDEX erasure_jobs_open_by_caller;
+        DROP INDEX erasure_jobs_request_id;
+        CREATE UNIQUE INDEX erasure_jobs_request_id ON erasure_jobs (request_id) WHERE request_id IS NOT NULL;
+        DROP TABLE erasure_tombstones;
+      `);
+    },
+  },
 ];

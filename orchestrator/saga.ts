@@ -57,6 +57,9 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     for (const step of steps) {
       if (step.status !== 'SUCCEEDED' && step.status !== 'FAILED') await journal.recordStep(step, { status: 'CANCELLED', finishedAt: new Date() });
     }
+    if (job.subject_kind === 'tenant' && untouched(steps) && (await restoreTenant(job, deps, log))) {
+      return finish(job, 'CANCELLED', 'cancelled by request before any row was removed; the tenant is ACTIVE again', deps, log);
+    }
     return finish(job, 'CANCELLED', 'cancelled by request; work already done stays done', deps, log);
   }
   const failed = steps.filter((step) => step.status === 'FAILED');
@@ -78,6 +81,30 @@ async function finish(job: JobRow, final: 'COMPLETED' | 'FAILED' | 'CANCELLED', 
   trace.getActiveSpan()?.setAttribute('erasure.job.status', final);
   await journal.finish(job, final, error);
   log.info({ status: final, error: error || undefined }, 'job ended');
+}
+
+/**
+ * Whether no service can have removed a row of the job's subject: no step reported a row, and no
+ * step sent a Delete that had rows to remove (a step records what Preview found right before its
+ * Delete; a Delete cut off by the cancellation may still have committed a chunk nobody reported, so
+ * one that was sent with rows to remove counts as touching them).
+ */
+export function untouched(steps: JobStep[]): boolean {
+  return steps.every((step) => step.rowsDeleted === 0 && (step.expectedRows === null || step.expectedRows === 0));
+}
+
+/** Returns a tenant whose job was cancelled before any row was removed to ACTIVE; false when that failed. */
+async function restoreTenant(job: JobRow, { clients, config }: SagaDeps, log: Logger): Promise<boolean> {
+  // The run's own signal is aborted (that is the cancellation): the restore gets its own bounded retries.
+  const bounded = AbortSignal.timeout(30_000);
+  try {
+    await withRetry(config.retry, bounded, () => clients.tenantCall('cancelTenantDeletion', { tenantId: job.subject_id }));
+    log.info({ tenant_id: job.subject_id }, 'cancelled before any row was removed: tenant ACTIVE again');
+    return true;
+  } catch (error) {
+    log.warn({ tenant_id: job.subject_id, error: describeError(error) }, 'could not return the tenant to ACTIVE; it stays DELETING');
+    return false;
+  }
 }
 
 /** Marks the tenant DELETING (hidden from normal use, subscription cancelled); idempotent. */

@@ -5,6 +5,7 @@ import { toPage } from '../services/kit/pagination';
 import { withTransaction } from '../services/kit/transactions';
 import { beginJobTrace } from './job-trace';
 import type { Phase, StepDeclaration, StepKind, SubjectKind } from './steps';
+import type { Tombstones } from './tombstones';
 
 export type JobStatusName = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -19,6 +20,10 @@ export interface JobOptions {
 export interface JobRow {
   id: string;
   subject_kind: SubjectKind;
+  /**
+   * The subject's id; for a job of a user whose erasure completed, the keyed hash of it
+   * (`erased:k<version>:…`, the column subject_ref), the raw id being gone from the job records.
+   */
   subject_id: string;
   status: JobStatusName;
   requested_by: string;
@@ -73,12 +78,16 @@ export interface NewJob {
   options: JobOptions;
   parentJobId?: string;
   steps: StepDeclaration[];
+  /** The most open jobs `requestedBy` may have; a new job beyond it is refused (OpenJobLimitReached). Unset: no limit. */
+  openJobLimit?: number;
 }
 
 export interface ListFilter {
   status?: JobStatusName;
   subjectKind?: SubjectKind;
   subjectId?: string;
+  /** The subject's keyed hashes: jobs of an erased user keep only those. */
+  subjectRefs?: string[];
   /** Only jobs this user may see (initiator or viewer); unset for services. */
   visibleTo?: string;
   pageSize: number;
@@ -95,12 +104,21 @@ export class RequestIdReused extends Error {
   override name = 'RequestIdReused';
 }
 
+/** The caller already has as many open jobs as the limit allows. */
+export class OpenJobLimitReached extends Error {
+  override name = 'OpenJobLimitReached';
+  constructor(readonly limit: number) {
+    super(`open jobs per caller limit reached (${limit}); wait for one of your jobs to end`);
+  }
+}
+
 /** The subject already has another open job (at most one per subject). */
 export class JobAlreadyOpen extends Error {
   override name = 'JobAlreadyOpen';
 }
 
-const JOB_COLUMNS = `id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
+// An erased user's jobs have no subject_id any more, only its keyed hash.
+const JOB_COLUMNS = `id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
   trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at`;
 
 interface StepRow {
@@ -157,6 +175,8 @@ export class JobStore {
   constructor(
     readonly pool: Pool,
     private readonly queue: JobQueue,
+    /** Where a completed erasure leaves its tombstone; without one (some tests) none is left. */
+    readonly tombstones?: Tombstones,
   ) {}
 
   /**
@@ -172,6 +192,7 @@ export class JobStore {
       const jobTrace = beginJobTrace(id, { 'erasure.subject_kind': input.subjectKind });
       try {
         const job = await withTransaction(this.pool, async (client) => {
+          if (input.openJobLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openJobLimit);
           const { rows } = await client.query<JobRow>(
             `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent)
              VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10) RETURNING ${JOB_COLUMNS}`,
@@ -196,13 +217,31 @@ export class JobStore {
     throw new Error('could not create or find the job after repeated conflicts');
   }
 
+  /**
+   * Refuses a new job when the caller already has `limit` open ones. The caller's advisory lock (held
+   * to the end of the transaction) makes count-then-insert exact under concurrent requests.
+   */
+  private async checkOpenJobLimit(client: PoolClient, requestedBy: string, limit: number): Promise<void> {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('erasure-open-jobs:' || $1))`, [requestedBy]);
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN ('PENDING', 'RUNNING')`,
+      [requestedBy],
+    );
+    if (rows[0]!.n >= limit) throw new OpenJobLimitReached(limit);
+  }
+
+  /** The caller's job for this request id (request ids belong to their caller), else the subject's open job. */
   private async findExisting(input: NewJob): Promise<JobRow | undefined> {
     if (input.requestId) {
-      const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE request_id = $1`, [input.requestId]);
+      const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE requested_by = $1 AND request_id = $2`, [
+        input.requestedBy,
+        input.requestId,
+      ]);
       const byRequest = rows[0];
       if (byRequest) {
         if (byRequest.subject_kind !== input.subjectKind || byRequest.subject_id !== input.subjectId) {
-          throw new RequestIdReused(`request_id ${JSON.stringify(input.requestId)} was already used for another subject`);
+          // The request id is the caller's own input: not repeated (it may carry anything).
+          throw new RequestIdReused('request_id was already used by this caller for another subject');
         }
         return byRequest;
       }
@@ -246,7 +285,10 @@ export class JobStore {
     };
     if (filter.status) where.push(`status = ${param(filter.status)}`);
     if (filter.subjectKind) where.push(`subject_kind = ${param(filter.subjectKind)}`);
-    if (filter.subjectId) where.push(`subject_id = ${param(filter.subjectId)}`);
+    if (filter.subjectId) {
+      const byId = `subject_id = ${param(filter.subjectId)}::uuid`;
+      where.push(filter.subjectRefs?.length ? `(${byId} OR subject_ref = ANY(${param(filter.subjectRefs)}::text[]))` : byId);
+    }
     if (filter.visibleTo) {
       const user = param(filter.visibleTo);
       where.push(`(requested_by = 'user:' || ${user} OR ${user}::uuid = ANY(viewers))`);
@@ -301,6 +343,43 @@ export class JobStore {
     await this.pool.query(
       `UPDATE erasure_jobs SET ${keys.map((key, i) => `${key} = $${i + 2}`).join(', ')} WHERE id = $1`,
       [id, ...keys.map((key) => (fields as Record<string, unknown>)[key])],
+    );
+  }
+
+  /**
+   * A job ends COMPLETED, in one transaction with what a completed erasure leaves behind: the
+   * subject's tombstone and, for a user, the keyed hash instead of their id in every job record
+   * (subject, initiator, viewers, request ids, error texts, step details). A crash before the commit
+   * leaves the job open and its run repeats; after it, nothing of the raw id is left here.
+   */
+  async complete(job: JobRow, finishedAt: Date): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      if (this.tombstones) {
+        await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
+        if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
+      }
+      await client.query(`UPDATE erasure_jobs SET status = 'COMPLETED', error = '', finished_at = $2 WHERE id = $1`, [job.id, finishedAt]);
+    });
+  }
+
+  private async pseudonymizeUser(client: PoolClient, userId: string, ref: string): Promise<void> {
+    await client.query(
+      `UPDATE erasure_jobs SET subject_id = NULL, subject_ref = $2 WHERE subject_kind = 'user' AND subject_id = $1::uuid`,
+      [userId, ref],
+    );
+    await client.query(
+      `UPDATE erasure_jobs
+          SET requested_by = CASE WHEN requested_by = 'user:' || $1 THEN 'user:' || $2 ELSE requested_by END,
+              viewers = array_remove(viewers, $1::uuid),
+              request_id = replace(request_id, $1, $2),
+              error = replace(error, $1, $2)
+        WHERE requested_by = 'user:' || $1 OR $1::uuid = ANY(viewers) OR strpos(request_id, $1) > 0 OR strpos(error, $1) > 0`,
+      [userId, ref],
+    );
+    await client.query(
+      `UPDATE erasure_job_steps SET last_error = replace(last_error, $1, $2), entities = replace(entities::text, $1, $2)::jsonb
+        WHERE strpos(last_error, $1) > 0 OR strpos(entities::text, $1) > 0`,
+      [userId, ref],
     );
   }
 

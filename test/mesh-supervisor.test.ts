@@ -37,7 +37,7 @@ test('services: fifteen processes, health names, addresses, and the command that
   t.is(MESH_SERVICES[0], 'orchestrator');
   t.deepEqual(healthNames('orders'), ['bakery.erasure.v1.TenantDataDeletion']);
   t.deepEqual(healthNames('tenant'), ['bakery.erasure.v1.TenantDataDeletion', 'bakery.tenant.v1.TenantService']);
-  t.deepEqual(healthNames('orchestrator'), ['bakery.erasure.v1.DeletionOrchestrator']);
+  t.deepEqual(healthNames('orchestrator'), ['bakery.erasure.v1.DeletionOrchestrator', 'bakery.erasure.v1.TombstoneRegistry']);
   t.deepEqual(selectServices(['orchestrator', 'training']).length, 13);
   t.throws(() => selectServices(['bakery']), { message: /unknown service "bakery"/ });
   const env = addressEnv({ ORDERS_ADDR: '127.0.0.1:6000' });

@@ -127,6 +127,50 @@ export const LIMITS = {
     description: 'clock difference tolerated between the signer and the verifier for exp and iat',
     min: 0,
   },
+  openJobsPerCaller: {
+    env: 'ORCHESTRATOR_OPEN_JOBS_PER_CALLER',
+    // A service erasing many tenants at once (the mesh's own test erases 50) stays within it.
+    default: 100,
+    unit: 'jobs',
+    description: 'PENDING or RUNNING jobs one caller (a user, or a service identity) may have started; a new job beyond it is RESOURCE_EXHAUSTED (attaching to an open job is not a new job)',
+  },
+  watchersPerJob: {
+    env: 'ORCHESTRATOR_WATCHERS_PER_JOB',
+    default: 32,
+    unit: 'streams',
+    description: 'open job streams (WatchJob, DeleteTenant, DeleteUser) on one job, per orchestrator replica',
+  },
+  watchersPerCaller: {
+    env: 'ORCHESTRATOR_WATCHERS_PER_CALLER',
+    default: 64,
+    unit: 'streams',
+    description: 'open job streams (WatchJob, DeleteTenant, DeleteUser) of one caller, per orchestrator replica',
+  },
+  tombstoneErasedCacheTtl: {
+    env: 'TOMBSTONE_ERASED_CACHE_MS',
+    default: 60 * 60_000,
+    unit: 'ms',
+    description: 'how long a process remembers that a subject was erased (an erasure is final, so this can be long)',
+  },
+  tombstoneClearCacheTtl: {
+    env: 'TOMBSTONE_CLEAR_CACHE_MS',
+    default: 5_000,
+    unit: 'ms',
+    description: "how long a process trusts an answer that a subject was not erased: the longest an erased user's token is still accepted after the erasure completes (writes of ids ask afresh)",
+    min: 0,
+  },
+  tombstoneCacheEntries: {
+    env: 'TOMBSTONE_CACHE_ENTRIES',
+    default: 10_000,
+    unit: 'subjects',
+    description: 'subjects whose tombstone answer one process keeps (oldest dropped first)',
+  },
+  tombstoneCheckDeadline: {
+    env: 'TOMBSTONE_CHECK_DEADLINE_MS',
+    default: 2_000,
+    unit: 'ms',
+    description: "deadline of one CheckSubjects call to the orchestrator; without an answer a user's call is refused UNAVAILABLE (retryable)",
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

@@ -20,6 +20,8 @@ export interface RpcDeps {
   log: Logger;
   /** Maps domain errors (e.g. database errors) to an RpcError; returns undefined when it does not know one. */
   mapError?: (error: unknown) => RpcError | undefined;
+  /** Runs after authentication; throws to refuse the caller (an erased user: services/kit/tombstone-client.ts). */
+  checkPrincipal?: (principal: Principal) => Promise<void>;
 }
 
 function toRpcError(error: unknown, deps: RpcDeps, method: string): RpcError {
@@ -56,10 +58,11 @@ export function admit(method: string, principal: Principal): void {
   if (!admitted) throw permissionDenied(`${method} may not be called by ${describePrincipal(principal)}`);
 }
 
-/** Authentication, then the caller rules: the principal a handler may trust. */
+/** Authentication, the caller rules, then `checkPrincipal` (erased users): the principal a handler may trust. */
 async function authorizeCall(call: { metadata: Metadata; getPath(): string }, deps: RpcDeps): Promise<Principal> {
   const principal = await authenticate(call.metadata, deps.trust);
   admit(qualified(call.getPath()), principal);
+  await deps.checkPrincipal?.(principal);
   return principal;
 }
 

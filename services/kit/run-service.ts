@@ -1,6 +1,7 @@
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { loadProcessKeys, type ProcessKeys } from './keys';
+import { mintServiceToken } from './auth';
+import { loadProcessKeys, requireSigner, type ProcessKeys } from './keys';
 import { chunkConfig, envBool, serviceAddress, type ChunkConfig } from './config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from './database';
 import { DeletionEngine } from './deletion/engine';
@@ -12,10 +13,11 @@ import type { RpcDeps } from './rpc';
 import { startGrpcServer, type HostedService, type RunningServer } from './server';
 import type { DomainService } from './service-definition';
 import { stopTracing } from './tracing';
+import { TombstoneClient, refuseErasedUsers, type TombstoneLookup } from './tombstone-client';
 
 /** What a service adds beside TenantDataDeletion (the tenant and auth services' own APIs). */
 export interface ServiceExtension {
-  services: (context: { db: ServiceDatabase; deps: RpcDeps; engine: DeletionEngine; keys: ProcessKeys }) => HostedService[];
+  services: (context: { db: ServiceDatabase; deps: RpcDeps; engine: DeletionEngine; keys: ProcessKeys; tombstones?: TombstoneLookup }) => HostedService[];
 }
 
 export interface StartOptions {
@@ -29,6 +31,12 @@ export interface StartOptions {
   chunks?: ChunkConfig;
   log?: Logger;
   extension?: ServiceExtension;
+  /**
+   * Whether subjects were erased (the orchestrator's TombstoneRegistry): an erased user's token is
+   * refused on every RPC, and the extension may guard its writes with it. A process started by
+   * `runService` always has one; unset (in-process tests without an orchestrator), nothing is refused.
+   */
+  tombstones?: TombstoneLookup;
 }
 
 export interface RunningService {
@@ -57,8 +65,9 @@ export async function startService(definition: DomainService, options: StartOpti
     definition.defineModels(db.sequelize);
     const engine = new DeletionEngine(definition.name, definition.deletionPolicy, db.pool, options.chunks ?? chunkConfig());
     const keys = options.keys ?? (await loadProcessKeys(definition.name));
-    const deps: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError };
-    const extra = options.extension?.services({ db, deps, engine, keys }) ?? [];
+    const { tombstones } = options;
+    const deps: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: tombstones && refuseErasedUsers(tombstones) };
+    const extra = options.extension?.services({ db, deps, engine, keys, tombstones }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
     const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
     const hosted = [tenantDataDeletion(engine, deps, health, beforeErase), ...extra];
@@ -125,5 +134,11 @@ export function runProcess(name: string, log: Logger, start: () => Promise<{ sto
 /** The `main` of a data service process. */
 export function runService(definition: DomainService, extension?: ServiceExtension): void {
   const log = createLogger(definition.name);
-  runProcess(definition.name, log, () => startService(definition, { log, extension }));
+  runProcess(definition.name, log, async () => {
+    const keys = await loadProcessKeys(definition.name);
+    const signer = requireSigner(keys, definition.name);
+    // Every service process asks the orchestrator whether a user was erased (docs/architecture.md, "Erased subjects").
+    const tombstones = new TombstoneClient(serviceAddress('orchestrator'), () => mintServiceToken(signer));
+    return startService(definition, { log, extension, keys, tombstones });
+  });
 }

@@ -36,7 +36,12 @@ export function startTracing(options: TracingOptions): NodeSDK {
     instrumentations: [
       // Health checks are polled constantly and would bury the deletion runs.
       new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
-      new PgInstrumentation({ requireParentSpan: true }),
+      // Sequelize writes values into the SQL text: a span keeps the statement's shape, not its values
+      // (ids and e-mails are personal data and must not outlive an erasure in a trace store).
+      new PgInstrumentation({
+        requireParentSpan: true,
+        requestHook: (span, info) => span.setAttribute('db.query.text', redactSqlLiterals(info.query.text)),
+      }),
       // Every log line written inside a span carries its trace_id and span_id; the lines stay in pino.
       new PinoInstrumentation({
         disableLogSending: true,
@@ -48,6 +53,11 @@ export function startTracing(options: TracingOptions): NodeSDK {
   });
   sdk.start();
   return sdk;
+}
+
+/** SQL text with every string literal replaced by '?' (values bound as $1… are not in the text anyway). */
+export function redactSqlLiterals(text: string): string {
+  return text.replace(/[Ee]?'(?:[^'\\]|''|\\.)*'/g, "'?'");
 }
 
 /** Flushes and stops the SDK (part of graceful shutdown). */

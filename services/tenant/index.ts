@@ -1,4 +1,5 @@
 import { failedPrecondition } from '../kit/errors';
+import { freshIsErased } from '../kit/tombstone-client';
 import type { ServiceExtension } from '../kit/run-service';
 import { defineService } from '../kit/service-definition';
 import { tenantApi } from './api';
@@ -25,7 +26,8 @@ export const service = defineService({
     );
     if (rows.length) {
       throw failedPrecondition(
-        `user ${subject.id} owns ACTIVE tenant(s) ${rows.map((row) => row.id).join(', ')}: transfer the ownership or erase ` +
+        // The message names the tenants, not the user: it reaches the orchestrator's job record and logs.
+        `the user owns ACTIVE tenant(s) ${rows.map((row) => row.id).join(', ')}: transfer the ownership or erase ` +
           'the tenant first',
         'USER_OWNS_ACTIVE_TENANT',
       );
@@ -36,5 +38,6 @@ export const service = defineService({
 
 /** TenantService beside the kit's TenantDataDeletion. */
 export const extension: ServiceExtension = {
-  services: ({ db, deps }) => [tenantApi(db.sequelize, deps)],
+  // Ids from requests are checked against the tombstones afresh before they are written.
+  services: ({ db, deps, tombstones }) => [tenantApi(db.sequelize, deps, { isErased: tombstones && freshIsErased(tombstones) })],
 };

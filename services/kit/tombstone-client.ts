@@ -1,0 +1,144 @@
+import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { TombstoneRegistryClient } from '../../gen/bakery/erasure/v1/tombstone_registry';
+import type { Principal } from './auth';
+import { RpcError, unauthenticated } from './errors';
+import { limit } from './limits';
+import { unaryCall } from './unary';
+
+/**
+ * How every process learns that a subject was erased: it asks the orchestrator's TombstoneRegistry
+ * (the orchestrator alone holds the tombstones and their hashing key) and keeps the answers a while.
+ * "Erased" is final and kept long; "not erased" only a few seconds, so a process that was down
+ * during the erasure, or that saw the user a moment before, learns it within that time.
+ */
+export interface TombstoneLookup {
+  /** Whether the subject was erased. `fresh` skips a cached "not erased" (asked before an id is written). */
+  isErased(kind: 'tenant' | 'user', id: string, options?: { fresh?: boolean }): Promise<boolean>;
+}
+
+export interface TombstoneCacheSettings {
+  erasedTtlMs: number;
+  clearTtlMs: number;
+  maxEntries: number;
+  deadlineMs: number;
+}
+
+/** The cache and call settings from the limits table (services/kit/limits.ts). */
+export function tombstoneCacheSettings(env: Record<string, string | undefined> = process.env): TombstoneCacheSettings {
+  return {
+    erasedTtlMs: limit('tombstoneErasedCacheTtl', env),
+    clearTtlMs: limit('tombstoneClearCacheTtl', env),
+    maxEntries: limit('tombstoneCacheEntries', env),
+    deadlineMs: limit('tombstoneCheckDeadline', env),
+  };
+}
+
+/** The registry could not answer: the caller should retry (the orchestrator may be restarting). */
+export class TombstoneRegistryUnavailable extends Error {
+  override name = 'TombstoneRegistryUnavailable';
+}
+
+/** Re-minted this often: well within any service token's lifetime. */
+const TOKEN_REFRESH_MS = 5 * 60_000;
+/** A restarted orchestrator should be reached again within a couple of seconds. */
+const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 };
+
+/** A client of the orchestrator's TombstoneRegistry with a positive and a negative cache. */
+export class TombstoneClient implements TombstoneLookup {
+  private readonly client: TombstoneRegistryClient;
+  private readonly cache = new Map<string, { erased: boolean; until: number }>();
+  private readonly inFlight = new Map<string, Promise<boolean>>();
+  private token?: { value: string; until: number };
+
+  constructor(
+    address: string,
+    /** Mints this process's service token (the registry answers services only). */
+    private readonly mintToken: () => Promise<string>,
+    private readonly settings: TombstoneCacheSettings = tombstoneCacheSettings(),
+  ) {
+    this.client = new TombstoneRegistryClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  async isErased(kind: 'tenant' | 'user', id: string, options: { fresh?: boolean } = {}): Promise<boolean> {
+    const key = `${kind}:${id.toLowerCase()}`;
+    const cached = this.cache.get(key);
+    if (cached && cached.until > Date.now() && (cached.erased || !options.fresh)) return cached.erased;
+    // Concurrent questions about one subject share one call.
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.ask(kind, id.toLowerCase()).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    const erased = await pending;
+    this.remember(key, erased);
+    return erased;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private async ask(kind: 'tenant' | 'user', id: string): Promise<boolean> {
+    try {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${await this.serviceToken()}`);
+      const subject = kind === 'tenant' ? { tenantId: id } : { userId: id };
+      const response = await unaryCall(this.client, 'checkSubjects', { subjects: [subject] }, { metadata, deadlineMs: this.settings.deadlineMs });
+      const answer = response.statuses[0];
+      if (!answer) throw new Error('the registry answered without a status');
+      return answer.erased;
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      throw new TombstoneRegistryUnavailable(`tombstone registry did not answer (${code === undefined ? (error as Error).message : status[code]})`);
+    }
+  }
+
+  private async serviceToken(): Promise<string> {
+    if (!this.token || this.token.until < Date.now()) this.token = { value: await this.mintToken(), until: Date.now() + TOKEN_REFRESH_MS };
+    return this.token.value;
+  }
+
+  private remember(key: string, erased: boolean): void {
+    const ttl = erased ? this.settings.erasedTtlMs : this.settings.clearTtlMs;
+    if (ttl <= 0) return;
+    this.cache.delete(key); // re-inserted last: the Map's order is the eviction order
+    this.cache.set(key, { erased, until: Date.now() + ttl });
+    while (this.cache.size > this.settings.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+  }
+}
+
+/**
+ * The kit's check after authentication (RpcDeps.checkPrincipal): an erased user's token is refused
+ * UNAUTHENTICATED on every RPC. Fail closed: when the registry cannot answer, a user's call is
+ * refused UNAVAILABLE (retryable) — a process that cannot tell whether a user was erased acts for
+ * nobody. Service tokens are not subjects and are not asked about.
+ */
+export function refuseErasedUsers(lookup: TombstoneLookup): (principal: Principal) => Promise<void> {
+  return async (principal) => {
+    if (principal.kind !== 'user') return;
+    let erased: boolean;
+    try {
+      erased = await lookup.isErased('user', principal.userId);
+    } catch (error) {
+      if (error instanceof TombstoneRegistryUnavailable) {
+        throw new RpcError(status.UNAVAILABLE, "cannot confirm the user's account is still active (tombstone registry unavailable); retry shortly", 'TOMBSTONE_REGISTRY_UNAVAILABLE');
+      }
+      throw error;
+    }
+    if (erased) throw unauthenticated('user is erased');
+  };
+}
+
+/** For write guards (services/tenant/erased.ts): asks afresh, so a just-erased id is never written back. */
+export function freshIsErased(lookup: TombstoneLookup): (kind: 'tenant' | 'user', id: string) => Promise<boolean> {
+  return async (kind, id) => {
+    try {
+      return await lookup.isErased(kind, id, { fresh: true });
+    } catch (error) {
+      if (error instanceof TombstoneRegistryUnavailable) {
+        throw new RpcError(status.UNAVAILABLE, 'cannot confirm the id was not erased (tombstone registry unavailable); retry shortly', 'TOMBSTONE_REGISTRY_UNAVAILABLE');
+      }
+      throw error;
+    }
+  };
+}
