@@ -22,7 +22,7 @@ import { authCaller, outcome, tenantCaller } from './support/identity';
 import { orchestratorClient } from './support/orchestrator-client';
 import { OtlpReceiver } from './support/otlp-receiver';
 import { ProcessMesh } from './support/process-mesh';
-import { erasureClient, preview, runDelete, serviceToken, userSubject, userToken } from './support/services';
+import { erasureClient, operatorToken, preview, runDelete, serviceToken, userSubject, userToken } from './support/services';
 
 let mesh: ProcessMesh;
 let receiver: OtlpReceiver;
@@ -61,7 +61,8 @@ test.before(async () => {
     pools.set(name, pool);
   }
   orch = orchestratorClient(mesh.addresses.orchestrator!);
-  token = await serviceToken();
+  // An operator starts and steers jobs and creates tenants; the orchestrator's own identity is for what only it may do.
+  token = await operatorToken();
 });
 
 test.after.always(async () => {
@@ -172,8 +173,8 @@ test.serial("an erased user's token is refused by the orchestrator and by every 
   const again = await orch.deleteUser({ userId: member! }, memberToken);
   t.is(code(again.error), 'UNAUTHENTICATED', 'orchestrator: DeleteUser');
 
-  // A service's token cannot write the erased id back either.
-  const svc = await serviceToken('onboarding');
+  // Nor can an operator (who may create tenants and add members) write the erased id back.
+  const svc = await operatorToken('resurrector');
   const writeBack = [
     await outcome(tenant.createTenant({ name: 'Resurrection', ownerId: member!, plan: '' }, svc)),
     await outcome(tenant.addMember({ tenantId: controlTenant, userId: member!, role: Role.ROLE_MEMBER }, svc)),
@@ -221,7 +222,7 @@ test.serial("an erased user's token is refused by the orchestrator and by every 
   const listed = await orch.unary.listJobs({ status: JobStatus.JOB_STATUS_UNSPECIFIED, subject: { userId: member! }, pageSize: 10, pageToken: '' }, token);
   t.deepEqual(listed.jobs.map((j) => j.id), [jobId], 'a service listing by the id finds the job through its keyed hash');
   t.is(listed.jobs[0]!.subject?.userId, job!.subject_ref, "the job shows the keyed hash in place of the user's id");
-  t.is(listed.jobs[0]!.requestedBy, 'service:test-suite');
+  t.is(listed.jobs[0]!.requestedBy, 'operator:test-operator');
 
   // The control user is intact everywhere, and the token of a user who was not erased still works.
   t.is(await count('auth', 'SELECT count(*)::int AS n FROM users WHERE id = $1 AND email = $2', [control, controlEmail]), 1);
@@ -273,8 +274,8 @@ test.serial('request ids belong to their caller: the same id from two callers ma
   await seed(a, 200, [randomUUID()]);
   await seed(b, 200, [randomUUID()]);
   const requestId = `shared-${randomUUID()}`;
-  const callerA = await serviceToken('caller-a');
-  const callerB = await serviceToken('caller-b');
+  const callerA = await operatorToken('caller-a');
+  const callerB = await operatorToken('caller-b');
   const first = await orch.deleteTenant({ tenantId: a, requestId, detach: true }, callerA);
   const second = await orch.deleteTenant({ tenantId: b, requestId, detach: true }, callerB);
   t.is(first.error, undefined, first.error?.message);
@@ -282,8 +283,8 @@ test.serial('request ids belong to their caller: the same id from two callers ma
   t.not(first.snapshot!.id, second.snapshot!.id, 'two jobs');
   const rows = await sql<{ requested_by: string; subject_id: string }>('orchestrator', 'SELECT requested_by, subject_id::text FROM erasure_jobs WHERE request_id = $1 ORDER BY requested_by', [requestId]);
   t.deepEqual(rows, [
-    { requested_by: 'service:caller-a', subject_id: a },
-    { requested_by: 'service:caller-b', subject_id: b },
+    { requested_by: 'operator:caller-a', subject_id: a },
+    { requested_by: 'operator:caller-b', subject_id: b },
   ]);
   // The same caller: the same subject returns its job, another subject is refused and changes nothing.
   const repeat = await orch.deleteTenant({ tenantId: a, requestId, detach: true }, callerA);
@@ -326,7 +327,7 @@ test.serial('limits: open jobs per caller, watchers per job and per caller (RESO
     const third = randomUUID();
     await seed(third, 100, [randomUUID()]);
 
-    const limited = await serviceToken('limited-caller');
+    const limited = await operatorToken('limited-caller');
     const job1 = await orch.deleteTenant({ tenantId: withData, detach: true }, limited);
     const job2 = await orch.deleteTenant({ tenantId: empty!.id, detach: true }, limited);
     t.is(job1.error, undefined, job1.error?.message);
@@ -338,19 +339,19 @@ test.serial('limits: open jobs per caller, watchers per job and per caller (RESO
     t.is((await sql<{ status: string }>('tenant', 'SELECT status FROM tenants WHERE id = $1', [third]))[0]?.status, 'ACTIVE');
     const attach = await orch.deleteTenant({ tenantId: withData, detach: true }, limited);
     t.is(attach.snapshot?.id, job1.snapshot!.id, 'attaching to an open job is not a new job');
-    const otherCaller = await orch.deleteTenant({ tenantId: third, detach: true }, await serviceToken('other-caller'));
+    const otherCaller = await orch.deleteTenant({ tenantId: third, detach: true }, await operatorToken('other-caller'));
     t.is(otherCaller.error, undefined, 'another caller is not limited by it');
 
     // Watchers per job (3) and per caller (4).
     const id1 = job1.snapshot!.id;
     const id2 = job2.snapshot!.id;
-    const w1 = await serviceToken('watcher-1');
+    const w1 = await operatorToken('watcher-1');
     for (let i = 0; i < 3; i++) {
       const held = await openWatch(client, id1, w1);
       t.is(held.error, undefined);
       streams.push(held.call);
     }
-    const fourth = await openWatch(client, id1, await serviceToken('watcher-2'));
+    const fourth = await openWatch(client, id1, await operatorToken('watcher-2'));
     t.is(code(fourth.error), 'RESOURCE_EXHAUSTED');
     t.regex(fourth.error!.details, /watchers per job limit reached \(3/);
     const held = await openWatch(client, id2, w1);

@@ -58,11 +58,14 @@ export function admit(method: string, principal: Principal): void {
   if (!admitted) throw permissionDenied(`${method} may not be called by ${describePrincipal(principal)}`);
 }
 
-/** Authentication, the caller rules, then `checkPrincipal` (erased users): the principal a handler may trust. */
+/**
+ * Authentication (an erased user's token is a dead credential: `checkPrincipal` refuses it as
+ * UNAUTHENTICATED whatever the method), then the caller rules: the principal a handler may trust.
+ */
 async function authorizeCall(call: { metadata: Metadata; getPath(): string }, deps: RpcDeps): Promise<Principal> {
   const principal = await authenticate(call.metadata, deps.trust);
-  admit(qualified(call.getPath()), principal);
   await deps.checkPrincipal?.(principal);
+  admit(qualified(call.getPath()), principal);
   return principal;
 }
 
