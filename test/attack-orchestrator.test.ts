@@ -13,7 +13,7 @@ import { credentials, status, type ClientReadableStream, type ServiceError } fro
 import { DeletionOrchestratorClient, JobStatus, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { TombstoneRegistryClient } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { Role } from '../gen/bakery/tenant/v1/tenant_service';
-import { PROCESS_NAMES } from '../mesh/catalog';
+import { DATA_SERVICES, PROCESS_NAMES } from '../mesh/catalog';
 import { healthStatus } from '../services/kit/health-client';
 import { bearerMetadata, unaryCall } from '../services/kit/unary';
 import { seedTenant } from '../services/seed';
@@ -168,7 +168,12 @@ test.serial("an erased user's token is refused by the orchestrator and by every 
   const deleted = await runDelete(orders, userSubject(member!), memberToken);
   t.is(code(deleted.error), 'UNAUTHENTICATED', 'orders: Delete');
   t.regex(deleted.error!.details, /user is erased/);
-  refusedAsErased(await outcome(preview(erasureClient(mesh.addresses.recipes!), userSubject(member!), memberToken)), 'recipes: Preview');
+  // Every one of the 14 data services refuses the dead token, whatever the RPC.
+  for (const name of DATA_SERVICES) {
+    const client = erasureClient(mesh.addresses[name]!);
+    refusedAsErased(await outcome(preview(client, userSubject(member!), memberToken)), `${name}: Preview`);
+    client.close();
+  }
   refusedAsErased(await outcome(orch.unary.getJob({ jobId }, memberToken)), 'orchestrator: GetJob');
   const again = await orch.deleteUser({ userId: member! }, memberToken);
   t.is(code(again.error), 'UNAUTHENTICATED', 'orchestrator: DeleteUser');
