@@ -5,6 +5,7 @@
  */
 import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { parseArgs } from '../cli/args';
+import { limitSettings } from '../services/kit/limits';
 import { benchMeshDelete } from './mesh-delete';
 import { benchServiceDelete } from './service-delete';
 
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
   } finally {
     await stop();
   }
+  // A result says what it ran with: every entry of the one limits table, defaults included.
+  const limits = Object.entries(limitSettings()).map(([name, value]) => `| ${name} | ${value} |`);
+  sections.push('', '### Limits this run used', '', '| setting | value |', '| --- | --- |', ...limits);
   process.stdout.write(`\n${sections.join('\n')}\n`);
 }
 
