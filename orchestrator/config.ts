@@ -1,5 +1,6 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
 import { envInt, serviceAddress } from '../services/kit/config';
+import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
 
 export { DOMAIN_SERVICES, IDENTITY_SERVICES };
@@ -17,6 +18,12 @@ export interface OrchestratorConfig {
   retry: RetryPolicy;
   /** How long a runner's claim on a job lasts without a heartbeat. */
   leaseMs: number;
+  /** A RUNNING job with no recorded progress for this long is marked stalled (orchestrator/watchdog.ts). */
+  stallAfterMs: number;
+  /** How often the watchdog looks for stalled jobs and for open jobs nobody runs. */
+  watchdogIntervalMs: number;
+  /** Jobs run at once by this replica; the rest wait PENDING in arrival order (the limits table). */
+  runningJobs: number;
 }
 
 export function orchestratorConfig(env: Record<string, string | undefined> = process.env): OrchestratorConfig {
@@ -28,10 +35,15 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     retry: {
       initialIntervalMs: envInt(env, 'ORCHESTRATOR_BACKOFF_BASE_MS', 250, 1),
       backoffCoefficient: 2,
-      maximumIntervalMs: envInt(env, 'ORCHESTRATOR_BACKOFF_MAX_MS', 5_000, 1),
-      maximumAttempts: envInt(env, 'ORCHESTRATOR_MAX_ATTEMPTS', 6, 1, 1000),
+      maximumIntervalMs: envInt(env, 'ORCHESTRATOR_BACKOFF_MAX_MS', 30_000, 1),
+      // 15 minutes: longer than a rolling restart or a database failover, short enough that a service
+      // that is really gone fails its step the same day.
+      budgetMs: envInt(env, 'ORCHESTRATOR_STEP_RETRY_BUDGET_MS', 15 * 60_000, 1),
       retryableCodes: RETRYABLE_CODES,
     },
     leaseMs: envInt(env, 'ORCHESTRATOR_LEASE_MS', 15_000, 1000),
+    stallAfterMs: envInt(env, 'ORCHESTRATOR_STALL_AFTER_MS', 5 * 60_000, 100),
+    watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
+    runningJobs: limit('runningJobsPerReplica', env),
   };
 }

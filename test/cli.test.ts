@@ -67,6 +67,8 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
     durationMs: '0',
     traceId: '0af7651916cd43dd8448eb211c80319c',
     error: '',
+    stalled: false,
+    queueAgeMs: '0',
     parentJobId: '',
     verifiedTime: undefined,
     ...extra,
