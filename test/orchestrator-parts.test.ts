@@ -164,7 +164,7 @@ test('store, journal and watch: one transaction records job, steps and queue ent
     const succeeded = journal.recordStep(step!, { status: 'SUCCEEDED', finishedAt: new Date() });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const { rows: waiting } = await db.pool.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE erasure_job_steps%'`,
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE erasure_job_steps%'`,
     );
     t.is(waiting[0].n, 1, 'one write of a step in flight at a time');
     await holder.query('COMMIT');
