@@ -22,9 +22,9 @@ export class JobLocks {
   /** Called when locks can be taken again (first connect and every reconnect). */
   onUp: () => void = () => undefined;
 
-  constructor(url: string, log: Logger) {
+  constructor(url: string, log: Logger, name = 'erasure-orchestrator-locks') {
     this.connection = new PersistentConnection(url, log, {
-      name: 'erasure-orchestrator-locks',
+      name,
       onLost: () => this.onLost(),
       onUp: () => this.onUp(),
     });

@@ -17,7 +17,9 @@ export class Readiness {
     private readonly health: HealthImplementation,
     private readonly serviceNames: readonly string[],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.publish();
+  }
 
   /** Marks one condition up (`reason` empty) or down (with why). */
   set(condition: string, reason: string): void {

@@ -48,7 +48,7 @@ export class Watchdog {
         'job stalled: no progress recorded',
       );
     }
-    if (!this.canRun()) return;
+    if (!this.canRun() || this.executor.freeSlots <= 0) return;
     for (const id of await this.store.openJobs(SCAN_LIMIT)) {
       if (this.executor.freeSlots <= 0) break;
       if (this.executor.isHere(id)) continue;

@@ -75,6 +75,8 @@ test.before(async (t) => {
     ERASURE_CHUNK_INITIAL_ROWS: '100',
     ERASURE_CHUNK_MAX_ROWS: '200',
     ERASURE_CHUNK_PAUSE_MS: '15',
+    // Three services at a time, so a job lasts long enough to be cut off.
+    ORCHESTRATOR_CONCURRENCY: '3',
     // Retries by time: a budget far longer than any outage here, backoff capped short so a service
     // that is back is found soon (production: 15 minutes and 30 s).
     ORCHESTRATOR_STEP_RETRY_BUDGET_MS: '240000',
@@ -163,9 +165,11 @@ test.serial('a domain service killed with kill -9 mid-job and back after 20 s: t
   await seed(tenantId, 6000, 3);
   const expected = await previewTotal(tenantId);
   const jobId = await startJob(tenantId);
-  // The victim: a domain service whose step is under way (the first one seen working).
-  const running = await waitForJob(jobId, (job) => job.steps.some((s) => s.phase === 'domain' && s.status === StepStatus.STEP_STATUS_RUNNING), 60_000);
-  const victim = running.steps.find((s) => s.phase === 'domain' && s.status === StepStatus.STEP_STATUS_RUNNING)!.service;
+  // The victim: the last domain service, killed once the job is under way and before its step starts
+  // (three services at a time), so its step meets it gone.
+  const victim = DOMAIN_SERVICES.at(-1)!;
+  const running = await waitForJob(jobId, (job) => Number(job.totalRowsDeleted) > 0, 60_000);
+  t.is(running.steps.find((s) => s.service === victim)?.status, StepStatus.STEP_STATUS_PENDING, 'the victim\'s step has not started yet');
   await mesh.stop(victim, 'SIGKILL');
 
   // While it is away the step waits between attempts, and GetJob says how it goes.
