@@ -14,7 +14,16 @@ import { PersistentConnection } from '../orchestrator/connection';
 import { JobLocks } from '../orchestrator/job-locks';
 import { Readiness } from '../orchestrator/readiness';
 import { RETRYABLE_CODES, RetriesExhausted, isRetryable, retryDelay, withRetry, type RetryPolicy } from '../orchestrator/retry';
-import { testServerUrl } from './support/database';
+import { randomUUID } from 'node:crypto';
+import { openServiceDatabase } from '../services/kit/database';
+import { migrate } from '../services/kit/migrations';
+import { toJobMessage } from '../orchestrator/mapper';
+import { migrations } from '../orchestrator/migrations';
+import { ErasureQueue } from '../orchestrator/queue';
+import { stepsFor } from '../orchestrator/steps';
+import { JobStore } from '../orchestrator/store';
+import { Watchdog } from '../orchestrator/watchdog';
+import { createTestDatabase, testServerUrl } from './support/database';
 
 const log = pino({ level: 'silent' });
 const grpcError = (code: status) => Object.assign(new Error(status[code]), { code });
@@ -190,5 +199,51 @@ test('job locks: a lost lock connection stops local runs and the locks can be ta
   } finally {
     await locks.stop();
     await other.end();
+  }
+});
+
+test('watchdog: a RUNNING job without progress is marked stalled and logged once with its trace id; progress clears it; a PENDING job is not stalled but shows its queue age', async (t) => {
+  const db = await createTestDatabase('outages_watchdog');
+  const service = openServiceDatabase(db.url, 3);
+  const queue = new ErasureQueue(db.url, log);
+  const lines: Record<string, unknown>[] = [];
+  const capture = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  try {
+    await migrate(db.url, service.sequelize, migrations, log);
+    await queue.start();
+    const store = new JobStore(service.pool, queue);
+    const newJob = (subjectId: string) => store.createOrAttach({ subjectKind: 'tenant', subjectId, requestedBy: 'service:test', viewers: [], options: {}, steps: stepsFor('tenant') });
+    const { job: running } = await newJob(randomUUID());
+    const { job: waiting } = await newJob(randomUUID());
+    // One job ran and stopped moving a minute ago; the other has waited in the queue for as long.
+    await db.pool.query(`UPDATE erasure_jobs SET status = 'RUNNING', started_at = now() - interval '2 minutes', last_progress_at = now() - interval '1 minute' WHERE id = $1`, [running.id]);
+    await db.pool.query(`UPDATE erasure_jobs SET created_at = now() - interval '1 minute' WHERE id = $1`, [waiting.id]);
+
+    const config = { ...orchestratorConfig({}), stallAfterMs: 30_000 };
+    // Resuming is not under test here: the replica says it cannot run jobs, so no executor is asked.
+    const watchdog = new Watchdog(store, undefined as never, config, capture, () => false);
+    await watchdog.pass();
+    await watchdog.pass();
+    const stalledLogs = lines.filter((line) => line.msg === 'job stalled: no progress recorded');
+    t.deepEqual(stalledLogs.map((line) => [line.job_id, line.trace_id]), [[running.id, running.trace_id]], 'logged once, with the trace id');
+    const { rows } = await db.pool.query(`SELECT id, stalled_since IS NOT NULL AS stalled FROM erasure_jobs ORDER BY created_at`);
+    t.deepEqual(Object.fromEntries(rows.map((r) => [r.id, r.stalled])), { [waiting.id]: false, [running.id]: true }, 'only the RUNNING job is stalled (direct SQL)');
+
+    const shown = toJobMessage((await store.get(running.id))!, await store.steps(running.id));
+    t.true(shown.stalled);
+    t.truthy(shown.stalledSince);
+    t.truthy(shown.lastProgressTime);
+    const queued = toJobMessage((await store.get(waiting.id))!, []);
+    t.false(queued.stalled);
+    t.true(Number(queued.queueAgeMs) >= 60_000, `queue age ${queued.queueAgeMs} ms`);
+
+    // Progress (any step write) clears the mark.
+    await store.updateStep(running.id, 'orders', { status: 'RUNNING', attempts: 1 });
+    const { rows: after } = await db.pool.query(`SELECT stalled_since, last_progress_at > now() - interval '1 minute' AS recent FROM erasure_jobs WHERE id = $1`, [running.id]);
+    t.deepEqual(after[0], { stalled_since: null, recent: true });
+  } finally {
+    await queue.stop();
+    await service.close();
+    await db.drop();
   }
 });
