@@ -328,6 +328,7 @@ test.serial(`${QUEUED_JOBS} queued jobs against a replica running ${RUNNING_JOBS
     for (let i = j + 1; i < rows.length; i++) if (rows[i]!.started_at < rows[j]!.started_at) overtakenBy++;
     worst = Math.max(worst, overtakenBy);
   }
+  t.log(JSON.stringify({ jobs: rows.length, mostOvertakenBy: worst, peakConnections: peak }));
   t.true(worst <= RUNNING_JOBS, `a job was overtaken by at most ${worst} later jobs`);
   // The orchestrator's connections: pool 6, Sequelize 2, queue 3, lock, listener and publisher 1 each;
   // this test's own pool 1.
