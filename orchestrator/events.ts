@@ -52,8 +52,10 @@ export class JobEvents {
   /** Called when the listener is lost or back: readiness follows it. */
   onListenerChange: (downReason: string) => void = () => undefined;
 
-  constructor(url: string, log: Logger) {
-    this.log = log;
+  constructor(
+    url: string,
+    private readonly log: Logger,
+  ) {
     // Both connections come back after any outage (orchestrator/connection.ts); LISTEN is repeated on
     // each new listener session. Events sent while it was down are missed: watchers re-read the job
     // from the store (orchestrator/watch.ts), so nothing depends on them.
@@ -69,14 +71,8 @@ export class JobEvents {
     this.publisher = new PersistentConnection(url, log, { name: 'erasure-orchestrator-publisher' });
   }
 
-  private readonly log: Logger;
-
   async start(): Promise<void> {
     await Promise.all([this.listener.start(), this.publisher.start()]);
-  }
-
-  get downReason(): string {
-    return this.listener.connected ? '' : `event listener: ${this.listener.lastError}`;
   }
 
   private deliver(payload: string | undefined): void {
