@@ -3,7 +3,8 @@
 #   docker run … bakery-erasure-mesh orders
 #   docker run -e ERASURE_SERVICE=orchestrator … bakery-erasure-mesh
 # Needs DATABASE_URL (a PostgreSQL server, with a password: docker/entrypoint.sh refuses to start
-# without one) and ERASURE_JWT_SECRET (shared by every process).
+# without one), ERASURE_TRUST_BUNDLE_FILE (the public keys of every identity) and
+# ERASURE_SIGNING_KEY_FILE (this process's own private key), both mounted; the image holds no key.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app

@@ -5,7 +5,7 @@
  * TEMPLATE); an empty tenant's job latency over 100 runs; throughput of 100 concurrent small-tenant
  * jobs; the orchestrator's peak RSS.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { databaseName, withDatabase } from '../services/kit/database';
@@ -16,8 +16,9 @@ import type { DomainService } from '../services/kit/service-definition';
 import { seedTenant } from '../services/seed';
 import { MeshClient } from '../cli/client';
 import { ProcessMesh } from '../mesh/process-mesh';
-import { mintServiceToken } from '../services/kit/auth';
-import { median, peakRssMb, percentile, sql, table } from './support';
+import { mintOperatorToken } from '../services/kit/auth';
+import { OPERATOR_IDENTITY, loadSigningKey, privateKeyFile } from '../services/kit/keys';
+import { benchKeys, median, peakRssMb, percentile, sql, table } from './support';
 
 const domainServices = domainServiceDefinitions();
 
@@ -59,9 +60,9 @@ async function runJob(orch: MeshClient, tenantId: string): Promise<{ ms: number;
 
 export async function benchMeshDelete(serverUrl: string, options: { rows: number; emptyRuns: number; concurrentJobs: number }): Promise<string> {
   const label = `bench_${randomUUID().slice(0, 6)}`;
-  // One signing secret for the bench's processes and its own token.
-  const secretText = randomBytes(32).toString('base64url');
-  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn', ERASURE_JWT_SECRET: secretText });
+  // A key set of the bench's own: each process gets its key, the bench signs as an operator.
+  const keys = await benchKeys();
+  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn' }, keys.dir);
   const floorDbs: string[] = [];
   try {
     await mesh.prepare();
@@ -87,7 +88,7 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
     const floorMs = performance.now() - floorStarted;
 
     await mesh.startAll();
-    const token = await mintServiceToken('bench', new TextEncoder().encode(secretText));
+    const token = await mintOperatorToken(await loadSigningKey(privateKeyFile(keys.dir, OPERATOR_IDENTITY)), 'bench', 8 * 3600);
     const orch = new MeshClient({ ORCHESTRATOR_ADDR: mesh.addresses.orchestrator!, TENANT_ADDR: mesh.addresses.tenant!, ERASURE_TOKEN: token });
     const orchestratorPid = mesh.processes.get('orchestrator')!.pid!;
 
@@ -145,6 +146,7 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
   } finally {
     await mesh.stopAll();
     await mesh.dropDatabases();
+    keys.remove();
     for (const name of floorDbs) await sql(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
   }
 }

@@ -7,14 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { Pool } from 'pg';
 import { TenantDataDeletionClient, type DeleteProgress } from '../gen/bakery/erasure/v1/tenant_data_deletion';
-import { jwtSecret, mintServiceToken } from '../services/kit/auth';
+import { mintServiceToken } from '../services/kit/auth';
+import { loadSigningKey, privateKeyFile, processKeyEnv } from '../services/kit/keys';
 import { withDatabase } from '../services/kit/database';
 import { migrate } from '../services/kit/migrations';
 import { openServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
 import { service as ordersService } from '../services/orders';
 import { startServiceProcess } from '../mesh/process-mesh';
-import { freePort, median, peakRssMb, sql, table } from './support';
+import { benchKeys, freePort, median, peakRssMb, sql, table } from './support';
 
 const FLOOR_SQL = [
   'DELETE FROM order_items WHERE order_id IN (SELECT id FROM customer_orders WHERE tenant_id = $1)',
@@ -50,11 +51,18 @@ async function floorRun(url: string, tenantId: string): Promise<number> {
 
 async function ourRun(url: string, tenantId: string): Promise<{ ms: number; rows: number; chunks: number; maxChunkMs: number; rssMb: number }> {
   const address = `127.0.0.1:${await freePort()}`;
-  const child = await startServiceProcess('orders', address, { ...process.env, LOG_LEVEL: 'warn', ORDERS_DATABASE_URL: url, MIGRATE: 'false' }, { timeoutMs: 60_000 });
+  // Delete is the orchestrator's alone: the bench plays the orchestrator with a key set of its own.
+  const keys = await benchKeys();
+  const child = await startServiceProcess(
+    'orders',
+    address,
+    { ...process.env, LOG_LEVEL: 'warn', ORDERS_DATABASE_URL: url, MIGRATE: 'false', ...processKeyEnv(keys.dir, 'orders') },
+    { timeoutMs: 60_000 },
+  );
   const client = new TenantDataDeletionClient(address, credentials.createInsecure());
   try {
     const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${await mintServiceToken('bench', jwtSecret())}`);
+    metadata.set('authorization', `Bearer ${await mintServiceToken(await loadSigningKey(privateKeyFile(keys.dir, 'orchestrator')))}`);
     const started = performance.now();
     let chunks = 0;
     let maxChunkMs = 0;
@@ -76,6 +84,7 @@ async function ourRun(url: string, tenantId: string): Promise<{ ms: number; rows
   } finally {
     client.close();
     await child.stop();
+    keys.remove();
   }
 }
 

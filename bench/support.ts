@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEV_IDENTITIES, writeKeySet } from '../services/kit/keys';
 import { Client } from 'pg';
 export { freePort } from '../mesh/ports';
 
@@ -34,4 +37,15 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(headers), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map((r) => line(r.map(String)))].join('\n');
+}
+
+/**
+ * A throw-away key set for a bench run (services/kit/keys.ts): the bench's processes each get their own
+ * key from it, and the bench signs its own calls with the identity it plays (operator, or orchestrator
+ * when it drives a service directly), which it can only do because it made these keys.
+ */
+export async function benchKeys(): Promise<{ dir: string; remove(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'erasure-bench-keys-'));
+  await writeKeySet(dir, DEV_IDENTITIES);
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

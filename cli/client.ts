@@ -1,13 +1,18 @@
 /**
  * The CLI's connection to the mesh: the orchestrator (ORCHESTRATOR_ADDR) and, for the tenant list, the
- * tenant service (TENANT_ADDR), with a bearer token (ERASURE_TOKEN, or a service token `erasure-cli`
- * minted from the local signing secret). Unary calls become promises; job streams are followed to
+ * tenant service (TENANT_ADDR), with a bearer token (ERASURE_TOKEN, or an operator token signed with
+ * the operator key: ERASURE_SIGNING_KEY_FILE, or the development one under the data folder). Unary calls become promises; job streams are followed to
  * their end, reconnecting with WatchJob if the orchestrator restarts meanwhile.
  */
 import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { DeletionOrchestratorClient, type Job, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
-import { jwtSecret, mintServiceToken } from '../services/kit/auth';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mintOperatorToken } from '../services/kit/auth';
+import { OPERATOR_IDENTITY, loadSigningKey, privateKeyFile, type SigningKey } from '../services/kit/keys';
+import { dataDir } from '../services/kit/paths';
 import { serviceAddress } from '../services/kit/config';
 import { unaryCall } from '../services/kit/unary';
 import { isFinished } from './render';
@@ -34,9 +39,34 @@ export class RpcFailure extends Error {
   }
 }
 
+/** The development key folder as this command line's environment names it (`<ERASURE_DATA_DIR>/keys`). */
+export function devKeysDirOf(env: Env): string {
+  return join(env.ERASURE_DATA_DIR ? resolve(env.ERASURE_DATA_DIR) : dataDir(), 'keys');
+}
+
+/**
+ * The private key of `identity` for the CLI: `file` (e.g. --key-file), or the development key set
+ * (only present where the mesh was started locally). A missing key says what to do.
+ */
+export async function cliSigningKey(env: Env, identity: string, file?: string): Promise<SigningKey> {
+  const path = file ?? privateKeyFile(devKeysDirOf(env), identity);
+  if (!existsSync(path)) {
+    throw new Error(`no private key for ${identity} at ${path}: start the mesh once (npm start) to generate the development keys, or give the key file`);
+  }
+  const key = await loadSigningKey(path);
+  if (key.identity !== identity) throw new Error(`the key in ${path} belongs to ${key.identity}, not ${identity}`);
+  return key;
+}
+
+/** Who the operator is: ERASURE_OPERATOR, or the login name. */
+export function operatorName(env: Env): string {
+  return env.ERASURE_OPERATOR || userInfo().username.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'operator';
+}
+
+/** ERASURE_TOKEN, or an operator token (ERASURE_SIGNING_KEY_FILE or the development operator key). */
 export async function cliToken(env: Env = process.env): Promise<string> {
   if (env.ERASURE_TOKEN) return env.ERASURE_TOKEN;
-  return mintServiceToken('erasure-cli', jwtSecret(env));
+  return mintOperatorToken(await cliSigningKey(env, OPERATOR_IDENTITY, env.ERASURE_SIGNING_KEY_FILE || undefined), operatorName(env));
 }
 
 const UNARY_DEADLINE_MS = 30_000;
@@ -46,7 +76,8 @@ export class MeshClient {
   readonly tenantAddress: string;
   private orchestratorClient?: DeletionOrchestratorClient;
   private tenantClient?: TenantServiceClient;
-  private token?: Promise<string>;
+  /** The token and when to sign a fresh one (a long `watch` outlives one operator token). */
+  private token?: { value: Promise<string>; renewAt: number };
 
   constructor(private readonly env: Env = process.env) {
     this.orchestratorAddress = serviceAddress('orchestrator', env);
@@ -54,9 +85,12 @@ export class MeshClient {
   }
 
   private async metadata(): Promise<Metadata> {
-    this.token ??= cliToken(this.env);
+    if (!this.token || Date.now() > this.token.renewAt) {
+      // Renewed at 50 minutes: the CLI signs one-hour operator tokens (an ERASURE_TOKEN is the caller's to renew).
+      this.token = { value: cliToken(this.env), renewAt: Date.now() + 50 * 60_000 };
+    }
     const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${await this.token}`);
+    metadata.set('authorization', `Bearer ${await this.token.value}`);
     return metadata;
   }
 

@@ -16,7 +16,8 @@ import {
   type RetryJobResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
-import { jwtSecret, mintServiceToken, mintUserToken } from '../services/kit/auth';
+import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
+import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
 import { ensureEmbeddedPostgres, type EmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { isUuid } from '../services/kit/errors';
@@ -24,7 +25,7 @@ import { DOMAIN_SERVICES } from '../mesh/catalog';
 import { loadServiceDefinition } from '../services/definitions';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { intFlag, parseArgs, UsageError, type FlagSpec, type Parsed } from './args';
-import { MeshClient, RpcFailure } from './client';
+import { MeshClient, RpcFailure, cliSigningKey, operatorName } from './client';
 import { LiveProgress } from './live';
 import { formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, summary, table, tenantsTable } from './render';
 
@@ -336,23 +337,70 @@ const commands: Record<string, Command> = {
   },
 
   token: {
-    usage: 'erasure token --service <name> | --user <uuid> [--ttl 1h] [--json]',
+    usage: 'erasure token --operator <name> | --service <name> | --user <uuid> [--ttl 1h] [--key-file <jwk>] [--json]',
     summary: 'print a signed JWT (for buf curl: -H "authorization: Bearer $TOKEN")',
-    details: 'Signed with ERASURE_JWT_SECRET, or the local development secret in .data/jwt-secret.',
-    flags: { service: 'string', user: 'string', ttl: 'string' },
+    details: [
+      '  --operator <name>  an operator token, signed with the operator key',
+      '  --service <name>   a token of that service, signed with its own key (only where you hold it: development)',
+      '  --user <uuid>      a user token signed with the auth key, as Login would (development and tests)',
+      '  --ttl <n[smh]>     lifetime (default 1h; at most the kind\'s maximum in the limits table)',
+      '  --key-file <jwk>   the private key to sign with (default: <data dir>/keys/<identity>.private.jwk)',
+    ].join('\n'),
+    flags: { operator: 'string', service: 'string', user: 'string', ttl: 'string', 'key-file': 'string' },
     async run(ctx) {
       none(ctx);
+      const operator = ctx.args.flags.operator as string | undefined;
       const service = ctx.args.flags.service as string | undefined;
       const user = ctx.args.flags.user as string | undefined;
-      const ttl = (ctx.args.flags.ttl as string | undefined) ?? '1h';
-      if ((service === undefined) === (user === undefined)) throw new UsageError('give exactly one of --service <name> or --user <uuid>');
-      if (service !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(service)) throw new UsageError(`--service must be a service name like "operator", got ${JSON.stringify(service)}`);
-      if (user !== undefined && !isUuid(user)) throw new UsageError(`--user must be a UUID, got ${JSON.stringify(user)}`);
-      if (!/^\d+[smhd]$/.test(ttl)) throw new UsageError(`--ttl must look like 30s, 15m, 1h or 7d, got ${JSON.stringify(ttl)}`);
-      const secret = jwtSecret(ctx.env);
-      const token = service !== undefined ? await mintServiceToken(service, secret, ttl) : await mintUserToken(user!, secret, ttl);
-      if (ctx.json) printJson(ctx, { token, kind: service !== undefined ? 'service' : 'user', subject: service ?? user!.toLowerCase(), ttl });
+      const keyFile = ctx.args.flags['key-file'] as string | undefined;
+      const ttlText = (ctx.args.flags.ttl as string | undefined) ?? '1h';
+      if ([operator, service, user].filter((value) => value !== undefined).length !== 1) {
+        throw new UsageError('give exactly one of --operator <name>, --service <name> or --user <uuid>');
+      }
+      if (operator !== undefined && !/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(operator)) throw new UsageError('--operator must be 1–64 letters, digits, ".", "_" or "-"');
+      if (service !== undefined && (!isIdentity(service) || service === OPERATOR_IDENTITY)) throw new UsageError(`--service must be a service name like "orchestrator"`);
+      if (user !== undefined && !isUuid(user)) throw new UsageError('--user must be a UUID');
+      const match = /^(\d+)([smh])$/.exec(ttlText);
+      if (!match) throw new UsageError(`--ttl must look like 30s, 15m or 1h`);
+      const ttl = Number(match[1]) * { s: 1, m: 60, h: 3600 }[match[2] as 's' | 'm' | 'h'];
+      const kind: TokenKind = operator !== undefined ? 'operator' : service !== undefined ? 'service' : 'user';
+      const max = maxTokenLifetime(kind, ctx.env);
+      if (ttl < 1 || ttl > max) throw new UsageError(`--ttl must be at most ${max} s for ${kind} tokens`);
+      let token: string;
+      if (operator !== undefined) token = await mintOperatorToken(await cliSigningKey(ctx.env, OPERATOR_IDENTITY, keyFile), operator, ttl);
+      else if (service !== undefined) token = await mintServiceToken(await cliSigningKey(ctx.env, service, keyFile), ttl);
+      else token = await mintUserToken(await cliSigningKey(ctx.env, USER_TOKEN_ISSUER, keyFile), user!, ttl);
+      const subject = operator !== undefined ? `operator:${operator}` : service !== undefined ? `service:${service}` : user!.toLowerCase();
+      if (ctx.json) printJson(ctx, { token, kind, subject, ttl: ttlText });
       else print(ctx, token);
+      return 0;
+    },
+  },
+
+  keys: {
+    usage: 'erasure keys init <dir> [--identity a,b,…] [--json]',
+    summary: "generate a deployment's key pairs (one per process, and the operator's) and its trust bundle",
+    details: [
+      '  Writes <dir>/<identity>.private.jwk (mode 0600) for every process of the catalog and `operator`',
+      `  (or only the given --identity names), and <dir>/${TRUST_BUNDLE_FILE} with every public key.`,
+      '  Existing private keys are kept: running it again only adds what is missing. Give each process',
+      '  only its own private key file (ERASURE_SIGNING_KEY_FILE) and everyone the bundle',
+      '  (ERASURE_TRUST_BUNDLE_FILE). To rotate a key, move its file away and run again: the new kid is',
+      '  added beside the old public key, which stays in the bundle until its tokens have expired.',
+    ].join('\n'),
+    flags: { identity: 'list' },
+    async run(ctx) {
+      const [action, dir, ...rest] = ctx.args.positionals;
+      if (action !== 'init') throw new UsageError('the only action is `init`');
+      if (dir === undefined) throw new UsageError('missing <dir>');
+      if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+      const asked = ctx.args.flags.identity as string[] | undefined;
+      const identities = asked?.length ? asked : DEV_IDENTITIES;
+      const bad = identities.find((identity) => !isIdentity(identity));
+      if (bad !== undefined) throw new UsageError('--identity must be 1–63 lower-case letters, digits or "-", starting with a letter');
+      const generated = await writeKeySet(dir, identities);
+      if (ctx.json) printJson(ctx, { dir, generated, bundle: `${dir}/${TRUST_BUNDLE_FILE}` });
+      else print(ctx, `${generated.length ? `generated keys for ${generated.join(', ')}` : 'every key exists already'}; trust bundle: ${dir}/${TRUST_BUNDLE_FILE}`);
       return 0;
     },
   },
@@ -378,7 +426,9 @@ export function usage(): string {
     '',
     'environment:',
     '  ORCHESTRATOR_ADDR  the orchestrator (default 127.0.0.1:7100); TENANT_ADDR for `tenants`',
-    '  ERASURE_TOKEN      the bearer token to send (default: a service token `erasure-cli` from the local secret)',
+    '  ERASURE_TOKEN      the bearer token to send (default: an operator token signed with the operator key)',
+    '  ERASURE_SIGNING_KEY_FILE  the operator key (default: <data dir>/keys/operator.private.jwk)',
+    '  ERASURE_OPERATOR   the operator name in that token (default: the login name)',
     '  JAEGER_UI_URL      where trace links point (default http://localhost:16686)',
     '  DATABASE_URL       the PostgreSQL server `seed` writes to (default: the embedded one)',
     '',

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The image's entrypoint: refuses to start a process of the mesh without a database password, then
+# The image's entrypoint: refuses to start a process of the mesh without a database password or
+# without its keys (a trust bundle or JWKS URL), then
 # execs node (PID 1's only process, so SIGTERM from `docker stop` reaches the service, which drains).
 # The service is the first argument or ERASURE_SERVICE. Its database is <NAME>_DATABASE_URL or
 # DATABASE_URL; the password is in that URL or in PGPASSWORD. No default password exists anywhere.
@@ -26,5 +27,10 @@ case "$url" in
     fi
     ;;
 esac
+# Keys are mounted, never generated in a container: a process that generated its own would trust no one.
+if [ -z "${ERASURE_TRUST_BUNDLE_FILE:-}" ] && [ -z "${ERASURE_TRUST_JWKS_URL:-}" ]; then
+  echo "refusing to start $service: set ERASURE_TRUST_BUNDLE_FILE (mounted trust bundle) or ERASURE_TRUST_JWKS_URL, and ERASURE_SIGNING_KEY_FILE (its own key)" >&2
+  exit 78
+fi
 if [ "${ERASURE_ENTRYPOINT_CHECK_ONLY:-}" = "1" ]; then exit 0; fi
 exec node --require ./dist/services/kit/tracing-register.js dist/bin/service.js "$service"

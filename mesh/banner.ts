@@ -63,7 +63,7 @@ export function banner(input: BannerInput): string {
   }
   lines.push(
     'Any service with buf curl (server reflection is on everywhere):',
-    '  TOKEN=$(npm run -s token -- --service operator)',
+    '  TOKEN=$(npm run -s token -- --operator "$(whoami)")   # operators may Preview and use the orchestrator; only it may Delete',
     `  ${curl} --list-services http://${sample.address}`,
     `  ${curl} -H "authorization: Bearer $TOKEN" -d "{\\"subject\\":{\\"tenant_id\\":\\"$TENANT\\"}}" http://${sample.address}/${TENANT_DATA_DELETION}/Preview`,
   );

@@ -26,7 +26,7 @@ options:
   --help               this text
 
 environment: DATABASE_URL, <NAME>_ADDR (e.g. ORDERS_ADDR=127.0.0.1:17103), <NAME>_DATABASE_URL,
-ERASURE_JWT_SECRET, ERASURE_DATA_DIR, EMBEDDED_PG_PORT, LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT
+ERASURE_DATA_DIR (keys in <data dir>/keys, generated once), EMBEDDED_PG_PORT, LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT
 `;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);

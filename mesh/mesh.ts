@@ -1,16 +1,16 @@
 /**
  * `startMesh(options)`: the whole mesh on one machine. The database server (`DATABASE_URL`, or the
- * embedded PostgreSQL started once by a holder process), every service's database, the signing secret,
+ * embedded PostgreSQL started once by a holder process), every service's database, the key pairs,
  * then all services as separate supervised processes, each waited for until its health says SERVING.
  * Used by `npm start` (mesh/launcher.ts), `npm run demo` and the tests.
  */
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { jwtSecret } from '../services/kit/auth';
 import { envInt, envPrefix } from '../services/kit/config';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
 import { EmbeddedPostgresUnavailable, embeddedPostgresLayout } from '../services/kit/embedded-postgres';
 import { healthStatus } from '../services/kit/health-client';
+import { DEV_IDENTITIES, processKeyEnv, writeKeySet } from '../services/kit/keys';
 import { dataDir } from '../services/kit/paths';
 import type { DatabaseReady } from './database-process';
 import { consoleLine, tailLines } from './logs';
@@ -165,8 +165,10 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     );
   }
 
-  // One signing secret for every process: created now, before the children race to create it.
-  jwtSecret(baseEnv);
+  // A key pair per process (and the operator's), generated once under the data folder, before any
+  // child starts; each child is then given the trust bundle and only its own private key file.
+  const keysDir = join(root, 'keys');
+  await writeKeySet(keysDir, DEV_IDENTITIES);
 
   let holder: Supervisor | undefined;
   let serverUrl = baseEnv.DATABASE_URL || undefined;
@@ -236,7 +238,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     for (const name of names) {
       const logFile = join(logDir, `${name}.log`);
       const supervisor = new Supervisor(
-        { name, ...serviceCommand(name), env: { ...childEnv, ERASURE_SERVICE: name }, logFile },
+        { name, ...serviceCommand(name), env: { ...childEnv, ERASURE_SERVICE: name, ...processKeyEnv(keysDir, name) }, logFile },
         options.crashPolicy,
       );
       supervisors.push(supervisor);

@@ -7,6 +7,7 @@
 import { envPrefix } from '../services/kit/config';
 import { databaseName, dropDatabase, ensureDatabase, withDatabase } from '../services/kit/database';
 import { healthStatus } from '../services/kit/health-client';
+import { devKeysDir, processKeyEnv } from '../services/kit/keys';
 import { DATA_SERVICES } from './catalog';
 import { freePort } from './ports';
 import { NO_RESTART, Supervisor } from './processes';
@@ -56,8 +57,8 @@ export async function startServiceProcess(
 
 /**
  * Every data service and the orchestrator as real processes on loopback, each with its own database.
- * `env` is the mesh's environment on top of process.env; it must carry ERASURE_JWT_SECRET (one secret
- * for every process and for the caller's tokens).
+ * `env` is the mesh's environment on top of process.env. `keysDir` holds the key set (written by
+ * services/kit/keys.ts writeKeySet): each process gets the trust bundle and only its own private key.
  */
 export class ProcessMesh {
   readonly addresses: Record<string, string> = {};
@@ -71,6 +72,7 @@ export class ProcessMesh {
     readonly serverUrl: string,
     readonly label: string,
     readonly extraEnv: Record<string, string> = {},
+    readonly keysDir: string = devKeysDir(),
   ) {}
 
   /** What a process (or a client) of this mesh needs: every `<NAME>_ADDR` and `<NAME>_DATABASE_URL`. */
@@ -99,7 +101,12 @@ export class ProcessMesh {
     const key = replica?.key ?? name;
     const lines = this.logs.get(key) ?? [];
     this.logs.set(key, lines);
-    const supervisor = await startServiceProcess(name, replica?.address ?? this.addresses[name]!, { ...process.env, ...this.env }, { key, lines });
+    const supervisor = await startServiceProcess(
+      name,
+      replica?.address ?? this.addresses[name]!,
+      { ...process.env, ...this.env, ...processKeyEnv(this.keysDir, name) },
+      { key, lines },
+    );
     this.processes.set(key, supervisor);
     return supervisor;
   }

@@ -8,11 +8,14 @@ import type { JobRow, JobStore } from './store';
 
 /** How a principal is recorded as a job's initiator (`requested_by`). */
 export function principalName(principal: Principal): string {
-  return principal.kind === 'service' ? `service:${principal.service}` : `user:${principal.userId}`;
+  if (principal.kind === 'service') return `service:${principal.service}`;
+  if (principal.kind === 'operator') return `operator:${principal.operator}`;
+  return `user:${principal.userId}`;
 }
 
 /**
- * Who may do what: services may do anything; a tenant's owners and admins may preview and erase
+ * Who may do what (after the caller rules of mesh/caller-rules.ts admitted the caller): operators and
+ * services may do anything; a tenant's owners and admins may preview and erase
  * it; a user may erase themself; a job is visible to services, its initiator, its viewers (the
  * tenant's admins at the time), and the user it erases.
  */
@@ -63,7 +66,7 @@ export class Authorization {
   async visibleJob(principal: Principal, jobId: string): Promise<JobRow> {
     const id = requireUuid(jobId, 'job_id');
     const job = await this.store.get(id);
-    if (principal.kind === 'service') {
+    if (principal.kind !== 'user') {
       if (!job) throw notFound(`job ${id} not found`);
       return job;
     }

@@ -1,7 +1,8 @@
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { TenantDataDeletionClient, type DeleteProgress, type PreviewResponse, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
-import { mintServiceToken } from '../services/kit/auth';
+import { maxTokenLifetime, mintServiceToken } from '../services/kit/auth';
+import type { SigningKey } from '../services/kit/keys';
 import { unaryCall, type UnaryMethodName, type UnaryRequest, type UnaryResponse } from '../services/kit/unary';
 
 /**
@@ -13,8 +14,8 @@ const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_re
 type TenantMethod = UnaryMethodName<TenantServiceClient>;
 
 /**
- * gRPC clients of every service, authenticated with the orchestrator's service token (re-minted well
- * before it expires), as promises.
+ * gRPC clients of every service, authenticated with the orchestrator's service token (signed with its
+ * own key, re-minted well before it expires), as promises.
  */
 export class ServiceClients {
   private token?: { value: string; until: number };
@@ -23,12 +24,14 @@ export class ServiceClients {
 
   constructor(
     readonly registry: Record<string, string>,
-    private readonly secret: Uint8Array,
+    private readonly signer: SigningKey,
   ) {}
 
   private async metadata(): Promise<Metadata> {
     if (!this.token || this.token.until < Date.now()) {
-      this.token = { value: await mintServiceToken('orchestrator', this.secret, '1h'), until: Date.now() + 50 * 60_000 };
+      // The longest lifetime verifiers accept, replaced when five sixths of it have passed.
+      const ttl = maxTokenLifetime('service');
+      this.token = { value: await mintServiceToken(this.signer, ttl), until: Date.now() + Math.floor((ttl * 1000 * 5) / 6) };
     }
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${this.token.value}`);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { jwtSecret } from '../services/kit/auth';
+import { loadProcessKeys, requireSigner, type ProcessKeys } from '../services/kit/keys';
 import { envBool, serviceAddress } from '../services/kit/config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
@@ -27,7 +27,8 @@ import { JobStore } from './store';
 export interface OrchestratorOptions {
   address?: string;
   databaseUrl?: string;
-  secret?: Uint8Array;
+  /** Trust bundle and the orchestrator's own signing key; default from the environment (services/kit/keys.ts). */
+  keys?: ProcessKeys;
   config?: OrchestratorConfig;
   log?: Logger;
 }
@@ -58,13 +59,15 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const db = openServiceDatabase(url, 6);
   if (envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, migrations, log);
   const config = options.config ?? orchestratorConfig();
-  const secret = options.secret ?? jwtSecret();
+  const keys = options.keys ?? (await loadProcessKeys('orchestrator'));
+  // The orchestrator calls every service as itself: it must hold its own key.
+  const signer = requireSigner(keys, 'orchestrator');
   const queue = new ErasureQueue(url, log);
   await queue.start();
   const store = new JobStore(db.pool, queue);
   const events = new JobEvents(url, log);
   await events.start();
-  const clients = new ServiceClients(config.registry, secret);
+  const clients = new ServiceClients(config.registry, signer);
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const locks = new JobLocks(url, log);
   const journal = new JobJournal(store, events);
@@ -85,7 +88,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   await locks.start();
   queue.work((jobId) => executor.runQueued(jobId), () => executor.freeSlots);
 
-  const rpc: RpcDeps = { secret, log, mapError: mapDatabaseError };
+  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError };
   const authorization = new Authorization(store, clients, config.retry);
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),

@@ -31,7 +31,7 @@ import { Client } from 'pg';
 import { runtimeRoleStatements } from '../services/kit/database';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { authCaller, codeOf, outcome, tenantCaller, type Caller } from './support/identity';
-import { erasureClient, runDelete, serviceToken, smallChunks, testSecret, userSubject, userToken } from './support/services';
+import { erasureClient, operatorToken, runDelete, serviceToken, smallChunks, testKeys, userSubject, userToken } from './support/services';
 import { snapshot } from './support/snapshot';
 
 // Small limits, so that each one is reached in a few calls (read when the services start).
@@ -55,6 +55,9 @@ let authApi: Caller<AuthServiceServer>;
 let api: Caller<TenantServiceServer>;
 let erasure: TenantDataDeletionClient;
 let orchestrator: string;
+/** Tokens of the callers the caller rules admit: user onboarding (CreateUser) and operators (tenant administration). */
+let onboarding: string;
+let operator: string;
 const logLines: string[] = [];
 
 const sink = () =>
@@ -71,11 +74,11 @@ const sink = () =>
 const isErased: IsErased = async (kind, id) =>
   ((await tombstoneDb.pool.query('SELECT 1 FROM tombstones WHERE kind = $1 AND id = $2', [kind, id])).rowCount ?? 0) > 0;
 
-const startAuth = () =>
+const startAuth = async () =>
   startService(authService, {
     address: '127.0.0.1:0',
     databaseUrl: authDb.url,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys('auth'),
     migrate: true,
     chunks: smallChunks,
     log: sink(),
@@ -89,7 +92,7 @@ test.before(async () => {
   tenant = await startService(tenantService, {
     address: '127.0.0.1:0',
     databaseUrl: tenantDb.url,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys('tenant'),
     migrate: true,
     chunks: smallChunks,
     log: sink(),
@@ -99,6 +102,8 @@ test.before(async () => {
   api = tenantCaller(tenant.address);
   erasure = erasureClient(tenant.address);
   orchestrator = await serviceToken('orchestrator');
+  onboarding = await serviceToken('onboarding');
+  operator = await operatorToken();
 });
 
 test.after.always(async () => {
@@ -128,7 +133,7 @@ const serving = async (running: RunningService) => healthStatus(running.address,
 
 async function newUser(password = `pw-${randomUUID()}`) {
   const email = newEmail();
-  const { user } = await authApi.createUser({ email, fullName: 'Erika Mustermann', password }, orchestrator);
+  const { user } = await authApi.createUser({ email, fullName: 'Erika Mustermann', password }, onboarding);
   return { id: user!.id, email, password };
 }
 
@@ -230,7 +235,7 @@ test.serial('Login: oversized input is refused before hashing; a multi-megabyte 
   t.regex(badEmail.details, /email must be at most 254 characters, got a 413-character value that looks like an e-mail address/);
   const huge = await failure(authApi.login({ email: user.email, password: 'p'.repeat(3 * 1024 * 1024) }));
   t.is(huge.code, status.RESOURCE_EXHAUSTED, 'over the server maximum message size');
-  const hugeCreate = await failure(authApi.createUser({ email: newEmail(), fullName: 'n'.repeat(2 * 1024 * 1024), password: 'long enough' }, orchestrator));
+  const hugeCreate = await failure(authApi.createUser({ email: newEmail(), fullName: 'n'.repeat(2 * 1024 * 1024), password: 'long enough' }, onboarding));
   t.is(hugeCreate.code, status.RESOURCE_EXHAUSTED);
   t.deepEqual(await snapshot(authDb.pool), before, 'nothing changed: no attempt, no counter, no user');
   t.is(await serving(auth), 'SERVING');
@@ -255,21 +260,21 @@ test.serial('Login: concurrent hashing is bounded; the overflow is told to come 
 
 test.serial('TenantService: malformed page tokens, page sizes, enums and over-long strings are INVALID_ARGUMENT; nothing echoed, nothing changed', async (t) => {
   const owner = randomUUID();
-  const { tenant: existing } = await api.createTenant({ name: 'Backstube Nord', ownerId: owner, plan: '' }, orchestrator);
+  const { tenant: existing } = await api.createTenant({ name: 'Backstube Nord', ownerId: owner, plan: '' }, operator);
   const email = 'Greta.Becker@example.test';
   const before = await snapshot(tenantDb.pool);
   const cases: Record<string, Promise<unknown>> = {
-    'garbage page token': api.listTenants({ pageSize: 10, pageToken: 'not-a-token', status: 0 }, orchestrator),
-    'forged page token': api.listTenants({ pageSize: 10, pageToken: Buffer.from("2020-01-01|' OR 1=1 --").toString('base64url'), status: 0 }, orchestrator),
-    'over-long page token': api.listTenants({ pageSize: 10, pageToken: 'A'.repeat(600), status: 0 }, orchestrator),
-    'negative page size': api.listTenants({ pageSize: -1, pageToken: '', status: 0 }, orchestrator),
-    'huge page size': api.listTenants({ pageSize: 1_000_000, pageToken: '', status: 0 }, orchestrator),
-    'status out of range': api.listTenants({ pageSize: 10, pageToken: '', status: 99 as TenantStatus }, orchestrator),
-    'role out of range': api.addMember({ tenantId: existing!.id, userId: randomUUID(), role: 42 as Role }, orchestrator),
-    'role unspecified': api.addMember({ tenantId: existing!.id, userId: randomUUID(), role: Role.ROLE_UNSPECIFIED }, orchestrator),
-    'name too long': api.createTenant({ name: 'N'.repeat(5000), ownerId: owner, plan: '' }, orchestrator),
-    'plan too long': api.createTenant({ name: 'ok', ownerId: owner, plan: 'p'.repeat(40) }, orchestrator),
-    'e-mail as user_id': api.addMember({ tenantId: existing!.id, userId: email, role: Role.ROLE_MEMBER }, orchestrator),
+    'garbage page token': api.listTenants({ pageSize: 10, pageToken: 'not-a-token', status: 0 }, operator),
+    'forged page token': api.listTenants({ pageSize: 10, pageToken: Buffer.from("2020-01-01|' OR 1=1 --").toString('base64url'), status: 0 }, operator),
+    'over-long page token': api.listTenants({ pageSize: 10, pageToken: 'A'.repeat(600), status: 0 }, operator),
+    'negative page size': api.listTenants({ pageSize: -1, pageToken: '', status: 0 }, operator),
+    'huge page size': api.listTenants({ pageSize: 1_000_000, pageToken: '', status: 0 }, operator),
+    'status out of range': api.listTenants({ pageSize: 10, pageToken: '', status: 99 as TenantStatus }, operator),
+    'role out of range': api.addMember({ tenantId: existing!.id, userId: randomUUID(), role: 42 as Role }, operator),
+    'role unspecified': api.addMember({ tenantId: existing!.id, userId: randomUUID(), role: Role.ROLE_UNSPECIFIED }, operator),
+    'name too long': api.createTenant({ name: 'N'.repeat(5000), ownerId: owner, plan: '' }, operator),
+    'plan too long': api.createTenant({ name: 'ok', ownerId: owner, plan: 'p'.repeat(40) }, operator),
+    'e-mail as user_id': api.addMember({ tenantId: existing!.id, userId: email, role: Role.ROLE_MEMBER }, operator),
     'e-mail as tenant_id': api.getTenant({ tenantId: email }, orchestrator),
   };
   for (const [name, call] of Object.entries(cases)) {
@@ -279,7 +284,7 @@ test.serial('TenantService: malformed page tokens, page sizes, enums and over-lo
   }
   t.regex((await outcome(cases['e-mail as user_id']!)).message, /^user_id must be a UUID, got a 25-character value that looks like an e-mail address$/);
   t.false(logLines.some((line) => line.includes(email)), 'the e-mail sent as an id is not in the log');
-  const huge = await failure(api.createTenant({ name: 'x'.repeat(200 * 1024), ownerId: owner, plan: '' }, orchestrator));
+  const huge = await failure(api.createTenant({ name: 'x'.repeat(200 * 1024), ownerId: owner, plan: '' }, operator));
   t.is(huge.code, status.RESOURCE_EXHAUSTED, 'a message over the maximum size');
   t.deepEqual(await snapshot(tenantDb.pool), before, 'nothing changed');
   t.is(await serving(tenant), 'SERVING');
@@ -290,13 +295,13 @@ test.serial('TenantService: malformed page tokens, page sizes, enums and over-lo
 test.serial('TenantService refuses to write back an erased user id (CreateTenant, AddMember, TransferOwnership), by service and by the user', async (t) => {
   const erased = randomUUID();
   const alive = randomUUID();
-  const { tenant: tenant1 } = await api.createTenant({ name: 'Konditorei Süd', ownerId: randomUUID(), plan: '' }, orchestrator);
+  const { tenant: tenant1 } = await api.createTenant({ name: 'Konditorei Süd', ownerId: randomUUID(), plan: '' }, operator);
   await tombstoneDb.pool.query(`INSERT INTO tombstones VALUES ('user', $1)`, [erased]);
   const before = await snapshot(tenantDb.pool);
   const refusals: Record<string, Promise<unknown>> = {
-    'CreateTenant by a service': api.createTenant({ name: 'Back again', ownerId: erased, plan: '' }, orchestrator),
+    'CreateTenant by an operator': api.createTenant({ name: 'Back again', ownerId: erased, plan: '' }, operator),
     'CreateTenant with the erased user\'s token': api.createTenant({ name: 'Back again', ownerId: '', plan: '' }, await userToken(erased)),
-    AddMember: api.addMember({ tenantId: tenant1!.id, userId: erased, role: Role.ROLE_ADMIN }, orchestrator),
+    AddMember: api.addMember({ tenantId: tenant1!.id, userId: erased, role: Role.ROLE_ADMIN }, operator),
     TransferOwnership: api.transferOwnership({ tenantId: tenant1!.id, currentOwnerId: tenant1!.ownerId, newOwnerId: erased }, orchestrator),
   };
   for (const [name, call] of Object.entries(refusals)) {
@@ -309,7 +314,7 @@ test.serial('TenantService refuses to write back an erased user id (CreateTenant
   t.deepEqual(await tenantSql('SELECT 1 FROM tenant_members WHERE user_id = $1 UNION ALL SELECT 1 FROM tenants WHERE owner_id = $1', [erased]), []);
   t.false(logLines.some((line) => line.includes(erased)), 'the erased id is not in the log');
   // Control: an id that is not erased goes through.
-  await api.addMember({ tenantId: tenant1!.id, userId: alive, role: Role.ROLE_MEMBER }, orchestrator);
+  await api.addMember({ tenantId: tenant1!.id, userId: alive, role: Role.ROLE_MEMBER }, operator);
   t.deepEqual(await tenantSql('SELECT role FROM tenant_members WHERE user_id = $1', [alive]), [{ role: 'MEMBER' }]);
   t.is(await serving(tenant), 'SERVING');
 });
@@ -320,10 +325,10 @@ test.serial('Outbox after a user erasure: no payload holds the erased id (a keye
   const owner = randomUUID();
   const erased = randomUUID();
   const control = randomUUID();
-  const { tenant: t1 } = await api.createTenant({ name: 'Brotzeit', ownerId: owner, plan: '' }, orchestrator);
+  const { tenant: t1 } = await api.createTenant({ name: 'Brotzeit', ownerId: owner, plan: '' }, operator);
   const tenantId = t1!.id;
-  await api.addMember({ tenantId, userId: erased, role: Role.ROLE_ADMIN }, orchestrator);
-  await api.addMember({ tenantId, userId: control, role: Role.ROLE_ADMIN }, orchestrator);
+  await api.addMember({ tenantId, userId: erased, role: Role.ROLE_ADMIN }, operator);
+  await api.addMember({ tenantId, userId: control, role: Role.ROLE_ADMIN }, operator);
   // Ownership goes to the user and back, and to the control user: events naming both.
   await api.transferOwnership({ tenantId, currentOwnerId: owner, newOwnerId: erased }, orchestrator);
   await api.transferOwnership({ tenantId, currentOwnerId: erased, newOwnerId: control }, orchestrator);
@@ -352,8 +357,8 @@ test.serial('Outbox after a user erasure: no payload holds the erased id (a keye
 
 test.serial('CancelTenantDeletion: only the orchestrator; a DELETING tenant and its subscription are ACTIVE again; idempotent', async (t) => {
   const owner = randomUUID();
-  const { tenant: target } = await api.createTenant({ name: 'Zurück', ownerId: owner, plan: 'standard' }, orchestrator);
-  const { tenant: control } = await api.createTenant({ name: 'Kontrolle', ownerId: randomUUID(), plan: '' }, orchestrator);
+  const { tenant: target } = await api.createTenant({ name: 'Zurück', ownerId: owner, plan: 'standard' }, operator);
+  const { tenant: control } = await api.createTenant({ name: 'Kontrolle', ownerId: randomUUID(), plan: '' }, operator);
   await api.beginTenantDeletion({ tenantId: target!.id }, orchestrator);
   await api.beginTenantDeletion({ tenantId: control!.id }, orchestrator);
   const before = await snapshot(tenantDb.pool);
@@ -473,9 +478,10 @@ test.serial('a runtime role reads and writes its own database only: no DDL, no o
   }
 });
 
-test('the image entrypoint refuses to start without a database password', (t) => {
-  const run = (env: Record<string, string>, args: string[] = ['orders']) =>
-    spawnSync('sh', ['docker/entrypoint.sh', ...args], { env: { PATH: process.env.PATH ?? '', ERASURE_ENTRYPOINT_CHECK_ONLY: '1', ...env }, encoding: 'utf8' });
+test('the image entrypoint refuses to start without a database password or without keys', (t) => {
+  const keys = { ERASURE_TRUST_BUNDLE_FILE: '/run/keys/trust-bundle.json', ERASURE_SIGNING_KEY_FILE: '/run/keys/self.private.jwk' };
+  const run = (env: Record<string, string>, args: string[] = ['orders'], keyEnv: Record<string, string> = keys) =>
+    spawnSync('sh', ['docker/entrypoint.sh', ...args], { env: { PATH: process.env.PATH ?? '', ERASURE_ENTRYPOINT_CHECK_ONLY: '1', ...keyEnv, ...env }, encoding: 'utf8' });
   const none = run({});
   t.is(none.status, 78);
   t.regex(none.stderr, /refusing to start orders: set DATABASE_URL/);
@@ -487,4 +493,8 @@ test('the image entrypoint refuses to start without a database password', (t) =>
   t.is(run({ DATABASE_URL: 'postgres://orders_rt@db:5432/postgres', PGPASSWORD: 's3cret' }).status, 0);
   t.is(run({ ALERT_PROCESSOR_DATABASE_URL: 'postgres://ap:pw@db/bakery_alert_processor' }, ['alert-processor']).status, 0, 'the per-service URL counts');
   t.is(run({}, []).status, 64, 'no service named');
+  const noKeys = run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }, ['orders'], {});
+  t.is(noKeys.status, 78, 'no trust bundle, no JWKS URL');
+  t.regex(noKeys.stderr, /refusing to start orders: set ERASURE_TRUST_BUNDLE_FILE/);
+  t.is(run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }, ['orders'], { ERASURE_TRUST_JWKS_URL: 'https://keys.example/jwks.json' }).status, 0, 'a JWKS URL is enough to verify');
 });

@@ -14,13 +14,16 @@ import { verifyToken } from '../services/kit/auth';
 import { startService, type RunningService } from '../services/kit/run-service';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { authCaller, codeOf, outcome, type Caller } from './support/identity';
-import { erasureClient, preview, runDelete, serviceToken, smallChunks, testSecret, userSubject, userToken } from './support/services';
+import { erasureClient, preview, runDelete, serviceToken, smallChunks, testKeys, operatorToken, userSubject, userToken } from './support/services';
 
 let db: TestDatabase;
 let service: RunningService;
 let api: Caller<AuthServiceServer>;
 let erasure: TenantDataDeletionClient;
 let svc: string;
+/** CreateUser is for the identities that onboard users (mesh/caller-rules.ts); GetUser for operators. */
+let onboarding: string;
+let operator: string;
 /** Every log line the service wrote, at debug level. */
 const logLines: string[] = [];
 
@@ -35,7 +38,7 @@ test.before(async () => {
   service = await startService(authService, {
     address: '127.0.0.1:0',
     databaseUrl: db.url,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys('auth'),
     migrate: true,
     chunks: smallChunks,
     log: pino({ level: 'debug' }, sink),
@@ -44,6 +47,8 @@ test.before(async () => {
   api = authCaller(service.address);
   erasure = erasureClient(service.address);
   svc = await serviceToken('orchestrator');
+  onboarding = await serviceToken('onboarding');
+  operator = await operatorToken();
 });
 
 test.after.always(async () => {
@@ -61,14 +66,14 @@ async function sql<T = Record<string, unknown>>(text: string, params: unknown[] 
 }
 
 async function createUser(email = newEmail(), secret = password()) {
-  const { user } = await api.createUser({ email, fullName: 'Greta Becker', password: secret }, svc);
+  const { user } = await api.createUser({ email, fullName: 'Greta Becker', password: secret }, onboarding);
   return { user: user!, email, secret };
 }
 
-test('CreateUser (service): stores the email lower-cased and only a salted scrypt hash', async (t) => {
+test('CreateUser (onboarding service): stores the email lower-cased and only a salted scrypt hash', async (t) => {
   const email = newEmail();
   const secret = password();
-  const response = await api.createUser({ email: `  ${email} `, fullName: ' Greta Becker ', password: secret }, svc);
+  const response = await api.createUser({ email: `  ${email} `, fullName: ' Greta Becker ', password: secret }, onboarding);
   const user = response.user!;
   t.is(user.email, email.toLowerCase());
   t.is(user.fullName, 'Greta Becker');
@@ -83,19 +88,21 @@ test('CreateUser (service): stores the email lower-cased and only a salted scryp
   t.not(other!.password_hash, row!.password_hash, 'the same password hashes differently (salt)');
 });
 
-test('CreateUser: services only; a duplicate email (any case) is ALREADY_EXISTS; bad input is INVALID_ARGUMENT', async (t) => {
+test('CreateUser: onboarding services and operators only; a duplicate email (any case) is ALREADY_EXISTS; bad input is INVALID_ARGUMENT', async (t) => {
   const { email } = await createUser();
   const userCount = async () => (await sql<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE email = $1', [email.toLowerCase()]))[0]!.n;
   const request = { email: email.toUpperCase(), fullName: 'Hugo Weber', password: password() };
-  t.is(await codeOf(api.createUser(request, svc)), 'ALREADY_EXISTS');
+  t.is(await codeOf(api.createUser(request, onboarding)), 'ALREADY_EXISTS');
   t.is(await codeOf(api.createUser(request, await userToken(randomUUID()))), 'PERMISSION_DENIED', 'user token');
+  t.is(await codeOf(api.createUser(request, await serviceToken('orders'))), 'PERMISSION_DENIED', 'a service that does not onboard users');
+  t.is(await codeOf(api.createUser(request, svc)), 'PERMISSION_DENIED', 'the orchestrator does not create users');
   t.is(await codeOf(api.createUser(request)), 'UNAUTHENTICATED', 'no token');
   t.is(await userCount(), 1, 'still one user with that email');
   const fresh = newEmail();
-  t.is(await codeOf(api.createUser({ email: 'not-an-email', fullName: 'X', password: password() }, svc)), 'INVALID_ARGUMENT');
-  t.is(await codeOf(api.createUser({ email: '', fullName: 'X', password: password() }, svc)), 'INVALID_ARGUMENT');
-  t.is(await codeOf(api.createUser({ email: fresh, fullName: ' ', password: password() }, svc)), 'INVALID_ARGUMENT');
-  t.is(await codeOf(api.createUser({ email: fresh, fullName: 'X', password: 'short' }, svc)), 'INVALID_ARGUMENT');
+  t.is(await codeOf(api.createUser({ email: 'not-an-email', fullName: 'X', password: password() }, onboarding)), 'INVALID_ARGUMENT');
+  t.is(await codeOf(api.createUser({ email: '', fullName: 'X', password: password() }, onboarding)), 'INVALID_ARGUMENT');
+  t.is(await codeOf(api.createUser({ email: fresh, fullName: ' ', password: password() }, onboarding)), 'INVALID_ARGUMENT');
+  t.is(await codeOf(api.createUser({ email: fresh, fullName: 'X', password: 'short' }, onboarding)), 'INVALID_ARGUMENT');
   t.deepEqual(await sql('SELECT 1 FROM users WHERE email = $1', [fresh.toLowerCase()]), []);
 });
 
@@ -103,14 +110,14 @@ test('GetUser: the user themself or a service; another user is refused whether o
   const { user } = await createUser();
   const own = await userToken(user.id);
   t.deepEqual((await api.getUser({ userId: user.id }, own)).user, user);
-  t.deepEqual((await api.getUser({ userId: user.id.toUpperCase() }, svc)).user, user);
+  t.deepEqual((await api.getUser({ userId: user.id.toUpperCase() }, operator)).user, user);
   const stranger = await userToken(randomUUID());
   const existing = await outcome(api.getUser({ userId: user.id }, stranger));
   const unknown = await outcome(api.getUser({ userId: randomUUID() }, stranger));
   t.is(status[existing.code], 'PERMISSION_DENIED');
   t.deepEqual(unknown, existing, 'same answer for an unknown id: no probing');
-  t.is(await codeOf(api.getUser({ userId: randomUUID() }, svc)), 'NOT_FOUND', 'services may know');
-  t.is(await codeOf(api.getUser({ userId: 'user-1' }, svc)), 'INVALID_ARGUMENT');
+  t.is(await codeOf(api.getUser({ userId: randomUUID() }, operator)), 'NOT_FOUND', 'operators may know');
+  t.is(await codeOf(api.getUser({ userId: 'user-1' }, operator)), 'INVALID_ARGUMENT');
   t.is(await codeOf(api.getUser({ userId: '' }, own)), 'INVALID_ARGUMENT');
   t.is(await codeOf(api.getUser({ userId: user.id })), 'UNAUTHENTICATED');
 });
@@ -121,7 +128,7 @@ test('Login needs no token, issues a user JWT with its expiry, and records the a
   const response = await api.login({ email: email.toUpperCase(), password: secret });
   const finished = Date.now();
   t.is(response.userId, user.id);
-  t.deepEqual(await verifyToken(response.accessToken, testSecret), { kind: 'user', userId: user.id });
+  t.deepEqual(await verifyToken(response.accessToken, (await testKeys()).trust), { kind: 'user', userId: user.id });
   // The token is minted during the call, with whole-second claims: it expires an hour after that.
   const expiry = response.expireTime!.getTime();
   t.true(expiry >= started - 1000 + 3_600_000 && expiry <= finished + 3_600_000, 'expires an hour after the login');
@@ -167,7 +174,7 @@ test('user erasure removes every row of the user; logging in fails afterwards', 
   t.deepEqual(login, { code: status.UNAUTHENTICATED, message: 'invalid email or password' });
   t.is(await codeOf(api.getUser({ userId: user.id }, await userToken(user.id))), 'NOT_FOUND', 'the user may learn they are gone');
   t.is((await api.login({ email: control.email, password: control.secret })).userId, control.user.id, 'other users unaffected');
-  const reused = await api.createUser({ email, fullName: 'New Person', password: password() }, svc);
+  const reused = await api.createUser({ email, fullName: 'New Person', password: password() }, onboarding);
   t.not(reused.user!.id, user.id, 'the email is free again');
 });
 
@@ -175,7 +182,7 @@ test('passwords, password hashes and emails never reach the log', async (t) => {
   const { user, email, secret } = await createUser();
   await api.login({ email, password: secret });
   await outcome(api.login({ email, password: `${secret}-wrong` }));
-  await outcome(api.createUser({ email, fullName: 'Dup', password: secret }, svc));
+  await outcome(api.createUser({ email, fullName: 'Dup', password: secret }, onboarding));
   await outcome(api.login({ email: `nobody-${email}`, password: secret }));
   const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id]);
   const log = logLines.join('');

@@ -5,6 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { intFlag, parseArgs, UsageError } from '../cli/args';
@@ -27,11 +30,13 @@ import {
 import { JobStatus, StepStatus, type Job, type Step } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
-import { verifyToken } from '../services/kit/auth';
+import { mintServiceToken, verifyToken } from '../services/kit/auth';
+import { TrustBundle, loadSigningKey } from '../services/kit/keys';
+import { PROCESS_NAMES } from '../mesh/catalog';
 import { extension as tenantExtension, service as tenantService } from '../services/tenant';
 import { repoRoot } from '../services/kit/paths';
 import { createTestDatabase, testServerUrl } from './support/database';
-import { serviceToken, startTestService, testSecret, testSecretText, userToken } from './support/services';
+import { TEST_DATA_DIR, operatorToken, startTestService, testKeys, userToken } from './support/services';
 
 const t0 = new Date('2026-01-01T10:00:00Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
@@ -57,7 +62,7 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
     id: '11111111-1111-4111-8111-111111111111',
     subject: { tenantId: '22222222-2222-4222-8222-222222222222' },
     status: JobStatus.JOB_STATUS_RUNNING,
-    requestedBy: 'service:erasure-cli',
+    requestedBy: 'operator:alice',
     requestId: '',
     steps,
     totalRowsDeleted: String(steps.reduce((s, x) => s + Number(x.rowsDeleted), 0)),
@@ -92,7 +97,8 @@ function sink(): Writable & { text: () => string; isTTY?: boolean } {
 async function cli(args: string[], env: Record<string, string | undefined> = {}) {
   const stdout = sink();
   const stderr = sink();
-  const code = await runCli(args, { env: { ERASURE_JWT_SECRET: testSecretText, ...env }, stdout, stderr });
+  await testKeys(); // the key files under TEST_DATA_DIR/keys exist
+  const code = await runCli(args, { env: { ERASURE_DATA_DIR: TEST_DATA_DIR, ...env }, stdout, stderr });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
@@ -242,7 +248,7 @@ test('arguments: positionals, --flag value, --flag=value, switches; unknown flag
 test('exit codes and one-line errors; --help on every command', async (t) => {
   const help = await cli(['--help']);
   t.is(help.code, 0);
-  for (const command of ['seed', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token']) {
+  for (const command of ['seed', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token', 'keys']) {
     t.regex(help.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`);
     const own = await cli([command, '--help']);
     t.is(own.code, 0, `${command} --help`);
@@ -266,20 +272,65 @@ test('exit codes and one-line errors; --help on every command', async (t) => {
   t.regex(down.stderr, /^erasure jobs: cannot reach the orchestrator at 127\.0\.0\.1:9: is the mesh running \(npm start\)\?/);
 });
 
-test('token: service and user tokens signed with the configured secret', async (t) => {
-  const service = await cli(['token', '--service', 'operator']);
-  t.is(service.code, 0);
-  t.deepEqual(await verifyToken(service.stdout.trim(), testSecret), { kind: 'service', service: 'operator' });
+test('token: operator, service and user tokens, each signed with its own identity key', async (t) => {
+  const { trust } = await testKeys();
+  const operator = await cli(['token', '--operator', 'alice', '--ttl', '8h']);
+  t.is(operator.code, 0, operator.stderr);
+  t.deepEqual(await verifyToken(operator.stdout.trim(), trust), { kind: 'operator', operator: 'alice' });
+  const service = await cli(['token', '--service', 'orchestrator']);
+  t.is(service.code, 0, service.stderr);
+  t.deepEqual(await verifyToken(service.stdout.trim(), trust), { kind: 'service', service: 'orchestrator' });
   const userId = randomUUID();
   const user = await cli(['token', '--user', userId, '--ttl', '5m', '--json']);
   t.is(user.code, 0);
   const parsed = JSON.parse(user.stdout) as { token: string; kind: string; subject: string; ttl: string };
   t.deepEqual({ kind: parsed.kind, subject: parsed.subject, ttl: parsed.ttl }, { kind: 'user', subject: userId, ttl: '5m' });
-  t.deepEqual(await verifyToken(parsed.token, testSecret), { kind: 'user', userId });
+  t.deepEqual(await verifyToken(parsed.token, trust), { kind: 'user', userId });
   t.is((await cli(['token'])).code, 2);
-  t.is((await cli(['token', '--service', 'a', '--user', userId])).code, 2);
+  t.is((await cli(['token', '--service', 'orders', '--user', userId])).code, 2);
   t.is((await cli(['token', '--user', 'bob'])).code, 2);
-  t.is((await cli(['token', '--service', 'operator', '--ttl', 'forever'])).code, 2);
+  t.is((await cli(['token', '--operator', 'alice', '--ttl', 'forever'])).code, 2);
+  t.is((await cli(['token', '--operator', 'alice', '--ttl', '9h'])).code, 2, 'longer than an operator token may live');
+  t.is((await cli(['token', '--service', 'operator'])).code, 2, 'the operator key signs no service token');
+  // A key the CLI does not hold cannot be used: a service without a key file here.
+  const missing = await cli(['token', '--service', 'billing']);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /no private key for billing/);
+  // --key-file signs with that file, whose kid says whose key it is.
+  const withFile = await cli(['token', '--service', 'orders', '--key-file', `${TEST_DATA_DIR}/keys/orders.private.jwk`]);
+  t.deepEqual(await verifyToken(withFile.stdout.trim(), trust), { kind: 'service', service: 'orders' });
+  const wrongFile = await cli(['token', '--service', 'sales', '--key-file', `${TEST_DATA_DIR}/keys/orders.private.jwk`]);
+  t.is(wrongFile.code, 1);
+  t.regex(wrongFile.stderr, /belongs to orders, not sales/);
+});
+
+test('keys init: a key per identity (0600), a bundle of public keys; a re-run keeps the keys and adds what is missing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'erasure-keys-init-'));
+  try {
+    const first = await cli(['keys', 'init', dir, '--json']);
+    t.is(first.code, 0, first.stderr);
+    const { generated } = JSON.parse(first.stdout) as { generated: string[] };
+    t.deepEqual(generated, [...PROCESS_NAMES, 'operator']);
+    for (const identity of generated) t.is(statSync(join(dir, `${identity}.private.jwk`)).mode & 0o777, 0o600, identity);
+    const bundle = JSON.parse(readFileSync(join(dir, 'trust-bundle.json'), 'utf8')) as { keys: { kid: string; iss: string; d?: string }[] };
+    t.deepEqual(bundle.keys.map((key) => key.iss), generated);
+    t.true(bundle.keys.every((key) => key.d === undefined && key.kid.startsWith(`${key.iss}.`)), 'public keys only, kid = <issuer>.<version>');
+    // Rotation: the orders key is moved away; a re-run adds a new kid beside the old public key.
+    renameSync(join(dir, 'orders.private.jwk'), join(dir, 'orders.retired.jwk'));
+    const second = await cli(['keys', 'init', dir, '--json']);
+    t.deepEqual((JSON.parse(second.stdout) as { generated: string[] }).generated, ['orders']);
+    const rotated = JSON.parse(readFileSync(join(dir, 'trust-bundle.json'), 'utf8')) as typeof bundle;
+    t.is(rotated.keys.filter((key) => key.iss === 'orders').length, 2, 'old and new orders keys both verify');
+    const trust = await TrustBundle.load(join(dir, 'trust-bundle.json'));
+    for (const file of ['orders.retired.jwk', 'orders.private.jwk']) {
+      const token = await mintServiceToken(await loadSigningKey(join(dir, file)));
+      t.deepEqual(await verifyToken(token, trust), { kind: 'service', service: 'orders' }, file);
+    }
+    t.is((await cli(['keys', 'init'])).code, 2);
+    t.is((await cli(['keys', 'rotate', dir])).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('list flags: comma-separated and repeatable', (t) => {
@@ -287,13 +338,14 @@ test('list flags: comma-separated and repeatable', (t) => {
   t.throws(() => parseArgs(['--services'], { services: 'list' }), { message: '--services needs a value' });
 });
 
-test('npm run token and npm run seed are aliases of erasure token and erasure seed', (t) => {
+test('npm run token and npm run seed are aliases of erasure token and erasure seed', async (t) => {
+  await testKeys();
   const run = (args: string[]) =>
-    spawnSync('npm', ['run', '-s', ...args], { cwd: repoRoot, env: { ...process.env, ERASURE_JWT_SECRET: testSecretText }, encoding: 'utf8', timeout: 60_000 });
-  const token = run(['token', '--', '--service', 'operator', '--json']);
+    spawnSync('npm', ['run', '-s', ...args], { cwd: repoRoot, env: { ...process.env, ERASURE_DATA_DIR: TEST_DATA_DIR }, encoding: 'utf8', timeout: 60_000 });
+  const token = run(['token', '--', '--operator', 'alice', '--json']);
   t.is(token.status, 0, token.stderr);
   const parsed = JSON.parse(token.stdout) as { token: string; kind: string; subject: string };
-  t.deepEqual({ kind: parsed.kind, subject: parsed.subject }, { kind: 'service', subject: 'operator' });
+  t.deepEqual({ kind: parsed.kind, subject: parsed.subject }, { kind: 'operator', subject: 'operator:alice' });
   const help = run(['seed', '--', '--help']);
   t.is(help.status, 0, help.stderr);
   t.regex(help.stdout, /^usage: erasure seed/);
@@ -349,7 +401,7 @@ test('tenants: TenantService.ListTenants, newest first, paged, filtered by statu
       await db.pool.query(`UPDATE tenants SET created_at = now() - $2 * interval '1 day' WHERE id = $1`, [tenantId, 10 - i]);
     }
     await db.pool.query(`UPDATE tenants SET status = 'DELETING', deleting_since = now() WHERE id = $1`, [ids[0]]);
-    const env = { TENANT_ADDR: service.address, ERASURE_TOKEN: await serviceToken('erasure-cli') };
+    const env = { TENANT_ADDR: service.address, ERASURE_TOKEN: await operatorToken('alice') };
 
     const all = await cli(['tenants', '--json'], env);
     t.is(all.code, 0, all.stderr);

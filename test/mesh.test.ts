@@ -21,7 +21,6 @@ import { healthNames, MESH_SERVICES } from '../mesh/services';
 import { testServerUrl } from './support/database';
 import { OtlpReceiver } from './support/otlp-receiver';
 import { freePort } from './support/process-mesh';
-import { testSecretText } from './support/services';
 
 const DATA_SERVICES = MESH_SERVICES.filter((name) => name !== 'orchestrator');
 
@@ -90,7 +89,6 @@ test('npm start: the whole mesh as separate processes, the CLI, buf curl, restar
     ...process.env,
     DATABASE_URL: server,
     ERASURE_DATA_DIR: dataDir,
-    ERASURE_JWT_SECRET: testSecretText,
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     LOG_LEVEL: 'warn',
     npm_config_loglevel: 'error',

@@ -15,7 +15,7 @@ import { testServerUrl } from './support/database';
 import { orchestratorClient, isFinal } from './support/orchestrator-client';
 import { OtlpReceiver } from './support/otlp-receiver';
 import { MESH_SERVICES, ProcessMesh, freePort } from './support/process-mesh';
-import { serviceToken, userToken } from './support/services';
+import { operatorToken, userToken } from './support/services';
 import { snapshot, type TableState } from './support/snapshot';
 import { codeOf } from './support/identity';
 
@@ -55,7 +55,7 @@ test.before(async () => {
     pools.set(name, pool);
   }
   orch = orchestratorClient(mesh.addresses.orchestrator!);
-  token = await serviceToken();
+  token = await operatorToken(); // the DeletionOrchestrator admits users and operators (mesh/caller-rules.ts)
   // A control bakery that every test's erasure must leave untouched.
   await seed(randomUUID(), 2000, 3);
 });

@@ -23,7 +23,7 @@ import { seedTenant } from '../services/seed';
 import { changedTables, meshPools, meshSnapshot, rowsMentioning } from './support/mesh-checks';
 import { isFinal, orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh, freePort } from './support/process-mesh';
-import { serviceToken } from './support/services';
+import { operatorToken } from './support/services';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const envNumber = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -90,7 +90,7 @@ test.before(async (t) => {
   await mesh.startAll();
   pools = meshPools(mesh.databases);
   orch = orchestratorClient(mesh.addresses.orchestrator!);
-  token = await serviceToken();
+  token = await operatorToken(); // the DeletionOrchestrator admits users and operators (mesh/caller-rules.ts)
   // Control bakeries every erasure here must leave byte-identical.
   for (let i = 0; i < 2; i++) {
     const id = randomUUID();

@@ -10,7 +10,8 @@ import {
   type LoginResponse,
   type User,
 } from '../../gen/bakery/auth/v1/auth_service';
-import { mintUserToken, requireService } from '../kit/auth';
+import { maxTokenLifetime, mintUserToken } from '../kit/auth';
+import type { SigningKey } from '../kit/keys';
 import { envString } from '../kit/config';
 import { alreadyExists, invalidArgument, notFound, permissionDenied, requireUuid, unauthenticated } from '../kit/errors';
 import { unary, type RpcDeps } from '../kit/rpc';
@@ -29,11 +30,20 @@ export const AUTH_SERVICE = 'bakery.auth.v1.AuthService';
 /** One message for a wrong password and an unknown email, so Login cannot be used to probe emails. */
 export const INVALID_CREDENTIALS = 'invalid email or password';
 
-/** Lifetime of a Login token: `AUTH_TOKEN_TTL` (e.g. 15m, 1h, 1d), default 1h. */
-export function tokenTtl(env: Record<string, string | undefined> = process.env): string {
+const TTL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * Lifetime of a Login token in seconds: `AUTH_TOKEN_TTL` (e.g. 15m, 1h), default 1h; never longer
+ * than the user-token maximum every verifier enforces (services/kit/limits.ts).
+ */
+export function tokenTtl(env: Record<string, string | undefined> = process.env): number {
   const ttl = envString(env, 'AUTH_TOKEN_TTL', '1h');
-  if (!/^\d+[smhd]$/.test(ttl)) throw new Error(`AUTH_TOKEN_TTL must look like 30s, 15m, 1h or 1d, got ${JSON.stringify(ttl)}`);
-  return ttl;
+  const match = /^(\d+)([smhd])$/.exec(ttl);
+  if (!match) throw new Error(`AUTH_TOKEN_TTL must look like 30s, 15m or 1h, got ${JSON.stringify(ttl.slice(0, 16))}`);
+  const seconds = Number(match[1]) * TTL_UNITS[match[2]!]!;
+  const max = maxTokenLifetime('user', env);
+  if (seconds < 1 || seconds > max) throw new Error(`AUTH_TOKEN_TTL must be between 1 s and the user token maximum of ${max} s`);
+  return seconds;
 }
 
 const toProto = (user: Pick<UserAttributes, 'id' | 'email' | 'fullName' | 'createdAt'>): User => ({
@@ -59,14 +69,14 @@ function requirePassword(password: string, max: number): string {
 const requireFullName = (name: string): string => requireText(name, 'full_name', TEXT.fullName);
 
 export interface AuthApiOptions {
-  /** Token lifetime (default `tokenTtl()`). */
-  ttl?: string;
+  /** Token lifetime in seconds (default `tokenTtl()`). */
+  ttl?: number;
   /** Login throttling (default from the limits table). */
   throttle?: ThrottleSettings;
 }
 
 /** The AuthService implementation over the auth database's models. */
-export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: AuthApiOptions = {}): HostedService {
+export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, signer: SigningKey, options: AuthApiOptions = {}): HostedService {
   const ttl = options.ttl ?? tokenTtl();
   const deps = withSequelizeErrors(rpcDeps);
   const { User } = authModels(sequelize);
@@ -78,8 +88,8 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: AuthApi
   // Login spends the same scrypt work on an unknown email as on a wrong password (no timing oracle).
   const decoyHash = hashPassword('decoy password, never valid');
 
-  const createUser = unary<CreateUserRequest, CreateUserResponse>(deps, 'CreateUser', async (request, { principal }) => {
-    requireService(principal);
+  const createUser = unary<CreateUserRequest, CreateUserResponse>(deps, 'CreateUser', async (request) => {
+    // Who may create users is the caller rules' business (mesh/caller-rules.ts): onboarding services, operators.
     const email = requireEmail(request.email);
     const fullName = requireFullName(request.fullName);
     const password = requirePassword(request.password, passwordMax);
@@ -130,7 +140,7 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: AuthApi
         throw unauthenticated(INVALID_CREDENTIALS);
       }
       await throttle.succeed(keys);
-      const accessToken = await mintUserToken(user.id, deps.secret, ttl);
+      const accessToken = await mintUserToken(signer, user.id, ttl);
       return { accessToken, expireTime: new Date(decodeJwt(accessToken).exp! * 1000), userId: user.id };
     },
     { public: true },

@@ -1,4 +1,5 @@
 import type { ServiceExtension } from '../kit/run-service';
+import { requireSigner } from '../kit/keys';
 import { defineService } from '../kit/service-definition';
 import { authApi } from './api';
 import { migrations } from './migrations';
@@ -10,5 +11,6 @@ export const service = defineService({ name: 'auth', tables, migrations, seed })
 
 /** AuthService beside the kit's TenantDataDeletion. */
 export const extension: ServiceExtension = {
-  services: ({ db, deps }) => [authApi(db.sequelize, deps)],
+  // auth signs user tokens (Login) with its own key.
+  services: ({ db, deps, keys }) => [authApi(db.sequelize, deps, requireSigner(keys, 'auth'))],
 };

@@ -1,91 +1,141 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, decodeProtectedHeader, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import type { Metadata } from '@grpc/grpc-js';
 import { isUuid, permissionDenied, unauthenticated } from './errors';
-import { dataDir } from './paths';
+import { OPERATOR_IDENTITY, TOKEN_ALGORITHM, USER_TOKEN_ISSUER, type SigningKey, type TrustBundle } from './keys';
+import { limit, type LimitName } from './limits';
 
-/** Who is calling: another service (service token) or a person (user token). */
-export type Principal = { kind: 'service'; service: string } | { kind: 'user'; userId: string };
+/** Who is calling: a service (service token), a person (user token), or an operator (operator token). */
+export type Principal =
+  | { kind: 'service'; service: string }
+  | { kind: 'user'; userId: string }
+  | { kind: 'operator'; operator: string };
 
-const ISSUER = 'bakery-erasure';
-const AUDIENCE = 'bakery';
-const ALGORITHM = 'HS256';
+export type TokenKind = Principal['kind'];
+
+/** Every token of the mesh is for the mesh. */
+export const AUDIENCE = 'bakery';
+
+const MAX_LIFETIME: Record<TokenKind, LimitName> = {
+  user: 'userTokenMaxLifetime',
+  service: 'serviceTokenMaxLifetime',
+  operator: 'operatorTokenMaxLifetime',
+};
+
+/** The longest lifetime (seconds) a token of this kind may have (services/kit/limits.ts). */
+export const maxTokenLifetime = (kind: TokenKind, env: Record<string, string | undefined> = process.env): number => limit(MAX_LIFETIME[kind], env);
+
+const OPERATOR_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+
+/** A readable description of a principal: `service orders`, `operator alice`, `user` (never the user id). */
+export function describePrincipal(principal: Principal): string {
+  if (principal.kind === 'service') return `service ${principal.service}`;
+  if (principal.kind === 'operator') return `operator ${principal.operator}`;
+  return 'a user';
+}
+
+async function sign(signer: SigningKey, kind: TokenKind, subject: string, ttlSeconds: number): Promise<string> {
+  const max = maxTokenLifetime(kind);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > max) throw new Error(`a ${kind} token lives 1 to ${max} seconds, asked ${ttlSeconds}`);
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ kind })
+    .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: signer.kid, typ: 'JWT' })
+    .setIssuer(signer.identity)
+    .setSubject(subject)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSeconds)
+    .sign(signer.key);
+}
+
+/** A token of the signer's own service identity (`sub = service:<identity>`). */
+export function mintServiceToken(signer: SigningKey, ttlSeconds = 3600): Promise<string> {
+  if (signer.identity === OPERATOR_IDENTITY) throw new Error('the operator key signs operator tokens, not service tokens');
+  return sign(signer, 'service', `service:${signer.identity}`, ttlSeconds);
+}
+
+/** A user token; only the auth service's key may sign one (Login; `erasure token --user` in development). */
+export function mintUserToken(signer: SigningKey, userId: string, ttlSeconds = 3600): Promise<string> {
+  if (signer.identity !== USER_TOKEN_ISSUER) throw new Error(`user tokens are signed by ${USER_TOKEN_ISSUER}, not ${signer.identity}`);
+  if (!isUuid(userId)) throw new Error('user id must be a UUID');
+  return sign(signer, 'user', userId.toLowerCase(), ttlSeconds);
+}
+
+/** An operator token (`sub = operator:<name>`), signed with the operator key. */
+export function mintOperatorToken(signer: SigningKey, name: string, ttlSeconds = 3600): Promise<string> {
+  if (signer.identity !== OPERATOR_IDENTITY) throw new Error(`operator tokens are signed by the ${OPERATOR_IDENTITY} key, not ${signer.identity}`);
+  if (!OPERATOR_NAME.test(name)) throw new Error('operator name must be 1–64 letters, digits, ".", "_" or "-"');
+  return sign(signer, 'operator', `operator:${name}`, ttlSeconds);
+}
 
 /**
- * The signing secret: `ERASURE_JWT_SECRET`, or for local development a random one generated once and
- * kept with the local data (never a default written in the repository).
+ * Verifies a token against the trust bundle; every defect is UNAUTHENTICATED with a message saying
+ * which (never the token itself). The key must be trusted and belong to the token's issuer; `exp` and
+ * `iat` are required; the lifetime is bounded per kind; user tokens come only from `auth`, operator
+ * tokens only from `operator`, and a service token names its own issuer.
  */
-export function jwtSecret(env: Record<string, string | undefined> = process.env): Uint8Array {
-  const configured = env.ERASURE_JWT_SECRET;
-  if (configured !== undefined && configured !== '') {
-    if (configured.length < 32) throw new Error('ERASURE_JWT_SECRET must be at least 32 characters long');
-    return new TextEncoder().encode(configured);
-  }
-  const file = `${dataDir()}/jwt-secret`;
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    try {
-      writeFileSync(file, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
-    } catch (error) {
-      // Another process created it first: use theirs.
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-  }
-  return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
-}
-
-export async function mintServiceToken(service: string, secret: Uint8Array, ttl = '1h'): Promise<string> {
-  return new SignJWT({ kind: 'service', svc: service })
-    .setProtectedHeader({ alg: ALGORITHM })
-    .setSubject(`service:${service}`)
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(ttl)
-    .sign(secret);
-}
-
-export async function mintUserToken(userId: string, secret: Uint8Array, ttl = '1h'): Promise<string> {
-  if (!isUuid(userId)) throw new Error(`user id must be a UUID, got ${JSON.stringify(userId)}`);
-  return new SignJWT({ kind: 'user' })
-    .setProtectedHeader({ alg: ALGORITHM })
-    .setSubject(userId.toLowerCase())
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(ttl)
-    .sign(secret);
-}
-
-/** Verifies a token; any defect is UNAUTHENTICATED with a message that says which. */
-export async function verifyToken(token: string, secret: Uint8Array): Promise<Principal> {
-  let payload;
+export async function verifyToken(token: string, trust: TrustBundle, env: Record<string, string | undefined> = process.env): Promise<Principal> {
+  let header;
   try {
-    ({ payload } = await jwtVerify(token, secret, { issuer: ISSUER, audience: AUDIENCE, algorithms: [ALGORITHM] }));
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw unauthenticated('token is not a well-formed JWT');
+  }
+  if (header.alg !== TOKEN_ALGORITHM) {
+    throw unauthenticated(header.alg === 'none' ? 'token is unsigned (alg "none")' : `token algorithm must be ${TOKEN_ALGORITHM}`);
+  }
+  const { issuer, key } = await trust.resolve(header);
+  const skew = limit('tokenClockSkew', env);
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, key, {
+      algorithms: [TOKEN_ALGORITHM],
+      audience: AUDIENCE,
+      clockTolerance: skew,
+      requiredClaims: ['iss', 'sub', 'exp', 'iat'],
+    }));
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw unauthenticated('token expired');
     if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw unauthenticated('token signature is invalid');
-    throw unauthenticated(`token is invalid: ${(error as Error).message}`);
+    if (error instanceof joseErrors.JWTClaimValidationFailed) throw unauthenticated(`token claim "${error.claim}" is ${error.reason === 'missing' ? 'missing' : 'invalid'}`);
+    throw unauthenticated('token is malformed');
   }
-  if (payload.kind === 'service' && typeof payload.svc === 'string' && payload.svc !== '') {
-    return { kind: 'service', service: payload.svc };
+  if (payload.iss !== issuer) throw unauthenticated(`token issuer does not match its signing key (the key belongs to ${issuer})`);
+  const now = Math.floor(Date.now() / 1000);
+  if (payload.iat! > now + skew) throw unauthenticated('token is issued in the future');
+  const kind = payload.kind;
+  if (kind !== 'service' && kind !== 'user' && kind !== 'operator') throw unauthenticated('token kind must be service, user or operator');
+  const max = maxTokenLifetime(kind, env);
+  if (payload.exp! - payload.iat! > max) throw unauthenticated(`token lifetime exceeds the maximum for ${kind} tokens (${max} s)`);
+  const sub = payload.sub!;
+  switch (kind) {
+    case 'service':
+      if (issuer === OPERATOR_IDENTITY) throw unauthenticated('the operator key does not sign service tokens');
+      if (sub !== `service:${issuer}`) throw unauthenticated('service token subject must name its issuer');
+      return { kind: 'service', service: issuer };
+    case 'user':
+      if (issuer !== USER_TOKEN_ISSUER) throw unauthenticated(`user tokens are accepted only from ${USER_TOKEN_ISSUER}`);
+      if (!isUuid(sub)) throw unauthenticated('user token subject must be a user id');
+      return { kind: 'user', userId: sub.toLowerCase() };
+    case 'operator': {
+      if (issuer !== OPERATOR_IDENTITY) throw unauthenticated(`operator tokens are accepted only from ${OPERATOR_IDENTITY}`);
+      const name = sub.startsWith('operator:') ? sub.slice('operator:'.length) : '';
+      if (!OPERATOR_NAME.test(name)) throw unauthenticated('operator token subject must be operator:<name>');
+      return { kind: 'operator', operator: name };
+    }
   }
-  if (payload.kind === 'user' && isUuid(payload.sub)) return { kind: 'user', userId: payload.sub.toLowerCase() };
-  throw unauthenticated('token carries neither a service nor a user identity');
 }
 
 /** Reads `authorization: Bearer <JWT>` from call metadata and verifies it. */
-export async function authenticate(metadata: Metadata, secret: Uint8Array): Promise<Principal> {
+export async function authenticate(metadata: Metadata, trust: TrustBundle): Promise<Principal> {
   const header = metadata.get('authorization')[0];
   if (header === undefined) throw unauthenticated('missing authorization metadata (expected "Bearer <JWT>")');
   const match = /^Bearer\s+(\S+)$/i.exec(String(header));
   if (!match) throw unauthenticated('authorization metadata must be "Bearer <JWT>"');
-  return verifyToken(match[1]!, secret);
+  return verifyToken(match[1]!, trust);
 }
 
-export function requireService(principal: Principal): { kind: 'service'; service: string } {
-  if (principal.kind !== 'service') throw permissionDenied('this RPC accepts service tokens only');
+/** For handlers that treat every non-user caller alike (services and operators, already admitted by the caller rules). */
+export function requireNotUser(principal: Principal): Exclude<Principal, { kind: 'user' }> {
+  if (principal.kind === 'user') throw permissionDenied('this RPC is not open to user tokens');
   return principal;
 }

@@ -102,6 +102,31 @@ export const LIMITS = {
     unit: 'ms',
     description: 'a client that pings more often than this is disconnected',
   },
+  userTokenMaxLifetime: {
+    env: 'USER_TOKEN_MAX_LIFETIME_SECONDS',
+    default: 3600,
+    unit: 's',
+    description: 'longest exp − iat a user token (signed by auth) may have; longer ones are refused whoever signed them',
+  },
+  serviceTokenMaxLifetime: {
+    env: 'SERVICE_TOKEN_MAX_LIFETIME_SECONDS',
+    default: 3600,
+    unit: 's',
+    description: 'longest exp − iat a service token may have',
+  },
+  operatorTokenMaxLifetime: {
+    env: 'OPERATOR_TOKEN_MAX_LIFETIME_SECONDS',
+    default: 8 * 3600,
+    unit: 's',
+    description: 'longest exp − iat an operator token may have (a working day at most)',
+  },
+  tokenClockSkew: {
+    env: 'TOKEN_CLOCK_SKEW_SECONDS',
+    default: 30,
+    unit: 's',
+    description: 'clock difference tolerated between the signer and the verifier for exp and iat',
+    min: 0,
+  },
   runningJobsPerReplica: {
     env: 'ORCHESTRATOR_RUNNING_JOBS_PER_REPLICA',
     default: 8,

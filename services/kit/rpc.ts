@@ -1,7 +1,9 @@
 import { status, type Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { authenticate, type Principal } from './auth';
-import { RpcError } from './errors';
+import { callerRule } from '../../mesh/caller-rules';
+import { authenticate, describePrincipal, type Principal } from './auth';
+import { RpcError, permissionDenied } from './errors';
+import type { TrustBundle } from './keys';
 
 /** What every handler gets besides its request. */
 export interface CallContext {
@@ -13,7 +15,8 @@ export interface CallContext {
 }
 
 export interface RpcDeps {
-  secret: Uint8Array;
+  /** The public keys tokens are verified against (services/kit/keys.ts). */
+  trust: TrustBundle;
   log: Logger;
   /** Maps domain errors (e.g. database errors) to an RpcError; returns undefined when it does not know one. */
   mapError?: (error: unknown) => RpcError | undefined;
@@ -32,6 +35,32 @@ function logOutcome(deps: RpcDeps, method: string, started: number, error?: RpcE
   if (!error) deps.log.debug(fields, 'rpc ok');
   else if (error.code === status.INTERNAL || error.code === status.UNAVAILABLE) deps.log.error({ ...fields, code: status[error.code], error: error.message }, 'rpc failed');
   else deps.log.info({ ...fields, code: status[error.code], error: error.message }, 'rpc refused');
+}
+
+/** `/pkg.Service/Method` → `pkg.Service/Method`, the caller rules' key. */
+const qualified = (path: string): string => path.replace(/^\//, '');
+
+/**
+ * Whether the caller rules (mesh/caller-rules.ts) admit this principal to this method;
+ * PERMISSION_DENIED naming the method and the caller's kind (and service or operator name) otherwise.
+ */
+export function admit(method: string, principal: Principal): void {
+  const rule = callerRule(method);
+  const admitted =
+    rule !== undefined &&
+    (principal.kind === 'user'
+      ? rule.users === true
+      : principal.kind === 'operator'
+        ? rule.operators === true
+        : (rule.services ?? []).includes(principal.service));
+  if (!admitted) throw permissionDenied(`${method} may not be called by ${describePrincipal(principal)}`);
+}
+
+/** Authentication, then the caller rules: the principal a handler may trust. */
+async function authorizeCall(call: { metadata: Metadata; getPath(): string }, deps: RpcDeps): Promise<Principal> {
+  const principal = await authenticate(call.metadata, deps.trust);
+  admit(qualified(call.getPath()), principal);
+  return principal;
 }
 
 /** The context of an RPC that needs no token (e.g. Login): there is no principal. */
@@ -65,8 +94,12 @@ export function unary<Req, Res>(
     (async () => {
       const context = { metadata: call.metadata, signal: controller.signal, log: deps.log };
       // The overload types a public handler's context without a principal.
-      if (options?.public) return handler(call.request, context as CallContext);
-      return handler(call.request, { ...context, principal: await authenticate(call.metadata, deps.secret) });
+      if (options?.public) {
+        // A public handler must be public in the table too: one place says who may call what.
+        if (callerRule(qualified(call.getPath()))?.public !== true) throw permissionDenied(`${qualified(call.getPath())} is not public in the caller rules`);
+        return handler(call.request, context as CallContext);
+      }
+      return handler(call.request, { ...context, principal: await authorizeCall(call, deps) });
     })().then(
       (response) => {
         logOutcome(deps, method, started);
@@ -110,7 +143,7 @@ export function serverStream<Req, Res>(
         controller.signal.addEventListener('abort', onAbort, { once: true });
       });
     (async () => {
-      const principal = await authenticate(call.metadata, deps.secret);
+      const principal = await authorizeCall(call, deps);
       await handler(call.request, { principal, metadata: call.metadata, signal: controller.signal, log: deps.log }, send);
     })().then(
       () => {

@@ -1,6 +1,6 @@
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { jwtSecret } from './auth';
+import { loadProcessKeys, type ProcessKeys } from './keys';
 import { chunkConfig, envBool, serviceAddress, type ChunkConfig } from './config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from './database';
 import { DeletionEngine } from './deletion/engine';
@@ -15,7 +15,7 @@ import { stopTracing } from './tracing';
 
 /** What a service adds beside TenantDataDeletion (the tenant and auth services' own APIs). */
 export interface ServiceExtension {
-  services: (context: { db: ServiceDatabase; deps: RpcDeps; engine: DeletionEngine }) => HostedService[];
+  services: (context: { db: ServiceDatabase; deps: RpcDeps; engine: DeletionEngine; keys: ProcessKeys }) => HostedService[];
 }
 
 export interface StartOptions {
@@ -23,7 +23,8 @@ export interface StartOptions {
   address?: string;
   /** The service's own database URL; default from the environment (or the embedded PostgreSQL). */
   databaseUrl?: string;
-  secret?: Uint8Array;
+  /** Trust bundle and own signing key; default from the environment (services/kit/keys.ts loadProcessKeys). */
+  keys?: ProcessKeys;
   migrate?: boolean;
   chunks?: ChunkConfig;
   log?: Logger;
@@ -55,8 +56,9 @@ export async function startService(definition: DomainService, options: StartOpti
     if (options.migrate ?? envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, definition.migrations, log);
     definition.defineModels(db.sequelize);
     const engine = new DeletionEngine(definition.name, definition.deletionPolicy, db.pool, options.chunks ?? chunkConfig());
-    const deps: RpcDeps = { secret: options.secret ?? jwtSecret(), log, mapError: mapDatabaseError };
-    const extra = options.extension?.services({ db, deps, engine }) ?? [];
+    const keys = options.keys ?? (await loadProcessKeys(definition.name));
+    const deps: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError };
+    const extra = options.extension?.services({ db, deps, engine, keys }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
     const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
     const hosted = [tenantDataDeletion(engine, deps, health, beforeErase), ...extra];

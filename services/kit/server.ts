@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
+import { callerRule } from '../../mesh/caller-rules';
 import { limit } from './limits';
 import { addReflection } from './reflection';
 
@@ -31,6 +32,7 @@ export async function startGrpcServer(
   log: Logger,
   health = new HealthImplementation({ '': 'NOT_SERVING' }),
 ): Promise<RunningServer> {
+  requireCallerRules(services);
   const server = new Server(serverOptions());
   for (const service of services) {
     server.addService(service.definition, service.implementation);
@@ -63,6 +65,19 @@ export async function startGrpcServer(
       });
     },
   };
+}
+
+/**
+ * A server serves only methods the caller rules (mesh/caller-rules.ts) name: a method without a rule
+ * would be open to nobody or, worse, to anybody, so the process refuses to start instead.
+ */
+export function requireCallerRules(services: readonly HostedService[]): void {
+  const missing = services.flatMap((service) =>
+    Object.values(service.definition)
+      .map((method) => method.path.replace(/^\//, ''))
+      .filter((method) => callerRule(method) === undefined),
+  );
+  if (missing.length) throw new Error(`refusing to serve methods without a caller rule in mesh/caller-rules.ts: ${missing.join(', ')}`);
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   type TransferOwnershipRequest,
   type TransferOwnershipResponse,
 } from '../../gen/bakery/tenant/v1/tenant_service';
-import { requireService, type Principal } from '../kit/auth';
+import { requireNotUser, type Principal } from '../kit/auth';
 import {
   aborted,
   alreadyExists,
@@ -98,9 +98,13 @@ const TENANT_PAGES = { defaultSize: 50, maxSize: 500 };
 /** The one caller that changes a tenant's state: its erasure is a job of the orchestrator's. */
 const ORCHESTRATOR = 'orchestrator';
 
+/**
+ * The caller rules (mesh/caller-rules.ts) already admit only the orchestrator to the RPCs that change
+ * a tenant's state or remove memberships; the handlers say so again, so a loosened rule cannot open them.
+ */
 function requireOrchestrator(principal: Principal): void {
   if (principal.kind !== 'service' || principal.service !== ORCHESTRATOR) {
-    throw permissionDenied("only the orchestrator may change a tenant's deletion state");
+    throw permissionDenied("only the orchestrator may change a tenant's deletion state or memberships");
   }
 }
 
@@ -257,7 +261,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: Tenan
     deps,
     'DeleteUserMemberships',
     async (request, { principal }) => {
-      requireService(principal);
+      requireOrchestrator(principal);
       const userId = requireUuid(request.userId, 'user_id');
       return inTransaction(sequelize, async (transaction) => {
         // Locks the memberships, then holds their tenants' status still until the decision is applied
@@ -318,6 +322,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: Tenan
     deps,
     'BeginTenantDeletion',
     async (request, { principal }) => {
+      requireOrchestrator(principal);
       const tenantId = requireUuid(request.tenantId, 'tenant_id');
       const tenant = await inTransaction(sequelize, async (transaction) => {
         const { tenant } = await authorize(models, principal, tenantId, MANAGING_ROLES, 'request the deletion of', {
@@ -397,7 +402,7 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: Tenan
 
   const listTenants = unary<ListTenantsRequest, ListTenantsResponse>(deps, 'ListTenants', async (request, { principal }) => {
     // Every tenant at once is an operator's view, not a user's.
-    requireService(principal);
+    requireNotUser(principal);
     const size = pageSize(request.pageSize, TENANT_PAGES);
     const statusName = request.status === TenantStatus.TENANT_STATUS_UNSPECIFIED ? undefined : TenantStatus[request.status]?.replace('TENANT_STATUS_', '');
     if (request.status !== TenantStatus.TENANT_STATUS_UNSPECIFIED && statusName !== 'ACTIVE' && statusName !== 'DELETING') {

@@ -1,10 +1,11 @@
 /**
- * The test meshes' view of mesh/process-mesh.ts: the same ProcessMesh, signing with the test secret.
+ * The test meshes' view of mesh/process-mesh.ts: the same ProcessMesh, with the test process's key set
+ * (test/support/keys.ts): each process gets its own key, the tests sign with theirs.
  */
 import { DATA_SERVICES } from '../../mesh/catalog';
 import { ProcessMesh as Mesh } from '../../mesh/process-mesh';
 import { freePort } from './ports';
-import { testSecretText } from './services';
+import { TEST_KEYS_DIR, testKeys } from './keys';
 
 export { freePort };
 
@@ -17,6 +18,11 @@ export const MESH_SERVICES = DATA_SERVICES;
  */
 export class ProcessMesh extends Mesh {
   constructor(serverUrl: string, label: string, extraEnv: Record<string, string> = {}) {
-    super(serverUrl, label, { ERASURE_JWT_SECRET: testSecretText, ...extraEnv });
+    super(serverUrl, label, extraEnv, TEST_KEYS_DIR);
+  }
+
+  override async prepare(): Promise<void> {
+    await testKeys(); // the key files exist before any process is started
+    await super.prepare();
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import {
@@ -7,15 +6,13 @@ import {
   type PreviewResponse,
   type Subject,
 } from '../../gen/bakery/erasure/v1/tenant_data_deletion';
-import { mintServiceToken, mintUserToken } from '../../services/kit/auth';
 import type { ChunkConfig } from '../../services/kit/config';
 import { startService, type RunningService, type ServiceExtension } from '../../services/kit/run-service';
 import type { DomainService } from '../../services/kit/service-definition';
 import { bearerMetadata, unaryCall } from '../../services/kit/unary';
 
-/** One signing secret per test process. */
-export const testSecretText = randomBytes(32).toString('base64url');
-export const testSecret = new TextEncoder().encode(testSecretText);
+export { TEST_DATA_DIR, TEST_KEYS_DIR, operatorToken, serviceToken, testKeys, userToken } from './keys';
+import { testKeys } from './keys';
 export const silentLog = pino({ level: 'silent' });
 
 /** Small, paced chunks: a few hundred rows take several chunks, and a client cancel lands between them. */
@@ -29,7 +26,7 @@ export async function startTestService(
   return startService(definition, {
     address: '127.0.0.1:0',
     databaseUrl,
-    secret: testSecret,
+    keys: (await testKeys()).processKeys(definition.name),
     migrate: true,
     chunks: smallChunks,
     log: silentLog,
@@ -37,8 +34,6 @@ export async function startTestService(
   });
 }
 
-export const serviceToken = (service = 'test-suite') => mintServiceToken(service, testSecret);
-export const userToken = (userId: string) => mintUserToken(userId, testSecret);
 
 /** `authorization: Bearer <token>` metadata (none without a token). */
 export const bearer = bearerMetadata;
