@@ -75,14 +75,20 @@ export function progressLines(job: Job, options: { barWidth?: number; now?: numb
     const duration = stepDurationMs(step, now);
     if (duration !== undefined && step.status !== StepStatus.STEP_STATUS_PENDING) extra.push(formatDuration(duration));
     if (step.lastError && step.status !== StepStatus.STEP_STATUS_SUCCEEDED) extra.push(step.lastError);
+    if (step.status === StepStatus.STEP_STATUS_RETRYING && step.nextAttemptTime) extra.push(nextAttemptIn(step.nextAttemptTime, now));
     return `${step.service.padEnd(width)}  ${bar(done, expected, barWidth, succeeded)} ${String(percent).padStart(3)}%  ${counts[i]!.padStart(countWidth)}  ${status.padEnd(9)}${extra.length ? `  ${extra.join(', ')}` : ''}`.trimEnd();
   });
 }
 
-/** The job's headline while it runs: `job <id> RUNNING — 61,200 / 100,000 rows`. */
+/** When a waiting step tries again: `next attempt in 12 s`. */
+function nextAttemptIn(at: Date, now: number): string {
+  return `next attempt in ${formatDuration(Math.max(0, at.getTime() - now))}`;
+}
+
+/** The job's headline while it runs: `job <id> RUNNING — 61,200 / 100,000 rows` (`, STALLED` when the watchdog marked it). */
 export function progressHeader(job: Job): string {
   const expected = Number(job.expectedRows);
-  return `job ${job.id} ${jobStatusName(job.status)} — ${formatCount(job.totalRowsDeleted)}${expected > 0 ? ` / ${formatCount(expected)}` : ''} rows`;
+  return `job ${job.id} ${jobStatusName(job.status)}${job.stalled ? ', STALLED' : ''} — ${formatCount(job.totalRowsDeleted)}${expected > 0 ? ` / ${formatCount(expected)}` : ''} rows`;
 }
 
 /** One line for a step change, for output that is not a terminal (logs, CI): no redrawn bars. */
@@ -99,6 +105,7 @@ export function stepChangeLine(step: Step, now = Date.now()): string {
     if (duration !== undefined && step.endTime) parts.push(formatDuration(duration));
   }
   if (step.lastError && step.status !== StepStatus.STEP_STATUS_SUCCEEDED) parts.push(step.lastError);
+  if (step.status === StepStatus.STEP_STATUS_RETRYING && step.nextAttemptTime) parts.push(nextAttemptIn(step.nextAttemptTime, now));
   return `${step.service}: ${stepStatusName(step.status)}${parts.length ? ` (${parts.join(', ')})` : ''}`;
 }
 

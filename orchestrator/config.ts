@@ -20,6 +20,12 @@ export interface OrchestratorConfig {
   leaseMs: number;
   /** What one caller may hold (the limits table, services/kit/limits.ts). */
   limits: CallerLimits;
+  /** A RUNNING job with no recorded progress for this long is marked stalled (orchestrator/watchdog.ts). */
+  stallAfterMs: number;
+  /** How often the watchdog looks for stalled jobs and for open jobs nobody runs. */
+  watchdogIntervalMs: number;
+  /** Jobs run at once by this replica; the rest wait PENDING in arrival order (the limits table). */
+  runningJobs: number;
 }
 
 export interface CallerLimits {
@@ -37,8 +43,10 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     retry: {
       initialIntervalMs: envInt(env, 'ORCHESTRATOR_BACKOFF_BASE_MS', 250, 1),
       backoffCoefficient: 2,
-      maximumIntervalMs: envInt(env, 'ORCHESTRATOR_BACKOFF_MAX_MS', 5_000, 1),
-      maximumAttempts: envInt(env, 'ORCHESTRATOR_MAX_ATTEMPTS', 6, 1, 1000),
+      maximumIntervalMs: envInt(env, 'ORCHESTRATOR_BACKOFF_MAX_MS', 30_000, 1),
+      // 15 minutes: longer than a rolling restart or a database failover, short enough that a service
+      // that is really gone fails its step the same day.
+      budgetMs: envInt(env, 'ORCHESTRATOR_STEP_RETRY_BUDGET_MS', 15 * 60_000, 1),
       retryableCodes: RETRYABLE_CODES,
     },
     leaseMs: envInt(env, 'ORCHESTRATOR_LEASE_MS', 15_000, 1000),
@@ -47,5 +55,8 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
       watchersPerJob: limit('watchersPerJob', env),
       watchersPerCaller: limit('watchersPerCaller', env),
     },
+    stallAfterMs: envInt(env, 'ORCHESTRATOR_STALL_AFTER_MS', 5 * 60_000, 100),
+    watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
+    runningJobs: limit('runningJobsPerReplica', env),
   };
 }

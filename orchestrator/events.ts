@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import { PersistentConnection } from './connection';
 import type { Logger } from 'pino';
 import type { JobStep } from './store';
 
@@ -28,9 +28,10 @@ function decode(payload: string): JobBusEvent | undefined {
   try {
     const event = JSON.parse(payload) as JobBusEvent;
     if (event.kind === 'step') {
-      const { startedAt, finishedAt } = event.step as unknown as { startedAt: string | null; finishedAt: string | null };
+      const { startedAt, finishedAt, nextAttemptAt } = event.step as unknown as { startedAt: string | null; finishedAt: string | null; nextAttemptAt?: string | null };
       event.step.startedAt = startedAt === null ? null : new Date(startedAt);
       event.step.finishedAt = finishedAt === null ? null : new Date(finishedAt);
+      event.step.nextAttemptAt = nextAttemptAt ? new Date(nextAttemptAt) : null;
     }
     return event;
   } catch {
@@ -44,39 +45,41 @@ function decode(payload: string): JobBusEvent | undefined {
  * from the database, so nothing depends on an event not being missed.
  */
 export class JobEvents {
-  private listener?: Client;
-  private publisher?: Client;
+  private readonly listener: PersistentConnection;
+  private readonly publisher: PersistentConnection;
   private publishing: Promise<unknown> = Promise.resolve();
   private readonly subscribers = new Map<string, Set<(event: JobBusEvent) => void>>();
-  private stopped = false;
+  /** Called when the listener is lost or back: readiness follows it. */
+  onListenerChange: (downReason: string) => void = () => undefined;
 
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly log: Logger,
-  ) {}
-
-  async start(): Promise<void> {
-    await this.connectListener();
-    this.publisher = new Client({ connectionString: this.url });
-    this.publisher.on('error', (error) => this.log.warn({ err: error }, 'event publisher connection lost'));
-    await this.publisher.connect();
+  ) {
+    // Both connections come back after any outage (orchestrator/connection.ts); LISTEN is repeated on
+    // each new listener session. Events sent while it was down are missed: watchers re-read the job
+    // from the store (orchestrator/watch.ts), so nothing depends on them.
+    this.listener = new PersistentConnection(url, log, {
+      name: 'erasure-orchestrator-events',
+      onConnect: async (client) => {
+        client.on('notification', (message) => this.deliver(message.payload));
+        await client.query(`LISTEN ${CHANNEL}`);
+      },
+      onLost: () => this.onListenerChange(`event listener: ${this.listener.lastError}`),
+      onUp: () => this.onListenerChange(''),
+    });
+    this.publisher = new PersistentConnection(url, log, { name: 'erasure-orchestrator-publisher' });
   }
 
-  private async connectListener(): Promise<void> {
-    const listener = new Client({ connectionString: this.url });
-    listener.on('notification', (message) => {
-      const event = message.payload ? decode(message.payload) : undefined;
-      if (!event) return;
-      for (const subscriber of this.subscribers.get(event.jobId) ?? []) subscriber(event);
-      for (const subscriber of this.subscribers.get('*') ?? []) subscriber(event);
-    });
-    listener.on('error', (error) => {
-      this.log.warn({ err: error }, 'event listener connection lost; reconnecting');
-      if (!this.stopped) setTimeout(() => this.connectListener().catch(() => undefined), 500);
-    });
-    await listener.connect();
-    await listener.query(`LISTEN ${CHANNEL}`);
-    this.listener = listener;
+  async start(): Promise<void> {
+    await Promise.all([this.listener.start(), this.publisher.start()]);
+  }
+
+  private deliver(payload: string | undefined): void {
+    const event = payload ? decode(payload) : undefined;
+    if (!event) return;
+    for (const subscriber of this.subscribers.get(event.jobId) ?? []) subscriber(event);
+    for (const subscriber of this.subscribers.get('*') ?? []) subscriber(event);
   }
 
   /** Subscribes to one job's events ('*' for all); returns the unsubscribe function. */
@@ -92,14 +95,17 @@ export class JobEvents {
 
   publish(event: JobBusEvent): Promise<void> {
     const payload = JSON.stringify(event);
-    const next = this.publishing.then(() => this.publisher?.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]));
+    const next = this.publishing.then(() => {
+      const client = this.publisher.client;
+      if (!client) throw new Error('event publisher is reconnecting');
+      return client.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
+    });
     this.publishing = next.catch((error) => this.log.warn({ err: error, kind: event.kind }, 'could not publish job event'));
     return this.publishing.then(() => undefined);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     await this.publishing;
-    await Promise.allSettled([this.listener?.end(), this.publisher?.end()]);
+    await Promise.allSettled([this.listener.stop(), this.publisher.stop()]);
   }
 }

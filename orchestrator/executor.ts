@@ -23,6 +23,10 @@ export class JobExecutor {
   private readonly runs = new Map<string, Promise<RunOutcome>>();
   private readonly stops = new Map<string, AbortController>();
   private readonly saga: SagaDeps;
+  /** Run slots in use (config.runningJobs in all), and the runs waiting for one, first come first served. */
+  private slotsInUse = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+  private closing = false;
 
   constructor(
     private readonly store: JobStore,
@@ -36,7 +40,6 @@ export class JobExecutor {
     readonly owner: string,
   ) {
     this.saga = { store, journal, clients, config, log, eraseTenant: (parent, tenantId, signal) => this.eraseTenant(parent, tenantId, signal) };
-    locks.onLost = () => this.stopAll('lease-lost');
   }
 
   /**
@@ -45,10 +48,10 @@ export class JobExecutor {
    * for a job already being tried or run here share that one attempt: the advisory lock is re-entrant
    * within this replica's session, so it cannot tell two local callers apart.
    */
-  runIfFree(jobId: string): Promise<RunOutcome> {
+  runIfFree(jobId: string, options: { nested?: boolean } = {}): Promise<RunOutcome> {
     const inFlight = this.runs.get(jobId);
     if (inFlight) return inFlight;
-    const attempt = this.tryRun(jobId).finally(() => {
+    const attempt = this.tryRun(jobId, !options.nested).finally(() => {
       this.runs.delete(jobId);
       this.stops.delete(jobId);
     });
@@ -73,12 +76,51 @@ export class JobExecutor {
 
   /** Stops every local run and lets the leases go, so another replica resumes at once. */
   async shutdown(): Promise<void> {
+    this.closing = true;
     this.stopAll('shutdown');
+    for (const wake of this.slotWaiters.splice(0)) {
+      this.slotsInUse++;
+      wake();
+    }
     await Promise.allSettled(this.runs.values());
+  }
+
+  /** The lock connection dropped: every lock is gone, so every local run stops (the jobs stay open). */
+  locksLost(): void {
+    this.stopAll('lease-lost');
   }
 
   get activeRuns(): number {
     return this.runs.size;
+  }
+
+  /** Slots no run holds or waits for: how many more jobs this replica may start now. */
+  get freeSlots(): number {
+    return Math.max(0, this.config.runningJobs - this.slotsInUse - this.slotWaiters.length);
+  }
+
+  /** Whether this replica is trying or running the job now. */
+  isHere(jobId: string): boolean {
+    return this.runs.has(jobId);
+  }
+
+  /**
+   * Takes a run slot, waiting in arrival order when all are taken: at most config.runningJobs jobs
+   * run at once here, so a burst of jobs costs neither more connections nor more memory than those.
+   */
+  private acquireSlot(): Promise<void> {
+    if (this.slotsInUse < this.config.runningJobs && this.slotWaiters.length === 0) {
+      this.slotsInUse++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    // The slot passes straight to the next waiter, so nobody can overtake it.
+    if (next && !this.closing) next();
+    else this.slotsInUse--;
   }
 
   /** Whether the job is still PENDING or RUNNING. */
@@ -91,15 +133,25 @@ export class JobExecutor {
     for (const controller of this.stops.values()) controller.abort(reason);
   }
 
-  private async tryRun(jobId: string): Promise<RunOutcome> {
-    if (!(await this.locks.tryLock(jobId))) return (await this.isOpen(jobId)) ? 'held' : 'closed';
+  /**
+   * A nested run (a tenant job that a running user job waits for) takes no slot: its parent holds
+   * one, and parents waiting for slots their children need would wait for ever.
+   */
+  private async tryRun(jobId: string, useSlot: boolean): Promise<RunOutcome> {
+    if (useSlot) await this.acquireSlot();
     try {
-      const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
-      if (!job) return 'closed';
-      await this.execute(job);
-      return 'ran';
+      if (this.closing) return 'held';
+      if (!(await this.locks.tryLock(jobId))) return (await this.isOpen(jobId)) ? 'held' : 'closed';
+      try {
+        const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
+        if (!job) return 'closed';
+        await this.execute(job);
+        return 'ran';
+      } finally {
+        await this.locks.unlock(jobId);
+      }
     } finally {
-      await this.locks.unlock(jobId);
+      if (useSlot) this.releaseSlot();
     }
   }
 
@@ -146,7 +198,7 @@ export class JobExecutor {
       steps: stepsFor('tenant'),
     });
     for (;;) {
-      await this.runIfFree(child.id);
+      await this.runIfFree(child.id, { nested: true });
       const current = await this.store.get(child.id);
       if (current && !isOpen(current.status)) {
         if (current.status !== 'COMPLETED') throw new NonRetryableError(`tenant job ${child.id} for tenant ${tenantId} ended ${current.status}: ${current.error}`);

@@ -66,7 +66,7 @@ export class JobJournal {
   async start(job: JobRow): Promise<void> {
     job.started_at ??= new Date();
     job.status = 'RUNNING';
-    await this.store.updateJob(job.id, { status: 'RUNNING', started_at: job.started_at });
+    await this.store.updateJob(job.id, { status: 'RUNNING', started_at: job.started_at, last_progress_at: new Date(), stalled_since: null });
     void this.announce({ kind: 'job', jobId: job.id });
   }
 

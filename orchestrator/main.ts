@@ -20,6 +20,8 @@ import { JobJournal } from './journal';
 import { JobLocks } from './job-locks';
 import { migrations } from './migrations';
 import { ErasureQueue } from './queue';
+import { Readiness } from './readiness';
+import { Watchdog } from './watchdog';
 import { JobStore } from './store';
 import { tombstoneRegistry } from './tombstone-registry';
 import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
@@ -78,17 +80,29 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const clients = new ServiceClients(config.registry, signer);
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const locks = new JobLocks(url, log);
-  await locks.start();
   const journal = new JobJournal(store, events);
   const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner);
-  await queue.work((jobId) => executor.runQueued(jobId));
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [DELETION_ORCHESTRATOR]: 'NOT_SERVING', [TOMBSTONE_REGISTRY]: 'NOT_SERVING' });
+  // SERVING only while this replica can run jobs: its lock connection, event listener and queue work.
+  const readiness = new Readiness(health, ['', DELETION_ORCHESTRATOR, TOMBSTONE_REGISTRY], log);
+  const watchdog = new Watchdog(store, executor, config, log, () => readiness.ready);
+  locks.onLost = () => {
+    executor.locksLost();
+    readiness.set('locks', locks.downReason);
+  };
+  locks.onUp = () => readiness.set('locks', '');
+  events.onListenerChange = (reason) => readiness.set('events', reason);
+  queue.onHealth = (reason) => readiness.set('queue', reason);
+  // Back from an outage: pick up at once what waits (jobs stopped by the outage, queued ones).
+  readiness.onReady = () => void watchdog.pass();
+  await locks.start();
+  queue.work((jobId) => executor.runQueued(jobId), () => executor.freeSlots);
 
   // The orchestrator holds the tombstones: an erased user's token is refused by asking them directly.
   const isErased = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!.erased;
   const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ isErased }) };
   const authorization = new Authorization(store, clients, config.retry);
   const watchers = new WatcherSlots(config.limits);
-  const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
@@ -98,18 +112,12 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     log,
     health,
   );
-  health.setStatus(DELETION_ORCHESTRATOR, 'SERVING');
-  health.setStatus(TOMBSTONE_REGISTRY, 'SERVING');
-  health.setStatus('', 'SERVING');
-  log.info({ owner, registry: config.registry }, 'orchestrator ready');
+  readiness.start();
+  log.info({ owner, registry: config.registry, running_jobs_per_replica: config.runningJobs }, 'orchestrator ready');
 
-  // Resume jobs whose runner died (their advisory lock is free); the queue would find them too, a little later.
-  const resume = async () => {
-    for (const id of await store.openJobs()) {
-      executor.runIfFree(id).catch((error) => log.error({ err: error, job_id: id }, 'resume failed'));
-    }
-  };
-  resume().catch((error) => log.error({ err: error }, 'resume scan failed'));
+  // Resume jobs whose runner died (their advisory lock is free), then keep watching.
+  void watchdog.pass();
+  watchdog.start();
 
   return {
     address: server.address,
@@ -121,8 +129,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     db,
     server,
     async stop(graceMs = 10_000) {
-      health.setStatus(DELETION_ORCHESTRATOR, 'NOT_SERVING');
-      health.setStatus(TOMBSTONE_REGISTRY, 'NOT_SERVING');
+      readiness.stop();
+      await watchdog.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

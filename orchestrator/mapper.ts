@@ -15,6 +15,7 @@ export function toStepMessage(step: JobStep): Step {
     lastError: step.lastError,
     startTime: step.startedAt ?? undefined,
     endTime: step.finishedAt ?? undefined,
+    nextAttemptTime: step.status === 'RETRYING' ? (step.nextAttemptAt ?? undefined) : undefined,
     entities: Object.entries(step.entities).map(([entity, tally]) => ({
       entity,
       action: tally.action,
@@ -35,7 +36,7 @@ export function fromJobStatus(status: JobStatus): JobStatusName | undefined | nu
   return name && name !== 'UNRECOGNIZED' ? (name as JobStatusName) : null;
 }
 
-export function toJobMessage(job: JobRow, steps: JobStep[]): Job {
+export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): Job {
   return {
     id: job.id,
     subject: job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id },
@@ -53,6 +54,10 @@ export function toJobMessage(job: JobRow, steps: JobStep[]): Job {
     error: job.error,
     parentJobId: job.parent_job_id ?? '',
     verifiedTime: job.verified_at ?? undefined,
+    stalled: job.status === 'RUNNING' && job.stalled_since !== null,
+    stalledSince: job.status === 'RUNNING' ? (job.stalled_since ?? undefined) : undefined,
+    lastProgressTime: job.last_progress_at ?? undefined,
+    queueAgeMs: String(job.status === 'PENDING' ? Math.max(0, now.getTime() - job.created_at.getTime()) : 0),
   };
 }
 

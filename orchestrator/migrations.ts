@@ -82,6 +82,28 @@ export const migrations: ServiceMigration[] = [
     },
   },
   {
+    name: '0003_retry_schedule_and_stall_watch',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- When a step waiting between attempts tries again (retries are bounded by time, not count).
+        ALTER TABLE erasure_job_steps ADD COLUMN next_attempt_at timestamptz;
+        -- The watchdog (orchestrator/watchdog.ts): when a job last recorded progress, and since when
+        -- it has been seen stalled (null while it moves).
+        ALTER TABLE erasure_jobs ADD COLUMN last_progress_at timestamptz, ADD COLUMN stalled_since timestamptz;
+        UPDATE erasure_jobs SET last_progress_at = coalesce(started_at, created_at) WHERE status IN ('PENDING', 'RUNNING');
+        -- Open jobs in arrival order: what the watchdog and the run slots walk.
+        CREATE INDEX erasure_jobs_open_by_arrival ON erasure_jobs (created_at, id) WHERE status IN ('PENDING', 'RUNNING');
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP INDEX erasure_jobs_open_by_arrival;
+        ALTER TABLE erasure_jobs DROP COLUMN stalled_since, DROP COLUMN last_progress_at;
+        ALTER TABLE erasure_job_steps DROP COLUMN next_attempt_at;
+      `);
+    },
+  },
+  {
     name: '0004_tombstones_and_caller_scoped_requests',
     up: async ({ context: db }) => {
       await db.query(`

@@ -1,11 +1,14 @@
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
 import type { PoolClient } from 'pg';
+import { sleep } from '../services/kit/sleep';
 import type { JobQueue } from './store';
 
 const QUEUE = 'erasure-job';
 /** How often a queued job that is still running elsewhere (or waiting for a lease to lapse) is looked at again. */
 const RECHECK_SECONDS = 3;
+/** How often an empty queue is asked again. */
+const POLL_MS = 1000;
 
 /**
  * The durable queue (pg-boss). Every job is queued in the same transaction that records
@@ -13,9 +16,19 @@ const RECHECK_SECONDS = 3;
  * the job survive that replica: a worker on any replica picks the entry up, and either finds the job
  * done (entry completes), held by a live runner (entry is retried a little later), or orphaned — its
  * runner's lease lapsed after a crash — and resumes it.
+ *
+ * The worker loop is ours, around pg-boss's fetch/complete/fail, for two reasons: it fetches only as
+ * many entries as the replica has free run slots (the rest stay queued in arrival order), and no
+ * pg-boss call can crash the process when the database goes away (an unawaited complete/fail in
+ * pg-boss's own worker did, after a restart): every failure is caught, reported to readiness, and the
+ * loop backs off and carries on for as long as the process lives.
  */
 export class ErasureQueue implements JobQueue {
   private boss?: PgBoss;
+  private stopped = false;
+  private loop?: Promise<void>;
+  /** Told '' when fetching works, or why it does not. */
+  onHealth: (downReason: string) => void = () => undefined;
 
   constructor(
     private readonly url: string,
@@ -39,12 +52,52 @@ export class ErasureQueue implements JobQueue {
   }
 
   /**
-   * Works on queued jobs: `run` resolves when the job is done with, and throws while it stays open
-   * (held by a live runner elsewhere, or this run stopped early), so the entry is looked at again later.
+   * Works on queued jobs while `freeSlots()` says there is room: `run` resolves when the job is done
+   * with, and throws while it stays open (held by a live runner elsewhere, or this run stopped early),
+   * so the entry is looked at again later.
    */
-  async work(run: (jobId: string) => Promise<void>): Promise<void> {
-    if (!this.boss) throw new Error('queue not started');
-    await this.boss.work<{ jobId: string }>(QUEUE, { pollingIntervalSeconds: 1, batchSize: 1 }, async ([entry]) => run(entry!.data.jobId));
+  work(run: (jobId: string) => Promise<void>, freeSlots: () => number): void {
+    const boss = this.boss;
+    if (!boss) throw new Error('queue not started');
+    this.loop = (async () => {
+      let backoff = 250;
+      while (!this.stopped) {
+        const room = freeSlots();
+        if (room <= 0) {
+          await sleep(100);
+          continue;
+        }
+        let entries: PgBoss.Job<{ jobId: string }>[];
+        try {
+          entries = await boss.fetch<{ jobId: string }>(QUEUE, { batchSize: room });
+          backoff = 250;
+          this.onHealth('');
+        } catch (error) {
+          this.onHealth(`queue: ${(error as Error).message}`);
+          await sleep(backoff);
+          backoff = Math.min(5_000, backoff * 2);
+          continue;
+        }
+        if (!entries.length) {
+          await sleep(POLL_MS);
+          continue;
+        }
+        for (const entry of entries) void this.handle(boss, entry, run);
+        // Let the runs take their slots before the room is measured again.
+        await sleep(20);
+      }
+    })();
+  }
+
+  private async handle(boss: PgBoss, entry: PgBoss.Job<{ jobId: string }>, run: (jobId: string) => Promise<void>): Promise<void> {
+    try {
+      await run(entry.data.jobId);
+      await boss.complete(QUEUE, entry.id);
+    } catch (error) {
+      // An entry whose complete/fail is lost with the database stays active until it expires; the
+      // watchdog resumes its job long before (orchestrator/watchdog.ts).
+      await boss.fail(QUEUE, entry.id, { message: (error as Error).message }).catch((e) => this.log.debug({ err: e }, 'queue entry left to expire'));
+    }
   }
 
   /** Queues a job inside the caller's transaction. */
@@ -54,6 +107,8 @@ export class ErasureQueue implements JobQueue {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
     await this.boss?.stop({ graceful: false, wait: true, close: true }).catch(() => undefined);
   }
 }

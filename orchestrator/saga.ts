@@ -118,7 +118,7 @@ async function beginTenantDeletion(job: JobRow, steps: JobStep[], signal: AbortS
 
 /**
  * Runs one step by the handler of its kind, with the retry policy and its own span. The retry budget
- * is per run: RetryJob gives a failed step a fresh budget; `attempts` counts them all.
+ * (time) is per run: a resumed run or RetryJob gives a step a fresh budget; `attempts` counts them all.
  */
 function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSignal, jobRowsDone: () => number, deps: SagaDeps): Promise<void> {
   const { journal, config, log } = deps;
@@ -127,19 +127,19 @@ function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSign
     try {
       if (signal.aborted) return;
       await withRetry(config.retry, signal, () => handler({ job, step, subject, signal, jobRowsDone }, deps), {
-        onAttempt: () => journal.recordStep(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? new Date() }),
-        onRetry: async (error) => {
+        onAttempt: () => journal.recordStep(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? new Date(), nextAttemptAt: null }),
+        onRetry: async (error, _attempt, delayMs, nextAttemptAt) => {
           const message = describeError(error);
-          log.warn({ service: step.name, attempt: step.attempts, error: message, retry: true }, 'step attempt failed');
-          await journal.recordStep(step, { status: 'RETRYING', lastError: message });
+          log.warn({ service: step.name, attempt: step.attempts, error: message, retry: true, retry_in_ms: delayMs }, 'step attempt failed');
+          await journal.recordStep(step, { status: 'RETRYING', lastError: message, nextAttemptAt });
         },
       });
-      await journal.recordStep(step, { status: 'SUCCEEDED', lastError: '', finishedAt: new Date() });
+      await journal.recordStep(step, { status: 'SUCCEEDED', lastError: '', finishedAt: new Date(), nextAttemptAt: null });
     } catch (error) {
       if (signal.aborted) return;
       const message = describeError(error);
       log.warn({ service: step.name, attempt: step.attempts, error: message, retry: false }, 'step attempt failed');
-      await journal.recordStep(step, { status: 'FAILED', lastError: message, finishedAt: new Date() });
+      await journal.recordStep(step, { status: 'FAILED', lastError: message, finishedAt: new Date(), nextAttemptAt: null });
       span.setStatus({ code: SpanStatusCode.ERROR, message });
     } finally {
       span.setAttributes({ 'erasure.rows_deleted': step.rowsDeleted, 'erasure.attempts': step.attempts, 'erasure.step.status': step.status });

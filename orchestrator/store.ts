@@ -40,6 +40,10 @@ export interface JobRow {
   started_at: Date | null;
   finished_at: Date | null;
   verified_at: Date | null;
+  /** When a run last recorded anything (a step change or counts); the watchdog's measure. */
+  last_progress_at: Date | null;
+  /** Since when the watchdog has seen this RUNNING job without progress; null while it moves. */
+  stalled_since: Date | null;
 }
 
 export interface EntityTally {
@@ -62,6 +66,8 @@ export interface JobStep {
   expectedRows: number | null;
   entities: Record<string, EntityTally>;
   lastError: string;
+  /** When a step waiting between attempts tries again; null otherwise. */
+  nextAttemptAt: Date | null;
   startedAt: Date | null;
   finishedAt: Date | null;
 }
@@ -119,7 +125,7 @@ export class JobAlreadyOpen extends Error {
 
 // An erased user's jobs have no subject_id any more, only its keyed hash.
 const JOB_COLUMNS = `id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
-  trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at`;
+  trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since`;
 
 interface StepRow {
   job_id: string;
@@ -132,11 +138,12 @@ interface StepRow {
   expected_rows: string | null;
   entities: Record<string, EntityTally>;
   last_error: string;
+  next_attempt_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
 }
 
-const STEP_COLUMNS = 'job_id, name, phase, kind, status, attempts, rows_deleted, expected_rows, entities, last_error, started_at, finished_at';
+const STEP_COLUMNS = 'job_id, name, phase, kind, status, attempts, rows_deleted, expected_rows, entities, last_error, next_attempt_at, started_at, finished_at';
 
 /** JobStep field → column. */
 const STEP_FIELDS: Record<keyof StepChanges, string> = {
@@ -146,6 +153,7 @@ const STEP_FIELDS: Record<keyof StepChanges, string> = {
   expectedRows: 'expected_rows',
   entities: 'entities',
   lastError: 'last_error',
+  nextAttemptAt: 'next_attempt_at',
   startedAt: 'started_at',
   finishedAt: 'finished_at',
 };
@@ -162,6 +170,7 @@ function toStep(row: StepRow): JobStep {
     expectedRows: row.expected_rows === null ? null : Number(row.expected_rows),
     entities: row.entities ?? {},
     lastError: row.last_error,
+    nextAttemptAt: row.next_attempt_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
@@ -331,13 +340,34 @@ export class JobStore {
     await this.pool.query(`UPDATE erasure_jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`, [id, owner]);
   }
 
-  /** Open jobs, oldest first: at start-up each is tried; those whose runner is alive stay with it. */
-  async openJobs(): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at`);
+  /** Open jobs in arrival order (at most `limit`): each is tried; those whose runner is alive stay with it. */
+  async openJobs(limit = 1000): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at, id LIMIT $1`,
+      [limit],
+    );
     return rows.map((row) => row.id);
   }
 
-  async updateJob(id: string, fields: Partial<Pick<JobRow, 'status' | 'error' | 'started_at' | 'finished_at' | 'verified_at' | 'cancel_requested'>>): Promise<void> {
+  /**
+   * Marks RUNNING jobs without recorded progress for `stallAfterMs` as stalled, and returns only the
+   * ones this call marked: each stall is reported once, even with several replicas watching.
+   */
+  async markStalled(stallAfterMs: number): Promise<{ id: string; trace_id: string; last_progress_at: Date | null; lease_owner: string | null }[]> {
+    const { rows } = await this.pool.query<{ id: string; trace_id: string; last_progress_at: Date | null; lease_owner: string | null }>(
+      `UPDATE erasure_jobs SET stalled_since = now()
+        WHERE status = 'RUNNING' AND stalled_since IS NULL
+          AND coalesce(last_progress_at, started_at, created_at) < now() - $1 * interval '1 millisecond'
+        RETURNING id, trace_id, last_progress_at, lease_owner`,
+      [stallAfterMs],
+    );
+    return rows;
+  }
+
+  async updateJob(
+    id: string,
+    fields: Partial<Pick<JobRow, 'status' | 'error' | 'started_at' | 'finished_at' | 'verified_at' | 'cancel_requested' | 'last_progress_at' | 'stalled_since'>>,
+  ): Promise<void> {
     const keys = Object.keys(fields);
     if (!keys.length) return;
     await this.pool.query(
@@ -386,8 +416,15 @@ export class JobStore {
   async updateStep(jobId: string, name: string, changes: StepChanges): Promise<void> {
     const keys = (Object.keys(changes) as (keyof StepChanges)[]).filter((key) => changes[key] !== undefined);
     if (!keys.length) return;
+    // The same statement records that the job moved (at most once a second, so busy steps do not
+    // queue on the job row) and clears a stall mark.
     await this.pool.query(
-      `UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2`,
+      `WITH step AS (
+         UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2 RETURNING job_id
+       )
+       UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL
+        WHERE id IN (SELECT job_id FROM step)
+          AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)`,
       [jobId, name, ...keys.map((key) => changes[key])],
     );
   }

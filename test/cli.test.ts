@@ -21,6 +21,7 @@ import {
   jaegerUrl,
   jobsTable,
   previewTable,
+  progressHeader,
   progressLines,
   stepChangeLine,
   summary,
@@ -72,6 +73,8 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
     durationMs: '0',
     traceId: '0af7651916cd43dd8448eb211c80319c',
     error: '',
+    stalled: false,
+    queueAgeMs: '0',
     parentJobId: '',
     verifiedTime: undefined,
     ...extra,
@@ -127,6 +130,15 @@ test('progress: one bar per service with rows against expected, status, attempts
   ]);
   t.is(stepChangeLine(running.steps[0]!, at(3000).getTime()), 'orders: SUCCEEDED (8,325 rows, 1.5 s)');
   t.is(stepChangeLine(running.steps[1]!), 'forecasting: RETRYING (8,000 rows expected, attempt 2, UNAVAILABLE: connection refused)');
+});
+
+test('progress of a step waiting between attempts says when it tries again; a stalled job says so in its headline', (t) => {
+  const waiting = job([step('orders', StepStatus.STEP_STATUS_RETRYING, 10, 20, { attempts: 3, lastError: 'UNAVAILABLE: connection refused', nextAttemptTime: at(15_000) })], { stalled: true });
+  const [line] = progressLines(waiting, { barWidth: 4, now: at(3000).getTime() });
+  t.true(line!.endsWith('attempt 3, 3.0 s, UNAVAILABLE: connection refused, next attempt in 12.0 s'), line);
+  t.is(stepChangeLine(waiting.steps[0]!, at(3000).getTime()), 'orders: RETRYING (20 rows expected, attempt 3, UNAVAILABLE: connection refused, next attempt in 12.0 s)');
+  t.regex(progressHeader(waiting), /^job \S+ RUNNING, STALLED — 10 \/ 20 rows$/);
+  t.regex(progressHeader({ ...waiting, stalled: false }), /^job \S+ RUNNING — /);
 });
 
 test('applyJobEvent: snapshot, progress, step update, finished', (t) => {

@@ -15,13 +15,13 @@ import { JobJournal } from '../orchestrator/journal';
 import { toJobMessage } from '../orchestrator/mapper';
 import { migrations } from '../orchestrator/migrations';
 import { ErasureQueue } from '../orchestrator/queue';
-import { NonRetryableError, RETRYABLE_CODES, isRetryable, retryDelay, withRetry, type RetryPolicy } from '../orchestrator/retry';
+import { NonRetryableError, RETRYABLE_CODES, RetriesExhausted, isRetryable, retryDelay, withRetry, type RetryPolicy } from '../orchestrator/retry';
 import { stepsFor } from '../orchestrator/steps';
 import { JobAlreadyOpen, JobStore, RequestIdReused } from '../orchestrator/store';
 import { watchJob } from '../orchestrator/watch';
 import { createTestDatabase } from './support/database';
 
-const policy: RetryPolicy = { initialIntervalMs: 10, backoffCoefficient: 2, maximumIntervalMs: 40, maximumAttempts: 4, retryableCodes: RETRYABLE_CODES };
+const policy: RetryPolicy = { initialIntervalMs: 10, backoffCoefficient: 2, maximumIntervalMs: 40, budgetMs: 1000, retryableCodes: RETRYABLE_CODES };
 const grpcError = (code: status) => Object.assign(new Error(status[code]), { code });
 
 test('retry policy: delays grow by the coefficient with jitter and stop at the maximum interval', (t) => {
@@ -52,13 +52,27 @@ test('withRetry: retries retryable codes up to the attempt budget, calling its h
   t.is(result, 'ok');
   t.deepEqual(seen, ['attempt 1', 'retry 1 after a delay', 'attempt 2', 'retry 2 after a delay', 'attempt 3']);
 
+  // The budget is time: a clock that moves 100 ms per attempt spends 1000 ms in ten attempts (the
+  // tenth fails with 1000 ms gone, and no wait fits in what is left).
   let calls = 0;
-  const exhausted = await t.throwsAsync(withRetry(policy, signal, async () => {
-    calls++;
-    throw grpcError(status.DEADLINE_EXCEEDED);
-  }));
-  t.is((exhausted as { code?: number }).code, status.DEADLINE_EXCEEDED);
-  t.is(calls, policy.maximumAttempts, 'the budget is the number of attempts');
+  let now = 0;
+  const exhausted = await t.throwsAsync(
+    withRetry(
+      policy,
+      signal,
+      async () => {
+        calls++;
+        now += 100;
+        throw grpcError(status.DEADLINE_EXCEEDED);
+      },
+      {},
+      { now: () => now, random: () => 1 },
+    ),
+    { instanceOf: RetriesExhausted },
+  );
+  t.is(calls, 10, 'attempts until the budget is spent');
+  t.is((exhausted as RetriesExhausted).attempts, 10);
+  t.regex(exhausted!.message, /10 attempts over 1\.0 s .*DEADLINE_EXCEEDED/, 'names attempts, elapsed time and the last error');
 
   calls = 0;
   await t.throwsAsync(withRetry(policy, signal, async () => {
@@ -150,7 +164,7 @@ test('store, journal and watch: one transaction records job, steps and queue ent
     const succeeded = journal.recordStep(step!, { status: 'SUCCEEDED', finishedAt: new Date() });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const { rows: waiting } = await db.pool.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE erasure_job_steps%'`,
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE erasure_job_steps%'`,
     );
     t.is(waiting[0].n, 1, 'one write of a step in flight at a time');
     await holder.query('COMMIT');

@@ -38,9 +38,9 @@ test.before(async () => {
     ERASURE_CHUNK_INITIAL_ROWS: '100',
     ERASURE_CHUNK_MAX_ROWS: '200',
     ERASURE_CHUNK_PAUSE_MS: '15',
-    // About 25 s of retries: a killed service restarted by a test is back well within it even on a busy
+    // A 25 s retry budget: a killed service restarted by a test is back well within it even on a busy
     // machine, and a service that stays down still fails its job in under a minute.
-    ORCHESTRATOR_MAX_ATTEMPTS: '20',
+    ORCHESTRATOR_STEP_RETRY_BUDGET_MS: '25000',
     ORCHESTRATOR_BACKOFF_BASE_MS: '200',
     ORCHESTRATOR_BACKOFF_MAX_MS: '1500',
     ORCHESTRATOR_LEASE_MS: '3000',

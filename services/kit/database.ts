@@ -82,8 +82,12 @@ export function openServiceDatabase(url: string, poolSize = 3): ServiceDatabase 
   // Small pools: a machine runs fifteen of these processes against one PostgreSQL.
   const sequelize = new Sequelize(url, { logging: false, pool: { max: 2, min: 0, idle: 5000 } });
   const pool = new Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 5000 });
-  // An idle client's connection error (e.g. server restart) must not crash the process.
+  // A connection error must never crash the process, whoever holds the connection: the pool's own
+  // listener covers idle clients, the per-client one a client checked out between queries (e.g. a
+  // server restart while a transaction waits). The broken client is dropped; the pool opens new ones
+  // when the server is back, and the query that met the error fails as UNAVAILABLE (pg-errors.ts).
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return {
     url,
     sequelize,

@@ -171,6 +171,12 @@ export const LIMITS = {
     unit: 'ms',
     description: "deadline of one CheckSubjects call to the orchestrator; without an answer a user's call is refused UNAVAILABLE (retryable)",
   },
+  runningJobsPerReplica: {
+    env: 'ORCHESTRATOR_RUNNING_JOBS_PER_REPLICA',
+    default: 8,
+    unit: 'jobs',
+    description: 'erasure jobs one orchestrator replica runs at once; the rest wait PENDING in arrival order (each running job holds up to one pool connection at a time per step in flight)',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

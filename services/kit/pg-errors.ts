@@ -6,7 +6,23 @@ import { RpcError } from './errors';
  * server going away is UNAVAILABLE, a lost race ABORTED, exhaustion RESOURCE_EXHAUSTED; a foreign key
  * that blocks a delete is FAILED_PRECONDITION (retrying will not help).
  */
+/**
+ * Whether an error means the database is away rather than wrong: connection refused, reset or cut off,
+ * the server shutting down or starting up (57P01–57P03), too many connections. Such errors end when the
+ * server is back, so they are worth retrying; pg reports a cut connection by message alone.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', '57P01', '57P02', '57P03', '53300'].includes(code) || code.startsWith('08')) return true;
+  }
+  return typeof message === 'string' && /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|terminating connection/i.test(message);
+}
+
 export function mapDatabaseError(error: unknown): RpcError | undefined {
+  if (isDatabaseUnavailable(error)) {
+    return new RpcError(status.UNAVAILABLE, `database unavailable: ${(error as { message?: string }).message}`, 'DATABASE_UNAVAILABLE');
+  }
   const { code, message, constraint, table } = (error ?? {}) as {
     code?: string;
     message?: string;

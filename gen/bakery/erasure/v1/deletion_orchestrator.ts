@@ -188,6 +188,8 @@ export interface Step {
     | undefined;
   /** entities lists rows removed or anonymized per entity (table) so far. */
   entities: EntityResult[];
+  /** next_attempt_time is when a step waiting between attempts (RETRYING) tries again; unset otherwise. */
+  nextAttemptTime?: Date | undefined;
 }
 
 /** Job is an erasure job: one subject, its steps, totals and trace. */
@@ -231,7 +233,21 @@ export interface Job {
   /** parent_job_id names the user job that started this tenant job, if any. */
   parentJobId: string;
   /** verified_time is when verification found nothing left. */
-  verifiedTime?: Date | undefined;
+  verifiedTime?:
+    | Date
+    | undefined;
+  /** stalled is true when a RUNNING job has recorded no progress for the configured time. */
+  stalled: boolean;
+  /** stalled_since is when the job was first seen stalled; unset while it moves. */
+  stalledSince?:
+    | Date
+    | undefined;
+  /** last_progress_time is when the job last recorded progress (a step change or counts). */
+  lastProgressTime?:
+    | Date
+    | undefined;
+  /** queue_age_ms is how long a PENDING job has waited since it was recorded (0 once it runs). */
+  queueAgeMs: string;
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -418,6 +434,7 @@ function createBaseStep(): Step {
     startTime: undefined,
     endTime: undefined,
     entities: [],
+    nextAttemptTime: undefined,
   };
 }
 
@@ -452,6 +469,9 @@ export const Step: MessageFns<Step> = {
     }
     for (const v of message.entities) {
       EntityResult.encode(v!, writer.uint32(82).fork()).join();
+    }
+    if (message.nextAttemptTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextAttemptTime), writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -549,6 +569,14 @@ export const Step: MessageFns<Step> = {
             message.entities.push(EntityResult.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.nextAttemptTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -595,6 +623,11 @@ export const Step: MessageFns<Step> = {
       entities: globalThis.Array.isArray(object?.entities)
         ? object.entities.map((e: any) => EntityResult.fromJSON(e))
         : [],
+      nextAttemptTime: isSet(object.nextAttemptTime)
+        ? fromJsonTimestamp(object.nextAttemptTime)
+        : isSet(object.next_attempt_time)
+        ? fromJsonTimestamp(object.next_attempt_time)
+        : undefined,
     };
   },
 
@@ -630,6 +663,9 @@ export const Step: MessageFns<Step> = {
     if (message.entities?.length) {
       obj.entities = message.entities.map((e) => EntityResult.toJSON(e));
     }
+    if (message.nextAttemptTime !== undefined) {
+      obj.nextAttemptTime = message.nextAttemptTime.toISOString();
+    }
     return obj;
   },
 
@@ -648,6 +684,7 @@ export const Step: MessageFns<Step> = {
     message.startTime = object.startTime ?? undefined;
     message.endTime = object.endTime ?? undefined;
     message.entities = object.entities?.map((e) => EntityResult.fromPartial(e)) || [];
+    message.nextAttemptTime = object.nextAttemptTime ?? undefined;
     return message;
   },
 };
@@ -670,6 +707,10 @@ function createBaseJob(): Job {
     error: "",
     parentJobId: "",
     verifiedTime: undefined,
+    stalled: false,
+    stalledSince: undefined,
+    lastProgressTime: undefined,
+    queueAgeMs: "0",
   };
 }
 
@@ -722,6 +763,18 @@ export const Job: MessageFns<Job> = {
     }
     if (message.verifiedTime !== undefined) {
       Timestamp.encode(toTimestamp(message.verifiedTime), writer.uint32(130).fork()).join();
+    }
+    if (message.stalled !== false) {
+      writer.uint32(136).bool(message.stalled);
+    }
+    if (message.stalledSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.stalledSince), writer.uint32(146).fork()).join();
+    }
+    if (message.lastProgressTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastProgressTime), writer.uint32(154).fork()).join();
+    }
+    if (message.queueAgeMs !== "0") {
+      writer.uint32(160).int64(message.queueAgeMs);
     }
     return writer;
   },
@@ -867,6 +920,38 @@ export const Job: MessageFns<Job> = {
             message.verifiedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.stalled = reader.bool();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.stalledSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.lastProgressTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.queueAgeMs = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -941,6 +1026,22 @@ export const Job: MessageFns<Job> = {
         : isSet(object.verified_time)
         ? fromJsonTimestamp(object.verified_time)
         : undefined,
+      stalled: isSet(object.stalled) ? globalThis.Boolean(object.stalled) : false,
+      stalledSince: isSet(object.stalledSince)
+        ? fromJsonTimestamp(object.stalledSince)
+        : isSet(object.stalled_since)
+        ? fromJsonTimestamp(object.stalled_since)
+        : undefined,
+      lastProgressTime: isSet(object.lastProgressTime)
+        ? fromJsonTimestamp(object.lastProgressTime)
+        : isSet(object.last_progress_time)
+        ? fromJsonTimestamp(object.last_progress_time)
+        : undefined,
+      queueAgeMs: isSet(object.queueAgeMs)
+        ? globalThis.String(object.queueAgeMs)
+        : isSet(object.queue_age_ms)
+        ? globalThis.String(object.queue_age_ms)
+        : "0",
     };
   },
 
@@ -994,6 +1095,18 @@ export const Job: MessageFns<Job> = {
     if (message.verifiedTime !== undefined) {
       obj.verifiedTime = message.verifiedTime.toISOString();
     }
+    if (message.stalled !== false) {
+      obj.stalled = message.stalled;
+    }
+    if (message.stalledSince !== undefined) {
+      obj.stalledSince = message.stalledSince.toISOString();
+    }
+    if (message.lastProgressTime !== undefined) {
+      obj.lastProgressTime = message.lastProgressTime.toISOString();
+    }
+    if (message.queueAgeMs !== "0") {
+      obj.queueAgeMs = message.queueAgeMs;
+    }
     return obj;
   },
 
@@ -1020,6 +1133,10 @@ export const Job: MessageFns<Job> = {
     message.error = object.error ?? "";
     message.parentJobId = object.parentJobId ?? "";
     message.verifiedTime = object.verifiedTime ?? undefined;
+    message.stalled = object.stalled ?? false;
+    message.stalledSince = object.stalledSince ?? undefined;
+    message.lastProgressTime = object.lastProgressTime ?? undefined;
+    message.queueAgeMs = object.queueAgeMs ?? "0";
     return message;
   },
 };
