@@ -11,7 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build
+RUN node bin/build.js
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production

@@ -112,10 +112,10 @@ export class ProcessMesh {
   }
 
   async startAll(): Promise<void> {
-    // Three at a time: start-up is CPU-bound (transpiling), and the machine may have two cores.
+    // Four at a time: start-up is CPU-bound (loading modules, migrating), and the machine may have two cores.
     const queue: string[] = [...DATA_SERVICES];
     await Promise.all(
-      [0, 1, 2].map(async () => {
+      [0, 1, 2, 3].map(async () => {
         for (let name = queue.shift(); name; name = queue.shift()) await this.start(name);
       }),
     );

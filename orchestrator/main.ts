@@ -5,6 +5,7 @@ import { loadProcessKeys, requireSigner, type ProcessKeys } from '../services/ki
 import { envBool, serviceAddress } from '../services/kit/config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
+import { registerJobGauges } from '../services/kit/metrics';
 import { migrate } from '../services/kit/migrations';
 import { mapDatabaseError } from '../services/kit/pg-errors';
 import type { RpcDeps } from '../services/kit/rpc';
@@ -113,6 +114,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     health,
   );
   readiness.start();
+  const stopGauges = registerJobGauges(() => store.jobGauges(), config.legalDueDays * 86_400);
   log.info({ owner, registry: config.registry, running_jobs_per_replica: config.runningJobs }, 'orchestrator ready');
 
   // Resume jobs whose runner died (their advisory lock is free), then keep watching.
@@ -130,6 +132,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     server,
     async stop(graceMs = 10_000) {
       readiness.stop();
+      stopGauges();
       await watchdog.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
