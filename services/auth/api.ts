@@ -22,7 +22,7 @@ import { HashingGate } from './hashing-gate';
 import { hashPassword, verifyPassword } from './passwords';
 import { accountKey, loginThrottle, sourceKey, throttleSettings, type ThrottleSettings } from './throttle';
 import { limit } from '../kit/limits';
-import { count, instruments } from '../kit/metrics';
+import { count, instruments, zeroCounters } from '../kit/metrics';
 import { TEXT, requireText } from '../kit/validation';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 
@@ -81,6 +81,7 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, signer: SigningK
   const ttl = options.ttl ?? tokenTtl();
   const deps = withSequelizeErrors(rpcDeps);
   const { User } = authModels(sequelize);
+  zeroCounters(instruments.loginRefusals, [{ reason: 'throttled' }, { reason: 'invalid_credentials' }]);
   const throttle = loginThrottle(sequelize, options.throttle ?? throttleSettings());
   const passwordMax = limit('passwordMaxLength');
   const hashing = new HashingGate(limit('hashConcurrency'), limit('hashQueue'));

@@ -50,7 +50,7 @@ export function metricReaders(name: string, env: Env = process.env): IMetricRead
   const address = metricsAddress(name, env);
   if (address) {
     readers.push(
-      new PrometheusExporter({ host: address.host, port: address.port }, (error) => {
+      new PrometheusExporter({ host: address.host, port: address.port, withoutScopeInfo: true }, (error) => {
         if (error) process.stderr.write(`${JSON.stringify({ level: 40, service: name, msg: 'metrics endpoint not served', error: String(error) })}\n`);
       }),
     );
@@ -78,11 +78,11 @@ export const instruments = {
   jobsFinished: lazy<Counter>(() => meter().createCounter('erasure_jobs_finished', { description: 'erasure jobs that ended, by final status' })),
   /** From a job's request to its end. */
   jobDuration: lazy<Histogram>(() =>
-    meter().createHistogram('erasure_job_duration', { unit: 's', description: 'time from request to end of an erasure job', advice: { explicitBucketBoundaries: DURATION_BUCKETS } }),
+    meter().createHistogram('erasure_job_duration_seconds', { unit: 's', description: 'time from request to end of an erasure job', advice: { explicitBucketBoundaries: DURATION_BUCKETS } }),
   ),
   /** One step of a job (one service), from its first attempt to its end, by service and outcome. */
   stepDuration: lazy<Histogram>(() =>
-    meter().createHistogram('erasure_step_duration', { unit: 's', description: 'time of one step of a job (one service), by outcome', advice: { explicitBucketBoundaries: DURATION_BUCKETS } }),
+    meter().createHistogram('erasure_step_duration_seconds', { unit: 's', description: 'time of one step of a job (one service), by outcome', advice: { explicitBucketBoundaries: DURATION_BUCKETS } }),
   ),
   /** A step attempt failed and will be retried. */
   stepRetries: lazy<Counter>(() => meter().createCounter('erasure_step_retries', { description: 'step attempts that failed and are retried, by service' })),
@@ -94,13 +94,21 @@ export const instruments = {
   rowsErased: lazy<Counter>(() => meter().createCounter('erasure_rows_erased', { description: 'rows erased by a data service, by entity' })),
   /** One chunk transaction of the deletion engine, by entity (its root table). */
   chunkDuration: lazy<Histogram>(() =>
-    meter().createHistogram('erasure_chunk_duration', { unit: 's', description: 'one chunk transaction of the deletion engine', advice: { explicitBucketBoundaries: CHUNK_BUCKETS } }),
+    meter().createHistogram('erasure_chunk_duration_seconds', { unit: 's', description: 'one chunk transaction of the deletion engine', advice: { explicitBucketBoundaries: CHUNK_BUCKETS } }),
   ),
   /** Logins the auth service refused, by reason (invalid_credentials, throttled). */
   loginRefusals: lazy<Counter>(() => meter().createCounter('erasure_login_refusals', { description: 'logins refused by the auth service, by reason' })),
 };
 
-/** Adds to a counter; the attributes are checked for the one rule above (bounded, non-personal values). */
+/**
+ * Starts counters at 0 for every label set they can have, so their series exist (and `rate()` and
+ * `increase()` in the alert rules work) before the first failure, retry or refusal happens.
+ */
+export function zeroCounters(counter: () => Counter, labelSets: Attributes[]): void {
+  for (const attributes of labelSets) counter().add(0, attributes);
+}
+
+/** Adds to a counter (labels: bounded, non-personal values only, see above). */
 export function count(counter: () => Counter, value: number, attributes: Attributes): void {
   if (value > 0) counter().add(value, attributes);
 }
@@ -127,8 +135,8 @@ const jobGauges = lazy(() => {
     queued: m.createObservableGauge('erasure_queue_depth', { description: 'jobs waiting to run (PENDING)' }),
     running: m.createObservableGauge('erasure_jobs_running', { description: 'jobs running now (RUNNING)' }),
     stalled: m.createObservableGauge('erasure_jobs_stalled', { description: 'RUNNING jobs without progress past the stall limit' }),
-    oldest: m.createObservableGauge('erasure_open_job_oldest_age', { unit: 's', description: 'age of the oldest open (PENDING or RUNNING) job' }),
-    due: m.createObservableGauge('erasure_legal_due', { unit: 's', description: 'the time an erasure request may take by law (ORCHESTRATOR_LEGAL_DUE_DAYS)' }),
+    oldest: m.createObservableGauge('erasure_open_job_oldest_age_seconds', { unit: 's', description: 'age of the oldest open (PENDING or RUNNING) job' }),
+    due: m.createObservableGauge('erasure_legal_due_seconds', { unit: 's', description: 'the time an erasure request may take by law (ORCHESTRATOR_LEGAL_DUE_DAYS)' }),
   };
 });
 
