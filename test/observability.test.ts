@@ -15,6 +15,8 @@ import test from 'ava';
 import type { Pool } from 'pg';
 import { JobStatus } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { PROCESS_NAMES } from '../mesh/catalog';
+import { ConfigError } from '../services/kit/config';
+import { metricsAddress } from '../services/kit/metrics';
 import { repoRoot } from '../services/kit/paths';
 import { seedTenant } from '../services/seed';
 import { testServerUrl } from './support/database';
@@ -62,6 +64,19 @@ test('the alert rules pass promtool check and their unit tests; the scrape confi
   const alerts = [...readFileSync(deploy('alerts.yml'), 'utf8').matchAll(/- alert: (\S+)/g)].map((m) => m[1]!);
   t.is(alerts.length, 6);
   for (const alert of alerts) t.true(runbook.includes(`## ${alert}`), `runbook entry for ${alert}`);
+});
+
+test('metricsAddress: gRPC port + 100 on 127.0.0.1 by default, <NAME>_METRICS_ADDR moves or turns it off, a bad value names the variable', (t) => {
+  t.deepEqual(metricsAddress('orchestrator', {}), { host: '127.0.0.1', port: 7200 });
+  t.deepEqual(metricsAddress('alert-processor', {}), { host: '127.0.0.1', port: 7214 });
+  t.deepEqual(metricsAddress('orders', { ORDERS_ADDR: '127.0.0.1:17103' }), { host: '127.0.0.1', port: 17203 });
+  t.deepEqual(metricsAddress('orders', { ORDERS_METRICS_ADDR: '0.0.0.0:9464' }), { host: '0.0.0.0', port: 9464 });
+  t.is(metricsAddress('orders', { ORDERS_METRICS_ADDR: 'off' }), undefined);
+  t.is(metricsAddress('bakery-erasure', {}), undefined, 'not a process of the catalog: no endpoint');
+  for (const bad of ['9464', 'localhost:99999', 'a b:1']) {
+    const error = t.throws(() => metricsAddress('alert-processor', { ALERT_PROCESSOR_METRICS_ADDR: bad }), { instanceOf: ConfigError });
+    t.regex(error!.message, /^ALERT_PROCESSOR_METRICS_ADDR must be host:port or off/);
+  }
 });
 
 let mesh: ProcessMesh;
