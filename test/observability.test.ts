@@ -8,6 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -82,11 +83,36 @@ test('metricsAddress: gRPC port + 100 on 127.0.0.1 by default, <NAME>_METRICS_AD
 let mesh: ProcessMesh;
 let pools: Map<string, Pool>;
 let prometheus: ChildProcess | undefined;
+let otlp: Awaited<ReturnType<typeof otlpMetricsReceiver>>;
+
+/** An OTLP/HTTP metrics receiver on loopback: keeps every request body, as text. */
+async function otlpMetricsReceiver() {
+  const bodies: string[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (request.method === 'POST' && request.url === '/v1/metrics') bodies.push(Buffer.concat(chunks).toString('utf8'));
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { bodies, endpoint: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
 let promDir: string | undefined;
 
 test.before(async (t) => {
   t.timeout(300_000);
-  mesh = new ProcessMesh(testServerUrl(), `obs_${randomUUID().slice(0, 6)}`, { ERASURE_CHUNK_INITIAL_ROWS: '100', ERASURE_CHUNK_MAX_ROWS: '200' });
+  otlp = await otlpMetricsReceiver();
+  mesh = new ProcessMesh(testServerUrl(), `obs_${randomUUID().slice(0, 6)}`, {
+    ERASURE_CHUNK_INITIAL_ROWS: '100',
+    ERASURE_CHUNK_MAX_ROWS: '200',
+    // Pushed by OTLP as well, every second, to this file's receiver.
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${otlp.endpoint}/v1/metrics`,
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
+  });
   await mesh.prepare();
   await mesh.startAll();
   pools = meshPools(mesh.databases);
@@ -100,6 +126,7 @@ test.after.always(async () => {
   }
   if (promDir) rmSync(promDir, { recursive: true, force: true });
   await mesh?.stopAll();
+  await otlp?.close();
   for (const pool of pools?.values() ?? []) await pool.end().catch(() => undefined);
   await mesh?.dropDatabases();
 });
@@ -139,7 +166,8 @@ test.serial('after an erasure every process serves metrics without a subject id 
   const run = await orch.deleteTenant({ tenantId }, token);
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   const jobId = run.finished!.id;
-  t.deepEqual(await rowsMentioning(pools, [tenantId]), {}, 'nothing of the tenant left (direct SQL)');
+  const steps = run.finished!.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}`).join(' ');
+  t.deepEqual(await rowsMentioning(pools, [tenantId]), {}, `nothing of the tenant left (direct SQL); steps expected/deleted: ${steps}`);
   t.deepEqual(changedTables(before, await meshSnapshot(pools)), [], 'the control tenant is untouched (direct SQL)');
   const { rows } = await pools.get('orchestrator')!.query<{ total: number }>('SELECT sum(rows_deleted)::int AS total FROM erasure_job_steps WHERE job_id = $1', [jobId]);
   t.true(rows[0]!.total > 0);
@@ -212,6 +240,13 @@ test.serial('after an erasure every process serves metrics without a subject id 
   t.is(await value('max(erasure_legal_due_seconds)'), 30 * 86_400);
   t.is(await value('max(erasure_jobs_stalled)'), 0);
   t.is(await value('sum(erasure_rows_erased_total)'), rows[0]!.total);
+
+  // The OTLP push reached the receiver from every process, with the same metrics and no id or e-mail.
+  await sleep(1500);
+  const pushed = otlp.bodies.join('\n');
+  for (const name of PROCESS_NAMES) t.true(pushed.includes(`"stringValue":"${name}"`), `${name} pushed metrics by OTLP`);
+  t.true(pushed.includes('"name":"erasure_rows_erased"'), 'the rows counter was pushed');
+  for (const value of forbidden) t.false(pushed.toLowerCase().includes(value.toLowerCase()), 'no subject id, job id or e-mail in the OTLP push');
 
   // No label value Prometheus stored carries an id or an e-mail.
   const series = await fetch(`http://127.0.0.1:${promPort}/api/v1/series?match[]=${encodeURIComponent('{__name__=~"erasure_.+"}')}`).then((r) => r.text());

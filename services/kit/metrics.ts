@@ -15,7 +15,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { catalogEntry } from '../../mesh/catalog';
-import { ConfigError, envPrefix, envString, serviceAddress } from './config';
+import { ConfigError, envInt, envPrefix, envString, serviceAddress } from './config';
 
 type Env = Record<string, string | undefined>;
 
@@ -42,7 +42,8 @@ export function metricsAddress(name: string, env: Env = process.env): { host: st
 
 /**
  * The metric readers of a process: the Prometheus endpoint (unless off) and, when OTEL_METRICS_EXPORTER
- * names `otlp`, a periodic OTLP/HTTP push (OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT). A `/metrics` port
+ * names `otlp`, a periodic OTLP/HTTP push (OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, every
+ * OTEL_METRIC_EXPORT_INTERVAL ms, default 15 s). A `/metrics` port
  * that cannot be bound is reported on stderr; the process keeps serving erasures.
  */
 export function metricReaders(name: string, env: Env = process.env): IMetricReader[] {
@@ -56,7 +57,8 @@ export function metricReaders(name: string, env: Env = process.env): IMetricRead
     );
   }
   if ((env.OTEL_METRICS_EXPORTER ?? '').split(',').map((value) => value.trim()).includes('otlp')) {
-    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 15_000 }));
+    const interval = envInt(env, 'OTEL_METRIC_EXPORT_INTERVAL', 15_000, 100);
+    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
   }
   return readers;
 }
