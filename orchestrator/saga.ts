@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { count, instruments } from '../services/kit/metrics';
 import { ALL_SERVICES } from './config';
 import { inSpan } from './job-trace';
 import type { JobJournal } from './journal';
@@ -68,6 +69,7 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   const leftovers = await verify(subject, signal, deps);
   if (leftovers.length) {
     for (const { service, rows, error } of leftovers) {
+      count(instruments.verificationFailures, 1, { service });
       const step = steps.find((s) => s.name === service);
       if (step) await journal.recordStep(step, { status: 'FAILED', lastError: error ?? `verification found ${rows} rows left`, finishedAt: new Date() });
     }
