@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { GENESIS_HASH, entryHash, readEntries } from './audit-chain';
 import { AUDIT_HEAD_TYPE, toSignedHead, type SignedHead } from './audit-heads';
 import { verifySigned, type Jwks } from './certificates';
@@ -31,7 +31,7 @@ export interface AuditReport {
  * and the chain must hold the signed hash at the signed seq. A chain rewritten with its stored heads
  * fails against a head kept outside; a truncated tail fails against any head signed after the cut.
  */
-export async function verifyAuditChain(db: Pool, jwks: Jwks, outside: HeadToCheck[] = []): Promise<AuditReport> {
+export async function verifyAuditChain(db: Pool | PoolClient, jwks: Jwks, outside: HeadToCheck[] = []): Promise<AuditReport> {
   const problems: string[] = [];
   const stored = (
     await db.query<{ seq: string; hash: string; signed_at: Date; kid: string; jws: string }>('SELECT seq, hash, signed_at, kid, jws FROM erasure_audit_signed_heads ORDER BY seq')
