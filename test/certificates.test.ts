@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { Pool, type PoolClient } from 'pg';
-import { status } from '@grpc/grpc-js';
 import { CompactSign } from 'jose';
 import { JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { runCli } from '../cli/erasure';
@@ -252,9 +251,9 @@ test.serial('certificates: verify with the published keys (RPC and JWKS file), s
 
   // Not completed → FAILED_PRECONDITION; unknown → NOT_FOUND.
   if (cancelledJobId && !completed.some((job) => job.id === cancelledJobId)) {
-    t.is(codeOf(await t.throwsAsync(replicas[0]!.unary.getCertificate({ jobId: cancelledJobId }, token))), status.FAILED_PRECONDITION);
+    t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: cancelledJobId }, token)), 'FAILED_PRECONDITION');
   }
-  t.is(codeOf(await t.throwsAsync(replicas[0]!.unary.getCertificate({ jobId: randomUUID() }, token))), status.NOT_FOUND);
+  t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: randomUUID() }, token)), 'NOT_FOUND');
 });
 
 /** The highest seq among the signed heads kept outside. */
