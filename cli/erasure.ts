@@ -169,7 +169,8 @@ const proofCommands: Record<string, Command> = {
     details: '  --jwks <file>  the orchestrator\'s public keys (default: ORCHESTRATOR_JWKS_FILE, <data dir>/audit/orchestrator-jwks.json)\nExit 1 when the signature does not verify (any changed byte).',
     flags: { jwks: 'string' },
     async run(ctx) {
-      const file = one(ctx, 'file', () => true);
+      const [file, ...rest] = ctx.args.positionals;
+      if (file === undefined || rest.length) throw new UsageError('give exactly one <file>');
       const jws = readFileSync(file, 'utf8').trim();
       let verified: { payload: CertificatePayload; kid: string };
       try {
