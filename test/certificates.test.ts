@@ -27,7 +27,7 @@ import { testServerUrl } from './support/database';
 import { codeOf } from './support/identity';
 import { orchestratorClient, isFinal } from './support/orchestrator-client';
 import { MESH_SERVICES, ProcessMesh, freePort } from './support/process-mesh';
-import { TEST_DATA_DIR, operatorToken, strangerKey } from './support/keys';
+import { TEST_DATA_DIR, operatorToken, serviceToken, strangerKey, userToken } from './support/keys';
 import { rowsContaining } from './support/snapshot';
 
 const outsideDir = mkdtempSync(join(tmpdir(), 'erasure-audit-outside-'));
@@ -45,6 +45,8 @@ let controlBefore: Map<string, Map<string, number>>;
 const completed: Job[] = [];
 const secrets: string[] = [];
 let cancelledJobId: string | undefined;
+/** The owner of the first erased tenant: a viewer of its job (users outlive their tenants). */
+const tenantAdmins: string[] = [];
 
 test.before(async () => {
   mesh = new ProcessMesh(testServerUrl(), `cert_${randomUUID().slice(0, 6)}`, {
@@ -147,6 +149,7 @@ function tamper(jws: string, part: number, at = 10): string {
 test.serial('a mixed run on two replicas: every completed job has exactly one certificate, and the control tenant is untouched', async (t) => {
   const tenants = [randomUUID(), randomUUID(), randomUUID()];
   const seeded = await Promise.all(tenants.map((id) => seed(id, 400, 2)));
+  tenantAdmins.push(seeded[0]!.userIds[0]!);
   // A user of the third tenant (not its owner) is erased on their own; the tenants themselves too.
   const member = seeded[2]!.userIds[1]!;
   secrets.push(...tenants, ...seeded.flatMap((s) => s.userIds), ...(await emailsOf(seeded.flatMap((s) => s.userIds))));
@@ -254,7 +257,21 @@ test.serial('certificates: verify with the published keys (RPC and JWKS file), s
   if (cancelledJobId && !completed.some((job) => job.id === cancelledJobId)) {
     t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: cancelledJobId }, token)), 'FAILED_PRECONDITION');
   }
+  const failed = randomUUID();
+  await orchDb.query(
+    `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, trace_id, finished_at) VALUES ($1, 'tenant', $2, 'FAILED', 'operator:test', 'x', now())`,
+    [failed, randomUUID()],
+  );
+  t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: failed }, token)), 'FAILED_PRECONDITION', 'a FAILED job has no certificate');
   t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: randomUUID() }, token)), 'NOT_FOUND');
+
+  // Who may read it: as GetJob (mesh/caller-rules.ts, orchestrator/authorization.ts).
+  const byAdmin = await replicas[0]!.unary.getCertificate({ jobId: completed[1]!.id }, await userToken(tenantAdmins[0]!));
+  t.is(byAdmin.jws, (await replicas[0]!.unary.getCertificate({ jobId: completed[1]!.id }, token)).jws, "the tenant's owner at the time reads its certificate");
+  t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: completed[1]!.id }, await userToken(randomUUID()))), 'PERMISSION_DENIED');
+  t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: completed[1]!.id }, await serviceToken('orders'))), 'PERMISSION_DENIED');
+  t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: completed[1]!.id })), 'UNAUTHENTICATED');
+  t.is(await codeOf(replicas[0]!.unary.getCertificate({ jobId: 'not-a-uuid' }, token)), 'INVALID_ARGUMENT');
 });
 
 /** The highest seq among the signed heads kept outside. */
