@@ -12,13 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
-import { Pool, type PoolClient } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 import { CompactSign } from 'jose';
 import { JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { runCli } from '../cli/erasure';
 import { seedTenant } from '../services/seed';
 import { canonicalJson } from '../services/kit/canonical-json';
 import { TOKEN_ALGORITHM } from '../services/kit/keys';
+import { runtimeRoleStatements } from '../services/kit/database';
+import { APPEND_ONLY_TABLES } from '../orchestrator/migrations';
 import { GENESIS_HASH, entryHash, readEntries, type AuditEntry } from '../orchestrator/audit-chain';
 import { AUDIT_HEAD_TYPE } from '../orchestrator/audit-heads';
 import { parseHeads, verifyAuditChain, type HeadToCheck } from '../orchestrator/audit-verify';
@@ -312,7 +314,7 @@ test.serial('audit chain: every lifecycle event from both replicas, one unforked
   t.regex(viaCli.stdout, /audit chain verified/);
 });
 
-test.serial('append-only: a role that is not the owner cannot UPDATE, DELETE or TRUNCATE the chain, even with the privileges', async (t) => {
+test.serial('append-only: a role that is not the owner cannot UPDATE, DELETE or TRUNCATE the chain, even with the privileges; the runtime role only reads and appends', async (t) => {
   const role = `audit_probe_${randomUUID().slice(0, 8)}`;
   const client = await orchDb.connect();
   try {
@@ -329,6 +331,28 @@ test.serial('append-only: a role that is not the owner cannot UPDATE, DELETE or 
   } finally {
     await client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => undefined);
     client.release();
+  }
+
+  // The orchestrator's runtime role (runtimeRoleStatements with APPEND_ONLY_TABLES): reads and appends, never rewrites.
+  const runtimeRole = `orch_rt_${randomUUID().slice(0, 8)}`;
+  const url = new URL(mesh.databases.orchestrator!);
+  const statements = runtimeRoleStatements({ database: url.pathname.slice(1), role: runtimeRole, password: 'runtime-password', migrationRole: url.username || 'postgres', appendOnly: [...APPEND_ONLY_TABLES] });
+  for (const sql of [...statements.server, ...statements.database]) await orchDb.query(sql);
+  url.username = runtimeRole;
+  url.password = 'runtime-password';
+  const runtime = new Client({ connectionString: url.toString() });
+  await runtime.connect();
+  try {
+    t.true((await runtime.query('SELECT count(*)::int AS n FROM erasure_audit_log')).rows[0].n > 0, 'reads the chain');
+    for (const statement of ['UPDATE erasure_audit_log SET kind = kind', 'DELETE FROM erasure_audit_log', 'TRUNCATE erasure_audit_log', 'DELETE FROM erasure_certificates']) {
+      t.is(await runtime.query(statement).then(() => undefined, (e: { code?: string }) => e.code), '42501', `runtime role: ${statement}`);
+    }
+    await runtime.query('BEGIN');
+    await runtime.query('SELECT seq FROM erasure_audit_head FOR UPDATE');
+    await runtime.query('ROLLBACK');
+  } finally {
+    await runtime.end();
+    await orchDb.query(`DROP OWNED BY ${runtimeRole}; DROP ROLE ${runtimeRole}`).catch(() => undefined);
   }
 });
 
