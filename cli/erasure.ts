@@ -211,7 +211,7 @@ const proofCommands: Record<string, Command> = {
     details:
       'Reads the orchestrator\'s database (ORCHESTRATOR_DATABASE_URL, else DATABASE_URL, else the embedded one).\n' +
       '  --head <jws|file>   a signed head kept outside (a JWS, a file with one, or JSON lines); repeatable with commas\n' +
-      '  --heads-file <f>    the outside sink (default: ORCHESTRATOR_AUDIT_HEADS_FILE, <data dir>/audit/signed-heads.jsonl, when it exists)\n' +
+      '  --heads-file <f>    the outside sink (default without --head: ORCHESTRATOR_AUDIT_HEADS_FILE, <data dir>/audit/signed-heads.jsonl, when it exists)\n' +
       '  --jwks <file>       the orchestrator\'s public keys (default: ORCHESTRATOR_JWKS_FILE)\n' +
       'Exit 1 when any link or head does not match.',
     flags: { head: 'list', 'heads-file': 'string', jwks: 'string' },
@@ -222,9 +222,11 @@ const proofCommands: Record<string, Command> = {
       for (const head of (ctx.args.flags.head as string[] | undefined) ?? []) {
         outside.push(...(existsSync(head) ? parseHeads(readFileSync(head, 'utf8'), head) : parseHeads(head, '--head')));
       }
-      const headsFile = (ctx.args.flags['heads-file'] as string | undefined) ?? orchestratorConfig(ctx.env).auditHeadsFile;
-      if (existsSync(headsFile)) outside.push(...parseHeads(readFileSync(headsFile, 'utf8'), headsFile));
-      else if (ctx.args.flags['heads-file'] !== undefined) throw new CommandFailure(`no heads file at ${headsFile}`);
+      // The configured sink is read when no head is given on the command line.
+      const givenFile = ctx.args.flags['heads-file'] as string | undefined;
+      const headsFile = givenFile ?? (outside.length ? undefined : orchestratorConfig(ctx.env).auditHeadsFile);
+      if (headsFile && existsSync(headsFile)) outside.push(...parseHeads(readFileSync(headsFile, 'utf8'), headsFile));
+      else if (givenFile !== undefined) throw new CommandFailure(`no heads file at ${givenFile}`);
       const { url, embedded } = await resolveServiceDatabaseUrl('orchestrator', ctx.env);
       const pool = new Pool({ connectionString: url, max: 1 });
       try {

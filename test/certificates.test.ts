@@ -132,7 +132,11 @@ function sink(): Writable & { text: () => string } {
 async function cli(args: string[], env: Record<string, string> = {}) {
   const stdout = sink();
   const stderr = sink();
-  const code = await runCli(args, { env: { ERASURE_DATA_DIR: TEST_DATA_DIR, ORCHESTRATOR_ADDR: mesh.addresses.orchestrator!, ...env }, stdout, stderr });
+  const code = await runCli(args, {
+    env: { ERASURE_DATA_DIR: TEST_DATA_DIR, ORCHESTRATOR_ADDR: mesh.addresses.orchestrator!, ORCHESTRATOR_AUDIT_HEADS_FILE: headsFile, ORCHESTRATOR_JWKS_FILE: jwksFile, ...env },
+    stdout,
+    stderr,
+  });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
@@ -309,9 +313,10 @@ test.serial('audit chain: every lifecycle event from both replicas, one unforked
   t.true(report.ok, JSON.stringify(report));
   t.is(report.entries, lastSeq);
   t.true(report.headsChecked > outsideHeads().length, 'stored and outside heads were checked');
-  const viaCli = await cli(['audit', 'verify', '--jwks', jwksFile, '--heads-file', headsFile], { ORCHESTRATOR_DATABASE_URL: mesh.databases.orchestrator! });
+  const viaCli = await cli(['audit', 'verify'], { ORCHESTRATOR_DATABASE_URL: mesh.databases.orchestrator! });
   t.is(viaCli.code, 0, viaCli.stdout + viaCli.stderr);
   t.regex(viaCli.stdout, /audit chain verified/);
+  t.true(Number(/\((\d+) kept outside\)/.exec(viaCli.stdout)?.[1]) > 0, 'the CLI read the configured outside sink');
 });
 
 test.serial('append-only: a role that is not the owner cannot UPDATE, DELETE or TRUNCATE the chain, even with the privileges; the runtime role only reads and appends', async (t) => {
