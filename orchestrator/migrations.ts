@@ -1,13 +1,5 @@
 import type { ServiceMigration } from '../services/kit/service-definition';
 
-/**
- * The orchestrator's tables that only ever grow (orchestrator/audit-chain.ts, orchestrator/certificates.ts):
- * give them as `appendOnly` to `runtimeRoleStatements` (services/kit/database.ts) so the runtime role
- * may only read and insert. Their trigger (migration 0005) refuses UPDATE, DELETE and TRUNCATE to every
- * role but the table owner as well.
- */
-export const APPEND_ONLY_TABLES: readonly string[] = ['erasure_audit_log', 'erasure_audit_signed_heads', 'erasure_certificates'];
-
 /** The orchestrator's own database: jobs and their per-service steps, written before any work starts. */
 export const migrations: ServiceMigration[] = [
   {
@@ -227,3 +219,11 @@ export const migrations: ServiceMigration[] = [
     },
   },
 ];
+
+/**
+ * Tables the orchestrator's runtime role may only read and insert into (mesh/provision.ts): nothing that
+ * runs jobs can rewrite what proves an erasure happened. Tombstones are never updated — a key rotation
+ * adds a version, it does not re-hash. The audit chain, its signed heads and the certificates
+ * (migration 0005) also refuse UPDATE, DELETE and TRUNCATE by trigger to every role but their owner.
+ */
+export const APPEND_ONLY_TABLES: readonly string[] = ['erasure_tombstones', 'erasure_audit_log', 'erasure_audit_signed_heads', 'erasure_certificates'];
