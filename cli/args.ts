@@ -33,6 +33,13 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
       flags.help = true;
       continue;
     }
+    // The one short option: `-o <file>` for commands that write a file.
+    if (arg === '-o' && spec.output === 'string') {
+      const value = argv[++i];
+      if (value === undefined) throw new UsageError('-o needs a value');
+      flags.output = value;
+      continue;
+    }
     if (!arg.startsWith('--')) {
       positionals.push(arg);
       continue;

@@ -14,7 +14,14 @@ import {
   type CancelJobResponse,
   type GetJobResponse,
   type RetryJobResponse,
+  type GetCertificateResponse,
+  type GetPublicKeysResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Pool } from 'pg';
+import { orchestratorConfig } from '../orchestrator/config';
+import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
+import { parseHeads, verifyAuditChain, type HeadToCheck } from '../orchestrator/audit-verify';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
 import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
@@ -127,6 +134,121 @@ async function withDatabaseServer<T>(env: Env, work: (serverUrl: string | undefi
     if (embedded?.startedHere) await embedded.stop();
   }
 }
+
+/** Writes `text` to `-o <file>` when given (and says so), else to stdout. */
+function output(ctx: CommandContext, text: string, what: string): void {
+  const file = ctx.args.flags.output as string | undefined;
+  if (file === undefined) return void print(ctx, text);
+  writeFileSync(file, `${text}\n`);
+  if (!ctx.json) ctx.stderr.write(`${what} written to ${file}\n`);
+}
+
+/** The JWKS to verify with: `--jwks <file>`, else the file the orchestrator publishes (ORCHESTRATOR_JWKS_FILE). */
+function jwksOf(ctx: CommandContext): Jwks {
+  const file = (ctx.args.flags.jwks as string | undefined) ?? orchestratorConfig(ctx.env).jwksFile;
+  if (!existsSync(file)) throw new CommandFailure(`no JWKS file at ${file}: give --jwks <file> (erasure public-keys -o <file>)`);
+  return JSON.parse(readFileSync(file, 'utf8')) as Jwks;
+}
+
+const proofCommands: Record<string, Command> = {
+  certificate: {
+    usage: 'erasure certificate <job> [-o <file>] [--json]',
+    summary: "a completed job's signed deletion certificate (a JWS)",
+    details: '  -o, --output <file>  write the JWS to a file (verify it with `erasure verify-certificate <file>`)\n  --json               the decoded payload instead of the JWS',
+    flags: { output: 'string' },
+    async run(ctx) {
+      const jobId = one(ctx, 'job');
+      const response = await ctx.client.call<GetCertificateResponse>('orchestrator', 'getCertificate', { jobId });
+      if (ctx.json && ctx.args.flags.output === undefined) printJson(ctx, JSON.parse(response.payloadJson));
+      else output(ctx, response.jws, 'certificate');
+      return 0;
+    },
+  },
+
+  'verify-certificate': {
+    usage: 'erasure verify-certificate <file> [--jwks <file>] [--json]',
+    summary: 'verify a deletion certificate offline against the published keys',
+    details: '  --jwks <file>  the orchestrator\'s public keys (default: ORCHESTRATOR_JWKS_FILE, <data dir>/audit/orchestrator-jwks.json)\nExit 1 when the signature does not verify (any changed byte).',
+    flags: { jwks: 'string' },
+    async run(ctx) {
+      const [file, ...rest] = ctx.args.positionals;
+      if (file === undefined || rest.length) throw new UsageError('give exactly one <file>');
+      const jws = readFileSync(file, 'utf8').trim();
+      let verified: { payload: CertificatePayload; kid: string };
+      try {
+        verified = await verifySigned<CertificatePayload>(jws, jwksOf(ctx), CERTIFICATE_TYPE);
+      } catch (error) {
+        throw new CommandFailure(`certificate does NOT verify: ${(error as Error).message}`);
+      }
+      const { payload, kid } = verified;
+      if (ctx.json) printJson(ctx, { valid: true, kid, payload });
+      else {
+        const rows = payload.services.reduce((sum, s) => sum + s.rows, 0);
+        print(
+          ctx,
+          `certificate valid (key ${kid}): job ${payload.job_id}, ${payload.subject.kind} ${payload.subject.ref}, ${formatCount(rows)} rows in ${payload.services.length} steps, ` +
+            `completed ${payload.completed_at}, audit head ${payload.audit_head.seq}, backups may hold it until ${payload.backup_retention_until}`,
+        );
+      }
+      return 0;
+    },
+  },
+
+  'public-keys': {
+    usage: 'erasure public-keys [-o <file>]',
+    summary: "the orchestrator's public keys (current and retired) as a JWKS",
+    details: '  -o, --output <file>  write the JWKS to a file',
+    flags: { output: 'string' },
+    async run(ctx) {
+      none(ctx);
+      const { jwksJson } = await ctx.client.call<GetPublicKeysResponse>('orchestrator', 'getPublicKeys', {});
+      output(ctx, JSON.stringify(JSON.parse(jwksJson), null, 2), 'JWKS');
+      return 0;
+    },
+  },
+
+  audit: {
+    usage: 'erasure audit verify [--head <signed head: JWS or file>] [--heads-file <jsonl>] [--jwks <file>] [--json]',
+    summary: 'walk the audit chain, check it against signed heads, name the first broken link',
+    details:
+      'Reads the orchestrator\'s database (ORCHESTRATOR_DATABASE_URL, else DATABASE_URL, else the embedded one).\n' +
+      '  --head <jws|file>   a signed head kept outside (a JWS, a file with one, or JSON lines); repeatable with commas\n' +
+      '  --heads-file <f>    the outside sink (default without --head: ORCHESTRATOR_AUDIT_HEADS_FILE, <data dir>/audit/signed-heads.jsonl, when it exists)\n' +
+      '  --jwks <file>       the orchestrator\'s public keys (default: ORCHESTRATOR_JWKS_FILE)\n' +
+      'Exit 1 when any link or head does not match.',
+    flags: { head: 'list', 'heads-file': 'string', jwks: 'string' },
+    async run(ctx) {
+      if (ctx.args.positionals.length !== 1 || ctx.args.positionals[0] !== 'verify') throw new UsageError('the only audit command is `erasure audit verify`');
+      const jwks = jwksOf(ctx);
+      const outside: HeadToCheck[] = [];
+      for (const head of (ctx.args.flags.head as string[] | undefined) ?? []) {
+        outside.push(...(existsSync(head) ? parseHeads(readFileSync(head, 'utf8'), head) : parseHeads(head, '--head')));
+      }
+      // The configured sink is read when no head is given on the command line.
+      const givenFile = ctx.args.flags['heads-file'] as string | undefined;
+      const headsFile = givenFile ?? (outside.length ? undefined : orchestratorConfig(ctx.env).auditHeadsFile);
+      if (headsFile && existsSync(headsFile)) outside.push(...parseHeads(readFileSync(headsFile, 'utf8'), headsFile));
+      else if (givenFile !== undefined) throw new CommandFailure(`no heads file at ${givenFile}`);
+      const { url, embedded } = await resolveServiceDatabaseUrl('orchestrator', ctx.env);
+      const pool = new Pool({ connectionString: url, max: 1 });
+      try {
+        const report = await verifyAuditChain(pool, jwks, outside);
+        if (ctx.json) printJson(ctx, report);
+        else {
+          print(ctx, `${report.entries} entries, last seq ${report.last.seq}; ${report.headsChecked} signed heads checked (${outside.length} kept outside)`);
+          if (report.firstBroken) print(ctx, `first broken link: ${report.firstBroken.reason}`);
+          for (const problem of report.problems) print(ctx, `problem: ${problem}`);
+          if (report.ok) print(ctx, 'audit chain verified');
+        }
+        if (!report.ok) throw new CommandFailure(report.firstBroken ? `audit chain broken at entry ${report.firstBroken.seq}` : 'audit chain does not match its signed heads');
+        return 0;
+      } finally {
+        await pool.end();
+        if (embedded?.startedHere) await embedded.stop();
+      }
+    },
+  },
+};
 
 const commands: Record<string, Command> = {
   seed: {
@@ -437,6 +559,8 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  // Certificates, public keys and the audit chain.
+  ...proofCommands,
 };
 
 /** `--detach`: the job's first snapshot only; the job goes on without us. */

@@ -65,6 +65,10 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/ListJobs`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/CancelJob`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/RetryJob`]: { users: true, operators: true },
+  // As GetJob: operators, and users who may see the job (its initiator, the tenant's admins, the erased user).
+  [`${DELETION_ORCHESTRATOR}/GetCertificate`]: { users: true, operators: true },
+  // Public knowledge, but asked with a token like every other read (the JWKS file needs none).
+  [`${DELETION_ORCHESTRATOR}/GetPublicKeys`]: { users: true, operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { PreviewTenantDeletionResponse, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { PreviewTenantDeletionResponse, type GetCertificateResponse, type GetPublicKeysResponse, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { parseArgs, UsageError } from '../cli/args';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
@@ -110,9 +111,24 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
     out();
     out('    kept on purpose: rows a RETAIN rule keeps for a legal reason (anonymized), and bakery A\'s users in');
     out('    auth (a user erasure removes users; `npx erasure delete-user <id>`).');
+    out();
+    if (jobStatusName(job.status) === 'COMPLETED') await showCertificate(client, job.id, failures);
     return job;
   } finally {
     client.close();
+  }
+}
+
+/** The job's deletion certificate, verified against the orchestrator's published keys (as `erasure verify-certificate` does offline). */
+async function showCertificate(client: MeshClient, jobId: string, failures: string[]): Promise<void> {
+  const { jws } = await client.call<GetCertificateResponse>('orchestrator', 'getCertificate', { jobId });
+  const { jwksJson } = await client.call<GetPublicKeysResponse>('orchestrator', 'getPublicKeys', {});
+  try {
+    const { payload, kid } = await verifySigned<CertificatePayload>(jws, JSON.parse(jwksJson) as Jwks, CERTIFICATE_TYPE);
+    out(`    deletion certificate verified (key ${kid}): subject ${payload.subject.ref.slice(0, 24)}…, audit head ${payload.audit_head.seq}`);
+    out(`    (npx erasure certificate ${jobId} -o cert.jws && npx erasure verify-certificate cert.jws)`);
+  } catch (error) {
+    failures.push(`the deletion certificate does not verify: ${(error as Error).message}`);
   }
 }
 

@@ -18,9 +18,14 @@ import {
   type RetryJobRequest,
   type RetryJobResponse,
   type WatchJobRequest,
+  type GetCertificateRequest,
+  type GetCertificateResponse,
+  type GetPublicKeysRequest,
+  type GetPublicKeysResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { DELETION_ORCHESTRATOR } from '../mesh/catalog';
-import { RpcError, failedPrecondition, invalidArgument, requireUuid } from '../services/kit/errors';
+import { RpcError, failedPrecondition, invalidArgument, notFound, requireUuid } from '../services/kit/errors';
+import type { Certificates, Jwks } from './certificates';
 import { parseSubject } from '../services/kit/erasure-service';
 import { decodePageToken, pageSize } from '../services/kit/pagination';
 import { serverStream, unary, type CallContext, type RpcDeps } from '../services/kit/rpc';
@@ -54,6 +59,9 @@ export interface OrchestratorApiDeps {
   /** The most open jobs one caller may have started (services/kit/limits.ts). */
   openJobsPerCaller: number;
   log: Logger;
+  certificates: Certificates;
+  /** The orchestrator's public keys (current and retired), as GetPublicKeys returns them. */
+  jwks: Jwks;
 }
 
 function requestIdOf(value: string): string | undefined {
@@ -249,9 +257,23 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     return { job: await jobMessage(job.id) };
   });
 
+  const getCertificate = unary<GetCertificateRequest, GetCertificateResponse>(deps.rpc, 'GetCertificate', async (request, ctx) => {
+    // Who may read a certificate: whoever may read the job (authorization.ts).
+    const job = await authorize.visibleJob(ctx.principal, request.jobId);
+    const certificate = await deps.certificates.get(job.id);
+    if (!certificate) {
+      if (job.status !== 'COMPLETED') throw failedPrecondition(`job ${job.id} is ${job.status}; a certificate is issued when a job completes`, 'JOB_NOT_COMPLETED');
+      throw notFound(`job ${job.id} has no certificate (it completed before certificates were issued)`);
+    }
+    const payload = Buffer.from(certificate.jws.split('.')[1]!, 'base64url').toString('utf8');
+    return { jws: certificate.jws, payloadJson: payload, issuedAt: certificate.issuedAt };
+  });
+
+  const getPublicKeys = unary<GetPublicKeysRequest, GetPublicKeysResponse>(deps.rpc, 'GetPublicKeys', async () => ({ jwksJson: JSON.stringify(deps.jwks) }));
+
   return {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
-    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob },
+    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys },
   };
 }

@@ -1,5 +1,7 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
+import { join } from 'node:path';
 import { envInt, serviceAddress } from '../services/kit/config';
+import { dataDir } from '../services/kit/paths';
 import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
 
@@ -31,6 +33,14 @@ export interface OrchestratorConfig {
    * `erasure_legal_due_seconds` for the alert on open requests close to it (deploy/alerts.yml).
    */
   legalDueDays: number;
+  /** How often the audit chain's head is signed when it moved (orchestrator/audit-heads.ts). */
+  auditHeadIntervalMs: number;
+  /** The outside sink of signed audit heads: a JSONL file, one signed head a line. */
+  auditHeadsFile: string;
+  /** Where the orchestrator's public keys are published as a JWKS file. */
+  jwksFile: string;
+  /** How long backups are kept: a certificate states until when backups may still hold the subject. */
+  backupRetentionDays: number;
 }
 
 export interface CallerLimits {
@@ -64,5 +74,9 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
     runningJobs: limit('runningJobsPerReplica', env),
     legalDueDays: envInt(env, 'ORCHESTRATOR_LEGAL_DUE_DAYS', 30, 1, 365),
+    auditHeadIntervalMs: envInt(env, 'ORCHESTRATOR_AUDIT_HEAD_INTERVAL_MS', 60_000, 100),
+    auditHeadsFile: env.ORCHESTRATOR_AUDIT_HEADS_FILE || join(dataDir(), 'audit', 'signed-heads.jsonl'),
+    jwksFile: env.ORCHESTRATOR_JWKS_FILE || join(dataDir(), 'audit', 'orchestrator-jwks.json'),
+    backupRetentionDays: envInt(env, 'ORCHESTRATOR_BACKUP_RETENTION_DAYS', 35, 0, 3650),
   };
 }

@@ -30,7 +30,7 @@ export class JobJournal {
 
   /** Records a step's counts without announcing them (progress goes out as `progress` events). */
   recordCounts(step: JobStep): Promise<void> {
-    return this.write(step, { rowsDeleted: step.rowsDeleted, entities: step.entities });
+    return this.write(step, { rowsDeleted: step.rowsDeleted, entities: step.entities, policyFingerprint: step.policyFingerprint ?? undefined });
   }
 
   /**

@@ -27,6 +27,9 @@ import { JobStore } from './store';
 import { tombstoneRegistry } from './tombstone-registry';
 import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
 import { WatcherSlots } from './watchers';
+import { AuditChain } from './audit-chain';
+import { AuditHeads } from './audit-heads';
+import { Certificates, orchestratorJwks, writeJwksFile } from './certificates';
 import { refuseErasedUsers } from '../services/kit/tombstone-client';
 import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
 
@@ -46,6 +49,9 @@ export interface RunningOrchestrator {
   port: number;
   store: JobStore;
   tombstones: Tombstones;
+  /** The audit chain (`appendAuditEvent` for events that are not a job's state change). */
+  audit: AuditChain;
+  heads: AuditHeads;
   watchers: WatcherSlots;
   executor: JobExecutor;
   db: ServiceDatabase;
@@ -75,7 +81,12 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const queue = new ErasureQueue(url, log);
   await queue.start();
   const tombstones = new Tombstones(db.pool, options.tombstoneKeys ?? tombstoneKeys());
-  const store = new JobStore(db.pool, queue, tombstones);
+  const audit = new AuditChain(db.pool, tombstones.keys);
+  const heads = new AuditHeads(db.pool, signer, config.auditHeadsFile, log);
+  const certificates = new Certificates(db.pool, signer, audit, heads, config.backupRetentionDays);
+  const jwks = orchestratorJwks(signer);
+  writeJwksFile(config.jwksFile, jwks);
+  const store = new JobStore(db.pool, queue, tombstones, { audit, heads, certificates });
   const events = new JobEvents(url, log);
   await events.start();
   const clients = new ServiceClients(config.registry, signer);
@@ -107,7 +118,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log, certificates, jwks }),
       tombstoneRegistry(rpc, tombstones),
     ],
     log,
@@ -123,12 +134,15 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   // Resume jobs whose runner died (their advisory lock is free), then keep watching.
   void watchdog.pass();
   watchdog.start();
+  heads.start(config.auditHeadIntervalMs);
 
   return {
     address: server.address,
     port: server.port,
     store,
     tombstones,
+    audit,
+    heads,
     watchers,
     executor,
     db,
@@ -137,6 +151,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       readiness.stop();
       stopGauges();
       await watchdog.stop();
+      await heads.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

@@ -21,6 +21,8 @@ export function toStepMessage(step: JobStep): Step {
       action: tally.action,
       rows: String(tally.rows),
       chunks: String(tally.chunks),
+      retainReason: tally.retainReason ?? '',
+      retention: tally.retention ?? '',
     })),
   };
 }

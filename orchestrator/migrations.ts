@@ -141,11 +141,89 @@ export const migrations: ServiceMigration[] = [
       `);
     },
   },
+  {
+    name: '0005_audit_chain_and_certificates',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- The audit chain (orchestrator/audit-chain.ts): one entry per lifecycle event, each holding the
+        -- hash of the one before. Subjects appear only as keyed hashes (orchestrator/tombstones.ts).
+        CREATE TABLE erasure_audit_log (
+          seq bigint PRIMARY KEY,
+          at timestamptz NOT NULL,
+          kind text NOT NULL,
+          job_id uuid,
+          subject_ref text,
+          key_version int,
+          details jsonb NOT NULL DEFAULT '{}',
+          prev_hash text NOT NULL,
+          hash text NOT NULL
+        );
+        CREATE INDEX erasure_audit_log_job ON erasure_audit_log (job_id) WHERE job_id IS NOT NULL;
+        -- The chain's head, one row: an append locks it FOR UPDATE in its own transaction, so appends
+        -- from every replica are serialized and the chain never forks.
+        CREATE TABLE erasure_audit_head (
+          only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+          seq bigint NOT NULL,
+          hash text NOT NULL
+        );
+        INSERT INTO erasure_audit_head (seq, hash) VALUES (0, repeat('0', 64));
+        -- Signed heads (JWS over seq, hash and time); each is also written outside the database.
+        CREATE TABLE erasure_audit_signed_heads (
+          seq bigint PRIMARY KEY,
+          hash text NOT NULL,
+          signed_at timestamptz NOT NULL,
+          kid text NOT NULL,
+          jws text NOT NULL
+        );
+        -- One deletion certificate per completed job (orchestrator/certificates.ts).
+        CREATE TABLE erasure_certificates (
+          job_id uuid PRIMARY KEY REFERENCES erasure_jobs (id),
+          issued_at timestamptz NOT NULL,
+          kid text NOT NULL,
+          jws text NOT NULL
+        );
+        -- The policy fingerprint each service reported with its Delete result (stated by the certificate).
+        ALTER TABLE erasure_job_steps ADD COLUMN policy_fingerprint text;
+
+        -- Append-only for every role but the owner (the role that runs migrations); the runtime role
+        -- also lacks the privileges (APPEND_ONLY_TABLES).
+        CREATE FUNCTION erasure_refuse_rewrite() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          IF current_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID) THEN
+            RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+          END IF;
+          IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+          RETURN NEW;
+        END
+        $fn$;
+        CREATE TRIGGER erasure_audit_log_append_only BEFORE UPDATE OR DELETE ON erasure_audit_log
+          FOR EACH ROW EXECUTE FUNCTION erasure_refuse_rewrite();
+        CREATE TRIGGER erasure_audit_log_no_truncate BEFORE TRUNCATE ON erasure_audit_log
+          FOR EACH STATEMENT EXECUTE FUNCTION erasure_refuse_rewrite();
+        CREATE TRIGGER erasure_audit_signed_heads_append_only BEFORE UPDATE OR DELETE ON erasure_audit_signed_heads
+          FOR EACH ROW EXECUTE FUNCTION erasure_refuse_rewrite();
+        CREATE TRIGGER erasure_audit_signed_heads_no_truncate BEFORE TRUNCATE ON erasure_audit_signed_heads
+          FOR EACH STATEMENT EXECUTE FUNCTION erasure_refuse_rewrite();
+        CREATE TRIGGER erasure_certificates_append_only BEFORE UPDATE OR DELETE ON erasure_certificates
+          FOR EACH ROW EXECUTE FUNCTION erasure_refuse_rewrite();
+        CREATE TRIGGER erasure_certificates_no_truncate BEFORE TRUNCATE ON erasure_certificates
+          FOR EACH STATEMENT EXECUTE FUNCTION erasure_refuse_rewrite();
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        ALTER TABLE erasure_job_steps DROP COLUMN policy_fingerprint;
+        DROP TABLE erasure_certificates, erasure_audit_signed_heads, erasure_audit_head, erasure_audit_log;
+        DROP FUNCTION erasure_refuse_rewrite();
+      `);
+    },
+  },
 ];
 
 /**
  * Tables the orchestrator's runtime role may only read and insert into (mesh/provision.ts): nothing that
  * runs jobs can rewrite what proves an erasure happened. Tombstones are never updated — a key rotation
- * adds a version, it does not re-hash.
+ * adds a version, it does not re-hash. The audit chain, its signed heads and the certificates
+ * (migration 0005) also refuse UPDATE, DELETE and TRUNCATE by trigger to every role but their owner.
  */
-export const APPEND_ONLY_TABLES: readonly string[] = ['erasure_tombstones'];
+export const APPEND_ONLY_TABLES: readonly string[] = ['erasure_tombstones', 'erasure_audit_log', 'erasure_audit_signed_heads', 'erasure_certificates'];

@@ -96,8 +96,11 @@ const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDo
       action: entity.action,
       rows: (base[entity.entity]?.rows ?? 0) + Number(entity.rows),
       chunks: (base[entity.entity]?.chunks ?? 0) + Number(entity.chunks),
+      retainReason: entity.retainReason || undefined,
+      retention: entity.retention || undefined,
     };
   }
+  step.policyFingerprint = result.policyFingerprint || null;
   step.rowsDeleted = before + Number(result.totalRows);
   if (step.attempts > 1) {
     // An earlier attempt's call may still have been finishing its last chunk when this one counted

@@ -7,6 +7,9 @@ import { withTransaction } from '../services/kit/transactions';
 import { beginJobTrace } from './job-trace';
 import type { Phase, StepDeclaration, StepKind, SubjectKind } from './steps';
 import type { Tombstones } from './tombstones';
+import type { AuditChain } from './audit-chain';
+import type { AuditHeads } from './audit-heads';
+import type { Certificates } from './certificates';
 
 /** Every status a job can have (the metrics report each, 0 included). */
 export const JOB_STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
@@ -53,6 +56,9 @@ export interface EntityTally {
   action: number;
   rows: number;
   chunks: number;
+  /** RETAIN entities: the legal reason and the declared period (`10y from issued_at`), as the service reported them. */
+  retainReason?: string;
+  retention?: string;
 }
 
 /** A step of a job: as the saga works on it, as watchers are told of it, and as the mapper shows it. */
@@ -71,6 +77,8 @@ export interface JobStep {
   lastError: string;
   /** When a step waiting between attempts tries again; null otherwise. */
   nextAttemptAt: Date | null;
+  /** The service's policy fingerprint from its last Delete result (what the certificate states); null before. */
+  policyFingerprint: string | null;
   startedAt: Date | null;
   finishedAt: Date | null;
 }
@@ -142,11 +150,13 @@ interface StepRow {
   entities: Record<string, EntityTally>;
   last_error: string;
   next_attempt_at: Date | null;
+  policy_fingerprint: string | null;
   started_at: Date | null;
   finished_at: Date | null;
 }
 
-const STEP_COLUMNS = 'job_id, name, phase, kind, status, attempts, rows_deleted, expected_rows, entities, last_error, next_attempt_at, started_at, finished_at';
+const STEP_COLUMNS =
+  'job_id, name, phase, kind, status, attempts, rows_deleted, expected_rows, entities, last_error, next_attempt_at, policy_fingerprint, started_at, finished_at';
 
 /** JobStep field → column. */
 const STEP_FIELDS: Record<keyof StepChanges, string> = {
@@ -157,6 +167,7 @@ const STEP_FIELDS: Record<keyof StepChanges, string> = {
   entities: 'entities',
   lastError: 'last_error',
   nextAttemptAt: 'next_attempt_at',
+  policyFingerprint: 'policy_fingerprint',
   startedAt: 'started_at',
   finishedAt: 'finished_at',
 };
@@ -174,6 +185,7 @@ function toStep(row: StepRow): JobStep {
     entities: row.entities ?? {},
     lastError: row.last_error,
     nextAttemptAt: row.next_attempt_at,
+    policyFingerprint: row.policy_fingerprint,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
@@ -182,14 +194,43 @@ function toStep(row: StepRow): JobStep {
 const UNIQUE_VIOLATION = '23505';
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | undefined)?.code === UNIQUE_VIOLATION;
 
-/** The orchestrator's job records: written before any work starts. */
+/** Step statuses that end a step: each is an audit entry (the others are progress). */
+const STEP_ENDS: readonly StepStatusName[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+/** What records a job's lifecycle besides the job tables (orchestrator/audit-chain.ts, orchestrator/certificates.ts). */
+export interface JobLifecycle {
+  audit: AuditChain;
+  certificates: Certificates;
+  heads: AuditHeads;
+}
+
+/**
+ * The orchestrator's job records: written before any work starts. Every change of a job's status
+ * (and its verification) and every step's end goes through `updateJob`, `updateStep`, `complete`,
+ * `reopen` or `createOrAttach`, which append the audit entry in the same transaction: a status added
+ * later is audited without further code.
+ */
 export class JobStore {
   constructor(
     readonly pool: Pool,
     private readonly queue: JobQueue,
     /** Where a completed erasure leaves its tombstone; without one (some tests) none is left. */
     readonly tombstones?: Tombstones,
+    /** The audit chain and certificates; without them (some tests) nothing is audited. */
+    readonly lifecycle?: JobLifecycle,
   ) {}
+
+  /** Appends the audit entry of a job's event (inside the caller's transaction; its last statement). */
+  private async auditJob(
+    client: PoolClient,
+    kind: string,
+    job: { id: string; subject_kind: SubjectKind; subject_id: string },
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    const audit = this.lifecycle?.audit;
+    if (!audit) return;
+    await audit.append(client, { kind, jobId: job.id, subjectRef: audit.subjectRef(job.subject_kind, job.subject_id), details });
+  }
 
   /**
    * Records a job, its steps, its trace and its queue entry in one transaction, or returns the job
@@ -217,6 +258,11 @@ export class JobStore {
             [id, input.steps.map((s) => s.name), input.steps.map((s) => s.phase), input.steps.map((s) => s.kind)],
           );
           await this.queue.enqueue(client, id);
+          await this.auditJob(client, 'job.requested', rows[0]!, {
+            requester: this.lifecycle?.audit.keys.pseudonym('requester', input.requestedBy),
+            parent_job_id: input.parentJobId ?? null,
+            steps: input.steps.map((step) => step.name),
+          });
           return rows[0]!;
         });
         jobTrace.end();
@@ -270,8 +316,8 @@ export class JobStore {
     return rows[0];
   }
 
-  async steps(jobId: string): Promise<JobStep[]> {
-    const { rows } = await this.pool.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`, [jobId]);
+  async steps(jobId: string, db: Pool | PoolClient = this.pool): Promise<JobStep[]> {
+    const { rows } = await db.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`, [jobId]);
     return rows.map(toStep);
   }
 
@@ -391,10 +437,21 @@ export class JobStore {
   ): Promise<void> {
     const keys = Object.keys(fields);
     if (!keys.length) return;
-    await this.pool.query(
-      `UPDATE erasure_jobs SET ${keys.map((key, i) => `${key} = $${i + 2}`).join(', ')} WHERE id = $1`,
-      [id, ...keys.map((key) => (fields as Record<string, unknown>)[key])],
-    );
+    const sql = `UPDATE erasure_jobs SET ${keys.map((key, i) => `${key} = $${i + 2}`).join(', ')} WHERE id = $1
+      RETURNING id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status`;
+    const params = [id, ...keys.map((key) => (fields as Record<string, unknown>)[key])];
+    // A new status, or the verification, is a lifecycle event: audited in the same transaction.
+    if (!this.lifecycle || (fields.status === undefined && fields.verified_at === undefined)) {
+      await this.pool.query(sql, params);
+      return;
+    }
+    await withTransaction(this.pool, async (db) => {
+      const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }>(sql, params);
+      const job = rows[0];
+      if (!job) return;
+      if (fields.status !== undefined) await this.auditJob(db, `job.${job.status.toLowerCase()}`, job, { status: job.status });
+      else await this.auditJob(db, 'job.verified', job);
+    });
   }
 
   /**
@@ -404,13 +461,18 @@ export class JobStore {
    * leaves the job open and its run repeats; after it, nothing of the raw id is left here.
    */
   async complete(job: JobRow, finishedAt: Date): Promise<void> {
-    await withTransaction(this.pool, async (client) => {
+    const head = await withTransaction(this.pool, async (client) => {
       if (this.tombstones) {
         await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
         if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
       }
       await client.query(`UPDATE erasure_jobs SET status = 'COMPLETED', error = '', finished_at = $2 WHERE id = $1`, [job.id, finishedAt]);
+      if (!this.lifecycle) return undefined;
+      // The completion entry, then the certificate under the head that holds it: both or neither.
+      await this.auditJob(client, 'job.completed', job, { status: 'COMPLETED' });
+      return this.lifecycle.certificates.issue(client, job, await this.steps(job.id, client), finishedAt);
     });
+    if (head) this.lifecycle!.heads.export(head);
   }
 
   private async pseudonymizeUser(client: PoolClient, userId: string, ref: string): Promise<void> {
@@ -439,15 +501,30 @@ export class JobStore {
     if (!keys.length) return;
     // The same statement records that the job moved (at most once a second, so busy steps do not
     // queue on the job row) and clears a stall mark.
-    await this.pool.query(
-      `WITH step AS (
+    const sql = `WITH step AS (
          UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2 RETURNING job_id
        )
        UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL
         WHERE id IN (SELECT job_id FROM step)
-          AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)`,
-      [jobId, name, ...keys.map((key) => changes[key])],
-    );
+          AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)`;
+    const params = [jobId, name, ...keys.map((key) => changes[key])];
+    // A step's end is a lifecycle event: audited in the same transaction.
+    if (!this.lifecycle || !changes.status || !STEP_ENDS.includes(changes.status)) {
+      await this.pool.query(sql, params);
+      return;
+    }
+    await withTransaction(this.pool, async (db) => {
+      await db.query(sql, params);
+      const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; rows_deleted: string; attempts: number }>(
+        `SELECT j.id, j.subject_kind, COALESCE(j.subject_id::text, j.subject_ref) AS subject_id, s.rows_deleted, s.attempts
+           FROM erasure_jobs j JOIN erasure_job_steps s ON s.job_id = j.id WHERE j.id = $1 AND s.name = $2`,
+        [jobId, name],
+      );
+      const step = rows[0];
+      if (step) {
+        await this.auditJob(db, `step.${changes.status!.toLowerCase()}`, step, { step: name, status: changes.status, rows: Number(step.rows_deleted), attempts: step.attempts });
+      }
+    });
   }
 
   /** Records a cancellation request of an open job; returns false when the job is not open. */
@@ -472,6 +549,8 @@ export class JobStore {
         if (rowCount !== 1) return false;
         await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', finished_at = NULL WHERE job_id = $1 AND status <> 'SUCCEEDED'`, [id]);
         await this.queue.enqueue(client, id);
+        const job = (await client.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE id = $1`, [id])).rows[0]!;
+        await this.auditJob(client, 'job.reopened', job, { status: 'PENDING' });
         return true;
       });
     } catch (error) {

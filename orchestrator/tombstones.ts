@@ -46,6 +46,15 @@ export class TombstoneKeys {
     return this.keys.map((key) => this.ref(kind, id, key));
   }
 
+  /**
+   * A keyed hash of another identifier that must not appear in clear (who asked for an erasure, in the
+   * audit chain and the certificate): `<purpose>:k<version>:<base64url HMAC-SHA256 of "<purpose>:<value>">`.
+   */
+  pseudonym(purpose: string, value: string): string {
+    const key = this.current;
+    return `${purpose}:k${key.version}:${createHmac('sha256', key.secret).update(`${purpose}:${value}`).digest('base64url')}`;
+  }
+
   /** A short, stable reference for log lines: the first 12 characters of the current hash. */
   logRef(kind: SubjectKind, id: string): string {
     return this.ref(kind, id).slice(0, `erased:k${this.current.version}:`.length + 12);

@@ -94,6 +94,7 @@ export function tenantDataDeletion(
           errors,
           startedAt,
           finishedAt: new Date(),
+          policyFingerprint: engine.policyFingerprint,
         },
       };
     };
@@ -103,7 +104,7 @@ export function tenantDataDeletion(
           subject.kind,
           subject.id,
           async (chunk) => {
-            const entity = done.get(chunk.entity) ?? { entity: chunk.entity, action: chunk.action, rows: '0', chunks: '0' };
+            const entity = done.get(chunk.entity) ?? { entity: chunk.entity, action: chunk.action, rows: '0', chunks: '0', retainReason: '', retention: '' };
             entity.rows = String(Number(entity.rows) + chunk.chunkRows);
             entity.chunks = String(Number(entity.chunks) + 1);
             done.set(chunk.entity, entity);
@@ -124,7 +125,15 @@ export function tenantDataDeletion(
       );
       done.clear();
       for (const o of outcomes) {
-        done.set(o.entity, { entity: o.entity, action: o.action, rows: String(o.rows), chunks: String(o.chunks) });
+        const retained = engine.retention(o.entity);
+        done.set(o.entity, {
+          entity: o.entity,
+          action: o.action,
+          rows: String(o.rows),
+          chunks: String(o.chunks),
+          retainReason: retained?.reason ?? '',
+          retention: retained?.period ?? '',
+        });
       }
       const final = result([]);
       log.info({ rows: Number(final.result!.totalRows) }, 'erasure finished');

@@ -46,6 +46,8 @@ export function orchestratorClient(address: string) {
       listJobs: unary('listJobs'),
       cancelJob: unary('cancelJob'),
       retryJob: unary('retryJob'),
+      getCertificate: unary('getCertificate'),
+      getPublicKeys: unary('getPublicKeys'),
     },
     deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string }, token?: string, onEvent?: (event: JobEvent) => void) =>
       collect(() => client.deleteTenant({ requestId: '', detach: false, ...request }, bearerMetadata(token)), onEvent),

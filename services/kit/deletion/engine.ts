@@ -6,7 +6,8 @@ import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
 import { buildPlans, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
-import type { DeletionPolicy } from './policy';
+import type { DeletionPolicy, Retention } from './policy';
+import { fingerprint } from '../canonical-json';
 
 const tracer = trace.getTracer('bakery-erasure-kit');
 
@@ -77,6 +78,13 @@ const MAX_PASSES = 3;
  * exactly, and deletes in time-sized ctid chunks, each one statement (one short transaction), never
  * loading rows into Node.
  */
+/** A retention period in words (`10y from issued_at`); empty when none is declared. */
+function describeRetention(retention: Retention | undefined): string {
+  if (!retention) return '';
+  const period = [retention.years ? `${retention.years}y` : '', retention.days ? `${retention.days}d` : ''].filter(Boolean).join(' ');
+  return `${period || '0d'} from ${retention.from}`;
+}
+
 export class DeletionEngine {
   /** The delete order of the last check that passed, and when it ran. */
   private sound?: { checkedAt: number; order: string[] };
@@ -87,6 +95,21 @@ export class DeletionEngine {
     private readonly pool: Pool,
     private readonly chunks: ChunkConfig,
   ) {}
+
+  /**
+   * `sha256:<hex>` of the declared policy (every table's rules and the event tables), reported with
+   * each Delete result so a deletion certificate names the exact rules applied.
+   */
+  get policyFingerprint(): string {
+    return fingerprint({ service: this.serviceName, tables: this.policy.tables, eventTables: this.policy.eventTables ?? [] });
+  }
+
+  /** Why a table's rows are kept on a tenant erasure, and for how long (`10y from issued_at`); undefined unless retained. */
+  retention(table: string): { reason: string; period: string } | undefined {
+    const rule = this.policy.tables[table]?.tenant;
+    if (!rule || !('retain' in rule)) return undefined;
+    return { reason: rule.retain.reason, period: describeRetention(rule.retain.retention) };
+  }
 
   /** Reads the catalog and returns the plans, or throws CoverageError (fail closed). */
   async plans(kind: SubjectKind): Promise<Plans> {

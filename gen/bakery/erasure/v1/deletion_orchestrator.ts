@@ -422,6 +422,32 @@ export interface RetryJobResponse {
   job?: Job | undefined;
 }
 
+/** GetCertificateRequest names the job whose certificate to read. */
+export interface GetCertificateRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+}
+
+/** GetCertificateResponse carries the certificate as issued. */
+export interface GetCertificateResponse {
+  /** jws is the certificate: a JWS in compact serialization (EdDSA, the orchestrator's key id). */
+  jws: string;
+  /** payload_json is the decoded payload, for reading; the signed bytes are in jws. */
+  payloadJson: string;
+  /** issued_at is when the certificate was issued. */
+  issuedAt?: Date | undefined;
+}
+
+/** GetPublicKeysRequest asks for the orchestrator's public keys. */
+export interface GetPublicKeysRequest {
+}
+
+/** GetPublicKeysResponse carries the public keys. */
+export interface GetPublicKeysResponse {
+  /** jwks_json is a JSON Web Key Set (RFC 7517) of the orchestrator's current and retired public keys. */
+  jwksJson: string;
+}
+
 function createBaseStep(): Step {
   return {
     service: "",
@@ -2862,6 +2888,313 @@ export const RetryJobResponse: MessageFns<RetryJobResponse> = {
   },
 };
 
+function createBaseGetCertificateRequest(): GetCertificateRequest {
+  return { jobId: "" };
+}
+
+export const GetCertificateRequest: MessageFns<GetCertificateRequest> = {
+  encode(message: GetCertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCertificateRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetCertificateRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetCertificateRequest>): GetCertificateRequest {
+    return GetCertificateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetCertificateRequest>): GetCertificateRequest {
+    const message = createBaseGetCertificateRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetCertificateResponse(): GetCertificateResponse {
+  return { jws: "", payloadJson: "", issuedAt: undefined };
+}
+
+export const GetCertificateResponse: MessageFns<GetCertificateResponse> = {
+  encode(message: GetCertificateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jws !== "") {
+      writer.uint32(10).string(message.jws);
+    }
+    if (message.payloadJson !== "") {
+      writer.uint32(18).string(message.payloadJson);
+    }
+    if (message.issuedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.issuedAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCertificateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCertificateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jws = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payloadJson = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.issuedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCertificateResponse {
+    return {
+      jws: isSet(object.jws) ? globalThis.String(object.jws) : "",
+      payloadJson: isSet(object.payloadJson)
+        ? globalThis.String(object.payloadJson)
+        : isSet(object.payload_json)
+        ? globalThis.String(object.payload_json)
+        : "",
+      issuedAt: isSet(object.issuedAt)
+        ? fromJsonTimestamp(object.issuedAt)
+        : isSet(object.issued_at)
+        ? fromJsonTimestamp(object.issued_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetCertificateResponse): unknown {
+    const obj: any = {};
+    if (message.jws !== "") {
+      obj.jws = message.jws;
+    }
+    if (message.payloadJson !== "") {
+      obj.payloadJson = message.payloadJson;
+    }
+    if (message.issuedAt !== undefined) {
+      obj.issuedAt = message.issuedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetCertificateResponse>): GetCertificateResponse {
+    return GetCertificateResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetCertificateResponse>): GetCertificateResponse {
+    const message = createBaseGetCertificateResponse();
+    message.jws = object.jws ?? "";
+    message.payloadJson = object.payloadJson ?? "";
+    message.issuedAt = object.issuedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetPublicKeysRequest(): GetPublicKeysRequest {
+  return {};
+}
+
+export const GetPublicKeysRequest: MessageFns<GetPublicKeysRequest> = {
+  encode(_: GetPublicKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPublicKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPublicKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetPublicKeysRequest {
+    return {};
+  },
+
+  toJSON(_: GetPublicKeysRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetPublicKeysRequest>): GetPublicKeysRequest {
+    return GetPublicKeysRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetPublicKeysRequest>): GetPublicKeysRequest {
+    const message = createBaseGetPublicKeysRequest();
+    return message;
+  },
+};
+
+function createBaseGetPublicKeysResponse(): GetPublicKeysResponse {
+  return { jwksJson: "" };
+}
+
+export const GetPublicKeysResponse: MessageFns<GetPublicKeysResponse> = {
+  encode(message: GetPublicKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jwksJson !== "") {
+      writer.uint32(10).string(message.jwksJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPublicKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPublicKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jwksJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPublicKeysResponse {
+    return {
+      jwksJson: isSet(object.jwksJson)
+        ? globalThis.String(object.jwksJson)
+        : isSet(object.jwks_json)
+        ? globalThis.String(object.jwks_json)
+        : "",
+    };
+  },
+
+  toJSON(message: GetPublicKeysResponse): unknown {
+    const obj: any = {};
+    if (message.jwksJson !== "") {
+      obj.jwksJson = message.jwksJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetPublicKeysResponse>): GetPublicKeysResponse {
+    return GetPublicKeysResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetPublicKeysResponse>): GetPublicKeysResponse {
+    const message = createBaseGetPublicKeysResponse();
+    message.jwksJson = object.jwksJson ?? "";
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -2970,6 +3303,35 @@ export const DeletionOrchestratorService = {
     responseSerialize: (value: RetryJobResponse): Buffer => Buffer.from(RetryJobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RetryJobResponse => RetryJobResponse.decode(value),
   },
+  /**
+   * GetCertificate returns the signed deletion certificate of a COMPLETED job (FAILED_PRECONDITION
+   * while the job is not completed).
+   */
+  getCertificate: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/GetCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCertificateRequest): Buffer =>
+      Buffer.from(GetCertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCertificateRequest => GetCertificateRequest.decode(value),
+    responseSerialize: (value: GetCertificateResponse): Buffer =>
+      Buffer.from(GetCertificateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCertificateResponse => GetCertificateResponse.decode(value),
+  },
+  /**
+   * GetPublicKeys returns the orchestrator's public keys (current and retired) as a JWKS, to verify
+   * certificates and signed audit heads offline.
+   */
+  getPublicKeys: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/GetPublicKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPublicKeysRequest): Buffer => Buffer.from(GetPublicKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPublicKeysRequest => GetPublicKeysRequest.decode(value),
+    responseSerialize: (value: GetPublicKeysResponse): Buffer =>
+      Buffer.from(GetPublicKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPublicKeysResponse => GetPublicKeysResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -3006,6 +3368,16 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   cancelJob: handleUnaryCall<CancelJobRequest, CancelJobResponse>;
   /** RetryJob re-runs the steps of a FAILED or CANCELLED job that are not complete. */
   retryJob: handleUnaryCall<RetryJobRequest, RetryJobResponse>;
+  /**
+   * GetCertificate returns the signed deletion certificate of a COMPLETED job (FAILED_PRECONDITION
+   * while the job is not completed).
+   */
+  getCertificate: handleUnaryCall<GetCertificateRequest, GetCertificateResponse>;
+  /**
+   * GetPublicKeys returns the orchestrator's public keys (current and retired) as a JWKS, to verify
+   * certificates and signed audit heads offline.
+   */
+  getPublicKeys: handleUnaryCall<GetPublicKeysRequest, GetPublicKeysResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -3126,6 +3498,44 @@ export interface DeletionOrchestratorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RetryJobResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetCertificate returns the signed deletion certificate of a COMPLETED job (FAILED_PRECONDITION
+   * while the job is not completed).
+   */
+  getCertificate(
+    request: GetCertificateRequest,
+    callback: (error: ServiceError | null, response: GetCertificateResponse) => void,
+  ): ClientUnaryCall;
+  getCertificate(
+    request: GetCertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCertificateResponse) => void,
+  ): ClientUnaryCall;
+  getCertificate(
+    request: GetCertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCertificateResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetPublicKeys returns the orchestrator's public keys (current and retired) as a JWKS, to verify
+   * certificates and signed audit heads offline.
+   */
+  getPublicKeys(
+    request: GetPublicKeysRequest,
+    callback: (error: ServiceError | null, response: GetPublicKeysResponse) => void,
+  ): ClientUnaryCall;
+  getPublicKeys(
+    request: GetPublicKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetPublicKeysResponse) => void,
+  ): ClientUnaryCall;
+  getPublicKeys(
+    request: GetPublicKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetPublicKeysResponse) => void,
   ): ClientUnaryCall;
 }
 

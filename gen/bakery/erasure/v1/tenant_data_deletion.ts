@@ -164,6 +164,10 @@ export interface EntityResult {
   rows: string;
   /** chunks is the number of chunks (transactions) used. */
   chunks: string;
+  /** retain_reason is the legal reason rows of a RETAIN entity are kept; empty otherwise. */
+  retainReason: string;
+  /** retention is how long retained rows are kept, e.g. `10y from issued_at`; empty when not declared. */
+  retention: string;
 }
 
 /** DeleteResult is the final message of a Delete stream. */
@@ -181,7 +185,14 @@ export interface DeleteResult {
     | Date
     | undefined;
   /** finished_at is when the erasure finished. */
-  finishedAt?: Date | undefined;
+  finishedAt?:
+    | Date
+    | undefined;
+  /**
+   * policy_fingerprint is `sha256:<hex>` of the service's declared deletion policy (canonical JSON),
+   * so a deletion certificate names the exact rules each service applied.
+   */
+  policyFingerprint: string;
 }
 
 function createBaseSubject(): Subject {
@@ -972,7 +983,7 @@ export const ChunkProgress: MessageFns<ChunkProgress> = {
 };
 
 function createBaseEntityResult(): EntityResult {
-  return { entity: "", action: 0, rows: "0", chunks: "0" };
+  return { entity: "", action: 0, rows: "0", chunks: "0", retainReason: "", retention: "" };
 }
 
 export const EntityResult: MessageFns<EntityResult> = {
@@ -988,6 +999,12 @@ export const EntityResult: MessageFns<EntityResult> = {
     }
     if (message.chunks !== "0") {
       writer.uint32(32).int64(message.chunks);
+    }
+    if (message.retainReason !== "") {
+      writer.uint32(42).string(message.retainReason);
+    }
+    if (message.retention !== "") {
+      writer.uint32(50).string(message.retention);
     }
     return writer;
   },
@@ -1037,6 +1054,22 @@ export const EntityResult: MessageFns<EntityResult> = {
             message.chunks = reader.int64().toString();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.retainReason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.retention = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1055,6 +1088,12 @@ export const EntityResult: MessageFns<EntityResult> = {
       action: isSet(object.action) ? entityActionFromJSON(object.action) : 0,
       rows: isSet(object.rows) ? globalThis.String(object.rows) : "0",
       chunks: isSet(object.chunks) ? globalThis.String(object.chunks) : "0",
+      retainReason: isSet(object.retainReason)
+        ? globalThis.String(object.retainReason)
+        : isSet(object.retain_reason)
+        ? globalThis.String(object.retain_reason)
+        : "",
+      retention: isSet(object.retention) ? globalThis.String(object.retention) : "",
     };
   },
 
@@ -1072,6 +1111,12 @@ export const EntityResult: MessageFns<EntityResult> = {
     if (message.chunks !== "0") {
       obj.chunks = message.chunks;
     }
+    if (message.retainReason !== "") {
+      obj.retainReason = message.retainReason;
+    }
+    if (message.retention !== "") {
+      obj.retention = message.retention;
+    }
     return obj;
   },
 
@@ -1084,12 +1129,22 @@ export const EntityResult: MessageFns<EntityResult> = {
     message.action = object.action ?? 0;
     message.rows = object.rows ?? "0";
     message.chunks = object.chunks ?? "0";
+    message.retainReason = object.retainReason ?? "";
+    message.retention = object.retention ?? "";
     return message;
   },
 };
 
 function createBaseDeleteResult(): DeleteResult {
-  return { service: "", entities: [], totalRows: "0", errors: [], startedAt: undefined, finishedAt: undefined };
+  return {
+    service: "",
+    entities: [],
+    totalRows: "0",
+    errors: [],
+    startedAt: undefined,
+    finishedAt: undefined,
+    policyFingerprint: "",
+  };
 }
 
 export const DeleteResult: MessageFns<DeleteResult> = {
@@ -1111,6 +1166,9 @@ export const DeleteResult: MessageFns<DeleteResult> = {
     }
     if (message.finishedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(50).fork()).join();
+    }
+    if (message.policyFingerprint !== "") {
+      writer.uint32(58).string(message.policyFingerprint);
     }
     return writer;
   },
@@ -1176,6 +1234,14 @@ export const DeleteResult: MessageFns<DeleteResult> = {
             message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.policyFingerprint = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1210,6 +1276,11 @@ export const DeleteResult: MessageFns<DeleteResult> = {
         : isSet(object.finished_at)
         ? fromJsonTimestamp(object.finished_at)
         : undefined,
+      policyFingerprint: isSet(object.policyFingerprint)
+        ? globalThis.String(object.policyFingerprint)
+        : isSet(object.policy_fingerprint)
+        ? globalThis.String(object.policy_fingerprint)
+        : "",
     };
   },
 
@@ -1233,6 +1304,9 @@ export const DeleteResult: MessageFns<DeleteResult> = {
     if (message.finishedAt !== undefined) {
       obj.finishedAt = message.finishedAt.toISOString();
     }
+    if (message.policyFingerprint !== "") {
+      obj.policyFingerprint = message.policyFingerprint;
+    }
     return obj;
   },
 
@@ -1247,6 +1321,7 @@ export const DeleteResult: MessageFns<DeleteResult> = {
     message.errors = object.errors?.map((e) => e) || [];
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    message.policyFingerprint = object.policyFingerprint ?? "";
     return message;
   },
 };

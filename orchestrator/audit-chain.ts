@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import { canonicalJson } from '../services/kit/canonical-json';
+import { withTransaction } from '../services/kit/transactions';
+import type { SubjectKind } from './steps';
+import type { TombstoneKeys } from './tombstones';
+
+/**
+ * The tamper-evident audit chain (table erasure_audit_log, migration 0005). Every lifecycle event is
+ * one entry; each entry's hash covers its own fields and the hash of the entry before, so changing,
+ * removing or inserting an entry breaks every link after it. Appends lock the one-row head table
+ * (erasure_audit_head) FOR UPDATE in the transaction that records the event: replicas append one at a
+ * time, in the order they commit, and the chain never forks. Subjects are keyed hashes
+ * (orchestrator/tombstones.ts), never ids; details carry no personal data.
+ *
+ * Signed heads (orchestrator/audit-heads.ts) pin the chain from outside the database.
+ */
+
+/** The `prev_hash` of the first entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface AuditEvent {
+  /** What happened, e.g. `job.completed`, `step.succeeded`, `certificate.issued`, `retention.purged`. */
+  kind: string;
+  jobId?: string | null;
+  /** The subject as its keyed hash (`erased:k<version>:…`). */
+  subjectRef?: string | null;
+  /** Identifiers, counts, statuses only: never a raw subject id, e-mail or free text a caller wrote. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEntry {
+  seq: number;
+  /** ISO 8601, milliseconds, UTC. */
+  at: string;
+  kind: string;
+  job_id: string | null;
+  subject_ref: string | null;
+  key_version: number | null;
+  details: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The entry's hash: SHA-256 (hex) of the canonical JSON of every field but the hash itself. */
+export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
+  const { seq, at, kind, job_id, subject_ref, key_version, details, prev_hash } = entry;
+  return createHash('sha256').update(canonicalJson({ seq, at, kind, job_id, subject_ref, key_version, details, prev_hash })).digest('hex');
+}
+
+/** The key version a ref was written under (`erased:k3:…` → 3). */
+export function refKeyVersion(ref: string | null | undefined): number | null {
+  const match = /^[a-z]+:k(\d+):/.exec(ref ?? '');
+  return match ? Number(match[1]) : null;
+}
+
+export class AuditChain {
+  constructor(
+    private readonly pool: Pool,
+    readonly keys: TombstoneKeys,
+  ) {}
+
+  /** A subject as the chain names it: its keyed hash (an id that is already one is kept as it is). */
+  subjectRef(kind: SubjectKind, idOrRef: string): string {
+    return idOrRef.startsWith('erased:') ? idOrRef : this.keys.ref(kind, idOrRef);
+  }
+
+  /**
+   * Appends an entry inside the caller's transaction. Call it last in the transaction: the head stays
+   * locked until the commit, which is what serializes appends.
+   */
+  async append(client: PoolClient, event: AuditEvent): Promise<AuditEntry> {
+    const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
+      `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+         FROM erasure_audit_head FOR UPDATE`,
+    );
+    const head = rows[0]!;
+    const unhashed = {
+      seq: Number(head.seq) + 1,
+      at: head.at,
+      kind: event.kind,
+      job_id: event.jobId ?? null,
+      subject_ref: event.subjectRef ?? null,
+      key_version: refKeyVersion(event.subjectRef),
+      // Stored as JSONB and hashed as read back: the round trip must not change it.
+      details: JSON.parse(canonicalJson(event.details ?? {})) as Record<string, unknown>,
+      prev_hash: head.hash,
+    };
+    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+    await client.query(
+      `INSERT INTO erasure_audit_log (seq, at, kind, job_id, subject_ref, key_version, details, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [entry.seq, entry.at, entry.kind, entry.job_id, entry.subject_ref, entry.key_version, entry.details, entry.prev_hash, entry.hash],
+    );
+    await client.query('UPDATE erasure_audit_head SET seq = $1, hash = $2', [entry.seq, entry.hash]);
+    return entry;
+  }
+
+  /**
+   * Appends an event in a transaction of its own: for events that are not a job's state change
+   * (a retention purge, a resurrection swept). Subject, when given, is hashed here.
+   */
+  appendAuditEvent(kind: string, details: Record<string, unknown> = {}, options: { jobId?: string; subject?: { kind: SubjectKind; id: string } } = {}): Promise<AuditEntry> {
+    const subjectRef = options.subject ? this.subjectRef(options.subject.kind, options.subject.id) : null;
+    return withTransaction(this.pool, (client) => this.append(client, { kind, jobId: options.jobId, subjectRef, details }));
+  }
+}
+
+/** One page of the chain after `afterSeq`, in order. */
+export async function readEntries(db: Pool | PoolClient, afterSeq: number, limit = 1000): Promise<AuditEntry[]> {
+  const { rows } = await db.query<Omit<AuditEntry, 'seq' | 'at'> & { seq: string; at: Date }>(
+    `SELECT seq, at, kind, job_id, subject_ref, key_version, details, prev_hash, hash
+       FROM erasure_audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`,
+    [afterSeq, limit],
+  );
+  return rows.map((row) => ({ ...row, seq: Number(row.seq), at: row.at.toISOString() }));
+}
