@@ -7,7 +7,7 @@
  * handler then checks what the user may do, e.g. tenant membership or "only themself"), or anyone
  * without a token (`public`). Anything not admitted is PERMISSION_DENIED with nothing changed.
  */
-import { AUTH_SERVICE, DELETION_ORCHESTRATOR, PROCESS_NAMES, TENANT_DATA_DELETION, TENANT_SERVICE, TOMBSTONE_REGISTRY } from './catalog';
+import { AUTH_SERVICE, DATA_SERVICES, DELETION_ORCHESTRATOR, PROCESS_NAMES, TENANT_DATA_DELETION, TENANT_SERVICE, TOMBSTONE_REGISTRY } from './catalog';
 
 export interface CallerRule {
   /** Service identities (token issuer = subject) that may call. */
@@ -35,6 +35,8 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
 
   // Every process asks the registry whether an id was erased.
   [`${TOMBSTONE_REGISTRY}/CheckSubjects`]: { services: PROCESS_NAMES, operators: true },
+  // Each data service reports what its own resurrection sweep found (services/kit/resurrection-sweep.ts).
+  [`${TOMBSTONE_REGISTRY}/ReportResurrections`]: { services: DATA_SERVICES },
 
   [`${TENANT_SERVICE}/CreateTenant`]: { users: true, operators: true },
   [`${TENANT_SERVICE}/GetTenant`]: { users: true, operators: true, services: ORCHESTRATOR },

@@ -24,7 +24,7 @@ import { Readiness } from './readiness';
 import { Watchdog } from './watchdog';
 import { JobStore } from './store';
 import { tombstoneRegistry } from './tombstone-registry';
-import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
+import { Resurrections, Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
 import { WatcherSlots } from './watchers';
 import { refuseErasedUsers } from '../services/kit/tombstone-client';
 import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
@@ -107,7 +107,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     options.address ?? serviceAddress('orchestrator'),
     [
       deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log }),
-      tombstoneRegistry(rpc, tombstones),
+      tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones)),
     ],
     log,
     health,

@@ -141,4 +141,27 @@ export const migrations: ServiceMigration[] = [
       `);
     },
   },
+  {
+    name: '0007_resurrections',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- Rows of erased subjects that a service's resurrection sweep found and erased again
+        -- (services/kit/resurrection-sweep.ts): a late writer, a replayed queue, a restored backup.
+        -- The subject is its tombstone's keyed hash, never the id.
+        CREATE TABLE erasure_resurrections (
+          id bigserial PRIMARY KEY,
+          subject_kind text NOT NULL CHECK (subject_kind IN ('tenant', 'user')),
+          subject_ref text NOT NULL REFERENCES erasure_tombstones (subject_ref),
+          service text NOT NULL,
+          rows bigint NOT NULL CHECK (rows > 0),
+          entities jsonb NOT NULL DEFAULT '{}',
+          found_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX erasure_resurrections_subject ON erasure_resurrections (subject_ref);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('DROP TABLE erasure_resurrections;');
+    },
+  },
 ];
