@@ -16,6 +16,7 @@ import {
   type RetryJobResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
+import type { CheckSubjectsResponse } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
 import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
@@ -128,7 +129,7 @@ async function withDatabaseServer<T>(env: Env, work: (serverUrl: string | undefi
 
 const commands: Record<string, Command> = {
   seed: {
-    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n> | --user <uuid>,…] [--services <names>] [--no-identity] [--quiet] [--json]',
+    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n> | --user <uuid>,…] [--services <names>] [--no-identity] [--offline] [--quiet] [--json]',
     summary: 'create a tenant with realistic rows in every service',
     details:
       'Writes straight into the services\' databases (DATABASE_URL, <NAME>_DATABASE_URL, or the embedded\n' +
@@ -139,8 +140,10 @@ const commands: Record<string, Command> = {
       '  --user <uuid>,…    the tenant\'s users by id instead (repeatable)\n' +
       '  --services <names> only these domain services, e.g. orders,sales (default: all twelve)\n' +
       '  --no-identity      no tenant and auth records (domain rows only)\n' +
+      '  --offline          do not ask the orchestrator whether the ids were erased (a database no erasure\n' +
+      '                     has run against); by default an erased tenant or user id is refused\n' +
       '  --quiet            print only the tenant id (TENANT=$(npx erasure seed --quiet))',
-    flags: { rows: 'string', tenant: 'string', users: 'string', user: 'list', services: 'list', 'no-identity': 'boolean', quiet: 'boolean' },
+    flags: { rows: 'string', tenant: 'string', users: 'string', user: 'list', services: 'list', 'no-identity': 'boolean', offline: 'boolean', quiet: 'boolean' },
     async run(ctx) {
       none(ctx);
       const rows = intFlag(ctx.args.flags.rows, 'rows', 10_000, 1, 50_000_000);
@@ -154,9 +157,11 @@ const commands: Record<string, Command> = {
       });
       const tenantId = uuidFlag(ctx, 'tenant') ?? randomUUID();
       const identity = !ctx.args.flags['no-identity'];
+      // An erased id is never written back (the tombstone registry decides; fail closed when it cannot answer).
+      const erasedAmong = ctx.args.flags.offline ? undefined : (subjects: { kind: 'tenant' | 'user'; id: string }[]) => erasedAmongOf(ctx, subjects);
       const report: SeedReport = await withDatabaseServer(ctx.env, (server) => {
         const env = server ? { ...ctx.env, DATABASE_URL: server } : ctx.env;
-        return seedTenant({ tenantId, rows, users, userIds, services, identity, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
+        return seedTenant({ tenantId, rows, users, userIds, services, identity, erasedAmong, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
       });
       if (ctx.json) {
         printJson(ctx, { tenantId: report.tenantId, ownerId: report.userIds[0], adminId: report.userIds[1] ?? null, userIds: report.userIds, rows: report.rows, ms: report.ms, perService: report.perService });
@@ -177,6 +182,32 @@ const commands: Record<string, Command> = {
             `  npx erasure delete ${report.tenantId}`,
           ].join('\n'),
         );
+      }
+      return 0;
+    },
+  },
+
+  tombstone: {
+    usage: 'erasure tombstone <id> [--kind tenant|user] [--json]',
+    summary: 'whether an id was erased, and when (asks the tombstone registry)',
+    details: '  --kind  ask about a tenant or a user only (default: both; an id names one or the other)',
+    flags: { kind: 'string' },
+    async run(ctx) {
+      const id = one(ctx, 'id');
+      const kindFlag = ctx.args.flags.kind as string | undefined;
+      if (kindFlag !== undefined && kindFlag !== 'tenant' && kindFlag !== 'user') throw new UsageError(`--kind must be tenant or user, got ${JSON.stringify(kindFlag)}`);
+      const kinds: ('tenant' | 'user')[] = kindFlag ? [kindFlag] : ['tenant', 'user'];
+      const response = await ctx.client.call<CheckSubjectsResponse>('registry', 'checkSubjects', {
+        subjects: kinds.map((kind) => (kind === 'tenant' ? { tenantId: id } : { userId: id })),
+      });
+      const answers = kinds.map((kind, i) => ({ kind, erased: response.statuses[i]?.erased ?? false, erasedAt: response.statuses[i]?.erasedAt }));
+      const erased = answers.filter((a) => a.erased);
+      if (ctx.json) {
+        printJson(ctx, { id, erased: erased.length > 0, tombstones: erased.map((a) => ({ kind: a.kind, erasedAt: a.erasedAt?.toISOString() })) });
+      } else if (erased.length) {
+        for (const a of erased) print(ctx, `${a.kind} ${id} was erased at ${a.erasedAt?.toISOString() ?? '(time unknown)'}`);
+      } else {
+        print(ctx, `${id} was not erased (no ${kinds.join(' or ')} tombstone)`);
       }
       return 0;
     },
@@ -405,6 +436,14 @@ const commands: Record<string, Command> = {
     },
   },
 };
+
+/** The tombstone registry's answer for `seed` (at most 100 subjects per call, as the registry takes). */
+async function erasedAmongOf(ctx: CommandContext, subjects: { kind: 'tenant' | 'user'; id: string }[]): Promise<boolean[]> {
+  const response = await ctx.client.call<CheckSubjectsResponse>('registry', 'checkSubjects', {
+    subjects: subjects.map(({ kind, id }) => (kind === 'tenant' ? { tenantId: id } : { userId: id })),
+  });
+  return response.statuses.map((s) => s.erased);
+}
 
 /** `--detach`: the job's first snapshot only; the job goes on without us. */
 async function detached(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0]): Promise<number> {

@@ -248,7 +248,7 @@ test('arguments: positionals, --flag value, --flag=value, switches; unknown flag
 test('exit codes and one-line errors; --help on every command', async (t) => {
   const help = await cli(['--help']);
   t.is(help.code, 0);
-  for (const command of ['seed', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token', 'keys']) {
+  for (const command of ['seed', 'tombstone', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token', 'keys']) {
     t.regex(help.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`);
     const own = await cli([command, '--help']);
     t.is(own.code, 0, `${command} --help`);
@@ -358,7 +358,7 @@ test('seed: chosen services and users, no identity records, proto3-style JSON (c
     const tenantId = randomUUID();
     const users = [randomUUID(), randomUUID()];
     const env = { DATABASE_URL: testServerUrl(), ORDERS_DATABASE_URL: orders.url, SALES_DATABASE_URL: sales.url };
-    const seeded = await cli(['seed', '--tenant', tenantId, '--user', users.join(','), '--services', 'orders', '--services', 'sales', '--no-identity', '--rows', '400', '--json'], env);
+    const seeded = await cli(['seed', '--tenant', tenantId, '--user', users.join(','), '--services', 'orders', '--services', 'sales', '--no-identity', '--offline', '--rows', '400', '--json'], env);
     t.is(seeded.code, 0, seeded.stderr);
     const report = JSON.parse(seeded.stdout) as Record<string, unknown> & { perService: { service: string; rows: number }[] };
     t.deepEqual(Object.keys(report).sort(), ['adminId', 'ms', 'ownerId', 'perService', 'rows', 'tenantId', 'userIds']);

@@ -229,6 +229,16 @@ export class SweepSchedule {
     return false;
   }
 
+  /**
+   * One sweep now, outside the schedule (tests, an operator's on-demand run). Undefined when another
+   * replica is sweeping; a registry outage throws.
+   */
+  async runNow(): Promise<SweepResult | undefined> {
+    const result = await this.sweep.sweep(this.stopped.signal);
+    if (result) this.last = result;
+    return result;
+  }
+
   /** Starts the periodic sweeps without a start-up sweep; the first one runs after `retryMs`. */
   startLater(): void {
     this.schedule(this.settings.retryMs);
