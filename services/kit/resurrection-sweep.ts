@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool } from 'pg';
 import { ConfigError } from './config';
 import type { DeletionEngine } from './deletion/engine';
-import type { SubjectKind } from './deletion/plan';
+import { BEFORE_ALL_IDS, distinctIdsSql, type SubjectKind } from './deletion/plan';
 import type { DeletionPolicy } from './deletion/policy';
 import { limit } from './limits';
 import { sleep } from './sleep';
@@ -57,31 +57,6 @@ export function subjectColumns(policy: DeletionPolicy, kind: SubjectKind): { tab
   }
   return found;
 }
-
-const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
-/**
- * One statement that returns the next `$2` distinct ids after `$1` over all the given columns, in
- * order. Each column is walked by a recursive skip scan (the next id is one probe of the column's
- * index, which defineTable creates for every erasure column), so a tenant with a million rows costs
- * one probe, not a million index entries.
- */
-export function distinctIdsSql(columns: { table: string; column: string }[]): string {
-  const walks = columns.map(({ table, column }, i) => {
-    const c = ident(column);
-    const t = ident(table);
-    return `walk_${i}(id) AS (
-      (SELECT ${c} FROM ${t} WHERE ${c} > $1::uuid ORDER BY ${c} LIMIT 1)
-      UNION ALL
-      SELECT (SELECT ${c} FROM ${t} WHERE ${c} > w.id ORDER BY ${c} LIMIT 1) FROM walk_${i} w WHERE w.id IS NOT NULL)`;
-  });
-  const picks = columns.map((_, i) => `(SELECT id FROM walk_${i} WHERE id IS NOT NULL LIMIT $2)`);
-  return `WITH RECURSIVE ${walks.join(',\n    ')}
-    SELECT id::text AS id FROM (${picks.join(' UNION ')}) ids ORDER BY id LIMIT $2`;
-}
-
-/** Below every UUID: the cursor of a walk's first batch. */
-const BEFORE_ALL = '00000000-0000-0000-0000-000000000000';
 
 export interface SweepResult {
   /** Distinct subject ids asked about. */
@@ -139,12 +114,11 @@ export class ResurrectionSweep {
     const columns = subjectColumns(this.policy, kind);
     if (!columns.length) return;
     const sql = distinctIdsSql(columns);
-    for (let cursor = BEFORE_ALL; ; ) {
+    for (let cursor = BEFORE_ALL_IDS; ; ) {
       if (signal.aborted) return;
       const { rows } = await this.pool.query<{ id: string }>(sql, [cursor, this.settings.batch]);
       if (!rows.length) return;
       const ids = rows.map((row) => row.id);
-      // The nil UUID is below the first cursor; it names no subject (ids are random UUIDs).
       const erased = await this.registry.erasedAmong(ids.map((id) => ({ kind, id })));
       result.checked += ids.length;
       for (const [i, id] of ids.entries()) {

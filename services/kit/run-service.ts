@@ -80,7 +80,7 @@ export async function startService(definition: DomainService, options: StartOpti
     const extra = options.extension?.services({ db, deps, engine, keys, tombstones }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
     const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
-    const hosted = [tenantDataDeletion(engine, deps, health, beforeErase), ...extra];
+    const hosted = [tenantDataDeletion(engine, deps, health, beforeErase, options.registry), ...extra];
     const server = await startGrpcServer(options.address ?? serviceAddress(definition.name), hosted, log, health);
     const problems = await engine.problems();
     if (problems.length) log.error({ problems }, 'deletion policy does not cover the database');
