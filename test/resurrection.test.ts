@@ -6,7 +6,7 @@
  * taken before the erasure (CREATE DATABASE … TEMPLATE …). Every outcome is checked by direct SQL,
  * with control tenants proven untouched.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { credentials, status } from '@grpc/grpc-js';
@@ -14,65 +14,38 @@ import { Pool } from 'pg';
 import { runCli } from '../cli/erasure';
 import { TombstoneRegistryClient } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { TENANT_DATA_DELETION } from '../mesh/catalog';
-import { migrations } from '../orchestrator/migrations';
-import { tombstoneRegistry } from '../orchestrator/tombstone-registry';
-import { Resurrections, Tombstones, parseTombstoneKeys } from '../orchestrator/tombstones';
+import type { Tombstones } from '../orchestrator/tombstones';
 import { service as orders } from '../services/orders';
 import { dropDatabase, openServiceDatabase, withDatabase } from '../services/kit/database';
 import { healthStatus } from '../services/kit/health-client';
 import { migrate } from '../services/kit/migrations';
 import type { SweepSettings } from '../services/kit/resurrection-sweep';
 import { startService, type RunningService } from '../services/kit/run-service';
-import { startGrpcServer, type RunningServer } from '../services/kit/server';
+import type { RunningServer } from '../services/kit/server';
 import { sleep } from '../services/kit/sleep';
-import { TombstoneClient } from '../services/kit/tombstone-client';
 import { bearerMetadata, unaryCall } from '../services/kit/unary';
 import { createTestDatabase, testServerUrl, type TestDatabase } from './support/database';
 import { freePort } from './support/ports';
+import { startTestRegistry, type TestRegistry } from './support/registry';
 import { TEST_DATA_DIR, erasureClient, operatorToken, runDelete, serviceToken, silentLog, smallChunks, tenantSubject, testKeys } from './support/services';
 
+let reg: TestRegistry;
 let orch: TestDatabase;
 let tombstones: Tombstones;
 let registry: RunningServer;
-
-async function serveRegistry(address: string): Promise<RunningServer> {
-  return startGrpcServer(address, [tombstoneRegistry({ trust: (await testKeys()).trust, log: silentLog }, tombstones, new Resurrections(orch.pool, tombstones))], silentLog);
-}
+const recordErased = (kind: 'tenant' | 'user', id: string) => reg.recordErased(kind, id);
 
 test.before(async () => {
-  orch = await createTestDatabase('resurrection_orch');
-  const database = openServiceDatabase(orch.url, 2);
-  await migrate(orch.url, database.sequelize, migrations, silentLog);
-  await database.close();
-  tombstones = new Tombstones(orch.pool, parseTombstoneKeys(`1:${randomBytes(36).toString('base64url')}`, 'test'));
-  registry = await serveRegistry('127.0.0.1:0');
+  reg = await startTestRegistry('resurrection_orch');
+  ({ orch, tombstones, server: registry } = reg);
 });
-test.after.always(async () => {
-  await registry?.shutdown(1000);
-  await orch?.drop();
-});
-
-/** What a completed erasure leaves in the orchestrator: a job and the subject's tombstone. */
-async function recordErased(kind: 'tenant' | 'user', id: string): Promise<void> {
-  const jobId = randomUUID();
-  const client = await orch.pool.connect();
-  try {
-    await client.query(
-      `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, trace_id) VALUES ($1, $2, $3, 'COMPLETED', 'service:test', 'x')`,
-      [jobId, kind, id],
-    );
-    await tombstones.record(client, kind, id, jobId);
-  } finally {
-    client.release();
-  }
-}
+test.after.always(async () => reg?.close());
 
 const quickSweep = (overrides: Partial<SweepSettings> = {}): SweepSettings => ({ batch: 2, intervalMs: 3_600_000, retryMs: 300, startupWaitMs: 10_000, ...overrides });
 
 /** The orders service with the kit's sweep, asking the registry at `registryAddress` as itself. */
 async function startOrders(t: ExecutionContext, databaseUrl: string, registryAddress: string, options: { address?: string; sweep?: SweepSettings } = {}): Promise<RunningService> {
-  const client = new TombstoneClient(registryAddress, () => serviceToken('orders'), { erasedTtlMs: 0, clearTtlMs: 0, maxEntries: 10, deadlineMs: 1000 });
-  t.teardown(() => client.close());
+  const client = reg.client('orders', registryAddress);
   const running = await startService(orders, {
     address: options.address ?? '127.0.0.1:0',
     databaseUrl,
@@ -261,7 +234,7 @@ test.serial('registry unreachable at start-up: the service waits a bounded time,
   t.is(await healthStatus(running.address, ''), 'SERVING');
   t.is(total(await tenantRows(db.pool, erased)), before, 'nothing could be checked yet');
 
-  const late = await serveRegistry(registryAddress);
+  const late = await reg.serve(registryAddress);
   t.teardown(() => late.shutdown(1000));
   for (let i = 0; i < 100 && total(await tenantRows(db.pool, erased)) > 0; i++) await sleep(100);
   t.is(total(await tenantRows(db.pool, erased)), 0, 'the retried sweep erased the rows once the registry answered');
