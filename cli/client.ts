@@ -110,12 +110,12 @@ export class MeshClient {
   }
 
   /** A unary call as a promise; failures become one-line RpcFailures. */
-  async call<Res>(target: 'orchestrator' | 'tenant' | 'registry', method: string, request: unknown): Promise<Res> {
+  async call<Res>(target: 'orchestrator' | 'tenant' | 'registry', method: string, request: unknown, deadlineMs = UNARY_DEADLINE_MS): Promise<Res> {
     const client: Client = target === 'orchestrator' ? this.orchestrator : target === 'registry' ? this.registry : this.tenant;
     const address = target === 'tenant' ? this.tenantAddress : this.orchestratorAddress;
     const metadata = await this.metadata();
     try {
-      return (await unaryCall(client, method as never, request as never, { metadata, deadlineMs: UNARY_DEADLINE_MS })) as Res;
+      return (await unaryCall(client, method as never, request as never, { metadata, deadlineMs })) as Res;
     } catch (error) {
       const failure = error as ServiceError;
       throw new RpcFailure(describeRpcError(failure, target === 'registry' ? 'orchestrator' : target, address), failure.code);

@@ -11,6 +11,7 @@ import {
   JobStatus,
   ListJobsResponse,
   PreviewTenantDeletionResponse,
+  PurgeExpiredRetentionResponse,
   type CancelJobResponse,
   type GetJobResponse,
   type RetryJobResponse,
@@ -209,6 +210,35 @@ const commands: Record<string, Command> = {
       } else {
         print(ctx, `${id} was not erased (no ${kinds.join(' or ')} tombstone)`);
       }
+      return 0;
+    },
+  },
+
+  'purge-expired': {
+    usage: 'erasure purge-expired [--json]',
+    summary: "purge erased tenants' retained rows whose retention period is over, now (it also runs daily)",
+    details:
+      'Every service removes the expired retained rows of erased tenants (e.g. invoices after ten years), then a\n' +
+      'second pass verifies that nothing expired is left. The run is recorded by the orchestrator.',
+    flags: {},
+    async run(ctx) {
+      none(ctx);
+      // A purge of many years' rows can take a while; the orchestrator records it whether we wait or not.
+      const response = await ctx.client.call<PurgeExpiredRetentionResponse>('orchestrator', 'purgeExpiredRetention', {}, 60 * 60_000);
+      const purge = response.purge!;
+      if (ctx.json) printJson(ctx, PurgeExpiredRetentionResponse.toJSON(response));
+      else {
+        const rows = purge.services.flatMap((s) => s.entities.map((e) => [s.service, e.entity, formatCount(e.rows)]));
+        print(
+          ctx,
+          [
+            `retention purge ${purge.id} ${purge.status}: ${formatCount(purge.totalRows)} expired rows removed${purge.verifiedAt ? `, verified at ${purge.verifiedAt.toISOString()}` : ''}`,
+            ...(rows.length ? ['', table(['service', 'entity', 'rows'], rows, [2])] : []),
+            ...(purge.error ? ['', purge.error] : []),
+          ].join('\n'),
+        );
+      }
+      if (purge.status !== 'COMPLETED') throw new CommandFailure(`retention purge ${purge.id} ${purge.status}: ${purge.error}`);
       return 0;
     },
   },

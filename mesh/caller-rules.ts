@@ -69,6 +69,8 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/ListJobs`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/CancelJob`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/RetryJob`]: { users: true, operators: true },
+  // A retention purge on demand is an operator's (it also runs daily by itself).
+  [`${DELETION_ORCHESTRATOR}/PurgeExpiredRetention`]: { operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

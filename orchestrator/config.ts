@@ -1,5 +1,5 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
-import { envInt, serviceAddress } from '../services/kit/config';
+import { ConfigError, envInt, serviceAddress } from '../services/kit/config';
 import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
 
@@ -26,6 +26,8 @@ export interface OrchestratorConfig {
   watchdogIntervalMs: number;
   /** Jobs run at once by this replica; the rest wait PENDING in arrival order (the limits table). */
   runningJobs: number;
+  /** When the retention purge runs (cron, UTC; `ORCHESTRATOR_RETENTION_PURGE_CRON`, default daily 03:00; `off` for never). */
+  retentionPurgeCron: string;
 }
 
 export interface CallerLimits {
@@ -58,5 +60,15 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     stallAfterMs: envInt(env, 'ORCHESTRATOR_STALL_AFTER_MS', 5 * 60_000, 100),
     watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
     runningJobs: limit('runningJobsPerReplica', env),
+    retentionPurgeCron: retentionPurgeCron(env),
   };
+}
+
+/** `ORCHESTRATOR_RETENTION_PURGE_CRON`: five cron fields (UTC) or `off`; default every day at 03:00 UTC. */
+function retentionPurgeCron(env: Record<string, string | undefined>): string {
+  const value = (env.ORCHESTRATOR_RETENTION_PURGE_CRON ?? '').trim() || '0 3 * * *';
+  if (value !== 'off' && !/^(\S+\s+){4}\S+$/.test(value)) {
+    throw new ConfigError(`ORCHESTRATOR_RETENTION_PURGE_CRON must be five cron fields or "off", got ${JSON.stringify(value.slice(0, 64))}`);
+  }
+  return value;
 }

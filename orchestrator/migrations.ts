@@ -164,4 +164,29 @@ export const migrations: ServiceMigration[] = [
       await db.query('DROP TABLE erasure_resurrections;');
     },
   },
+  {
+    name: '0008_retention_purge',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- Runs of the retention purge (orchestrator/retention-purge.ts): erased tenants' retained rows
+        -- whose retention period is over, removed by every service and verified. Holds no subject id.
+        CREATE TABLE retention_purges (
+          id uuid PRIMARY KEY,
+          status text NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
+          trigger text NOT NULL CHECK (trigger IN ('schedule', 'operator')),
+          requested_by text NOT NULL,
+          services jsonb NOT NULL DEFAULT '[]',
+          total_rows bigint NOT NULL DEFAULT 0,
+          error text NOT NULL DEFAULT '',
+          started_at timestamptz NOT NULL DEFAULT now(),
+          finished_at timestamptz,
+          verified_at timestamptz
+        );
+        CREATE INDEX retention_purges_started ON retention_purges (started_at DESC);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('DROP TABLE retention_purges;');
+    },
+  },
 ];
