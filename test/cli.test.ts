@@ -8,10 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import test from 'ava';
 import { intFlag, parseArgs, UsageError } from '../cli/args';
-import { runCli } from '../cli/erasure';
 import { LiveProgress } from '../cli/live';
 import {
   applyJobEvent,
@@ -35,6 +33,7 @@ import { TrustBundle, loadSigningKey } from '../services/kit/keys';
 import { PROCESS_NAMES } from '../mesh/catalog';
 import { extension as tenantExtension, service as tenantService } from '../services/tenant';
 import { repoRoot } from '../services/kit/paths';
+import { cli, sink } from './support/cli';
 import { createTestDatabase, testServerUrl } from './support/database';
 import { TEST_DATA_DIR, operatorToken, startTestService, testKeys, userToken } from './support/services';
 
@@ -82,26 +81,6 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
 }
 
 /** A stream that keeps what is written. */
-function sink(): Writable & { text: () => string; isTTY?: boolean } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  }) as Writable & { text: () => string };
-  stream.text = () => chunks.join('');
-  return stream;
-}
-
-async function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  const stdout = sink();
-  const stderr = sink();
-  await testKeys(); // the key files under TEST_DATA_DIR/keys exist
-  const code = await runCli(args, { env: { ERASURE_DATA_DIR: TEST_DATA_DIR, ...env }, stdout, stderr });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
-
 test('numbers, durations and bars', (t) => {
   t.is(formatCount(1234567), '1,234,567');
   t.is(formatCount('98032'), '98,032');

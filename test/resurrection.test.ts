@@ -7,11 +7,9 @@
  * with control tenants proven untouched.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { credentials, status } from '@grpc/grpc-js';
 import { Pool } from 'pg';
-import { runCli } from '../cli/erasure';
 import { TombstoneRegistryClient } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { TENANT_DATA_DELETION } from '../mesh/catalog';
 import type { Tombstones } from '../orchestrator/tombstones';
@@ -25,9 +23,10 @@ import type { RunningServer } from '../services/kit/server';
 import { sleep } from '../services/kit/sleep';
 import { bearerMetadata, unaryCall } from '../services/kit/unary';
 import { createTestDatabase, testServerUrl, type TestDatabase } from './support/database';
+import { cli } from './support/cli';
 import { freePort } from './support/ports';
 import { startTestRegistry, type TestRegistry } from './support/registry';
-import { TEST_DATA_DIR, erasureClient, operatorToken, runDelete, serviceToken, silentLog, smallChunks, tenantSubject, testKeys } from './support/services';
+import { erasureClient, operatorToken, runDelete, serviceToken, silentLog, smallChunks, tenantSubject, testKeys } from './support/services';
 
 let reg: TestRegistry;
 let orch: TestDatabase;
@@ -243,24 +242,8 @@ test.serial('registry unreachable at start-up: the service waits a bounded time,
   t.is(await snapshot(db.pool, control), controlBefore);
 });
 
-function sink(): Writable & { text(): string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  }) as Writable & { text(): string };
-  stream.text = () => chunks.join('');
-  return stream;
-}
-
-async function cli(args: string[], env: Record<string, string>) {
-  const [stdout, stderr] = [sink(), sink()];
-  await testKeys();
-  const code = await runCli(args, { env: { ERASURE_DATA_DIR: TEST_DATA_DIR, ERASURE_TOKEN: await operatorToken(), ...env }, stdout, stderr });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+/** The CLI as an operator. */
+const operatorCli = async (args: string[], env: Record<string, string>) => cli(args, { ERASURE_TOKEN: await operatorToken(), ...env });
 
 test.serial('erasure seed refuses an erased tenant or user id (and when the registry cannot answer); erasure tombstone says whether and when an id was erased', async (t) => {
   const db = await createTestDatabase('resurrection_seed');
@@ -270,7 +253,7 @@ test.serial('erasure seed refuses an erased tenant or user id (and when the regi
   await recordErased('user', erasedUser);
   const env = { DATABASE_URL: testServerUrl(), ORDERS_DATABASE_URL: db.url, ORCHESTRATOR_ADDR: registry.address };
   const seed = (tenant: string, users: string[], extra: Record<string, string> = {}) =>
-    cli(['seed', '--tenant', tenant, '--user', users.join(','), '--services', 'orders', '--no-identity', '--rows', '90'], { ...env, ...extra });
+    operatorCli(['seed', '--tenant', tenant, '--user', users.join(','), '--services', 'orders', '--no-identity', '--rows', '90'], { ...env, ...extra });
   const rowsIn = async () => {
     const { rows: exists } = await db.pool.query<{ t: string | null }>(`SELECT to_regclass('customers')::text AS t`);
     if (!exists[0]!.t) return 0;
@@ -294,18 +277,18 @@ test.serial('erasure seed refuses an erased tenant or user id (and when the regi
   t.is(accepted.code, 0, accepted.stderr);
   t.true((await rowsIn()) > 0);
 
-  const asked = await cli(['tombstone', erasedTenant, '--json'], env);
+  const asked = await operatorCli(['tombstone', erasedTenant, '--json'], env);
   t.is(asked.code, 0, asked.stderr);
   const answer = JSON.parse(asked.stdout) as { erased: boolean; tombstones: { kind: string; erasedAt: string }[] };
   t.true(answer.erased);
   t.is(answer.tombstones.length, 1);
   t.is(answer.tombstones[0]!.kind, 'tenant');
   t.true(Math.abs(Date.parse(answer.tombstones[0]!.erasedAt) - Date.now()) < 120_000);
-  const text = await cli(['tombstone', erasedUser], env);
+  const text = await operatorCli(['tombstone', erasedUser], env);
   t.regex(text.stdout, new RegExp(`^user ${erasedUser} was erased at \\d{4}-`));
-  const never = await cli(['tombstone', fresh, '--kind', 'tenant'], env);
+  const never = await operatorCli(['tombstone', fresh, '--kind', 'tenant'], env);
   t.regex(never.stdout, /was not erased \(no tenant tombstone\)/);
-  t.is((await cli(['tombstone', 'not-a-uuid'], env)).code, 2);
+  t.is((await operatorCli(['tombstone', 'not-a-uuid'], env)).code, 2);
 });
 
 test.serial('ReportResurrections: services only, each reports as itself; bad input changes nothing', async (t) => {

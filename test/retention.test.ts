@@ -15,6 +15,11 @@ import { createTestDatabase } from './support/database';
 import { startTestRegistry, type TestRegistry } from './support/registry';
 import { bearer, erasureClient, operatorToken, preview, runDelete, serviceToken, silentLog, smallChunks, tenantSubject, testKeys } from './support/services';
 import type { Pool } from 'pg';
+import { orchestratorConfig } from '../orchestrator/config';
+import { startOrchestrator } from '../orchestrator/main';
+import { parseTombstoneKeys } from '../orchestrator/tombstones';
+import { freePort } from './support/ports';
+import { cli } from './support/cli';
 
 let reg: TestRegistry;
 test.before(async () => {
@@ -132,3 +137,63 @@ test('an erased tenant\'s invoices past ten years are purged exactly (with their
   const again = await purge(rpc, orchestrator);
   t.is(again.messages.at(-1)?.result?.totalRows, '0', 'a second purge removes nothing');
 });
+
+test('the orchestrator runs the retention purge as a recorded, verified run (erasure purge-expired), on a durable daily schedule', async (t) => {
+  const [salesDb, orchDb] = [await createTestDatabase('retention_e2e_sales'), await createTestDatabase('retention_e2e_orch')];
+  t.teardown(() => salesDb.drop());
+  t.teardown(() => orchDb.drop());
+  const salesAddress = `127.0.0.1:${await freePort()}`;
+  const orchestrator = await startOrchestrator({
+    address: '127.0.0.1:0',
+    databaseUrl: orchDb.url,
+    keys: (await testKeys()).processKeys('orchestrator'),
+    config: { ...orchestratorConfig({}), registry: { sales: salesAddress }, retentionPurgeCron: '0 3 * * *' },
+    tombstoneKeys: parseTombstoneKeys(`1:${randomUUID()}${randomUUID()}`, 'test'),
+    log: silentLog,
+  });
+  t.teardown(() => orchestrator.stop(1000));
+  const client = reg.client('sales', orchestrator.address);
+  const sales_ = await startService(sales, { address: salesAddress, databaseUrl: salesDb.url, keys: (await testKeys()).processKeys('sales'), chunks: smallChunks, log: silentLog, tombstones: client, registry: client });
+  t.teardown(() => sales_.stop(1000));
+
+  const [erased, control] = [randomUUID(), randomUUID()];
+  await sales.seed(salesDb.pool, { tenantId: erased, userIds: [randomUUID()], rows: 650 });
+  await sales.seed(salesDb.pool, { tenantId: control, userIds: [randomUUID()], rows: 650 });
+  await salesDb.pool.query(`UPDATE invoices SET issued_at = now() - interval '11 years'`);
+  // The erased tenant's other rows are gone (as after its erasure); its invoices are retained.
+  await salesDb.pool.query(`DELETE FROM sales_transaction_lines l USING sales_transactions s WHERE s.id = l.transaction_id AND s.tenant_id = $1`, [erased]);
+  await salesDb.pool.query('DELETE FROM sales_transactions WHERE tenant_id = $1', [erased]);
+  const jobId = randomUUID();
+  await orchDb.pool.query(`INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, trace_id) VALUES ($1, 'tenant', $2, 'COMPLETED', 'service:test', 'x')`, [jobId, erased]);
+  const tx = await orchestrator.db.pool.connect();
+  await orchestrator.tombstones.record(tx, 'tenant', erased, jobId).finally(() => tx.release());
+  const { rows: expected } = await salesDb.pool.query<{ invoices: number; lines: number }>(
+    `SELECT (SELECT count(*) FROM invoices WHERE tenant_id = $1)::int AS invoices, (SELECT count(*) FROM invoice_lines WHERE tenant_id = $1)::int AS lines`,
+    [erased],
+  );
+  const controlBefore = await invoiceSnapshot(salesDb.pool, control);
+
+  const run = await cli(['purge-expired', '--json'], { ERASURE_TOKEN: await operatorToken(), ORCHESTRATOR_ADDR: orchestrator.address });
+  t.is(run.code, 0, run.stderr);
+  const { purge } = JSON.parse(run.stdout) as { purge: { id: string; status: string; totalRows: string; verifiedAt?: string } };
+  t.is(purge.status, 'COMPLETED');
+  t.truthy(purge.verifiedAt, 'verified: a second pass found nothing expired');
+  t.is(Number(purge.totalRows), expected[0]!.invoices + expected[0]!.lines);
+
+  const { rows: left } = await salesDb.pool.query<{ n: number }>(`SELECT ((SELECT count(*) FROM invoices WHERE tenant_id = $1) + (SELECT count(*) FROM invoice_lines WHERE tenant_id = $1))::int AS n`, [erased]);
+  t.is(left[0]!.n, 0, 'every expired retained row of the erased tenant is gone');
+  t.is(await invoiceSnapshot(salesDb.pool, control), controlBefore, 'the live control tenant is byte-identical');
+  const { rows: recorded } = await orchDb.pool.query<{ status: string; trigger: string; total_rows: string; services: { service: string; rows: number }[] }>(
+    'SELECT status, trigger, total_rows, services FROM retention_purges WHERE id = $1',
+    [purge.id],
+  );
+  t.like(recorded[0], { status: 'COMPLETED', trigger: 'operator', total_rows: String(expected[0]!.invoices + expected[0]!.lines) });
+  t.is(recorded[0]!.services.find((s) => s.service === 'sales')?.rows, expected[0]!.invoices + expected[0]!.lines);
+  const { rows: text } = await orchDb.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM retention_purges r WHERE r::text ILIKE '%' || $1 || '%'`, [erased]);
+  t.is(text[0]!.n, 0, 'the run record names no tenant');
+
+  // The daily schedule is durable: kept by pg-boss in the orchestrator's database (one entry per tick, fetched by one replica).
+  const { rows: schedules } = await orchDb.pool.query<{ name: string; cron: string }>(`SELECT name, cron FROM pgboss.schedule WHERE name = 'retention-purge'`);
+  t.deepEqual(schedules, [{ name: 'retention-purge', cron: '0 3 * * *' }]);
+});
+
