@@ -40,7 +40,7 @@ export function parseSubject(subject: Subject | undefined): { kind: SubjectKind;
 export function tenantDataDeletion(
   engine: DeletionEngine,
   deps: RpcDeps,
-  health?: HealthImplementation,
+  health?: Pick<HealthImplementation, 'setStatus'>,
   beforeErase?: (subject: { kind: SubjectKind; id: string }) => Promise<void>,
   /** Which tenants were erased, for PurgeExpired (the tombstone registry); unset, PurgeExpired is refused. */
   registry?: Pick<SubjectRegistry, 'erasedAmong'>,

@@ -80,7 +80,14 @@ export async function startService(definition: DomainService, options: StartOpti
     const extra = options.extension?.services({ db, deps, engine, keys, tombstones }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
     const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
-    const hosted = [tenantDataDeletion(engine, deps, health, beforeErase, options.registry), ...extra];
+    // A call that succeeds turns the erasure health SERVING (erasure-service.ts); not before the start-up sweep has run.
+    let starting = true;
+    const erasureHealth: Pick<HealthImplementation, 'setStatus'> = {
+      setStatus: (name, status) => {
+        if (!starting || status !== 'SERVING') health.setStatus(name, status);
+      },
+    };
+    const hosted = [tenantDataDeletion(engine, deps, erasureHealth, beforeErase, options.registry), ...extra];
     const server = await startGrpcServer(options.address ?? serviceAddress(definition.name), hosted, log, health);
     const problems = await engine.problems();
     if (problems.length) log.error({ problems }, 'deletion policy does not cover the database');
@@ -95,6 +102,7 @@ export async function startService(definition: DomainService, options: StartOpti
       else await sweep.start();
     }
     // The erasure service's health follows the coverage check (fail closed); the rest serve at once.
+    starting = false;
     server.health.setStatus(TENANT_DATA_DELETION, problems.length ? 'NOT_SERVING' : 'SERVING');
     for (const service of extra) server.health.setStatus(service.name, 'SERVING');
     server.health.setStatus('', 'SERVING');
