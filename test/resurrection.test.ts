@@ -14,6 +14,7 @@ import { TombstoneRegistryClient } from '../gen/bakery/erasure/v1/tombstone_regi
 import { TENANT_DATA_DELETION } from '../mesh/catalog';
 import type { Tombstones } from '../orchestrator/tombstones';
 import { service as orders } from '../services/orders';
+import { extension as tenantExtension, service as tenantService } from '../services/tenant';
 import { dropDatabase, openServiceDatabase, withDatabase } from '../services/kit/database';
 import { healthStatus } from '../services/kit/health-client';
 import { migrate } from '../services/kit/migrations';
@@ -311,4 +312,63 @@ test.serial('ReportResurrections: services only, each reports as itself; bad inp
   t.deepEqual(await report(await serviceToken('sales')), { code: status.OK, recorded: 1 });
   t.deepEqual(await report(await serviceToken('sales'), '2', { tenantId: randomUUID() }), { code: status.OK, recorded: 0 }, 'a subject without a tombstone is not recorded');
   t.deepEqual(await resurrectionsOf(ref), [{ service: 'sales', rows: 3 }], 'recorded under the caller, by keyed hash');
+});
+
+test.serial("tenant service: an erased tenant and an erased user's membership written back are swept; an erased user who still owns an ACTIVE tenant is refused and left for an operator", async (t) => {
+  const db = await createTestDatabase('resurrection_tenant');
+  t.teardown(() => db.drop());
+  const client = reg.client('tenant');
+  const running = await startService(tenantService, {
+    address: '127.0.0.1:0',
+    databaseUrl: db.url,
+    keys: (await testKeys()).processKeys('tenant'),
+    chunks: smallChunks,
+    log: silentLog,
+    extension: tenantExtension,
+    tombstones: client,
+    registry: client,
+    sweep: quickSweep(),
+  });
+  t.teardown(() => running.stop(1000));
+
+  const [erasedTenant, live, owned, control] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  const [erasedUser, erasedOwner] = [randomUUID(), randomUUID()];
+  await recordErased('tenant', erasedTenant);
+  await recordErased('user', erasedUser);
+  await recordErased('user', erasedOwner);
+  await tenantService.seed(db.pool, { tenantId: erasedTenant, userIds: [randomUUID(), randomUUID()], rows: 8 });
+  await tenantService.seed(db.pool, { tenantId: live, userIds: [randomUUID(), randomUUID(), erasedUser], rows: 8 });
+  await tenantService.seed(db.pool, { tenantId: owned, userIds: [erasedOwner, randomUUID()], rows: 6 });
+  await tenantService.seed(db.pool, { tenantId: control, userIds: [randomUUID(), randomUUID()], rows: 8 });
+  const rowsOf = async (tenantId: string) => {
+    const { rows } = await db.pool.query<{ s: string }>(
+      `SELECT concat_ws('|',
+         (SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x.id), '')) FROM tenants x WHERE id = $1),
+         (SELECT count(*) || ':' || md5(coalesce(string_agg(m::text, ',' ORDER BY m.user_id), '')) FROM tenant_members m WHERE tenant_id = $1),
+         (SELECT md5(coalesce(string_agg(s::text, ','), '')) FROM subscriptions s WHERE tenant_id = $1)) AS s`,
+      [tenantId],
+    );
+    return rows[0]!.s;
+  };
+  const [ownedBefore, controlBefore] = [await rowsOf(owned), await rowsOf(control)];
+  const { rows: erasedRows } = await db.pool.query<{ n: number }>(
+    `SELECT ((SELECT count(*) FROM tenants WHERE id = $1) + (SELECT count(*) FROM tenant_members WHERE tenant_id = $1) + (SELECT count(*) FROM subscriptions WHERE tenant_id = $1))::int AS n`,
+    [erasedTenant],
+  );
+  const { rows: liveMembers } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_members WHERE tenant_id = $1', [live]);
+
+  const result = await running.sweep!.runNow();
+  t.like(result, { resurrected: 2, rows: erasedRows[0]!.n + 1, refused: 1 });
+  const { rows: left } = await db.pool.query<{ tenant: number; member: number }>(
+    `SELECT ((SELECT count(*) FROM tenants WHERE id = $1) + (SELECT count(*) FROM tenant_members WHERE tenant_id = $1) + (SELECT count(*) FROM subscriptions WHERE tenant_id = $1))::int AS tenant,
+            (SELECT count(*) FROM tenant_members WHERE user_id = $2)::int AS member`,
+    [erasedTenant, erasedUser],
+  );
+  t.deepEqual(left[0], { tenant: 0, member: 0 }, "the erased tenant and the erased user's membership are gone");
+  const { rows: liveAfter } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_members WHERE tenant_id = $1', [live]);
+  t.is(liveAfter[0]!.n, liveMembers[0]!.n - 1, 'the live tenant lost only that membership');
+  t.is(await rowsOf(owned), ownedBefore, 'a tenant still owned by an erased user is left as it is (ownership needs a decision first)');
+  t.is(await rowsOf(control), controlBefore, 'the control tenant is byte-identical');
+  t.deepEqual(await resurrectionsOf(tombstones.keys.ref('user', erasedUser)), [{ service: 'tenant', rows: 1 }]);
+  t.deepEqual(await resurrectionsOf(tombstones.keys.ref('user', erasedOwner)), [], 'nothing erased, nothing counted');
 });
