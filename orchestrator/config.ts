@@ -28,6 +28,11 @@ export interface OrchestratorConfig {
   runningJobs: number;
   /** When the retention purge runs (cron, UTC; `ORCHESTRATOR_RETENTION_PURGE_CRON`, default daily 03:00; `off` for never). */
   retentionPurgeCron: string;
+  /**
+   * The time the law gives to answer an erasure request (GDPR Art. 12(3): one month), exported as
+   * `erasure_legal_due_seconds` for the alert on open requests close to it (deploy/alerts.yml).
+   */
+  legalDueDays: number;
 }
 
 export interface CallerLimits {
@@ -61,6 +66,7 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
     runningJobs: limit('runningJobsPerReplica', env),
     retentionPurgeCron: retentionPurgeCron(env),
+    legalDueDays: envInt(env, 'ORCHESTRATOR_LEGAL_DUE_DAYS', 30, 1, 365),
   };
 }
 
