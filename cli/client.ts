@@ -7,6 +7,7 @@
 import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { DeletionOrchestratorClient, type Job, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
+import { TombstoneRegistryClient } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -76,6 +77,7 @@ export class MeshClient {
   readonly tenantAddress: string;
   private orchestratorClient?: DeletionOrchestratorClient;
   private tenantClient?: TenantServiceClient;
+  private registryClient?: TombstoneRegistryClient;
   /** The token and when to sign a fresh one (a long `watch` outlives one operator token). */
   private token?: { value: Promise<string>; renewAt: number };
 
@@ -102,16 +104,21 @@ export class MeshClient {
     return (this.tenantClient ??= new TenantServiceClient(this.tenantAddress, credentials.createInsecure()));
   }
 
+  /** The orchestrator's TombstoneRegistry (same address as the orchestrator). */
+  get registry(): TombstoneRegistryClient {
+    return (this.registryClient ??= new TombstoneRegistryClient(this.orchestratorAddress, credentials.createInsecure()));
+  }
+
   /** A unary call as a promise; failures become one-line RpcFailures. */
-  async call<Res>(target: 'orchestrator' | 'tenant', method: string, request: unknown): Promise<Res> {
-    const client: Client = target === 'orchestrator' ? this.orchestrator : this.tenant;
-    const address = target === 'orchestrator' ? this.orchestratorAddress : this.tenantAddress;
+  async call<Res>(target: 'orchestrator' | 'tenant' | 'registry', method: string, request: unknown, deadlineMs = UNARY_DEADLINE_MS): Promise<Res> {
+    const client: Client = target === 'orchestrator' ? this.orchestrator : target === 'registry' ? this.registry : this.tenant;
+    const address = target === 'tenant' ? this.tenantAddress : this.orchestratorAddress;
     const metadata = await this.metadata();
     try {
-      return (await unaryCall(client, method as never, request as never, { metadata, deadlineMs: UNARY_DEADLINE_MS })) as Res;
+      return (await unaryCall(client, method as never, request as never, { metadata, deadlineMs })) as Res;
     } catch (error) {
       const failure = error as ServiceError;
-      throw new RpcFailure(describeRpcError(failure, target, address), failure.code);
+      throw new RpcFailure(describeRpcError(failure, target === 'registry' ? 'orchestrator' : target, address), failure.code);
     }
   }
 
@@ -197,5 +204,6 @@ export class MeshClient {
   close(): void {
     this.orchestratorClient?.close();
     this.tenantClient?.close();
+    this.registryClient?.close();
   }
 }

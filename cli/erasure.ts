@@ -11,6 +11,7 @@ import {
   JobStatus,
   ListJobsResponse,
   PreviewTenantDeletionResponse,
+  PurgeExpiredRetentionResponse,
   type CancelJobResponse,
   type GetJobResponse,
   type RetryJobResponse,
@@ -23,6 +24,7 @@ import { orchestratorConfig } from '../orchestrator/config';
 import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
 import { parseHeads, verifyAuditChain, type HeadToCheck } from '../orchestrator/audit-verify';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
+import type { CheckSubjectsResponse } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
 import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
@@ -252,7 +254,7 @@ const proofCommands: Record<string, Command> = {
 
 const commands: Record<string, Command> = {
   seed: {
-    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n> | --user <uuid>,…] [--services <names>] [--no-identity] [--quiet] [--json]',
+    usage: 'erasure seed [--rows <n>] [--tenant <uuid>] [--users <n> | --user <uuid>,…] [--services <names>] [--no-identity] [--offline] [--quiet] [--json]',
     summary: 'create a tenant with realistic rows in every service',
     details:
       'Writes straight into the services\' databases (DATABASE_URL, <NAME>_DATABASE_URL, or the embedded\n' +
@@ -263,8 +265,10 @@ const commands: Record<string, Command> = {
       '  --user <uuid>,…    the tenant\'s users by id instead (repeatable)\n' +
       '  --services <names> only these domain services, e.g. orders,sales (default: all twelve)\n' +
       '  --no-identity      no tenant and auth records (domain rows only)\n' +
+      '  --offline          do not ask the orchestrator whether the ids were erased (a database no erasure\n' +
+      '                     has run against); by default an erased tenant or user id is refused\n' +
       '  --quiet            print only the tenant id (TENANT=$(npx erasure seed --quiet))',
-    flags: { rows: 'string', tenant: 'string', users: 'string', user: 'list', services: 'list', 'no-identity': 'boolean', quiet: 'boolean' },
+    flags: { rows: 'string', tenant: 'string', users: 'string', user: 'list', services: 'list', 'no-identity': 'boolean', offline: 'boolean', quiet: 'boolean' },
     async run(ctx) {
       none(ctx);
       const rows = intFlag(ctx.args.flags.rows, 'rows', 10_000, 1, 50_000_000);
@@ -278,9 +282,11 @@ const commands: Record<string, Command> = {
       });
       const tenantId = uuidFlag(ctx, 'tenant') ?? randomUUID();
       const identity = !ctx.args.flags['no-identity'];
+      // An erased id is never written back (the tombstone registry decides; fail closed when it cannot answer).
+      const erasedAmong = ctx.args.flags.offline ? undefined : (subjects: { kind: 'tenant' | 'user'; id: string }[]) => erasedAmongOf(ctx, subjects);
       const report: SeedReport = await withDatabaseServer(ctx.env, (server) => {
         const env = server ? { ...ctx.env, DATABASE_URL: server } : ctx.env;
-        return seedTenant({ tenantId, rows, users, userIds, services, identity, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
+        return seedTenant({ tenantId, rows, users, userIds, services, identity, erasedAmong, databaseUrl: async (name) => (await resolveServiceDatabaseUrl(name, env)).url });
       });
       if (ctx.json) {
         printJson(ctx, { tenantId: report.tenantId, ownerId: report.userIds[0], adminId: report.userIds[1] ?? null, userIds: report.userIds, rows: report.rows, ms: report.ms, perService: report.perService });
@@ -302,6 +308,61 @@ const commands: Record<string, Command> = {
           ].join('\n'),
         );
       }
+      return 0;
+    },
+  },
+
+  tombstone: {
+    usage: 'erasure tombstone <id> [--kind tenant|user] [--json]',
+    summary: 'whether an id was erased, and when (asks the tombstone registry)',
+    details: '  --kind  ask about a tenant or a user only (default: both; an id names one or the other)',
+    flags: { kind: 'string' },
+    async run(ctx) {
+      const id = one(ctx, 'id');
+      const kindFlag = ctx.args.flags.kind as string | undefined;
+      if (kindFlag !== undefined && kindFlag !== 'tenant' && kindFlag !== 'user') throw new UsageError(`--kind must be tenant or user, got ${JSON.stringify(kindFlag)}`);
+      const kinds: ('tenant' | 'user')[] = kindFlag ? [kindFlag] : ['tenant', 'user'];
+      const response = await ctx.client.call<CheckSubjectsResponse>('registry', 'checkSubjects', {
+        subjects: kinds.map((kind) => (kind === 'tenant' ? { tenantId: id } : { userId: id })),
+      });
+      const answers = kinds.map((kind, i) => ({ kind, erased: response.statuses[i]?.erased ?? false, erasedAt: response.statuses[i]?.erasedAt }));
+      const erased = answers.filter((a) => a.erased);
+      if (ctx.json) {
+        printJson(ctx, { id, erased: erased.length > 0, tombstones: erased.map((a) => ({ kind: a.kind, erasedAt: a.erasedAt?.toISOString() })) });
+      } else if (erased.length) {
+        for (const a of erased) print(ctx, `${a.kind} ${id} was erased at ${a.erasedAt?.toISOString() ?? '(time unknown)'}`);
+      } else {
+        print(ctx, `${id} was not erased (no ${kinds.join(' or ')} tombstone)`);
+      }
+      return 0;
+    },
+  },
+
+  'purge-expired': {
+    usage: 'erasure purge-expired [--json]',
+    summary: "purge erased tenants' retained rows whose retention period is over, now (it also runs daily)",
+    details:
+      'Every service removes the expired retained rows of erased tenants (e.g. invoices after ten years), then a\n' +
+      'second pass verifies that nothing expired is left. The run is recorded by the orchestrator.',
+    flags: {},
+    async run(ctx) {
+      none(ctx);
+      // A purge of many years' rows can take a while; the orchestrator records it whether we wait or not.
+      const response = await ctx.client.call<PurgeExpiredRetentionResponse>('orchestrator', 'purgeExpiredRetention', {}, 60 * 60_000);
+      const purge = response.purge!;
+      if (ctx.json) printJson(ctx, PurgeExpiredRetentionResponse.toJSON(response));
+      else {
+        const rows = purge.services.flatMap((s) => s.entities.map((e) => [s.service, e.entity, formatCount(e.rows)]));
+        print(
+          ctx,
+          [
+            `retention purge ${purge.id} ${purge.status}: ${formatCount(purge.totalRows)} expired rows removed${purge.verifiedAt ? `, verified at ${purge.verifiedAt.toISOString()}` : ''}`,
+            ...(rows.length ? ['', table(['service', 'entity', 'rows'], rows, [2])] : []),
+            ...(purge.error ? ['', purge.error] : []),
+          ].join('\n'),
+        );
+      }
+      if (purge.status !== 'COMPLETED') throw new CommandFailure(`retention purge ${purge.id} ${purge.status}: ${purge.error}`);
       return 0;
     },
   },
@@ -562,6 +623,14 @@ const commands: Record<string, Command> = {
   // Certificates, public keys and the audit chain.
   ...proofCommands,
 };
+
+/** The tombstone registry's answer for `seed` (at most 100 subjects per call, as the registry takes). */
+async function erasedAmongOf(ctx: CommandContext, subjects: { kind: 'tenant' | 'user'; id: string }[]): Promise<boolean[]> {
+  const response = await ctx.client.call<CheckSubjectsResponse>('registry', 'checkSubjects', {
+    subjects: subjects.map(({ kind, id }) => (kind === 'tenant' ? { tenantId: id } : { userId: id })),
+  });
+  return response.statuses.map((s) => s.erased);
+}
 
 /** `--detach`: the job's first snapshot only; the job goes on without us. */
 async function detached(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0]): Promise<number> {

@@ -7,7 +7,7 @@
  * handler then checks what the user may do, e.g. tenant membership or "only themself"), or anyone
  * without a token (`public`). Anything not admitted is PERMISSION_DENIED with nothing changed.
  */
-import { AUTH_SERVICE, DELETION_ORCHESTRATOR, PROCESS_NAMES, TENANT_DATA_DELETION, TENANT_SERVICE, TOMBSTONE_REGISTRY } from './catalog';
+import { AUTH_SERVICE, DATA_SERVICES, DELETION_ORCHESTRATOR, PROCESS_NAMES, TENANT_DATA_DELETION, TENANT_SERVICE, TOMBSTONE_REGISTRY } from './catalog';
 
 export interface CallerRule {
   /** Service identities (token issuer = subject) that may call. */
@@ -32,9 +32,13 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   // Erasing is the orchestrator's alone: every erasure has a job, an audit entry and a verification.
   [`${TENANT_DATA_DELETION}/Delete`]: { services: ORCHESTRATOR },
   [`${TENANT_DATA_DELETION}/Preview`]: { services: ORCHESTRATOR, operators: true },
+  // Purging expired retained rows is an audited orchestrator job too (orchestrator/retention-purge.ts).
+  [`${TENANT_DATA_DELETION}/PurgeExpired`]: { services: ORCHESTRATOR },
 
   // Every process asks the registry whether an id was erased.
   [`${TOMBSTONE_REGISTRY}/CheckSubjects`]: { services: PROCESS_NAMES, operators: true },
+  // Each data service reports what its own resurrection sweep found (services/kit/resurrection-sweep.ts).
+  [`${TOMBSTONE_REGISTRY}/ReportResurrections`]: { services: DATA_SERVICES },
 
   [`${TENANT_SERVICE}/CreateTenant`]: { users: true, operators: true },
   [`${TENANT_SERVICE}/GetTenant`]: { users: true, operators: true, services: ORCHESTRATOR },
@@ -69,6 +73,8 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/GetCertificate`]: { users: true, operators: true },
   // Public knowledge, but asked with a token like every other read (the JWKS file needs none).
   [`${DELETION_ORCHESTRATOR}/GetPublicKeys`]: { users: true, operators: true },
+  // A retention purge on demand is an operator's (it also runs daily by itself).
+  [`${DELETION_ORCHESTRATOR}/PurgeExpiredRetention`]: { operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

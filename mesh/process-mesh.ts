@@ -117,6 +117,9 @@ export class ProcessMesh {
   }
 
   async startAll(): Promise<void> {
+    // The orchestrator first: each data service sweeps for rows of erased subjects before it reports
+    // SERVING, asking the orchestrator's tombstone registry (services/kit/resurrection-sweep.ts).
+    await this.start('orchestrator');
     // Four at a time: start-up is CPU-bound (loading modules, migrating), and the machine may have two cores.
     const queue: string[] = [...DATA_SERVICES];
     await Promise.all(
@@ -124,7 +127,6 @@ export class ProcessMesh {
         for (let name = queue.shift(); name; name = queue.shift()) await this.start(name);
       }),
     );
-    await this.start('orchestrator');
   }
 
   /** SIGKILL (crash) or SIGTERM (clean stop) one process, by its PID, and wait for it to exit. */

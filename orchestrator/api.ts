@@ -15,6 +15,9 @@ import {
   type ListJobsResponse,
   type PreviewTenantDeletionRequest,
   type PreviewTenantDeletionResponse,
+  type PurgeExpiredRetentionRequest,
+  type PurgeExpiredRetentionResponse,
+  type RetentionPurge,
   type RetryJobRequest,
   type RetryJobResponse,
   type WatchJobRequest,
@@ -41,6 +44,7 @@ import { undecidedOwnedTenants } from './ownership';
 import { describeError } from './retry';
 import { stepsFor } from './steps';
 import { JobAlreadyOpen, OpenJobLimitReached, RequestIdReused, isOpen, type JobRow, type JobStore, type NewJob } from './store';
+import { RetentionPurgeBusy, type RetentionPurgeRecord, type RetentionPurges } from './retention-purge';
 import { watchJob } from './watch';
 import type { WatcherSlots } from './watchers';
 import type { Principal } from '../services/kit/auth';
@@ -62,6 +66,8 @@ export interface OrchestratorApiDeps {
   certificates: Certificates;
   /** The orchestrator's public keys (current and retired), as GetPublicKeys returns them. */
   jwks: Jwks;
+  /** The retention purge (orchestrator/retention-purge.ts); unset, PurgeExpiredRetention is refused. */
+  retentionPurges?: RetentionPurges;
 }
 
 function requestIdOf(value: string): string | undefined {
@@ -271,9 +277,40 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
 
   const getPublicKeys = unary<GetPublicKeysRequest, GetPublicKeysResponse>(deps.rpc, 'GetPublicKeys', async () => ({ jwksJson: JSON.stringify(deps.jwks) }));
 
+  // Operators only (mesh/caller-rules.ts); the run is recorded and audited like the daily one.
+  const purgeExpiredRetention = unary<PurgeExpiredRetentionRequest, PurgeExpiredRetentionResponse>(deps.rpc, 'PurgeExpiredRetention', async (_request, ctx) => {
+    if (!deps.retentionPurges) throw failedPrecondition('this orchestrator runs no retention purge');
+    try {
+      return { purge: toRetentionPurgeMessage(await deps.retentionPurges.run('operator', principalName(ctx.principal), ctx.signal)) };
+    } catch (error) {
+      if (error instanceof RetentionPurgeBusy) throw new RpcError(status.ABORTED, error.message, 'RETENTION_PURGE_RUNNING');
+      throw error;
+    }
+  });
+
   return {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
-    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys },
+    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention },
+  };
+}
+
+/** A recorded retention purge as the contract's message. */
+export function toRetentionPurgeMessage(record: RetentionPurgeRecord): RetentionPurge {
+  return {
+    id: record.id,
+    status: record.status,
+    trigger: record.trigger,
+    startedAt: record.startedAt,
+    finishedAt: record.finishedAt,
+    verifiedAt: record.verifiedAt,
+    services: record.services.map((s) => ({
+      service: s.service,
+      entities: s.entities.map((e) => ({ entity: e.entity, action: e.action, rows: String(e.rows), chunks: '0', retainReason: '', retention: '' })),
+      totalRows: String(s.rows),
+      error: s.error,
+    })),
+    totalRows: String(record.totalRows),
+    error: record.error,
   };
 }

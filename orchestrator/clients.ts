@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { TenantDataDeletionClient, type DeleteProgress, type PreviewResponse, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { maxTokenLifetime, mintServiceToken } from '../services/kit/auth';
@@ -72,20 +72,13 @@ export class ServiceClients {
     signal: AbortSignal,
   ): Promise<void> {
     const metadata = await this.metadata();
-    return new Promise((resolve, reject) => {
-      const call = this.erasureClient(service).delete({ subject, jobId }, metadata, { deadline: Date.now() + deadlineMs });
-      const onAbort = () => call.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
-      call.on('data', onMessage);
-      call.on('error', (error: ServiceError) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      });
-      call.on('end', () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      });
-    });
+    return runStream(this.erasureClient(service).delete({ subject, jobId }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
+  }
+
+  /** Runs a PurgeExpired stream to its end (expired retained rows of erased tenants). */
+  async purgeExpired(service: string, jobId: string, deadlineMs: number, onMessage: (message: DeleteProgress) => void, signal: AbortSignal): Promise<void> {
+    const metadata = await this.metadata();
+    return runStream(this.erasureClient(service).purgeExpired({ jobId }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
   }
 
   /** A unary TenantService call, typed by method: `tenantCall('getTenantAdmins', { tenantId })`. */
@@ -101,4 +94,21 @@ export class ServiceClients {
     for (const client of this.erasure.values()) client.close();
     this.tenantClient?.close();
   }
+}
+
+/** Follows a server stream to its end: each message to `onMessage`; `signal` cancels the call. */
+function runStream(call: ClientReadableStream<DeleteProgress>, onMessage: (message: DeleteProgress) => void, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => call.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    call.on('data', onMessage);
+    call.on('error', (error: ServiceError) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+    call.on('end', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }

@@ -1,6 +1,6 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
 import { join } from 'node:path';
-import { envInt, serviceAddress } from '../services/kit/config';
+import { ConfigError, envInt, serviceAddress } from '../services/kit/config';
 import { dataDir } from '../services/kit/paths';
 import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
@@ -28,6 +28,8 @@ export interface OrchestratorConfig {
   watchdogIntervalMs: number;
   /** Jobs run at once by this replica; the rest wait PENDING in arrival order (the limits table). */
   runningJobs: number;
+  /** When the retention purge runs (cron, UTC; `ORCHESTRATOR_RETENTION_PURGE_CRON`, default daily 03:00; `off` for never). */
+  retentionPurgeCron: string;
   /**
    * The time the law gives to answer an erasure request (GDPR Art. 12(3): one month), exported as
    * `erasure_legal_due_seconds` for the alert on open requests close to it (deploy/alerts.yml).
@@ -73,10 +75,20 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     stallAfterMs: envInt(env, 'ORCHESTRATOR_STALL_AFTER_MS', 5 * 60_000, 100),
     watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
     runningJobs: limit('runningJobsPerReplica', env),
+    retentionPurgeCron: retentionPurgeCron(env),
     legalDueDays: envInt(env, 'ORCHESTRATOR_LEGAL_DUE_DAYS', 30, 1, 365),
     auditHeadIntervalMs: envInt(env, 'ORCHESTRATOR_AUDIT_HEAD_INTERVAL_MS', 60_000, 100),
     auditHeadsFile: env.ORCHESTRATOR_AUDIT_HEADS_FILE || join(dataDir(), 'audit', 'signed-heads.jsonl'),
     jwksFile: env.ORCHESTRATOR_JWKS_FILE || join(dataDir(), 'audit', 'orchestrator-jwks.json'),
     backupRetentionDays: envInt(env, 'ORCHESTRATOR_BACKUP_RETENTION_DAYS', 35, 0, 3650),
   };
+}
+
+/** `ORCHESTRATOR_RETENTION_PURGE_CRON`: five cron fields (UTC) or `off`; default every day at 03:00 UTC. */
+function retentionPurgeCron(env: Record<string, string | undefined>): string {
+  const value = (env.ORCHESTRATOR_RETENTION_PURGE_CRON ?? '').trim() || '0 3 * * *';
+  if (value !== 'off' && !/^(\S+\s+){4}\S+$/.test(value)) {
+    throw new ConfigError(`ORCHESTRATOR_RETENTION_PURGE_CRON must be five cron fields or "off", got ${JSON.stringify(value.slice(0, 64))}`);
+  }
+  return value;
 }

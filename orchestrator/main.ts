@@ -24,8 +24,9 @@ import { ErasureQueue } from './queue';
 import { Readiness } from './readiness';
 import { Watchdog } from './watchdog';
 import { JobStore } from './store';
+import { RetentionPurgeBusy, RetentionPurges } from './retention-purge';
 import { tombstoneRegistry } from './tombstone-registry';
-import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
+import { Resurrections, Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
 import { WatcherSlots } from './watchers';
 import { AuditChain } from './audit-chain';
 import { AuditHeads } from './audit-heads';
@@ -114,12 +115,21 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const isErased = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!.erased;
   const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ isErased }) };
   const authorization = new Authorization(store, clients, config.retry);
+  // Erased tenants' retained rows whose period is over: daily (durable schedule) and on demand.
+  const retentionPurges = new RetentionPurges(db.pool, clients, Object.keys(config.registry), log, { deadlineMs: config.retry.budgetMs, concurrency: config.concurrency, audit });
+  if (config.retentionPurgeCron !== 'off') {
+    await queue.schedule('retention-purge', config.retentionPurgeCron, async () => {
+      await retentionPurges.run('schedule', 'schedule').catch((error) => {
+        if (!(error instanceof RetentionPurgeBusy)) throw error;
+      });
+    });
+  }
   const watchers = new WatcherSlots(config.limits);
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log, certificates, jwks }),
-      tombstoneRegistry(rpc, tombstones),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log, certificates, jwks, retentionPurges }),
+      tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones), audit),
     ],
     log,
     health,

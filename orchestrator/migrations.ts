@@ -218,6 +218,54 @@ export const migrations: ServiceMigration[] = [
       `);
     },
   },
+  {
+    name: '0007_resurrections',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- Rows of erased subjects that a service's resurrection sweep found and erased again
+        -- (services/kit/resurrection-sweep.ts): a late writer, a replayed queue, a restored backup.
+        -- The subject is its tombstone's keyed hash, never the id.
+        CREATE TABLE erasure_resurrections (
+          id bigserial PRIMARY KEY,
+          subject_kind text NOT NULL CHECK (subject_kind IN ('tenant', 'user')),
+          subject_ref text NOT NULL REFERENCES erasure_tombstones (subject_ref),
+          service text NOT NULL,
+          rows bigint NOT NULL CHECK (rows > 0),
+          entities jsonb NOT NULL DEFAULT '{}',
+          found_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX erasure_resurrections_subject ON erasure_resurrections (subject_ref);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('DROP TABLE erasure_resurrections;');
+    },
+  },
+  {
+    name: '0008_retention_purge',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- Runs of the retention purge (orchestrator/retention-purge.ts): erased tenants' retained rows
+        -- whose retention period is over, removed by every service and verified. Holds no subject id.
+        CREATE TABLE retention_purges (
+          id uuid PRIMARY KEY,
+          status text NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
+          trigger text NOT NULL CHECK (trigger IN ('schedule', 'operator')),
+          requested_by text NOT NULL,
+          services jsonb NOT NULL DEFAULT '[]',
+          total_rows bigint NOT NULL DEFAULT 0,
+          error text NOT NULL DEFAULT '',
+          started_at timestamptz NOT NULL DEFAULT now(),
+          finished_at timestamptz,
+          verified_at timestamptz
+        );
+        CREATE INDEX retention_purges_started ON retention_purges (started_at DESC);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('DROP TABLE retention_purges;');
+    },
+  },
 ];
 
 /**

@@ -7,6 +7,8 @@ import type { JobQueue } from './store';
 const QUEUE = 'erasure-job';
 /** How often a queued job that is still running elsewhere (or waiting for a lease to lapse) is looked at again. */
 const RECHECK_SECONDS = 3;
+/** How often a scheduled queue (the daily retention purge) is asked whether its tick has come. */
+const SCHEDULE_POLL_MS = 5000;
 /** How often an empty queue is asked again. */
 const POLL_MS = 1000;
 
@@ -98,6 +100,40 @@ export class ErasureQueue implements JobQueue {
       // watchdog resumes its job long before (orchestrator/watchdog.ts).
       await boss.fail(QUEUE, entry.id, { message: (error as Error).message }).catch((e) => this.log.debug({ err: e }, 'queue entry left to expire'));
     }
+  }
+
+  /**
+   * Runs `run` on the cron schedule (UTC) of a durable pg-boss schedule: pg-boss sends one queue
+   * entry per tick whichever replicas keep the schedule, and only one replica fetches it, so a run
+   * happens once across replicas and survives restarts (a tick missed while every replica was down is
+   * not replayed; the next tick purges what is due then). Failures are logged, never thrown.
+   */
+  async schedule(name: string, cron: string, run: () => Promise<void>): Promise<void> {
+    const boss = this.boss;
+    if (!boss) throw new Error('queue not started');
+    await boss.createQueue(name, { name, policy: 'standard', retryLimit: 0, expireInSeconds: 6 * 3600 });
+    await boss.schedule(name, cron, {}, { tz: 'UTC' });
+    const loop = (async () => {
+      while (!this.stopped) {
+        try {
+          const [entry] = await boss.fetch(name);
+          if (entry) {
+            try {
+              await run();
+              await boss.complete(name, entry.id);
+            } catch (error) {
+              this.log.error({ err: error, schedule: name }, 'scheduled run failed');
+              await boss.fail(name, entry.id, { message: (error as Error).message }).catch(() => undefined);
+            }
+          }
+        } catch (error) {
+          this.log.debug({ err: error, schedule: name }, 'schedule fetch failed; trying again');
+        }
+        await sleep(SCHEDULE_POLL_MS);
+      }
+    })();
+    const previous = this.loop;
+    this.loop = Promise.all([previous, loop]).then(() => undefined);
   }
 
   /** Queues a job inside the caller's transaction. */

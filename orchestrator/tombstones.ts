@@ -133,3 +133,64 @@ export class Tombstones {
     });
   }
 }
+
+/** Rows of one erased subject that a service's sweep found and erased again. */
+export interface ResurrectionReport {
+  kind: SubjectKind;
+  id: string;
+  rows: number;
+  /** table → rows */
+  entities: Record<string, number>;
+}
+
+/** One recorded resurrection, as the log and the audit chain see it: the subject by its keyed hash only. */
+export interface RecordedResurrection {
+  service: string;
+  kind: SubjectKind;
+  subjectRef: string;
+  rows: number;
+  entities: Record<string, number>;
+}
+
+/** Resurrections (migration 0007): what the services' sweeps found of erased subjects. */
+export class Resurrections {
+  constructor(
+    private readonly pool: Pool,
+    private readonly tombstones: Tombstones,
+  ) {}
+
+  /**
+   * Records what `service` found, one row per subject, under the subject's existing tombstone (the ref
+   * written under whichever key version was current then). Returns the entries recorded; a subject
+   * without a tombstone is left out (`notErased` counts them): only erased subjects can resurrect.
+   */
+  async record(service: string, reports: ResurrectionReport[]): Promise<{ recorded: RecordedResurrection[]; notErased: number }> {
+    const found = reports.filter((report) => report.rows > 0);
+    if (!found.length) return { recorded: [], notErased: 0 };
+    const refsOf = found.map((report) => this.tombstones.keys.refs(report.kind, report.id));
+    const { rows } = await this.pool.query<{ subject_ref: string }>(
+      'SELECT subject_ref FROM erasure_tombstones WHERE subject_ref = ANY($1::text[])',
+      [refsOf.flat()],
+    );
+    const existing = new Set(rows.map((row) => row.subject_ref));
+    const recorded: RecordedResurrection[] = [];
+    found.forEach((report, i) => {
+      const subjectRef = refsOf[i]!.find((ref) => existing.has(ref));
+      if (subjectRef) recorded.push({ service, kind: report.kind, subjectRef, rows: report.rows, entities: report.entities });
+    });
+    if (recorded.length) {
+      await this.pool.query(
+        `INSERT INTO erasure_resurrections (subject_kind, subject_ref, service, rows, entities)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[])`,
+        [
+          recorded.map((r) => r.kind),
+          recorded.map((r) => r.subjectRef),
+          recorded.map((r) => r.service),
+          recorded.map((r) => r.rows),
+          recorded.map((r) => JSON.stringify(r.entities)),
+        ],
+      );
+    }
+    return { recorded, notErased: found.length - recorded.length };
+  }
+}

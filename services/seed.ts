@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { openServiceDatabase, resolveServiceDatabaseUrl } from './kit/database';
+import { failedPrecondition } from './kit/errors';
 import { migrate } from './kit/migrations';
 import type { DomainService } from './kit/service-definition';
 import { domainServiceDefinitions, identityServiceDefinitions } from './definitions';
@@ -23,6 +24,11 @@ export interface SeedRequest {
   /** Services seeded at once (each is one set-based statement or a few). */
   concurrency?: number;
   log?: Logger;
+  /**
+   * Which of the given subjects were erased (the tombstone registry; the CLI's `erasure seed` asks the
+   * orchestrator). Asked before anything is written: an erased tenant or user id is refused.
+   */
+  erasedAmong?: (subjects: { kind: 'tenant' | 'user'; id: string }[]) => Promise<boolean[]>;
 }
 
 export interface SeedReport {
@@ -41,6 +47,7 @@ export async function seedTenant(request: SeedRequest): Promise<SeedReport> {
   const started = performance.now();
   const services = request.services ?? domainServiceDefinitions();
   const userIds = request.userIds ?? Array.from({ length: request.users ?? 5 }, () => randomUUID());
+  if (request.erasedAmong) await refuseErasedIds(request.erasedAmong, request.tenantId, userIds);
   const perServiceRows = Math.max(1, Math.round(request.rows / services.length));
   // The identity services get the tenant row, its memberships and the users, not a share of the rows.
   const identity = request.identity ? identityServiceDefinitions().map((service) => service.definition) : [];
@@ -76,6 +83,24 @@ export async function seedTenant(request: SeedRequest): Promise<SeedReport> {
     rows: perService.reduce((sum, s) => sum + s.rows, 0),
     ms: Math.round(performance.now() - started),
   };
+}
+
+/**
+ * FAILED_PRECONDITION when the tenant id or one of the user ids was erased: seeding would write an
+ * erased subject back. The message names which argument, never the id. The registry takes 100
+ * subjects per call.
+ */
+async function refuseErasedIds(erasedAmong: NonNullable<SeedRequest['erasedAmong']>, tenantId: string, userIds: string[]): Promise<void> {
+  const subjects = [{ kind: 'tenant' as const, id: tenantId }, ...userIds.map((id) => ({ kind: 'user' as const, id }))];
+  for (let i = 0; i < subjects.length; i += 100) {
+    const batch = subjects.slice(i, i + 100);
+    const erased = await erasedAmong(batch);
+    const hit = batch.findIndex((_, j) => erased[j]);
+    if (hit >= 0) {
+      const what = i + hit === 0 ? 'the tenant id' : `user id number ${i + hit} of ${userIds.length}`;
+      throw failedPrecondition(`${what} names an erased ${batch[hit]!.kind}; an erased id cannot be seeded again`, 'SUBJECT_ERASED');
+    }
+  }
 }
 
 /** Exact total of rows over the service's tables (the seeded tables are small enough to count). */

@@ -8,10 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import test from 'ava';
 import { intFlag, parseArgs, UsageError } from '../cli/args';
-import { runCli } from '../cli/erasure';
 import { LiveProgress } from '../cli/live';
 import {
   applyJobEvent,
@@ -35,6 +33,7 @@ import { TrustBundle, loadSigningKey } from '../services/kit/keys';
 import { PROCESS_NAMES } from '../mesh/catalog';
 import { extension as tenantExtension, service as tenantService } from '../services/tenant';
 import { repoRoot } from '../services/kit/paths';
+import { cli, sink } from './support/cli';
 import { createTestDatabase, testServerUrl } from './support/database';
 import { TEST_DATA_DIR, operatorToken, startTestService, testKeys, userToken } from './support/services';
 
@@ -82,26 +81,6 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
 }
 
 /** A stream that keeps what is written. */
-function sink(): Writable & { text: () => string; isTTY?: boolean } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  }) as Writable & { text: () => string };
-  stream.text = () => chunks.join('');
-  return stream;
-}
-
-async function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  const stdout = sink();
-  const stderr = sink();
-  await testKeys(); // the key files under TEST_DATA_DIR/keys exist
-  const code = await runCli(args, { env: { ERASURE_DATA_DIR: TEST_DATA_DIR, ...env }, stdout, stderr });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
-
 test('numbers, durations and bars', (t) => {
   t.is(formatCount(1234567), '1,234,567');
   t.is(formatCount('98032'), '98,032');
@@ -248,7 +227,7 @@ test('arguments: positionals, --flag value, --flag=value, switches; unknown flag
 test('exit codes and one-line errors; --help on every command', async (t) => {
   const help = await cli(['--help']);
   t.is(help.code, 0);
-  for (const command of ['seed', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token', 'keys']) {
+  for (const command of ['seed', 'tombstone', 'purge-expired', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token', 'keys']) {
     t.regex(help.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`);
     const own = await cli([command, '--help']);
     t.is(own.code, 0, `${command} --help`);
@@ -358,7 +337,7 @@ test('seed: chosen services and users, no identity records, proto3-style JSON (c
     const tenantId = randomUUID();
     const users = [randomUUID(), randomUUID()];
     const env = { DATABASE_URL: testServerUrl(), ORDERS_DATABASE_URL: orders.url, SALES_DATABASE_URL: sales.url };
-    const seeded = await cli(['seed', '--tenant', tenantId, '--user', users.join(','), '--services', 'orders', '--services', 'sales', '--no-identity', '--rows', '400', '--json'], env);
+    const seeded = await cli(['seed', '--tenant', tenantId, '--user', users.join(','), '--services', 'orders', '--services', 'sales', '--no-identity', '--offline', '--rows', '400', '--json'], env);
     t.is(seeded.code, 0, seeded.stderr);
     const report = JSON.parse(seeded.stdout) as Record<string, unknown> & { perService: { service: string; rows: number }[] };
     t.deepEqual(Object.keys(report).sort(), ['adminId', 'ms', 'ownerId', 'perService', 'rows', 'tenantId', 'userIds']);

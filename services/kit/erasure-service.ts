@@ -7,10 +7,12 @@ import {
   type DeleteRequest,
   type EntityResult,
   type PreviewRequest,
+  type PurgeExpiredRequest,
   type PreviewResponse,
   type Subject,
 } from '../../gen/bakery/erasure/v1/tenant_data_deletion';
-import { CoverageError, DeletionCancelled, DeletionFailed, type DeletionEngine } from './deletion/engine';
+import { CoverageError, DeletionCancelled, DeletionFailed, type ChunkEvent, type DeletionEngine, type EntityOutcome } from './deletion/engine';
+import { TombstoneRegistryUnavailable, type SubjectRegistry } from './tombstone-client';
 import type { SubjectKind } from './deletion/plan';
 import { RpcError, invalidArgument, requireUuid } from './errors';
 import { mapDatabaseError } from './pg-errors';
@@ -38,8 +40,10 @@ export function parseSubject(subject: Subject | undefined): { kind: SubjectKind;
 export function tenantDataDeletion(
   engine: DeletionEngine,
   deps: RpcDeps,
-  health?: HealthImplementation,
+  health?: Pick<HealthImplementation, 'setStatus'>,
   beforeErase?: (subject: { kind: SubjectKind; id: string }) => Promise<void>,
+  /** Which tenants were erased, for PurgeExpired (the tombstone registry); unset, PurgeExpired is refused. */
+  registry?: Pick<SubjectRegistry, 'erasedAmong'>,
 ): HostedService {
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
@@ -68,20 +72,25 @@ export function tenantDataDeletion(
         rowCount: String(e.rows),
         retainedRowCount: String(e.retainedRows),
         retainReason: e.retainReason ?? '',
+        earliestExpiry: e.earliestExpiry,
+        latestExpiry: e.latestExpiry,
       })),
       totalRows: String(entities.reduce((sum, e) => sum + e.rows, 0)),
     };
   });
 
-  const erase = serverStream<DeleteRequest, DeleteProgress>(deps, 'Delete', async (request, ctx, send) => {
-    const subject = parseSubject(request.subject);
-    await beforeErase?.(subject);
+  /**
+   * Runs one chunked engine operation (Delete, PurgeExpired) as a stream: a message per committed
+   * chunk, then the result. A failed or cancelled call still reports what it did.
+   */
+  const streamed = async (
+    ctx: { signal: AbortSignal; log: RpcDeps['log'] },
+    log: RpcDeps['log'],
+    send: (message: DeleteProgress) => Promise<void>,
+    what: string,
+    work: (onChunk: (chunk: ChunkEvent) => Promise<void>, signal: AbortSignal) => Promise<{ outcomes: EntityOutcome[] }>,
+  ): Promise<void> => {
     const startedAt = new Date();
-    const span = trace.getActiveSpan();
-    span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
-    if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
-    const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
-
     // Counts as chunks commit, so a failed or cancelled call still reports what it did.
     const done = new Map<string, EntityResult>();
     const result = (errors: string[]): DeleteProgress => {
@@ -100,28 +109,23 @@ export function tenantDataDeletion(
     };
     try {
       const { outcomes } = await guard(() =>
-        engine.erase(
-          subject.kind,
-          subject.id,
-          async (chunk) => {
-            const entity = done.get(chunk.entity) ?? { entity: chunk.entity, action: chunk.action, rows: '0', chunks: '0', retainReason: '', retention: '' };
-            entity.rows = String(Number(entity.rows) + chunk.chunkRows);
-            entity.chunks = String(Number(entity.chunks) + 1);
-            done.set(chunk.entity, entity);
-            await send({
-              chunk: {
-                entity: chunk.entity,
-                action: chunk.action,
-                chunkRows: String(chunk.chunkRows),
-                entityRowsDone: String(chunk.entityRowsDone),
-                totalRowsDone: String(chunk.totalRowsDone),
-                expectedTotalRows: String(chunk.expectedTotalRows),
-                chunkDurationMs: chunk.chunkDurationMs,
-              },
-            });
-          },
-          ctx.signal,
-        ),
+        work(async (chunk) => {
+          const entity = done.get(chunk.entity) ?? { entity: chunk.entity, action: chunk.action, rows: '0', chunks: '0', retainReason: '', retention: '' };
+          entity.rows = String(Number(entity.rows) + chunk.chunkRows);
+          entity.chunks = String(Number(entity.chunks) + 1);
+          done.set(chunk.entity, entity);
+          await send({
+            chunk: {
+              entity: chunk.entity,
+              action: chunk.action,
+              chunkRows: String(chunk.chunkRows),
+              entityRowsDone: String(chunk.entityRowsDone),
+              totalRowsDone: String(chunk.totalRowsDone),
+              expectedTotalRows: String(chunk.expectedTotalRows),
+              chunkDurationMs: chunk.chunkDurationMs,
+            },
+          });
+        }, ctx.signal),
       );
       done.clear();
       for (const o of outcomes) {
@@ -136,27 +140,54 @@ export function tenantDataDeletion(
         });
       }
       const final = result([]);
-      log.info({ rows: Number(final.result!.totalRows) }, 'erasure finished');
+      log.info({ rows: Number(final.result!.totalRows) }, `${what} finished`);
       await send(final);
     } catch (error) {
       if (error instanceof DeletionCancelled || (error instanceof RpcError && error.code === status.CANCELLED)) {
-        log.info({ rows: [...done.values()].reduce((s, e) => s + Number(e.rows), 0) }, 'erasure cancelled by the caller');
+        log.info({ rows: [...done.values()].reduce((s, e) => s + Number(e.rows), 0) }, `${what} cancelled by the caller`);
         throw new RpcError(status.CANCELLED, 'cancelled by the client');
       }
       if (error instanceof DeletionFailed) {
         const mapped =
-          mapDatabaseError(error.cause) ?? new RpcError(status.INTERNAL, `erasure failed: ${error.message}`, 'ERASURE_FAILED');
-        log.error({ error: mapped.message }, 'erasure failed');
+          mapDatabaseError(error.cause) ?? new RpcError(status.INTERNAL, `${what} failed: ${error.message}`, 'ERASURE_FAILED');
+        log.error({ error: mapped.message }, `${what} failed`);
         await send(result([mapped.message])).catch(() => undefined);
         throw mapped;
       }
       throw error;
     }
+  };
+
+  const erase = serverStream<DeleteRequest, DeleteProgress>(deps, 'Delete', async (request, ctx, send) => {
+    const subject = parseSubject(request.subject);
+    await beforeErase?.(subject);
+    const span = trace.getActiveSpan();
+    span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
+    if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
+    const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
+    await streamed(ctx, log, send, 'erasure', (onChunk, signal) => engine.erase(subject.kind, subject.id, onChunk, signal));
+  });
+
+  // Expired retained rows of erased tenants (which tenants were erased, the tombstone registry says).
+  const purgeExpired = serverStream<PurgeExpiredRequest, DeleteProgress>(deps, 'PurgeExpired', async (request, ctx, send) => {
+    if (!registry) throw new RpcError(status.FAILED_PRECONDITION, 'this service has no tombstone registry to tell which tenants were erased', 'NO_TOMBSTONE_REGISTRY');
+    const span = trace.getActiveSpan();
+    span?.setAttributes({ 'erasure.service': engine.serviceName });
+    if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
+    const log = ctx.log.child({ job_id: request.jobId || undefined });
+    await streamed(ctx, log, send, 'retention purge', async (onChunk, signal) => {
+      try {
+        return await engine.purgeExpired((subjects) => registry.erasedAmong(subjects), onChunk, signal);
+      } catch (error) {
+        if (error instanceof TombstoneRegistryUnavailable) throw new RpcError(status.UNAVAILABLE, error.message, 'TOMBSTONE_REGISTRY_UNAVAILABLE');
+        throw error;
+      }
+    });
   });
 
   return {
     name: TENANT_DATA_DELETION,
     definition: TenantDataDeletionService,
-    implementation: { preview, delete: erase },
+    implementation: { preview, delete: erase, purgeExpired },
   };
 }

@@ -171,6 +171,31 @@ export const LIMITS = {
     unit: 'ms',
     description: "deadline of one CheckSubjects call to the orchestrator; without an answer a user's call is refused UNAVAILABLE (retryable)",
   },
+  resurrectionSweepInterval: {
+    env: 'RESURRECTION_SWEEP_INTERVAL_MS',
+    default: 15 * 60_000,
+    unit: 'ms',
+    description: 'how often each data service sweeps its database for rows of erased subjects (and once at start-up, before it reports SERVING)',
+  },
+  resurrectionSweepRetry: {
+    env: 'RESURRECTION_SWEEP_RETRY_MS',
+    default: 10_000,
+    unit: 'ms',
+    description: 'how soon a sweep that could not finish (tombstone registry unreachable) is tried again',
+  },
+  resurrectionSweepStartupWait: {
+    env: 'RESURRECTION_SWEEP_STARTUP_WAIT_MS',
+    default: 60_000,
+    unit: 'ms',
+    description: 'the longest a starting service waits for its first sweep before it reports SERVING anyway (with a warning; the sweep goes on retrying)',
+    min: 0,
+  },
+  resurrectionSweepBatch: {
+    env: 'RESURRECTION_SWEEP_BATCH',
+    default: 100,
+    unit: 'subjects',
+    description: 'distinct subject ids a sweep reads from the database and asks the tombstone registry about at once (the registry takes at most 100)',
+  },
   runningJobsPerReplica: {
     env: 'ORCHESTRATOR_RUNNING_JOBS_PER_REPLICA',
     default: 8,

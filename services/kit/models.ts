@@ -26,7 +26,8 @@ export type TenantAnnotation<A extends string = string> =
   | { deleteThrough: A }
   /**
    * Rows are kept for a legal reason (reported by Preview); `anonymize` lists personal columns set to
-   * NULL on the tenant's rows. `retention` is accepted and reported, not enforced yet.
+   * NULL on the tenant's rows. `retention` (years/days from a column) is reported by Preview, and
+   * once it is over the retention purge removes an erased tenant's rows (with the retained rows that reference them).
    */
   | { retain: { reason: string; by: A; anonymize?: A[]; retention?: { years?: number; days?: number; from: A } } };
 

@@ -13,7 +13,8 @@ import type { RpcDeps } from './rpc';
 import { startGrpcServer, type HostedService, type RunningServer } from './server';
 import type { DomainService } from './service-definition';
 import { stopTracing } from './tracing';
-import { TombstoneClient, refuseErasedUsers, type TombstoneLookup } from './tombstone-client';
+import { ResurrectionSweep, SweepSchedule, sweepSettings, type SweepSettings } from './resurrection-sweep';
+import { TombstoneClient, refuseErasedUsers, type SubjectRegistry, type TombstoneLookup } from './tombstone-client';
 
 /** What a service adds beside TenantDataDeletion (the tenant and auth services' own APIs). */
 export interface ServiceExtension {
@@ -37,6 +38,13 @@ export interface StartOptions {
    * `runService` always has one; unset (in-process tests without an orchestrator), nothing is refused.
    */
   tombstones?: TombstoneLookup;
+  /**
+   * Where the resurrection sweep asks which subjects were erased and reports what it found (the
+   * orchestrator's TombstoneRegistry; `runService` passes its tombstone client). Unset: no sweep.
+   */
+  registry?: SubjectRegistry;
+  /** Sweep timing; default from the limits table (services/kit/limits.ts). */
+  sweep?: SweepSettings;
 }
 
 export interface RunningService {
@@ -46,6 +54,8 @@ export interface RunningService {
   db: ServiceDatabase;
   engine: DeletionEngine;
   server: RunningServer;
+  /** The resurrection sweep's schedule, when the service has a registry. */
+  sweep?: SweepSchedule;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -70,11 +80,29 @@ export async function startService(definition: DomainService, options: StartOpti
     const extra = options.extension?.services({ db, deps, engine, keys, tombstones }) ?? [];
     const health = new HealthImplementation({ '': 'NOT_SERVING' });
     const beforeErase = definition.beforeErase && ((subject: { kind: 'tenant' | 'user'; id: string }) => definition.beforeErase!(db.pool, subject));
-    const hosted = [tenantDataDeletion(engine, deps, health, beforeErase), ...extra];
+    // A call that succeeds turns the erasure health SERVING (erasure-service.ts); not before the start-up sweep has run.
+    let starting = true;
+    const erasureHealth: Pick<HealthImplementation, 'setStatus'> = {
+      setStatus: (name, status) => {
+        if (!starting || status !== 'SERVING') health.setStatus(name, status);
+      },
+    };
+    const hosted = [tenantDataDeletion(engine, deps, erasureHealth, beforeErase, options.registry), ...extra];
     const server = await startGrpcServer(options.address ?? serviceAddress(definition.name), hosted, log, health);
-    // The erasure service's health follows the coverage check (fail closed); the rest serve at once.
     const problems = await engine.problems();
     if (problems.length) log.error({ problems }, 'deletion policy does not cover the database');
+    // Rows of erased subjects (a database restored from a backup, a late writer) are erased before the
+    // service reports SERVING (services/kit/resurrection-sweep.ts; bounded wait, then it serves and retries).
+    let sweep: SweepSchedule | undefined;
+    if (options.registry) {
+      const sweeper = new ResurrectionSweep(engine, definition.deletionPolicy, db.pool, options.registry, log, options.sweep ?? sweepSettings(), beforeErase);
+      sweep = new SweepSchedule(sweeper, options.sweep ?? sweepSettings(), log);
+      // A database that does not match the models cannot be swept; the schedule retries after it is fixed.
+      if (problems.length) sweep.startLater();
+      else await sweep.start();
+    }
+    // The erasure service's health follows the coverage check (fail closed); the rest serve at once.
+    starting = false;
     server.health.setStatus(TENANT_DATA_DELETION, problems.length ? 'NOT_SERVING' : 'SERVING');
     for (const service of extra) server.health.setStatus(service.name, 'SERVING');
     server.health.setStatus('', 'SERVING');
@@ -85,7 +113,9 @@ export async function startService(definition: DomainService, options: StartOpti
       db,
       engine,
       server,
+      sweep,
       async stop(graceMs) {
+        await sweep?.stop();
         await server.shutdown(graceMs);
         await db.close();
         await stopEmbedded?.();
@@ -139,6 +169,6 @@ export function runService(definition: DomainService, extension?: ServiceExtensi
     const signer = requireSigner(keys, definition.name);
     // Every service process asks the orchestrator whether a user was erased (docs/architecture.md, "Erased subjects").
     const tombstones = new TombstoneClient(serviceAddress('orchestrator'), () => mintServiceToken(signer));
-    return startService(definition, { log, extension, keys, tombstones });
+    return startService(definition, { log, extension, keys, tombstones, registry: tombstones });
   });
 }

@@ -3,7 +3,7 @@ import { TombstoneRegistryClient } from '../../gen/bakery/erasure/v1/tombstone_r
 import type { Principal } from './auth';
 import { RpcError, unauthenticated } from './errors';
 import { limit } from './limits';
-import { unaryCall } from './unary';
+import { unaryCall, type UnaryMethodName, type UnaryRequest, type UnaryResponse } from './unary';
 
 /**
  * How every process learns that a subject was erased: it asks the orchestrator's TombstoneRegistry
@@ -21,6 +21,25 @@ export interface TombstoneCacheSettings {
   clearTtlMs: number;
   maxEntries: number;
   deadlineMs: number;
+}
+
+/** One erased subject whose rows a sweep found and erased again. */
+export interface SweptSubject {
+  kind: 'tenant' | 'user';
+  id: string;
+  rows: number;
+  entities: { entity: string; action: number; rows: number }[];
+}
+
+/**
+ * What the resurrection sweep (services/kit/resurrection-sweep.ts) needs of the registry: a batch
+ * question that is never answered from a cache, and where to report what it found.
+ */
+export interface SubjectRegistry {
+  /** Whether each subject was erased, in order; at most 100 per call. Throws TombstoneRegistryUnavailable. */
+  erasedAmong(subjects: { kind: 'tenant' | 'user'; id: string }[]): Promise<boolean[]>;
+  /** Reports resurrections found by this process; at most 100 per call. Throws TombstoneRegistryUnavailable. */
+  reportResurrections(found: SweptSubject[]): Promise<void>;
 }
 
 /** The cache and call settings from the limits table (services/kit/limits.ts). */
@@ -44,7 +63,7 @@ const TOKEN_REFRESH_MS = 5 * 60_000;
 const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 };
 
 /** A client of the orchestrator's TombstoneRegistry with a positive and a negative cache. */
-export class TombstoneClient implements TombstoneLookup {
+export class TombstoneClient implements TombstoneLookup, SubjectRegistry {
   private readonly client: TombstoneRegistryClient;
   private readonly cache = new Map<string, { erased: boolean; until: number }>();
   private readonly inFlight = new Map<string, Promise<boolean>>();
@@ -79,14 +98,39 @@ export class TombstoneClient implements TombstoneLookup {
   }
 
   private async ask(kind: 'tenant' | 'user', id: string): Promise<boolean> {
+    const [erased] = await this.erasedAmong([{ kind, id }]);
+    if (erased === undefined) throw new TombstoneRegistryUnavailable('tombstone registry answered without a status');
+    return erased;
+  }
+
+  async erasedAmong(subjects: { kind: 'tenant' | 'user'; id: string }[]): Promise<boolean[]> {
+    if (!subjects.length) return [];
+    const request = { subjects: subjects.map(({ kind, id }) => (kind === 'tenant' ? { tenantId: id } : { userId: id })) };
+    const response = await this.call('checkSubjects', request);
+    if (response.statuses.length !== subjects.length) throw new TombstoneRegistryUnavailable('tombstone registry answered with the wrong number of statuses');
+    return response.statuses.map((s) => s.erased);
+  }
+
+  async reportResurrections(found: SweptSubject[]): Promise<void> {
+    if (!found.length) return;
+    await this.call('reportResurrections', {
+      resurrections: found.map(({ kind, id, rows, entities }) => ({
+        subject: kind === 'tenant' ? { tenantId: id } : { userId: id },
+        rows: String(rows),
+        entities: entities.map((e) => ({ entity: e.entity, action: e.action, rows: String(e.rows), chunks: '0', retainReason: '', retention: '' })),
+      })),
+    });
+  }
+
+  /** One call to the registry as this process; any failure is TombstoneRegistryUnavailable (retry later). */
+  private async call<M extends UnaryMethodName<TombstoneRegistryClient>>(
+    method: M,
+    request: UnaryRequest<TombstoneRegistryClient, M>,
+  ): Promise<UnaryResponse<TombstoneRegistryClient, M>> {
     try {
       const metadata = new Metadata();
       metadata.set('authorization', `Bearer ${await this.serviceToken()}`);
-      const subject = kind === 'tenant' ? { tenantId: id } : { userId: id };
-      const response = await unaryCall(this.client, 'checkSubjects', { subjects: [subject] }, { metadata, deadlineMs: this.settings.deadlineMs });
-      const answer = response.statuses[0];
-      if (!answer) throw new Error('the registry answered without a status');
-      return answer.erased;
+      return await unaryCall(this.client, method, request, { metadata, deadlineMs: this.settings.deadlineMs });
     } catch (error) {
       const code = (error as { code?: number }).code;
       throw new TombstoneRegistryUnavailable(`tombstone registry did not answer (${code === undefined ? (error as Error).message : status[code]})`);

@@ -5,7 +5,7 @@ import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { buildPlans, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
+import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
 
@@ -17,6 +17,9 @@ export interface EntityCount {
   rows: number;
   retainedRows: number;
   retainReason?: string;
+  /** When the first and the last retained row's retention period ends (RETAIN with a period). */
+  earliestExpiry?: Date;
+  latestExpiry?: Date;
 }
 
 /** One entity's share of a committed chunk. */
@@ -136,9 +139,10 @@ export class DeletionEngine {
   private async count(plans: EntityPlan[], subjectId: string): Promise<EntityCount[]> {
     return Promise.all(
       plans.map(async (plan) => {
-        const [rows, retained] = await Promise.all([
+        const [rows, retained, expiry] = await Promise.all([
           this.pool.query<{ n: string }>(plan.countSql, [subjectId]),
           plan.retainedCountSql ? this.pool.query<{ n: string }>(plan.retainedCountSql, [subjectId]) : undefined,
+          plan.expirySql ? this.pool.query<{ earliest: Date | null; latest: Date | null }>(plan.expirySql, [subjectId]) : undefined,
         ]);
         return {
           entity: plan.entity,
@@ -146,6 +150,8 @@ export class DeletionEngine {
           rows: Number(rows.rows[0]!.n),
           retainedRows: retained ? Number(retained.rows[0]!.n) : 0,
           retainReason: plan.retainReason,
+          earliestExpiry: expiry?.rows[0]?.earliest ?? undefined,
+          latestExpiry: expiry?.rows[0]?.latest ?? undefined,
         };
       }),
     );
@@ -218,6 +224,61 @@ export class DeletionEngine {
       left = remaining(await this.count(plans.entities.filter((e) => left.has(e.entity)), subjectId));
     }
     return { expectedTotal, outcomes: [...outcomes.values()] };
+  }
+
+  /**
+   * Purges retained rows whose retention period is over, of erased tenants only: the distinct tenant
+   * ids of the retained tables are read a batch at a time (skip scan) and `erasedAmong` (the tombstone
+   * registry) says which were erased; a live tenant's rows are its own business. Chunks as in `erase`;
+   * for each tenant, passes repeat until its expired count is zero (verification).
+   */
+  async purgeExpired(
+    erasedAmong: (subjects: { kind: 'tenant'; id: string }[]) => Promise<boolean[]>,
+    onChunk: (event: ChunkEvent) => Promise<void>,
+    signal: AbortSignal,
+    batch = 100,
+  ): Promise<{ tenants: number; outcomes: EntityOutcome[] }> {
+    await this.plans('tenant'); // the schema check (fail closed) before anything is removed
+    const purges = buildPurgePlans(this.policy);
+    const outcomes = new Map<string, EntityOutcome>();
+    for (const plan of purges) for (const { entity, action } of plan.entities) outcomes.set(entity, { entity, action, rows: 0, chunks: 0 });
+    if (!purges.length) return { tenants: 0, outcomes: [] };
+    const idsSql = distinctIdsSql(purges.map((plan) => plan.root));
+    let tenants = 0;
+    let totalDone = 0;
+    for (let cursor = BEFORE_ALL_IDS; ; ) {
+      if (signal.aborted) throw new DeletionCancelled();
+      const { rows } = await this.pool.query<{ id: string }>(idsSql, [cursor, batch]);
+      if (!rows.length) break;
+      const ids = rows.map((row) => row.id);
+      const erased = await erasedAmong(ids.map((id) => ({ kind: 'tenant' as const, id })));
+      for (const [i, tenantId] of ids.entries()) {
+        if (!erased[i]) continue;
+        let purged = false;
+        for (const plan of purges) {
+          for (let pass = 0; ; pass++) {
+            const left = Number((await this.pool.query<{ n: string }>(plan.expiredCountSql, [tenantId])).rows[0]!.n);
+            if (left === 0) break;
+            if (pass === MAX_PASSES) throw new DeletionFailed(new Error(`expired rows still present after ${MAX_PASSES} passes in: ${plan.root.table}`));
+            purged = true;
+            await this.runChunks(plan, tenantId, signal, async (counts, durationMs) => {
+              for (const [j, { entity, action }] of plan.entities.entries()) {
+                const n = counts[j]!;
+                if (n === 0) continue;
+                const outcome = outcomes.get(entity)!;
+                outcome.rows += n;
+                outcome.chunks += 1;
+                totalDone += n;
+                await onChunk({ entity, action, chunkRows: n, entityRowsDone: outcome.rows, totalRowsDone: totalDone, expectedTotalRows: 0, chunkDurationMs: durationMs });
+              }
+            });
+          }
+        }
+        if (purged) tenants += 1;
+      }
+      cursor = ids.at(-1)!;
+    }
+    return { tenants, outcomes: [...outcomes.values()] };
   }
 
   private async runChunks(

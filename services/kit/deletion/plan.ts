@@ -12,6 +12,20 @@ export interface EntityPlan {
   countSql: string;
   /** Rows kept for a legal reason (RETAIN only). */
   retainedCountSql?: string;
+  /** `earliest` and `latest` expiry of the retained rows (RETAIN with a retention period only). */
+  expirySql?: string;
+}
+
+/**
+ * A purge of expired retained rows of one tenant ($1), a batch of at most $2 rows of `entities`' last
+ * table whose retention is over, with the retained rows that reference them (deleted first, in the same
+ * statement). Returns `picked` and `n0`, `n1`, … like a ChunkPlan.
+ */
+export interface PurgePlan extends ChunkPlan {
+  /** The retained table with the retention period, and its tenant column. */
+  root: { table: string; column: string };
+  /** Counts the tenant's expired rows of the table (verification: zero after the purge). */
+  expiredCountSql: string;
 }
 
 /**
@@ -50,7 +64,49 @@ export function tenantScope(policy: DeletionPolicy, table: string, alias: string
   return `${alias}.${ident(column)} IN (SELECT ${parentAlias}.${ident(parentKey)} FROM ${ident(parent)} ${parentAlias} WHERE ${tenantScope(policy, parent, parentAlias, depth + 1)})`;
 }
 
-/** The legal reason, with the retention period when the model gives one (reported, not enforced yet). */
+/** When a retained row's retention ends: the `from` column plus the period. */
+export function expiryOf(retention: Retention, alias: string): string {
+  const years = Math.trunc(retention.years ?? 0);
+  const days = Math.trunc(retention.days ?? 0);
+  return `(${alias}.${ident(retention.from)} + interval '${years} years ${days} days')`;
+}
+
+/**
+ * The purge plans of a policy: one per retained table with a retention period. Retained tables without
+ * one whose foreign key references such a table (invoice lines of an invoice) go with their parent.
+ */
+export function buildPurgePlans(policy: DeletionPolicy): PurgePlan[] {
+  const plans: PurgePlan[] = [];
+  for (const [table, rules] of Object.entries(policy.tables)) {
+    const rule = rules.tenant;
+    if (!rule || !('retain' in rule) || !rule.retain.retention) continue;
+    const expired = `t.${ident(rule.retain.column)} = $1 AND ${expiryOf(rule.retain.retention, 't')} <= now()`;
+    const children = (policy.schema ?? []).flatMap((definition) => {
+      const childRule = policy.tables[definition.table]?.tenant;
+      if (!childRule || !('retain' in childRule) || childRule.retain.retention) return [];
+      return definition.columns.filter((c) => c.references?.table === table).map((c) => ({ table: definition.table, column: c.column, key: c.references!.column }));
+    });
+    const keys = new Set(children.map((c) => c.key));
+    if (keys.size > 1) throw new Error(`retained children of "${table}" reference different keys; not supported`);
+    const key = [...keys][0] ?? 'id';
+    const ctes = [`batch AS MATERIALIZED (SELECT t.ctid AS row_ctid, t.${ident(key)} AS k FROM ${ident(table)} t WHERE ${expired} LIMIT $2)`];
+    children.forEach((child, i) => {
+      ctes.push(`gone_${i} AS (DELETE FROM ${ident(child.table)} WHERE ${ident(child.column)} = ANY(ARRAY(SELECT k FROM batch)) RETURNING 1)`);
+    });
+    ctes.push(`gone_${children.length} AS (DELETE FROM ${ident(table)} WHERE ctid = ANY(ARRAY(SELECT row_ctid FROM batch)) RETURNING 1)`);
+    const order = [...children.map((c) => c.table), table];
+    plans.push({
+      entities: order.map((entity) => ({ entity, action: EntityAction.ENTITY_ACTION_DELETE })),
+      sql: `WITH ${ctes.join(',\n    ')}
+    SELECT (SELECT count(*) FROM batch)::int AS picked, ${order.map((_, i) => `(SELECT count(*) FROM gone_${i})::int AS n${i}`).join(', ')}`,
+      root: { table, column: rule.retain.column },
+      expiredCountSql: count(table, expired),
+    });
+  }
+  return plans;
+}
+
+/** The legal reason, with the retention period when the model gives one. */
 function retainReason({ reason, retention }: { reason: string; retention?: Retention }): string {
   if (!retention) return reason;
   const period = [retention.years && `${retention.years} years`, retention.days && `${retention.days} days`].filter(Boolean).join(' ');
@@ -124,6 +180,9 @@ export function buildPlans(policy: DeletionPolicy, order: string[], kind: Subjec
           retainReason: retainReason(rule.retain),
           countSql: count(table, `${scope} AND ${holdsPersonal}`),
           retainedCountSql: count(table, scope),
+          expirySql: rule.retain.retention
+            ? `SELECT min(${expiryOf(rule.retain.retention, 't')}) AS earliest, max(${expiryOf(rule.retain.retention, 't')}) AS latest FROM ${ident(table)} t WHERE ${scope}`
+            : undefined,
         });
         if (personal.length) {
           chunks.push({
@@ -178,3 +237,27 @@ export function buildPlans(policy: DeletionPolicy, order: string[], kind: Subjec
   }
   return { entities, chunks };
 }
+
+/**
+ * One statement that returns the next `$2` distinct ids after `$1` over all the given columns, in
+ * order. Each column is walked by a recursive skip scan (the next id is one probe of the column's
+ * index, which defineTable creates for every erasure column), so a tenant with a million rows costs
+ * one probe, not a million index entries. Used to find the subjects a database holds (the
+ * resurrection sweep, the retention purge) without reading their rows.
+ */
+export function distinctIdsSql(columns: { table: string; column: string }[]): string {
+  const walks = columns.map(({ table, column }, i) => {
+    const c = ident(column);
+    const t = ident(table);
+    return `walk_${i}(id) AS (
+      (SELECT ${c} FROM ${t} WHERE ${c} > $1::uuid ORDER BY ${c} LIMIT 1)
+      UNION ALL
+      SELECT (SELECT ${c} FROM ${t} WHERE ${c} > w.id ORDER BY ${c} LIMIT 1) FROM walk_${i} w WHERE w.id IS NOT NULL)`;
+  });
+  const picks = columns.map((_, i) => `(SELECT id FROM walk_${i} WHERE id IS NOT NULL LIMIT $2)`);
+  return `WITH RECURSIVE ${walks.join(',\n    ')}
+    SELECT id::text AS id FROM (${picks.join(' UNION ')}) ids ORDER BY id LIMIT $2`;
+}
+
+/** Below every UUID: the cursor of a walk's first batch (the nil UUID names no subject). */
+export const BEFORE_ALL_IDS = '00000000-0000-0000-0000-000000000000';

@@ -5,7 +5,7 @@
  */
 import type { TableDefinition } from '../models';
 
-/** How long retained rows are kept, counted from a column. Reported; not enforced yet. */
+/** How long retained rows are kept, counted from a column; then the retention purge removes them. */
 export interface Retention {
   years?: number;
   days?: number;

@@ -448,6 +448,56 @@ export interface GetPublicKeysResponse {
   jwksJson: string;
 }
 
+/** PurgeExpiredRetentionRequest asks for a retention purge now. */
+export interface PurgeExpiredRetentionRequest {
+}
+
+/** PurgeExpiredRetentionResponse carries the purge that ran. */
+export interface PurgeExpiredRetentionResponse {
+  /** purge is the recorded run. */
+  purge?: RetentionPurge | undefined;
+}
+
+/** RetentionPurge is one run of the retention purge, as recorded by the orchestrator. */
+export interface RetentionPurge {
+  /** id identifies the run. */
+  id: string;
+  /** status is RUNNING, COMPLETED (verified) or FAILED. */
+  status: string;
+  /** trigger is "schedule" or "operator". */
+  trigger: string;
+  /** started_at is when the run started. */
+  startedAt?:
+    | Date
+    | undefined;
+  /** finished_at is when it ended. */
+  finishedAt?:
+    | Date
+    | undefined;
+  /** verified_at is when every service confirmed that no expired retained row is left. */
+  verifiedAt?:
+    | Date
+    | undefined;
+  /** services holds each service's outcome. */
+  services: ServicePurge[];
+  /** total_rows is the number of rows removed. */
+  totalRows: string;
+  /** error says why the run failed (empty otherwise). */
+  error: string;
+}
+
+/** ServicePurge is one service's part of a retention purge. */
+export interface ServicePurge {
+  /** service is the service's name. */
+  service: string;
+  /** entities lists the rows removed per table. */
+  entities: EntityResult[];
+  /** total_rows is the service's total. */
+  totalRows: string;
+  /** error says why the service's purge failed (empty otherwise). */
+  error: string;
+}
+
 function createBaseStep(): Step {
   return {
     service: "",
@@ -3195,6 +3245,475 @@ export const GetPublicKeysResponse: MessageFns<GetPublicKeysResponse> = {
   },
 };
 
+function createBasePurgeExpiredRetentionRequest(): PurgeExpiredRetentionRequest {
+  return {};
+}
+
+export const PurgeExpiredRetentionRequest: MessageFns<PurgeExpiredRetentionRequest> = {
+  encode(_: PurgeExpiredRetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeExpiredRetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeExpiredRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): PurgeExpiredRetentionRequest {
+    return {};
+  },
+
+  toJSON(_: PurgeExpiredRetentionRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<PurgeExpiredRetentionRequest>): PurgeExpiredRetentionRequest {
+    return PurgeExpiredRetentionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<PurgeExpiredRetentionRequest>): PurgeExpiredRetentionRequest {
+    const message = createBasePurgeExpiredRetentionRequest();
+    return message;
+  },
+};
+
+function createBasePurgeExpiredRetentionResponse(): PurgeExpiredRetentionResponse {
+  return { purge: undefined };
+}
+
+export const PurgeExpiredRetentionResponse: MessageFns<PurgeExpiredRetentionResponse> = {
+  encode(message: PurgeExpiredRetentionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.purge !== undefined) {
+      RetentionPurge.encode(message.purge, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeExpiredRetentionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeExpiredRetentionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.purge = RetentionPurge.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeExpiredRetentionResponse {
+    return { purge: isSet(object.purge) ? RetentionPurge.fromJSON(object.purge) : undefined };
+  },
+
+  toJSON(message: PurgeExpiredRetentionResponse): unknown {
+    const obj: any = {};
+    if (message.purge !== undefined) {
+      obj.purge = RetentionPurge.toJSON(message.purge);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PurgeExpiredRetentionResponse>): PurgeExpiredRetentionResponse {
+    return PurgeExpiredRetentionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PurgeExpiredRetentionResponse>): PurgeExpiredRetentionResponse {
+    const message = createBasePurgeExpiredRetentionResponse();
+    message.purge = (object.purge !== undefined && object.purge !== null)
+      ? RetentionPurge.fromPartial(object.purge)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRetentionPurge(): RetentionPurge {
+  return {
+    id: "",
+    status: "",
+    trigger: "",
+    startedAt: undefined,
+    finishedAt: undefined,
+    verifiedAt: undefined,
+    services: [],
+    totalRows: "0",
+    error: "",
+  };
+}
+
+export const RetentionPurge: MessageFns<RetentionPurge> = {
+  encode(message: RetentionPurge, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.status !== "") {
+      writer.uint32(18).string(message.status);
+    }
+    if (message.trigger !== "") {
+      writer.uint32(26).string(message.trigger);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(42).fork()).join();
+    }
+    if (message.verifiedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.verifiedAt), writer.uint32(50).fork()).join();
+    }
+    for (const v of message.services) {
+      ServicePurge.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.totalRows !== "0") {
+      writer.uint32(64).int64(message.totalRows);
+    }
+    if (message.error !== "") {
+      writer.uint32(74).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionPurge {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionPurge();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.trigger = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.verifiedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.services.push(ServicePurge.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.totalRows = reader.int64().toString();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetentionPurge {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      trigger: isSet(object.trigger) ? globalThis.String(object.trigger) : "",
+      startedAt: isSet(object.startedAt)
+        ? fromJsonTimestamp(object.startedAt)
+        : isSet(object.started_at)
+        ? fromJsonTimestamp(object.started_at)
+        : undefined,
+      finishedAt: isSet(object.finishedAt)
+        ? fromJsonTimestamp(object.finishedAt)
+        : isSet(object.finished_at)
+        ? fromJsonTimestamp(object.finished_at)
+        : undefined,
+      verifiedAt: isSet(object.verifiedAt)
+        ? fromJsonTimestamp(object.verifiedAt)
+        : isSet(object.verified_at)
+        ? fromJsonTimestamp(object.verified_at)
+        : undefined,
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServicePurge.fromJSON(e))
+        : [],
+      totalRows: isSet(object.totalRows)
+        ? globalThis.String(object.totalRows)
+        : isSet(object.total_rows)
+        ? globalThis.String(object.total_rows)
+        : "0",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: RetentionPurge): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.trigger !== "") {
+      obj.trigger = message.trigger;
+    }
+    if (message.startedAt !== undefined) {
+      obj.startedAt = message.startedAt.toISOString();
+    }
+    if (message.finishedAt !== undefined) {
+      obj.finishedAt = message.finishedAt.toISOString();
+    }
+    if (message.verifiedAt !== undefined) {
+      obj.verifiedAt = message.verifiedAt.toISOString();
+    }
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServicePurge.toJSON(e));
+    }
+    if (message.totalRows !== "0") {
+      obj.totalRows = message.totalRows;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetentionPurge>): RetentionPurge {
+    return RetentionPurge.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetentionPurge>): RetentionPurge {
+    const message = createBaseRetentionPurge();
+    message.id = object.id ?? "";
+    message.status = object.status ?? "";
+    message.trigger = object.trigger ?? "";
+    message.startedAt = object.startedAt ?? undefined;
+    message.finishedAt = object.finishedAt ?? undefined;
+    message.verifiedAt = object.verifiedAt ?? undefined;
+    message.services = object.services?.map((e) => ServicePurge.fromPartial(e)) || [];
+    message.totalRows = object.totalRows ?? "0";
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseServicePurge(): ServicePurge {
+  return { service: "", entities: [], totalRows: "0", error: "" };
+}
+
+export const ServicePurge: MessageFns<ServicePurge> = {
+  encode(message: ServicePurge, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    for (const v of message.entities) {
+      EntityResult.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.totalRows !== "0") {
+      writer.uint32(24).int64(message.totalRows);
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServicePurge {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServicePurge();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entities.push(EntityResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalRows = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServicePurge {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      entities: globalThis.Array.isArray(object?.entities)
+        ? object.entities.map((e: any) => EntityResult.fromJSON(e))
+        : [],
+      totalRows: isSet(object.totalRows)
+        ? globalThis.String(object.totalRows)
+        : isSet(object.total_rows)
+        ? globalThis.String(object.total_rows)
+        : "0",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: ServicePurge): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities.map((e) => EntityResult.toJSON(e));
+    }
+    if (message.totalRows !== "0") {
+      obj.totalRows = message.totalRows;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ServicePurge>): ServicePurge {
+    return ServicePurge.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServicePurge>): ServicePurge {
+    const message = createBaseServicePurge();
+    message.service = object.service ?? "";
+    message.entities = object.entities?.map((e) => EntityResult.fromPartial(e)) || [];
+    message.totalRows = object.totalRows ?? "0";
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -3332,6 +3851,22 @@ export const DeletionOrchestratorService = {
       Buffer.from(GetPublicKeysResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetPublicKeysResponse => GetPublicKeysResponse.decode(value),
   },
+  /**
+   * PurgeExpiredRetention runs a retention purge now (it also runs daily by itself): every service
+   * removes the retained rows of erased tenants whose retention period is over, then a second pass
+   * verifies that nothing expired is left. Callers: operators.
+   */
+  purgeExpiredRetention: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/PurgeExpiredRetention" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PurgeExpiredRetentionRequest): Buffer =>
+      Buffer.from(PurgeExpiredRetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PurgeExpiredRetentionRequest => PurgeExpiredRetentionRequest.decode(value),
+    responseSerialize: (value: PurgeExpiredRetentionResponse): Buffer =>
+      Buffer.from(PurgeExpiredRetentionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PurgeExpiredRetentionResponse => PurgeExpiredRetentionResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -3378,6 +3913,12 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    * certificates and signed audit heads offline.
    */
   getPublicKeys: handleUnaryCall<GetPublicKeysRequest, GetPublicKeysResponse>;
+  /**
+   * PurgeExpiredRetention runs a retention purge now (it also runs daily by itself): every service
+   * removes the retained rows of erased tenants whose retention period is over, then a second pass
+   * verifies that nothing expired is left. Callers: operators.
+   */
+  purgeExpiredRetention: handleUnaryCall<PurgeExpiredRetentionRequest, PurgeExpiredRetentionResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -3536,6 +4077,26 @@ export interface DeletionOrchestratorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetPublicKeysResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * PurgeExpiredRetention runs a retention purge now (it also runs daily by itself): every service
+   * removes the retained rows of erased tenants whose retention period is over, then a second pass
+   * verifies that nothing expired is left. Callers: operators.
+   */
+  purgeExpiredRetention(
+    request: PurgeExpiredRetentionRequest,
+    callback: (error: ServiceError | null, response: PurgeExpiredRetentionResponse) => void,
+  ): ClientUnaryCall;
+  purgeExpiredRetention(
+    request: PurgeExpiredRetentionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PurgeExpiredRetentionResponse) => void,
+  ): ClientUnaryCall;
+  purgeExpiredRetention(
+    request: PurgeExpiredRetentionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PurgeExpiredRetentionResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -76,6 +76,12 @@ export function entityActionToJSON(object: EntityAction): string {
   }
 }
 
+/** PurgeExpiredRequest asks a service to purge its expired retained rows. */
+export interface PurgeExpiredRequest {
+  /** job_id optionally names the orchestrator job this call belongs to, for logs and traces. */
+  jobId: string;
+}
+
 /** Subject names whose data is erased: a whole tenant (bakery) or one user. */
 export interface Subject {
   /** tenant_id is the UUID of a tenant whose rows are erased. */
@@ -104,6 +110,15 @@ export interface EntityPreview {
   retainedRowCount: string;
   /** retain_reason is the legal reason for keeping rows (RETAIN only). */
   retainReason: string;
+  /**
+   * earliest_expiry is when the first of the retained rows' retention period ends (RETAIN with a
+   * declared retention period and at least one retained row; absent otherwise).
+   */
+  earliestExpiry?:
+    | Date
+    | undefined;
+  /** latest_expiry is when the last of the retained rows' retention period ends. */
+  latestExpiry?: Date | undefined;
 }
 
 /** PreviewResponse is the result of a preview. */
@@ -194,6 +209,79 @@ export interface DeleteResult {
    */
   policyFingerprint: string;
 }
+
+function createBasePurgeExpiredRequest(): PurgeExpiredRequest {
+  return { jobId: "" };
+}
+
+export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
+  encode(message: PurgeExpiredRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeExpiredRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeExpiredRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeExpiredRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PurgeExpiredRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PurgeExpiredRequest>): PurgeExpiredRequest {
+    return PurgeExpiredRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PurgeExpiredRequest>): PurgeExpiredRequest {
+    const message = createBasePurgeExpiredRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
 
 function createBaseSubject(): Subject {
   return { tenantId: undefined, userId: undefined };
@@ -358,7 +446,15 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
 };
 
 function createBaseEntityPreview(): EntityPreview {
-  return { entity: "", action: 0, rowCount: "0", retainedRowCount: "0", retainReason: "" };
+  return {
+    entity: "",
+    action: 0,
+    rowCount: "0",
+    retainedRowCount: "0",
+    retainReason: "",
+    earliestExpiry: undefined,
+    latestExpiry: undefined,
+  };
 }
 
 export const EntityPreview: MessageFns<EntityPreview> = {
@@ -377,6 +473,12 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     }
     if (message.retainReason !== "") {
       writer.uint32(42).string(message.retainReason);
+    }
+    if (message.earliestExpiry !== undefined) {
+      Timestamp.encode(toTimestamp(message.earliestExpiry), writer.uint32(50).fork()).join();
+    }
+    if (message.latestExpiry !== undefined) {
+      Timestamp.encode(toTimestamp(message.latestExpiry), writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -434,6 +536,22 @@ export const EntityPreview: MessageFns<EntityPreview> = {
             message.retainReason = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.earliestExpiry = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.latestExpiry = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -465,6 +583,16 @@ export const EntityPreview: MessageFns<EntityPreview> = {
         : isSet(object.retain_reason)
         ? globalThis.String(object.retain_reason)
         : "",
+      earliestExpiry: isSet(object.earliestExpiry)
+        ? fromJsonTimestamp(object.earliestExpiry)
+        : isSet(object.earliest_expiry)
+        ? fromJsonTimestamp(object.earliest_expiry)
+        : undefined,
+      latestExpiry: isSet(object.latestExpiry)
+        ? fromJsonTimestamp(object.latestExpiry)
+        : isSet(object.latest_expiry)
+        ? fromJsonTimestamp(object.latest_expiry)
+        : undefined,
     };
   },
 
@@ -485,6 +613,12 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     if (message.retainReason !== "") {
       obj.retainReason = message.retainReason;
     }
+    if (message.earliestExpiry !== undefined) {
+      obj.earliestExpiry = message.earliestExpiry.toISOString();
+    }
+    if (message.latestExpiry !== undefined) {
+      obj.latestExpiry = message.latestExpiry.toISOString();
+    }
     return obj;
   },
 
@@ -498,6 +632,8 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     message.rowCount = object.rowCount ?? "0";
     message.retainedRowCount = object.retainedRowCount ?? "0";
     message.retainReason = object.retainReason ?? "";
+    message.earliestExpiry = object.earliestExpiry ?? undefined;
+    message.latestExpiry = object.latestExpiry ?? undefined;
     return message;
   },
 };
@@ -1352,6 +1488,7 @@ export const TenantDataDeletionService = {
    * final message carrying the result. It is idempotent: a subject with nothing left yields zero
    * counts, and a Delete that was cut off half-way is finished by running it again.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   delete: {
     path: "/bakery.erasure.v1.TenantDataDeletion/Delete" as const,
@@ -1359,6 +1496,23 @@ export const TenantDataDeletionService = {
     responseStream: true as const,
     requestSerialize: (value: DeleteRequest): Buffer => Buffer.from(DeleteRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): DeleteRequest => DeleteRequest.decode(value),
+    responseSerialize: (value: DeleteProgress): Buffer => Buffer.from(DeleteProgress.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteProgress => DeleteProgress.decode(value),
+  },
+  /**
+   * PurgeExpired removes retained rows whose retention period is over, of erased tenants only (asked
+   * of the tombstone registry), in chunks, with the rows retained with them; it streams a message per
+   * chunk, then the result. It finishes only when no expired retained row of an erased tenant is left.
+   * Callers: the orchestrator (its retention purge job).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  purgeExpired: {
+    path: "/bakery.erasure.v1.TenantDataDeletion/PurgeExpired" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: PurgeExpiredRequest): Buffer => Buffer.from(PurgeExpiredRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PurgeExpiredRequest => PurgeExpiredRequest.decode(value),
     responseSerialize: (value: DeleteProgress): Buffer => Buffer.from(DeleteProgress.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteProgress => DeleteProgress.decode(value),
   },
@@ -1375,8 +1529,18 @@ export interface TenantDataDeletionServer extends UntypedServiceImplementation {
    * final message carrying the result. It is idempotent: a subject with nothing left yields zero
    * counts, and a Delete that was cut off half-way is finished by running it again.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   delete: handleServerStreamingCall<DeleteRequest, DeleteProgress>;
+  /**
+   * PurgeExpired removes retained rows whose retention period is over, of erased tenants only (asked
+   * of the tombstone registry), in chunks, with the rows retained with them; it streams a message per
+   * chunk, then the result. It finishes only when no expired retained row of an erased tenant is left.
+   * Callers: the orchestrator (its retention purge job).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  purgeExpired: handleServerStreamingCall<PurgeExpiredRequest, DeleteProgress>;
 }
 
 export interface TenantDataDeletionClient extends Client {
@@ -1404,10 +1568,25 @@ export interface TenantDataDeletionClient extends Client {
    * final message carrying the result. It is idempotent: a subject with nothing left yields zero
    * counts, and a Delete that was cut off half-way is finished by running it again.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   delete(request: DeleteRequest, options?: Partial<CallOptions>): ClientReadableStream<DeleteProgress>;
   delete(
     request: DeleteRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DeleteProgress>;
+  /**
+   * PurgeExpired removes retained rows whose retention period is over, of erased tenants only (asked
+   * of the tombstone registry), in chunks, with the rows retained with them; it streams a message per
+   * chunk, then the result. It finishes only when no expired retained row of an erased tenant is left.
+   * Callers: the orchestrator (its retention purge job).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  purgeExpired(request: PurgeExpiredRequest, options?: Partial<CallOptions>): ClientReadableStream<DeleteProgress>;
+  purgeExpired(
+    request: PurgeExpiredRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DeleteProgress>;

@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
-import { Subject } from "./tenant_data_deletion.js";
+import { EntityResult, Subject } from "./tenant_data_deletion.js";
 
 export const protobufPackage = "bakery.erasure.v1";
 
@@ -43,6 +43,30 @@ export interface SubjectTombstone {
   erased: boolean;
   /** erased_at is when that erasure completed (absent when not erased). */
   erasedAt?: Date | undefined;
+}
+
+/** ReportResurrectionsRequest carries what one sweep of the calling service found. */
+export interface ReportResurrectionsRequest {
+  /** resurrections holds one entry per erased subject whose rows were found (at most 100). */
+  resurrections: Resurrection[];
+}
+
+/** Resurrection is one erased subject whose rows a sweep found in the calling service and erased again. */
+export interface Resurrection {
+  /** subject is the erased subject; it must have a tombstone. */
+  subject?:
+    | Subject
+    | undefined;
+  /** rows is how many rows were found and erased (or anonymized) again. */
+  rows: string;
+  /** entities lists the tables the rows were in, with their counts. */
+  entities: EntityResult[];
+}
+
+/** ReportResurrectionsResponse says how many resurrections were recorded. */
+export interface ReportResurrectionsResponse {
+  /** recorded is the number of entries of the request that were recorded. */
+  recorded: number;
 }
 
 function createBaseCheckSubjectsRequest(): CheckSubjectsRequest {
@@ -274,6 +298,249 @@ export const SubjectTombstone: MessageFns<SubjectTombstone> = {
   },
 };
 
+function createBaseReportResurrectionsRequest(): ReportResurrectionsRequest {
+  return { resurrections: [] };
+}
+
+export const ReportResurrectionsRequest: MessageFns<ReportResurrectionsRequest> = {
+  encode(message: ReportResurrectionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.resurrections) {
+      Resurrection.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportResurrectionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportResurrectionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resurrections.push(Resurrection.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportResurrectionsRequest {
+    return {
+      resurrections: globalThis.Array.isArray(object?.resurrections)
+        ? object.resurrections.map((e: any) => Resurrection.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReportResurrectionsRequest): unknown {
+    const obj: any = {};
+    if (message.resurrections?.length) {
+      obj.resurrections = message.resurrections.map((e) => Resurrection.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportResurrectionsRequest>): ReportResurrectionsRequest {
+    return ReportResurrectionsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportResurrectionsRequest>): ReportResurrectionsRequest {
+    const message = createBaseReportResurrectionsRequest();
+    message.resurrections = object.resurrections?.map((e) => Resurrection.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseResurrection(): Resurrection {
+  return { subject: undefined, rows: "0", entities: [] };
+}
+
+export const Resurrection: MessageFns<Resurrection> = {
+  encode(message: Resurrection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    if (message.rows !== "0") {
+      writer.uint32(16).int64(message.rows);
+    }
+    for (const v of message.entities) {
+      EntityResult.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Resurrection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResurrection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rows = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entities.push(EntityResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Resurrection {
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      rows: isSet(object.rows) ? globalThis.String(object.rows) : "0",
+      entities: globalThis.Array.isArray(object?.entities)
+        ? object.entities.map((e: any) => EntityResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Resurrection): unknown {
+    const obj: any = {};
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.rows !== "0") {
+      obj.rows = message.rows;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities.map((e) => EntityResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Resurrection>): Resurrection {
+    return Resurrection.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Resurrection>): Resurrection {
+    const message = createBaseResurrection();
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.rows = object.rows ?? "0";
+    message.entities = object.entities?.map((e) => EntityResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReportResurrectionsResponse(): ReportResurrectionsResponse {
+  return { recorded: 0 };
+}
+
+export const ReportResurrectionsResponse: MessageFns<ReportResurrectionsResponse> = {
+  encode(message: ReportResurrectionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.recorded !== 0) {
+      writer.uint32(8).int32(message.recorded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportResurrectionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportResurrectionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.recorded = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportResurrectionsResponse {
+    return { recorded: isSet(object.recorded) ? globalThis.Number(object.recorded) : 0 };
+  },
+
+  toJSON(message: ReportResurrectionsResponse): unknown {
+    const obj: any = {};
+    if (message.recorded !== 0) {
+      obj.recorded = Math.round(message.recorded);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportResurrectionsResponse>): ReportResurrectionsResponse {
+    return ReportResurrectionsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportResurrectionsResponse>): ReportResurrectionsResponse {
+    const message = createBaseReportResurrectionsResponse();
+    message.recorded = object.recorded ?? 0;
+    return message;
+  },
+};
+
 /**
  * TombstoneRegistry answers whether a subject was erased. It is served by the orchestrator, which
  * records a tombstone (a keyed hash of the subject id, never the raw id) when an erasure completes and
@@ -297,6 +564,22 @@ export const TombstoneRegistryService = {
       Buffer.from(CheckSubjectsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckSubjectsResponse => CheckSubjectsResponse.decode(value),
   },
+  /**
+   * ReportResurrections records rows of erased subjects that a service's resurrection sweep found and
+   * erased again (a late writer, a replayed queue, a database restored from a backup). The registry
+   * keeps the keyed hash of each subject, never its id. Callers: data services (each reports its own).
+   */
+  reportResurrections: {
+    path: "/bakery.erasure.v1.TombstoneRegistry/ReportResurrections" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportResurrectionsRequest): Buffer =>
+      Buffer.from(ReportResurrectionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportResurrectionsRequest => ReportResurrectionsRequest.decode(value),
+    responseSerialize: (value: ReportResurrectionsResponse): Buffer =>
+      Buffer.from(ReportResurrectionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportResurrectionsResponse => ReportResurrectionsResponse.decode(value),
+  },
 } as const;
 
 export interface TombstoneRegistryServer extends UntypedServiceImplementation {
@@ -305,6 +588,12 @@ export interface TombstoneRegistryServer extends UntypedServiceImplementation {
    * erased. Callers: services and operators.
    */
   checkSubjects: handleUnaryCall<CheckSubjectsRequest, CheckSubjectsResponse>;
+  /**
+   * ReportResurrections records rows of erased subjects that a service's resurrection sweep found and
+   * erased again (a late writer, a replayed queue, a database restored from a backup). The registry
+   * keeps the keyed hash of each subject, never its id. Callers: data services (each reports its own).
+   */
+  reportResurrections: handleUnaryCall<ReportResurrectionsRequest, ReportResurrectionsResponse>;
 }
 
 export interface TombstoneRegistryClient extends Client {
@@ -326,6 +615,26 @@ export interface TombstoneRegistryClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckSubjectsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ReportResurrections records rows of erased subjects that a service's resurrection sweep found and
+   * erased again (a late writer, a replayed queue, a database restored from a backup). The registry
+   * keeps the keyed hash of each subject, never its id. Callers: data services (each reports its own).
+   */
+  reportResurrections(
+    request: ReportResurrectionsRequest,
+    callback: (error: ServiceError | null, response: ReportResurrectionsResponse) => void,
+  ): ClientUnaryCall;
+  reportResurrections(
+    request: ReportResurrectionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportResurrectionsResponse) => void,
+  ): ClientUnaryCall;
+  reportResurrections(
+    request: ReportResurrectionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportResurrectionsResponse) => void,
   ): ClientUnaryCall;
 }
 
