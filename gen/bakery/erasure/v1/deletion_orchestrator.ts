@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Duration } from "../../../google/protobuf/duration.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { EntityPreview, EntityResult, Subject } from "./tenant_data_deletion.js";
 
@@ -41,6 +42,12 @@ export enum JobStatus {
   JOB_STATUS_FAILED = 4,
   /** JOB_STATUS_CANCELLED - JOB_STATUS_CANCELLED means the job was stopped by CancelJob; work already done stays done. */
   JOB_STATUS_CANCELLED = 5,
+  /**
+   * JOB_STATUS_SCHEDULED - JOB_STATUS_SCHEDULED means the job waits for the end of its grace period (purge_time): the subject
+   * is hidden (tenant DELETING, subscription suspended; a user's login and tokens refused) and nothing
+   * is deleted yet. A restore (or CancelJob) ends it CANCELLED; at purge_time it runs by itself.
+   */
+  JOB_STATUS_SCHEDULED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -64,6 +71,9 @@ export function jobStatusFromJSON(object: any): JobStatus {
     case 5:
     case "JOB_STATUS_CANCELLED":
       return JobStatus.JOB_STATUS_CANCELLED;
+    case 6:
+    case "JOB_STATUS_SCHEDULED":
+      return JobStatus.JOB_STATUS_SCHEDULED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -85,6 +95,8 @@ export function jobStatusToJSON(object: JobStatus): string {
       return "JOB_STATUS_FAILED";
     case JobStatus.JOB_STATUS_CANCELLED:
       return "JOB_STATUS_CANCELLED";
+    case JobStatus.JOB_STATUS_SCHEDULED:
+      return "JOB_STATUS_SCHEDULED";
     case JobStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -248,6 +260,16 @@ export interface Job {
     | undefined;
   /** queue_age_ms is how long a PENDING job has waited since it was recorded (0 once it runs). */
   queueAgeMs: string;
+  /** purge_time is when the grace period ends and the erasure runs (unset for a job without grace). */
+  purgeTime?:
+    | Date
+    | undefined;
+  /** received_time is when the erasure request was received (the caller's earlier time, if it gave one). */
+  receivedTime?:
+    | Date
+    | undefined;
+  /** due_time is when the request must be done: received_time plus one month (GDPR Art. 12(3)). */
+  dueTime?: Date | undefined;
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -341,6 +363,16 @@ export interface DeleteTenantRequest {
   requestId: string;
   /** detach ends the stream after the first snapshot: the job goes on without the caller. */
   detach: boolean;
+  /**
+   * grace_period delays the erasure (the job is SCHEDULED, the tenant hidden, nothing deleted); absent
+   * means the operator's default for tenants, an explicit zero means at once. Bounded by the operator's
+   * range (INVALID_ARGUMENT outside it).
+   */
+  gracePeriod?:
+    | Duration
+    | undefined;
+  /** received_time is when the request was first received, if earlier than now (never in the future). */
+  receivedTime?: Date | undefined;
 }
 
 /** DeleteUserRequest starts or attaches to a user erasure job. */
@@ -356,6 +388,16 @@ export interface DeleteUserRequest {
   eraseOwnedTenants: boolean;
   /** detach ends the stream after the first snapshot: the job goes on without the caller. */
   detach: boolean;
+  /**
+   * grace_period delays the erasure (the job is SCHEDULED, the user's login and tokens refused, nothing
+   * deleted); absent means the operator's default for users, an explicit zero means at once. A grace that
+   * would end later than the due date minus the step retry budget is refused (FAILED_PRECONDITION).
+   */
+  gracePeriod?:
+    | Duration
+    | undefined;
+  /** received_time is when the request was first received, if earlier than now (never in the future). */
+  receivedTime?: Date | undefined;
 }
 
 /** WatchJobRequest names the job to watch. */
@@ -418,6 +460,30 @@ export interface RetryJobRequest {
 
 /** RetryJobResponse carries the job after it was re-opened. */
 export interface RetryJobResponse {
+  /** job is the job's state. */
+  job?: Job | undefined;
+}
+
+/** RestoreTenantRequest names the tenant whose scheduled erasure ends. */
+export interface RestoreTenantRequest {
+  /** tenant_id is the tenant's UUID; required. */
+  tenantId: string;
+}
+
+/** RestoreTenantResponse carries the job that was scheduled, now CANCELLED. */
+export interface RestoreTenantResponse {
+  /** job is the job's state. */
+  job?: Job | undefined;
+}
+
+/** RestoreUserRequest names the user whose scheduled erasure ends. */
+export interface RestoreUserRequest {
+  /** user_id is the user's UUID; required. */
+  userId: string;
+}
+
+/** RestoreUserResponse carries the job that was scheduled, now CANCELLED. */
+export interface RestoreUserResponse {
   /** job is the job's state. */
   job?: Job | undefined;
 }
@@ -711,6 +777,9 @@ function createBaseJob(): Job {
     stalledSince: undefined,
     lastProgressTime: undefined,
     queueAgeMs: "0",
+    purgeTime: undefined,
+    receivedTime: undefined,
+    dueTime: undefined,
   };
 }
 
@@ -775,6 +844,15 @@ export const Job: MessageFns<Job> = {
     }
     if (message.queueAgeMs !== "0") {
       writer.uint32(160).int64(message.queueAgeMs);
+    }
+    if (message.purgeTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.purgeTime), writer.uint32(170).fork()).join();
+    }
+    if (message.receivedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(178).fork()).join();
+    }
+    if (message.dueTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueTime), writer.uint32(186).fork()).join();
     }
     return writer;
   },
@@ -952,6 +1030,30 @@ export const Job: MessageFns<Job> = {
             message.queueAgeMs = reader.int64().toString();
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.purgeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.dueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1042,6 +1144,21 @@ export const Job: MessageFns<Job> = {
         : isSet(object.queue_age_ms)
         ? globalThis.String(object.queue_age_ms)
         : "0",
+      purgeTime: isSet(object.purgeTime)
+        ? fromJsonTimestamp(object.purgeTime)
+        : isSet(object.purge_time)
+        ? fromJsonTimestamp(object.purge_time)
+        : undefined,
+      receivedTime: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
+      dueTime: isSet(object.dueTime)
+        ? fromJsonTimestamp(object.dueTime)
+        : isSet(object.due_time)
+        ? fromJsonTimestamp(object.due_time)
+        : undefined,
     };
   },
 
@@ -1107,6 +1224,15 @@ export const Job: MessageFns<Job> = {
     if (message.queueAgeMs !== "0") {
       obj.queueAgeMs = message.queueAgeMs;
     }
+    if (message.purgeTime !== undefined) {
+      obj.purgeTime = message.purgeTime.toISOString();
+    }
+    if (message.receivedTime !== undefined) {
+      obj.receivedTime = message.receivedTime.toISOString();
+    }
+    if (message.dueTime !== undefined) {
+      obj.dueTime = message.dueTime.toISOString();
+    }
     return obj;
   },
 
@@ -1137,6 +1263,9 @@ export const Job: MessageFns<Job> = {
     message.stalledSince = object.stalledSince ?? undefined;
     message.lastProgressTime = object.lastProgressTime ?? undefined;
     message.queueAgeMs = object.queueAgeMs ?? "0";
+    message.purgeTime = object.purgeTime ?? undefined;
+    message.receivedTime = object.receivedTime ?? undefined;
+    message.dueTime = object.dueTime ?? undefined;
     return message;
   },
 };
@@ -1916,7 +2045,7 @@ export const PreviewTenantDeletionResponse: MessageFns<PreviewTenantDeletionResp
 };
 
 function createBaseDeleteTenantRequest(): DeleteTenantRequest {
-  return { tenantId: "", requestId: "", detach: false };
+  return { tenantId: "", requestId: "", detach: false, gracePeriod: undefined, receivedTime: undefined };
 }
 
 export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
@@ -1929,6 +2058,12 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     }
     if (message.detach !== false) {
       writer.uint32(24).bool(message.detach);
+    }
+    if (message.gracePeriod !== undefined) {
+      Duration.encode(message.gracePeriod, writer.uint32(34).fork()).join();
+    }
+    if (message.receivedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1970,6 +2105,22 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
             message.detach = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.gracePeriod = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1995,6 +2146,16 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
         ? globalThis.String(object.request_id)
         : "",
       detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+      gracePeriod: isSet(object.gracePeriod)
+        ? Duration.fromJSON(object.gracePeriod)
+        : isSet(object.grace_period)
+        ? Duration.fromJSON(object.grace_period)
+        : undefined,
+      receivedTime: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
     };
   },
 
@@ -2009,6 +2170,12 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     if (message.detach !== false) {
       obj.detach = message.detach;
     }
+    if (message.gracePeriod !== undefined) {
+      obj.gracePeriod = Duration.toJSON(message.gracePeriod);
+    }
+    if (message.receivedTime !== undefined) {
+      obj.receivedTime = message.receivedTime.toISOString();
+    }
     return obj;
   },
 
@@ -2020,12 +2187,23 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     message.tenantId = object.tenantId ?? "";
     message.requestId = object.requestId ?? "";
     message.detach = object.detach ?? false;
+    message.gracePeriod = (object.gracePeriod !== undefined && object.gracePeriod !== null)
+      ? Duration.fromPartial(object.gracePeriod)
+      : undefined;
+    message.receivedTime = object.receivedTime ?? undefined;
     return message;
   },
 };
 
 function createBaseDeleteUserRequest(): DeleteUserRequest {
-  return { userId: "", requestId: "", eraseOwnedTenants: false, detach: false };
+  return {
+    userId: "",
+    requestId: "",
+    eraseOwnedTenants: false,
+    detach: false,
+    gracePeriod: undefined,
+    receivedTime: undefined,
+  };
 }
 
 export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
@@ -2041,6 +2219,12 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     }
     if (message.detach !== false) {
       writer.uint32(32).bool(message.detach);
+    }
+    if (message.gracePeriod !== undefined) {
+      Duration.encode(message.gracePeriod, writer.uint32(42).fork()).join();
+    }
+    if (message.receivedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2090,6 +2274,22 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.detach = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.gracePeriod = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2120,6 +2320,16 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
         ? globalThis.Boolean(object.erase_owned_tenants)
         : false,
       detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+      gracePeriod: isSet(object.gracePeriod)
+        ? Duration.fromJSON(object.gracePeriod)
+        : isSet(object.grace_period)
+        ? Duration.fromJSON(object.grace_period)
+        : undefined,
+      receivedTime: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
     };
   },
 
@@ -2137,6 +2347,12 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     if (message.detach !== false) {
       obj.detach = message.detach;
     }
+    if (message.gracePeriod !== undefined) {
+      obj.gracePeriod = Duration.toJSON(message.gracePeriod);
+    }
+    if (message.receivedTime !== undefined) {
+      obj.receivedTime = message.receivedTime.toISOString();
+    }
     return obj;
   },
 
@@ -2149,6 +2365,10 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     message.requestId = object.requestId ?? "";
     message.eraseOwnedTenants = object.eraseOwnedTenants ?? false;
     message.detach = object.detach ?? false;
+    message.gracePeriod = (object.gracePeriod !== undefined && object.gracePeriod !== null)
+      ? Duration.fromPartial(object.gracePeriod)
+      : undefined;
+    message.receivedTime = object.receivedTime ?? undefined;
     return message;
   },
 };
@@ -2862,6 +3082,286 @@ export const RetryJobResponse: MessageFns<RetryJobResponse> = {
   },
 };
 
+function createBaseRestoreTenantRequest(): RestoreTenantRequest {
+  return { tenantId: "" };
+}
+
+export const RestoreTenantRequest: MessageFns<RestoreTenantRequest> = {
+  encode(message: RestoreTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreTenantRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RestoreTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreTenantRequest>): RestoreTenantRequest {
+    return RestoreTenantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreTenantRequest>): RestoreTenantRequest {
+    const message = createBaseRestoreTenantRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreTenantResponse(): RestoreTenantResponse {
+  return { job: undefined };
+}
+
+export const RestoreTenantResponse: MessageFns<RestoreTenantResponse> = {
+  encode(message: RestoreTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreTenantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreTenantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreTenantResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: RestoreTenantResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreTenantResponse>): RestoreTenantResponse {
+    return RestoreTenantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreTenantResponse>): RestoreTenantResponse {
+    const message = createBaseRestoreTenantResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseRestoreUserRequest(): RestoreUserRequest {
+  return { userId: "" };
+}
+
+export const RestoreUserRequest: MessageFns<RestoreUserRequest> = {
+  encode(message: RestoreUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreUserRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RestoreUserRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreUserRequest>): RestoreUserRequest {
+    return RestoreUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreUserRequest>): RestoreUserRequest {
+    const message = createBaseRestoreUserRequest();
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreUserResponse(): RestoreUserResponse {
+  return { job: undefined };
+}
+
+export const RestoreUserResponse: MessageFns<RestoreUserResponse> = {
+  encode(message: RestoreUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreUserResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: RestoreUserResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreUserResponse>): RestoreUserResponse {
+    return RestoreUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreUserResponse>): RestoreUserResponse {
+    const message = createBaseRestoreUserResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -2970,6 +3470,34 @@ export const DeletionOrchestratorService = {
     responseSerialize: (value: RetryJobResponse): Buffer => Buffer.from(RetryJobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RetryJobResponse => RetryJobResponse.decode(value),
   },
+  /**
+   * RestoreTenant ends the tenant's SCHEDULED erasure during its grace period: the tenant returns to
+   * full use (ACTIVE, subscription active) with nothing lost, and the job ends CANCELLED.
+   * Callers: the tenant's owners and admins, and operators.
+   */
+  restoreTenant: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/RestoreTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreTenantRequest): Buffer => Buffer.from(RestoreTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreTenantRequest => RestoreTenantRequest.decode(value),
+    responseSerialize: (value: RestoreTenantResponse): Buffer =>
+      Buffer.from(RestoreTenantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreTenantResponse => RestoreTenantResponse.decode(value),
+  },
+  /**
+   * RestoreUser ends the user's SCHEDULED erasure during its grace period: login and tokens work again,
+   * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
+   */
+  restoreUser: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/RestoreUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreUserRequest): Buffer => Buffer.from(RestoreUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreUserRequest => RestoreUserRequest.decode(value),
+    responseSerialize: (value: RestoreUserResponse): Buffer => Buffer.from(RestoreUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreUserResponse => RestoreUserResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -3006,6 +3534,17 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   cancelJob: handleUnaryCall<CancelJobRequest, CancelJobResponse>;
   /** RetryJob re-runs the steps of a FAILED or CANCELLED job that are not complete. */
   retryJob: handleUnaryCall<RetryJobRequest, RetryJobResponse>;
+  /**
+   * RestoreTenant ends the tenant's SCHEDULED erasure during its grace period: the tenant returns to
+   * full use (ACTIVE, subscription active) with nothing lost, and the job ends CANCELLED.
+   * Callers: the tenant's owners and admins, and operators.
+   */
+  restoreTenant: handleUnaryCall<RestoreTenantRequest, RestoreTenantResponse>;
+  /**
+   * RestoreUser ends the user's SCHEDULED erasure during its grace period: login and tokens work again,
+   * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
+   */
+  restoreUser: handleUnaryCall<RestoreUserRequest, RestoreUserResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -3126,6 +3665,45 @@ export interface DeletionOrchestratorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RetryJobResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RestoreTenant ends the tenant's SCHEDULED erasure during its grace period: the tenant returns to
+   * full use (ACTIVE, subscription active) with nothing lost, and the job ends CANCELLED.
+   * Callers: the tenant's owners and admins, and operators.
+   */
+  restoreTenant(
+    request: RestoreTenantRequest,
+    callback: (error: ServiceError | null, response: RestoreTenantResponse) => void,
+  ): ClientUnaryCall;
+  restoreTenant(
+    request: RestoreTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestoreTenantResponse) => void,
+  ): ClientUnaryCall;
+  restoreTenant(
+    request: RestoreTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestoreTenantResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RestoreUser ends the user's SCHEDULED erasure during its grace period: login and tokens work again,
+   * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
+   */
+  restoreUser(
+    request: RestoreUserRequest,
+    callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
+  ): ClientUnaryCall;
+  restoreUser(
+    request: RestoreUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
+  ): ClientUnaryCall;
+  restoreUser(
+    request: RestoreUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
   ): ClientUnaryCall;
 }
 
