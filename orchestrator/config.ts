@@ -26,7 +26,24 @@ export interface OrchestratorConfig {
   watchdogIntervalMs: number;
   /** Jobs run at once by this replica; the rest wait PENDING in arrival order (the limits table). */
   runningJobs: number;
+  /** Grace periods (soft delete) before an erasure runs. */
+  grace: GraceSettings;
 }
+
+/**
+ * Grace periods, in milliseconds. A request without `grace_period` gets the default of its subject
+ * kind; an explicit one must lie in [minMs, maxMs], except that services may always ask for zero (the
+ * orchestrator's own callers erase at once). A user's grace must also end before the request's due
+ * date (received + one month) minus the step retry budget, so the erasure still finishes in time.
+ */
+export interface GraceSettings {
+  tenantDefaultMs: number;
+  userDefaultMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+const DAY_SECONDS = 24 * 3600;
 
 export interface CallerLimits {
   openJobsPerCaller: number;
@@ -58,5 +75,19 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     stallAfterMs: envInt(env, 'ORCHESTRATOR_STALL_AFTER_MS', 5 * 60_000, 100),
     watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
     runningJobs: limit('runningJobsPerReplica', env),
+    grace: graceSettings(env),
+  };
+}
+
+function graceSettings(env: Record<string, string | undefined>): GraceSettings {
+  const maxSeconds = envInt(env, 'ORCHESTRATOR_GRACE_MAX_SECONDS', 90 * DAY_SECONDS, 0);
+  const minSeconds = envInt(env, 'ORCHESTRATOR_GRACE_MIN_SECONDS', 0, 0, maxSeconds);
+  return {
+    // A tenant (a bakery's account) is kept 30 days: enough to notice a mistaken or malicious request.
+    tenantDefaultMs: envInt(env, 'ORCHESTRATOR_TENANT_GRACE_SECONDS', 30 * DAY_SECONDS, minSeconds, maxSeconds) * 1000,
+    // A user's erasure must be done within one month of receipt (GDPR Art. 12(3)): a week leaves room.
+    userDefaultMs: envInt(env, 'ORCHESTRATOR_USER_GRACE_SECONDS', 7 * DAY_SECONDS, minSeconds, maxSeconds) * 1000,
+    minMs: minSeconds * 1000,
+    maxMs: maxSeconds * 1000,
   };
 }

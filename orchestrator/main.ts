@@ -99,14 +99,14 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   queue.work((jobId) => executor.runQueued(jobId), () => executor.freeSlots);
 
   // The orchestrator holds the tombstones: an erased user's token is refused by asking them directly.
-  const isErased = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!.erased;
-  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ isErased }) };
+  const state = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!;
+  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ state }) };
   const authorization = new Authorization(store, clients, config.retry);
   const watchers = new WatcherSlots(config.limits);
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log }),
       tombstoneRegistry(rpc, tombstones),
     ],
     log,

@@ -28,7 +28,7 @@ export function tombstoneRegistry(deps: RpcDeps, tombstones: Tombstones): Hosted
     }
     const subjects = request.subjects.map((subject) => parseSubject(subject));
     const statuses = await tombstones.check(subjects);
-    return { statuses: statuses.map((s) => ({ erased: s.erased, erasedAt: s.erasedAt })) };
+    return { statuses: statuses.map((s) => ({ erased: s.erased, erasedAt: s.erasedAt, suspended: s.suspended })) };
   });
   return { name: TOMBSTONE_REGISTRY, definition: TombstoneRegistryService, implementation: { checkSubjects } };
 }
