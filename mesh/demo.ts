@@ -14,6 +14,7 @@ import { parseArgs, UsageError } from '../cli/args';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { MeshClient } from '../cli/client';
+import { AT_ONCE } from '../orchestrator/grace';
 import { LiveProgress } from '../cli/live';
 import { formatCount, formatDuration, jobStatusName, previewTable, summary, table } from '../cli/render';
 import { censusDifferences, censusRows, tenantCensus, type TableCensus } from './census';
@@ -67,7 +68,7 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
 
     out('5/6 deleting bakery A (DeletionOrchestrator.DeleteTenant), live:');
     const live = new LiveProgress(process.stdout);
-    const job = await client.follow((metadata) => client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: false }, metadata), live.onEvent);
+    const job = await client.follow((metadata) => client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: false, gracePeriod: AT_ONCE }, metadata), live.onEvent);
     live.finish(job);
     out(indent(summary(job, process.env)));
     out();

@@ -241,7 +241,8 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         ...schedule,
       });
       if (job.status === 'SCHEDULED') await hideScheduledTenant(job);
-      await stream(job.id, ctx, send, request.detach);
+      // A grace period is not streamed: the caller gets the scheduled job with its purge time.
+      await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
     });
   });
 
@@ -271,7 +272,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         steps: stepsFor('user'),
         ...schedule,
       });
-      await stream(job.id, ctx, send, request.detach);
+      await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
     });
   });
 

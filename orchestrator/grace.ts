@@ -13,6 +13,19 @@ export interface GraceSchedule {
 }
 
 const DAY_MS = 24 * 3600_000;
+
+/** A grace period of `ms` milliseconds as the request field. */
+export const graceDuration = (ms: number): Duration => ({ seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
+/** An explicit zero grace: the erasure runs at once (what callers that do not mean a grace pass). */
+export const AT_ONCE: Duration = graceDuration(0);
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: DAY_MS };
+/** `30d`, `12h`, `90m`, `45s`, `0` as milliseconds; undefined for anything else. */
+export function parseGrace(text: string): number | undefined {
+  if (text === '0') return 0;
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
+}
 const describe = (ms: number) => (ms % DAY_MS === 0 ? `${ms / DAY_MS} days` : `${ms / 1000} s`);
 
 /** A Duration as milliseconds; INVALID_ARGUMENT for a negative or malformed one. */

@@ -3388,7 +3388,9 @@ export const DeletionOrchestratorService = {
   },
   /**
    * DeleteTenant starts the tenant's erasure job, or attaches to the one already open, and streams it
-   * until it ends (or only its first snapshot when `detach` is set).
+   * until it ends (or only its first snapshot when `detach` is set or the job is SCHEDULED: a grace
+   * period is not streamed). A request that attaches to a SCHEDULED job moves its purge time earlier
+   * when its own grace ends earlier (the earliest wins).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3403,7 +3405,8 @@ export const DeletionOrchestratorService = {
   },
   /**
    * DeleteUser starts the user's erasure job (ownership transfer or tenant erasure first, then
-   * memberships, the user's rows in every service, and the auth record last) and streams it.
+   * memberships, the user's rows in every service, and the auth record last) and streams it (a
+   * SCHEDULED job: its first snapshot only, as DeleteTenant).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3450,7 +3453,10 @@ export const DeletionOrchestratorService = {
     responseSerialize: (value: ListJobsResponse): Buffer => Buffer.from(ListJobsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListJobsResponse => ListJobsResponse.decode(value),
   },
-  /** CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED. */
+  /**
+   * CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED.
+   * Cancelling a SCHEDULED job restores its subject, as RestoreTenant/RestoreUser do.
+   */
   cancelJob: {
     path: "/bakery.erasure.v1.DeletionOrchestrator/CancelJob" as const,
     requestStream: false as const,
@@ -3508,14 +3514,17 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   previewTenantDeletion: handleUnaryCall<PreviewTenantDeletionRequest, PreviewTenantDeletionResponse>;
   /**
    * DeleteTenant starts the tenant's erasure job, or attaches to the one already open, and streams it
-   * until it ends (or only its first snapshot when `detach` is set).
+   * until it ends (or only its first snapshot when `detach` is set or the job is SCHEDULED: a grace
+   * period is not streamed). A request that attaches to a SCHEDULED job moves its purge time earlier
+   * when its own grace ends earlier (the earliest wins).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   deleteTenant: handleServerStreamingCall<DeleteTenantRequest, JobEvent>;
   /**
    * DeleteUser starts the user's erasure job (ownership transfer or tenant erasure first, then
-   * memberships, the user's rows in every service, and the auth record last) and streams it.
+   * memberships, the user's rows in every service, and the auth record last) and streams it (a
+   * SCHEDULED job: its first snapshot only, as DeleteTenant).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3530,7 +3539,10 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   getJob: handleUnaryCall<GetJobRequest, GetJobResponse>;
   /** ListJobs lists jobs, newest first, filtered by status and subject, paginated. */
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
-  /** CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED. */
+  /**
+   * CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED.
+   * Cancelling a SCHEDULED job restores its subject, as RestoreTenant/RestoreUser do.
+   */
   cancelJob: handleUnaryCall<CancelJobRequest, CancelJobResponse>;
   /** RetryJob re-runs the steps of a FAILED or CANCELLED job that are not complete. */
   retryJob: handleUnaryCall<RetryJobRequest, RetryJobResponse>;
@@ -3569,7 +3581,9 @@ export interface DeletionOrchestratorClient extends Client {
   ): ClientUnaryCall;
   /**
    * DeleteTenant starts the tenant's erasure job, or attaches to the one already open, and streams it
-   * until it ends (or only its first snapshot when `detach` is set).
+   * until it ends (or only its first snapshot when `detach` is set or the job is SCHEDULED: a grace
+   * period is not streamed). A request that attaches to a SCHEDULED job moves its purge time earlier
+   * when its own grace ends earlier (the earliest wins).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3581,7 +3595,8 @@ export interface DeletionOrchestratorClient extends Client {
   ): ClientReadableStream<JobEvent>;
   /**
    * DeleteUser starts the user's erasure job (ownership transfer or tenant erasure first, then
-   * memberships, the user's rows in every service, and the auth record last) and streams it.
+   * memberships, the user's rows in every service, and the auth record last) and streams it (a
+   * SCHEDULED job: its first snapshot only, as DeleteTenant).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3634,7 +3649,10 @@ export interface DeletionOrchestratorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,
   ): ClientUnaryCall;
-  /** CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED. */
+  /**
+   * CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED.
+   * Cancelling a SCHEDULED job restores its subject, as RestoreTenant/RestoreUser do.
+   */
   cancelJob(
     request: CancelJobRequest,
     callback: (error: ServiceError | null, response: CancelJobResponse) => void,
