@@ -47,6 +47,8 @@ export function orchestratorClient(address: string) {
       listJobs: unary('listJobs'),
       cancelJob: unary('cancelJob'),
       retryJob: unary('retryJob'),
+      restoreTenant: unary('restoreTenant'),
+      restoreUser: unary('restoreUser'),
     },
     // Every test names its grace period (AT_ONCE for an erasure at once): nothing changes meaning with the default.
     deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
