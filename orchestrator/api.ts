@@ -117,7 +117,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     try {
       const { job, created } = await store.createOrAttach({ ...input, openJobLimit: deps.openJobsPerCaller });
       trace.getActiveSpan()?.setAttributes({ 'erasure.job.id': job.id, 'erasure.job.created': created });
-      log.info({ job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind }, created ? 'job recorded' : 'attached to existing job');
+      log.info(
+        { job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind, status: job.status, purge_at: job.purge_at ?? undefined },
+        created ? 'job recorded' : 'attached to existing job',
+      );
       if (isOpen(job.status)) kick(job.id);
       return job;
     } catch (error) {
