@@ -341,7 +341,7 @@ test('TransferOwnership waits for the tenant row lock at most 5 s, then is ABORT
   t.deepEqual(await tenantState(team1.tenantId), before, 'nothing changed, no event written (direct SQL)');
 });
 
-test('BeginTenantDeletion: the orchestrator only (owners, admins and operators erase through a job); idempotent; cancels the subscription; one event', async (t) => {
+test('BeginTenantDeletion: the orchestrator only (owners, admins and operators erase through a job); idempotent; suspends the subscription; one event', async (t) => {
   for (const who of EVERYONE) {
     const team1 = await team();
     const before = await tenantState(team1.tenantId);
