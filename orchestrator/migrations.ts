@@ -154,7 +154,8 @@ export const migrations: ServiceMigration[] = [
         ALTER TABLE erasure_jobs ADD COLUMN received_at timestamptz, ADD COLUMN due_at timestamptz, ADD COLUMN purge_at timestamptz;
         UPDATE erasure_jobs SET received_at = created_at, due_at = created_at + interval '1 month';
         ALTER TABLE erasure_jobs ALTER COLUMN received_at SET NOT NULL, ALTER COLUMN received_at SET DEFAULT now(),
-          ALTER COLUMN due_at SET NOT NULL,
+          -- received now (the default) is due one month from now
+          ALTER COLUMN due_at SET NOT NULL, ALTER COLUMN due_at SET DEFAULT now() + interval '1 month',
           ADD CONSTRAINT erasure_jobs_scheduled_purge CHECK (status <> 'SCHEDULED' OR purge_at IS NOT NULL);
         -- A subject has at most one unfinished job, a scheduled one included: a second request attaches.
         DROP INDEX erasure_jobs_one_open_per_subject;
