@@ -339,7 +339,13 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
       throw error;
     }
     if (!reopened) {
-      throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only FAILED or CANCELLED jobs can be retried`, 'JOB_NOT_RETRYABLE');
+      const current = (await store.get(job.id))!;
+      throw failedPrecondition(
+        current.error === RESTORED_ERROR
+          ? `job ${job.id} was restored during its grace period; request a new erasure instead`
+          : `job ${job.id} is ${current.status}; only FAILED or CANCELLED jobs can be retried`,
+        'JOB_NOT_RETRYABLE',
+      );
     }
     log.info({ job_id: job.id, by: callerRef(ctx.principal) }, 'job re-opened for retry');
     kick(job.id);

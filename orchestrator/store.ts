@@ -555,7 +555,8 @@ export class JobStore {
 
   /**
    * Re-opens a FAILED or CANCELLED job and queues it again, in one transaction: its unfinished steps
-   * go back to PENDING. False when the job is not FAILED or CANCELLED; JobAlreadyOpen when the
+   * go back to PENDING. False when the job is not FAILED or CANCELLED, or was restored (a restore
+   * returned the subject to use: erasing it again takes a new request); JobAlreadyOpen when the
    * subject has another open job.
    */
   async reopen(id: string): Promise<boolean> {
@@ -563,8 +564,8 @@ export class JobStore {
       return await withTransaction(this.pool, async (client) => {
         const { rowCount } = await client.query(
           `UPDATE erasure_jobs SET status = 'PENDING', error = '', cancel_requested = false, finished_at = NULL, verified_at = NULL
-            WHERE id = $1 AND status IN ('FAILED', 'CANCELLED')`,
-          [id],
+            WHERE id = $1 AND status IN ('FAILED', 'CANCELLED') AND NOT (status = 'CANCELLED' AND error = $2)`,
+          [id, RESTORED_ERROR],
         );
         if (rowCount !== 1) return false;
         await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', finished_at = NULL WHERE job_id = $1 AND status <> 'SUCCEEDED'`, [id]);

@@ -161,6 +161,8 @@ test.serial('a tenant in its grace period is SCHEDULED, hidden, nothing deleted;
   t.deepEqual(changedTables(before, await meshSnapshot(pools)), [], 'byte-identical: every table has its count and checksum of before');
   t.is((await tenants.listMembers({ tenantId }, ownerToken)).members.length, 3, 'in full use again');
   t.is(await codeOf(orch.unary.restoreTenant({ tenantId }, ownerToken)), 'OK', 'a second restore answers the same job');
+  t.is(await codeOf(orch.unary.retryJob({ jobId: job.id }, token)), 'FAILED_PRECONDITION', 'a restored job is not retried');
+  t.is((await jobRow(job.id)).status, 'CANCELLED');
 
   // Cancelling a SCHEDULED job is a restore too.
   const again = await schedule(t, tenantId, 600_000);

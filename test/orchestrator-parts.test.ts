@@ -259,6 +259,7 @@ test('store: a scheduled job is its own timer; claimed only when due (turning PE
     t.is(restored?.status, 'CANCELLED');
     t.is(restored?.error, RESTORED_ERROR);
     t.is(await store.claim(other.job.id, 'replica-a', 3000), undefined, 'a restored job is never claimed');
+    t.false(await store.reopen(other.job.id), 'nor retried');
     const { rows: steps } = await db.pool.query(`SELECT DISTINCT status FROM erasure_job_steps WHERE job_id = $1`, [other.job.id]);
     t.deepEqual(steps, [{ status: 'CANCELLED' }]);
   } finally {
