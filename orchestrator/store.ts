@@ -289,14 +289,15 @@ export class JobStore {
    */
   private async moveEarlier(job: JobRow, purgeAt: Date | undefined): Promise<JobRow | undefined> {
     if (job.status !== 'SCHEDULED') return undefined;
-    const at = purgeAt && purgeAt.getTime() > Date.now() ? purgeAt : new Date();
-    if (job.purge_at && job.purge_at <= at) return undefined;
+    // At once is the database's now(): the clock the claim compares purge_at with.
+    const at = purgeAt && purgeAt.getTime() > Date.now() ? purgeAt : null;
     return withTransaction(this.pool, async (client) => {
       const { rows } = await client.query<JobRow>(
-        `UPDATE erasure_jobs SET purge_at = $2 WHERE id = $1 AND status = 'SCHEDULED' AND purge_at > $2 RETURNING ${JOB_COLUMNS}`,
+        `UPDATE erasure_jobs SET purge_at = coalesce($2::timestamptz, now())
+          WHERE id = $1 AND status = 'SCHEDULED' AND purge_at > coalesce($2::timestamptz, now()) RETURNING ${JOB_COLUMNS}`,
         [job.id, at],
       );
-      if (rows[0]) await this.queue.enqueue(client, job.id, at);
+      if (rows[0]) await this.queue.enqueue(client, job.id, rows[0].purge_at!);
       return rows[0];
     });
   }
