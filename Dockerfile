@@ -11,7 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build
+RUN node bin/build.js
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
@@ -24,7 +24,8 @@ COPY gen/descriptors.binpb ./gen/descriptors.binpb
 COPY third_party ./third_party
 COPY docker/entrypoint.sh ./docker/entrypoint.sh
 USER node
-EXPOSE 7100-7114
+# gRPC on 7100-7114; /metrics on 7200-7214 (set <NAME>_METRICS_ADDR=0.0.0.0:<port> to reach it from outside the container).
+EXPOSE 7100-7114 7200-7214
 # The entrypoint checks for a database password, then preloads OpenTelemetry before grpc and pg and
 # execs node, so SIGTERM from `docker stop` reaches the service, which drains and exits.
 ENTRYPOINT ["/bin/sh", "/app/docker/entrypoint.sh"]

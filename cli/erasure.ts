@@ -24,7 +24,9 @@ import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, USER_TOKEN_ISSUER
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
 import { ensureEmbeddedPostgres, type EmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { isUuid } from '../services/kit/errors';
-import { DOMAIN_SERVICES } from '../mesh/catalog';
+import { DOMAIN_SERVICES, PROCESS_NAMES } from '../mesh/catalog';
+import { provisionMesh, writeDatabasePasswords } from '../mesh/provision';
+import { createLogger } from '../services/kit/logger';
 import { AT_ONCE, graceDuration, parseGrace } from '../orchestrator/grace';
 import { loadServiceDefinition } from '../services/definitions';
 import { seedTenant, type SeedReport } from '../services/seed';
@@ -431,8 +433,39 @@ const commands: Record<string, Command> = {
       const bad = identities.find((identity) => !isIdentity(identity));
       if (bad !== undefined) throw new UsageError('--identity must be 1–63 lower-case letters, digits or "-", starting with a letter');
       const generated = await writeKeySet(dir, identities);
-      if (ctx.json) printJson(ctx, { dir, generated, bundle: `${dir}/${TRUST_BUNDLE_FILE}` });
-      else print(ctx, `${generated.length ? `generated keys for ${generated.join(', ')}` : 'every key exists already'}; trust bundle: ${dir}/${TRUST_BUNDLE_FILE}`);
+      const passwords = writeDatabasePasswords(dir, identities.filter((identity) => PROCESS_NAMES.includes(identity)));
+      if (ctx.json) printJson(ctx, { dir, generated, databasePasswords: passwords, bundle: `${dir}/${TRUST_BUNDLE_FILE}` });
+      else {
+        print(ctx, `${generated.length ? `generated keys for ${generated.join(', ')}` : 'every key exists already'}; trust bundle: ${dir}/${TRUST_BUNDLE_FILE}`);
+        if (passwords.length) print(ctx, `generated runtime database passwords for ${passwords.join(', ')} in ${dir}/db/ (for \`erasure db provision\`)`);
+      }
+      return 0;
+    },
+  },
+
+  db: {
+    usage: 'erasure db provision <keys-dir> [--json]',
+    summary: 'create, migrate and grant every process\'s database, each with its own runtime role',
+    details: [
+      '  Run once per deployment (and again after an upgrade) as a database administrator: DATABASE_URL',
+      '  names the server and an administrator role. For every process of the catalog it creates',
+      '  bakery_<name>, runs the migrations as the administrator, and creates the role',
+      '  bakery_<name>_runtime with the password in <keys-dir>/db/<name>.password (`erasure keys init`):',
+      '  CONNECT on its own database only, rows only (no DDL), the orchestrator\'s tombstones insert-only.',
+      '  Then start each process with MIGRATE=false, <NAME>_DATABASE_URL=postgres://bakery_<name>_runtime@host/bakery_<name>',
+      '  and ERASURE_DATABASE_PASSWORD_FILE pointing at its own password file (docker-compose.yml does).',
+    ].join('\n'),
+    flags: {},
+    async run(ctx) {
+      const [action, dir, ...rest] = ctx.args.positionals;
+      if (action !== 'provision') throw new UsageError('the only action is `provision`');
+      if (dir === undefined) throw new UsageError('missing <keys-dir>');
+      if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+      const server = ctx.env.DATABASE_URL;
+      if (!server) throw new CommandFailure('set DATABASE_URL to the server, as an administrator role');
+      const urls = await provisionMesh(server, dir, createLogger('provision'));
+      if (ctx.json) printJson(ctx, { runtimeUrls: urls });
+      else print(ctx, table(['process', 'connects as'], Object.entries(urls).map(([name, url]) => [name, url.replace(/^postgres:\/\//, '').replace(/@.*$/, '')])));
       return 0;
     },
   },

@@ -62,6 +62,8 @@ export async function startServiceProcess(
  */
 export class ProcessMesh {
   readonly addresses: Record<string, string> = {};
+  /** Where each process serves `/metrics` (`<NAME>_METRICS_ADDR`), on free ports like the gRPC addresses. */
+  readonly metricsAddresses: Record<string, string> = {};
   readonly databases: Record<string, string> = {};
   /** The running (or last) process of each name or replica key. */
   readonly processes = new Map<string, Supervisor>();
@@ -79,6 +81,7 @@ export class ProcessMesh {
   get env(): Record<string, string> {
     const env: Record<string, string> = { LOG_LEVEL: 'warn', ...this.extraEnv };
     for (const [name, address] of Object.entries(this.addresses)) env[`${envPrefix(name)}_ADDR`] = address;
+    for (const [name, address] of Object.entries(this.metricsAddresses)) env[`${envPrefix(name)}_METRICS_ADDR`] = address;
     for (const [name, url] of Object.entries(this.databases)) env[`${envPrefix(name)}_DATABASE_URL`] = url;
     return env;
   }
@@ -87,6 +90,7 @@ export class ProcessMesh {
   async prepare(): Promise<void> {
     for (const name of [...DATA_SERVICES, 'orchestrator']) {
       this.addresses[name] = `127.0.0.1:${await freePort()}`;
+      this.metricsAddresses[name] = `127.0.0.1:${await freePort()}`;
       const db = `${this.label}_${databaseName(name)}`;
       await ensureDatabase(this.serverUrl, db);
       this.databases[name] = withDatabase(this.serverUrl, db);
@@ -104,7 +108,8 @@ export class ProcessMesh {
     const supervisor = await startServiceProcess(
       name,
       replica?.address ?? this.addresses[name]!,
-      { ...process.env, ...this.env, ...processKeyEnv(this.keysDir, name) },
+      // A replica has no metrics port of its own here: the name's port is its first process's.
+      { ...process.env, ...this.env, ...processKeyEnv(this.keysDir, name), ...(replica ? { [`${envPrefix(name)}_METRICS_ADDR`]: 'off' } : {}) },
       { key, lines },
     );
     this.processes.set(key, supervisor);
@@ -112,10 +117,10 @@ export class ProcessMesh {
   }
 
   async startAll(): Promise<void> {
-    // Three at a time: start-up is CPU-bound (transpiling), and the machine may have two cores.
+    // Four at a time: start-up is CPU-bound (loading modules, migrating), and the machine may have two cores.
     const queue: string[] = [...DATA_SERVICES];
     await Promise.all(
-      [0, 1, 2].map(async () => {
+      [0, 1, 2, 3].map(async () => {
         for (let name = queue.shift(); name; name = queue.shift()) await this.start(name);
       }),
     );

@@ -42,19 +42,33 @@ export function dialAddress(address: string): string {
 /** Whether this code runs compiled (dist/…/*.js) rather than from TypeScript sources through tsx. */
 export const compiled = __filename.endsWith('.js');
 
+let built = false;
+
 /**
- * The node arguments that run one service, exactly like `npm run service -- <name>` (tracing preloaded
- * before grpc and pg), plus the guard that stops the child when the launcher disappears.
+ * Makes sure dist/ holds the runtime compiled from the current sources (bin/build.js: a no-op when its
+ * stamp matches), once per process. Code that runs compiled is already in dist/ (and a Docker image
+ * has no sources to build from), so only the TypeScript callers (tests, the bench, development) build.
  */
-export function serviceCommand(service: string, isCompiled = compiled): { command: string; args: string[]; cwd: string } {
-  const args = isCompiled
-    ? ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', service]
-    : ['--require', 'tsx/cjs', '--require', './services/kit/tracing-register.ts', '--require', './mesh/child-guard.ts', 'bin/service.ts', service];
+export function ensureRuntimeBuilt(): void {
+  if (built || compiled) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require(resolve(repoRoot, 'bin/build.js')) as { ensureBuilt(options?: { quiet?: boolean }): boolean }).ensureBuilt();
+  built = true;
+}
+
+/**
+ * The node arguments that run one service from dist/, exactly like `npm run service -- <name>`
+ * (tracing preloaded before grpc and pg), plus the guard that stops the child when the launcher
+ * disappears. Children never run through the transpiler: it costs seconds of CPU and memory per process.
+ */
+export function serviceCommand(service: string): { command: string; args: string[]; cwd: string } {
+  ensureRuntimeBuilt();
+  const args = ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', service];
   return { command: process.execPath, args, cwd: repoRoot };
 }
 
-/** The command that runs the embedded PostgreSQL holder (mesh/database-process.ts). */
-export function databaseCommand(isCompiled = compiled): { command: string; args: string[]; cwd: string } {
-  const args = isCompiled ? [resolve(repoRoot, 'dist/mesh/database-process.js')] : ['--require', 'tsx/cjs', 'mesh/database-process.ts'];
-  return { command: process.execPath, args, cwd: repoRoot };
+/** The command that runs the embedded PostgreSQL holder (mesh/database-process.ts, compiled). */
+export function databaseCommand(): { command: string; args: string[]; cwd: string } {
+  ensureRuntimeBuilt();
+  return { command: process.execPath, args: [resolve(repoRoot, 'dist/mesh/database-process.js')], cwd: repoRoot };
 }

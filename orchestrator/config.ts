@@ -28,6 +28,11 @@ export interface OrchestratorConfig {
   runningJobs: number;
   /** Grace periods (soft delete) before an erasure runs. */
   grace: GraceSettings;
+  /**
+   * The time the law gives to answer an erasure request (GDPR Art. 12(3): one month), exported as
+   * `erasure_legal_due_seconds` for the alert on open requests close to it (deploy/alerts.yml).
+   */
+  legalDueDays: number;
 }
 
 /**
@@ -75,6 +80,7 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     stallAfterMs: envInt(env, 'ORCHESTRATOR_STALL_AFTER_MS', 5 * 60_000, 100),
     watchdogIntervalMs: envInt(env, 'ORCHESTRATOR_WATCHDOG_INTERVAL_MS', 10_000, 100),
     runningJobs: limit('runningJobsPerReplica', env),
+    legalDueDays: envInt(env, 'ORCHESTRATOR_LEGAL_DUE_DAYS', 30, 1, 365),
     grace: graceSettings(env),
   };
 }

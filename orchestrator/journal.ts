@@ -1,3 +1,4 @@
+import { count, instruments, observeMs } from '../services/kit/metrics';
 import type { JobBusEvent, JobEvents } from './events';
 import type { JobRow, JobStatusName, JobStep, JobStore, StepChanges } from './store';
 
@@ -21,6 +22,7 @@ export class JobJournal {
 
   /** Applies `changes` to the step in memory, records them (with the step's row count), and announces the new state. */
   async recordStep(step: JobStep, changes: StepChanges): Promise<void> {
+    stepMetrics(step, changes);
     Object.assign(step, changes);
     await this.write(step, { ...changes, rowsDeleted: step.rowsDeleted });
     void this.announce({ kind: 'step', jobId: step.jobId, step: { ...step } });
@@ -84,9 +86,23 @@ export class JobJournal {
     if (status === 'COMPLETED') await this.store.complete(job, job.finished_at);
     else await this.store.updateJob(job.id, { status, error, finished_at: job.finished_at });
     await this.announce({ kind: 'finished', jobId: job.id });
+    count(instruments.jobsFinished, 1, { status });
+    observeMs(instruments.jobDuration, job.finished_at.getTime() - job.created_at.getTime(), { status });
   }
 
   private announce(event: JobBusEvent): Promise<void> {
     return this.events.publish(event);
+  }
+}
+
+/**
+ * A step's retries, and its duration when it ends (first attempt to end; once: verification that
+ * marks a succeeded step FAILED again is counted as a verification failure, not as a second end).
+ */
+function stepMetrics(step: JobStep, changes: StepChanges): void {
+  if (changes.status === 'RETRYING') count(instruments.stepRetries, 1, { service: step.name });
+  const ends = changes.status === 'SUCCEEDED' || changes.status === 'FAILED' || changes.status === 'CANCELLED';
+  if (ends && step.status !== 'SUCCEEDED' && step.startedAt && changes.finishedAt) {
+    observeMs(instruments.stepDuration, changes.finishedAt.getTime() - step.startedAt.getTime(), { service: step.name, status: changes.status! });
   }
 }

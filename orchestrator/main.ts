@@ -5,6 +5,7 @@ import { loadProcessKeys, requireSigner, type ProcessKeys } from '../services/ki
 import { envBool, serviceAddress } from '../services/kit/config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
+import { instruments, registerJobGauges, zeroCounters } from '../services/kit/metrics';
 import { migrate } from '../services/kit/migrations';
 import { mapDatabaseError } from '../services/kit/pg-errors';
 import type { RpcDeps } from '../services/kit/rpc';
@@ -13,7 +14,7 @@ import { runProcess } from '../services/kit/run-service';
 import { DELETION_ORCHESTRATOR, deletionOrchestrator } from './api';
 import { Authorization } from './authorization';
 import { ServiceClients } from './clients';
-import { orchestratorConfig, type OrchestratorConfig } from './config';
+import { ALL_SERVICES, orchestratorConfig, type OrchestratorConfig } from './config';
 import { JobEvents } from './events';
 import { JobExecutor } from './executor';
 import { JobJournal } from './journal';
@@ -113,6 +114,10 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     health,
   );
   readiness.start();
+  const stopGauges = registerJobGauges(() => store.jobGauges(), config.legalDueDays * 86_400);
+  zeroCounters(instruments.jobsFinished, ['COMPLETED', 'FAILED', 'CANCELLED'].map((status) => ({ status })));
+  zeroCounters(instruments.stepRetries, ALL_SERVICES.map((service) => ({ service })));
+  zeroCounters(instruments.verificationFailures, ALL_SERVICES.map((service) => ({ service })));
   log.info({ owner, registry: config.registry, running_jobs_per_replica: config.runningJobs }, 'orchestrator ready');
 
   // Resume jobs whose runner died (their advisory lock is free), then keep watching.
@@ -130,6 +135,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     server,
     async stop(graceMs = 10_000) {
       readiness.stop();
+      stopGauges();
       await watchdog.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);

@@ -183,3 +183,10 @@ export const migrations: ServiceMigration[] = [
     },
   },
 ];
+
+/**
+ * Tables the orchestrator's runtime role may only read and insert into (mesh/provision.ts): nothing that
+ * runs jobs can rewrite what proves an erasure happened. Tombstones are never updated — a key rotation
+ * adds a version, it does not re-hash.
+ */
+export const APPEND_ONLY_TABLES: readonly string[] = ['erasure_tombstones'];

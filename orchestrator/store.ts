@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { PageCursor } from '../services/kit/pagination';
 import { toPage } from '../services/kit/pagination';
+import type { JobGaugeReading } from '../services/kit/metrics';
 import { withTransaction } from '../services/kit/transactions';
 import { beginJobTrace } from './job-trace';
 import type { Phase, StepDeclaration, StepKind, SubjectKind } from './steps';
 import type { Tombstones } from './tombstones';
 
-export type JobStatusName = 'SCHEDULED' | 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+/** Every status a job can have (the metrics report each, 0 included). */
+export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatusName = (typeof JOB_STATUSES)[number];
 export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 export const OPEN_STATUSES: readonly JobStatusName[] = ['PENDING', 'RUNNING'];
 export const isOpen = (status: JobStatusName) => OPEN_STATUSES.includes(status);
@@ -437,6 +440,24 @@ export class JobStore {
       [id, owner, leaseMs],
     );
     return rows[0];
+  }
+
+  /** What the metrics gauges show (services/kit/metrics.ts): jobs per status, stalled ones, the oldest open one's age. */
+  async jobGauges(): Promise<JobGaugeReading> {
+    const { rows } = await this.pool.query<{ status: JobStatusName; n: number; stalled: number; oldest: number | null }>(
+      `SELECT status, count(*)::int AS n, count(*) FILTER (WHERE stalled_since IS NOT NULL)::int AS stalled,
+              EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest
+         FROM erasure_jobs GROUP BY status`,
+    );
+    const byStatus: Record<string, number> = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0]));
+    let stalled = 0;
+    let oldestOpenAgeSeconds = 0;
+    for (const row of rows) {
+      byStatus[row.status] = row.n;
+      if (row.status === 'RUNNING') stalled = row.stalled;
+      if (isOpen(row.status)) oldestOpenAgeSeconds = Math.max(oldestOpenAgeSeconds, row.oldest ?? 0);
+    }
+    return { byStatus, stalled, oldestOpenAgeSeconds };
   }
 
   /** Extends the lease; says whether it is still ours and whether a cancellation was requested. */

@@ -487,11 +487,15 @@ test('the image entrypoint refuses to start without a database password or witho
   t.regex(none.stderr, /refusing to start orders: set DATABASE_URL/);
   const noPassword = run({ DATABASE_URL: 'postgres://postgres@db:5432/postgres' });
   t.is(noPassword.status, 78);
-  t.regex(noPassword.stderr, /has no password and PGPASSWORD is not set/);
+  t.regex(noPassword.stderr, /has no password, PGPASSWORD is not set/);
   t.is(run({ DATABASE_URL: 'postgres://postgres:@db:5432/postgres' }).status, 78, 'an empty password is none');
   t.is(run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }).status, 0);
   t.is(run({ DATABASE_URL: 'postgres://orders_rt@db:5432/postgres', PGPASSWORD: 's3cret' }).status, 0);
   t.is(run({ ALERT_PROCESSOR_DATABASE_URL: 'postgres://ap:pw@db/bakery_alert_processor' }, ['alert-processor']).status, 0, 'the per-service URL counts');
+  t.is(run({ ORDERS_DATABASE_URL: 'postgres://bakery_orders_runtime@db/bakery_orders', ERASURE_DATABASE_PASSWORD_FILE: 'package.json' }).status, 0, 'a runtime role\'s password file counts');
+  t.is(run({ ORDERS_DATABASE_URL: 'postgres://bakery_orders_runtime@db/bakery_orders', ERASURE_DATABASE_PASSWORD_FILE: '/nonexistent' }).status, 78, 'a missing password file does not');
+  t.is(run({ DATABASE_URL: 'postgres://postgres@db:5432/postgres', ERASURE_DATABASE_PASSWORD_FILE: 'package.json' }, ['provision']).status, 78, 'provisioning needs the administrator\'s password');
+  t.is(run({ DATABASE_URL: 'postgres://postgres:admin@db:5432/postgres' }, ['provision'], {}).status, 0, 'provisioning holds no key');
   t.is(run({}, []).status, 64, 'no service named');
   const noKeys = run({ DATABASE_URL: 'postgres://orders_rt:s3cret@db:5432/postgres' }, ['orders'], {});
   t.is(noKeys.status, 78, 'no trust bundle, no JWKS URL');

@@ -4,7 +4,7 @@
  * and the early refusals of startMesh.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { portHolder } from '../mesh/port-holder';
 import { freePort } from '../mesh/ports';
 import { describeExit, NO_RESTART, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
 import { repoRoot } from '../services/kit/paths';
-import { addressEnv, healthNames, MESH_SERVICES, selectServices, serviceCommand } from '../mesh/services';
+import { addressEnv, ensureRuntimeBuilt, healthNames, MESH_SERVICES, selectServices, serviceCommand } from '../mesh/services';
 
 const policy: CrashPolicy = { maxCrashes: 5, windowMs: 60_000, baseDelayMs: 500, maxDelayMs: 10_000 };
 
@@ -43,11 +43,11 @@ test('services: fifteen processes, health names, addresses, and the command that
   const env = addressEnv({ ORDERS_ADDR: '127.0.0.1:6000' });
   t.is(env.ORDERS_ADDR, '127.0.0.1:6000');
   t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:7114');
-  const fromSources = serviceCommand('alert-processor', false);
-  t.deepEqual(fromSources.args.slice(-2), ['bin/service.ts', 'alert-processor']);
-  t.true(fromSources.args.includes('./services/kit/tracing-register.ts'), 'tracing is preloaded');
-  const compiled = serviceCommand('orders', true);
-  t.deepEqual(compiled.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
+  // Children run the compiled runtime (built from the sources first when stale), never the transpiler.
+  const command = serviceCommand('orders');
+  t.deepEqual(command.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
+  t.true(existsSync(join(command.cwd, 'dist/bin/service.js')), 'the build step ran');
+  t.false(command.args.some((arg) => arg.includes('tsx')));
 });
 
 test('consoleLine: warnings and errors are shown, info only with --verbose; other lines always', (t) => {
@@ -211,7 +211,8 @@ test('npm start refuses before starting anything when a port is taken, in one li
     const env: Record<string, string | undefined> = { ...process.env, ERASURE_DATA_DIR: dir, SALES_ADDR: `127.0.0.1:${port}`, EMBEDDED_PG_PORT: String(await freePort()) };
     delete env.DATABASE_URL;
     const started = Date.now();
-    const launcher = spawnSync(process.execPath, ['--require', 'tsx/cjs', 'mesh/launcher.ts'], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 });
+    ensureRuntimeBuilt();
+    const launcher = spawnSync(process.execPath, ['dist/mesh/launcher.js'], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 });
     t.is(launcher.status, 1);
     const lines = launcher.stderr.trim().split('\n');
     t.is(lines.length, 1, `one line: ${launcher.stderr}`);

@@ -7,9 +7,13 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
+import { ensureRuntimeBuilt } from '../mesh/services';
 import { freePort } from './support/ports';
 
 async function main(): Promise<number> {
+  // The meshes' processes run the compiled runtime: build it (when stale) once, before any test file
+  // starts, rather than inside a test's time limit.
+  ensureRuntimeBuilt();
   let stopDatabase = async () => undefined as void;
   let dataDir: string | undefined;
   const env = { ...process.env };

@@ -22,6 +22,7 @@ import { HashingGate } from './hashing-gate';
 import { hashPassword, verifyPassword } from './passwords';
 import { accountKey, loginThrottle, sourceKey, throttleSettings, type ThrottleSettings } from './throttle';
 import { limit } from '../kit/limits';
+import { count, instruments, zeroCounters } from '../kit/metrics';
 import { TEXT, requireText } from '../kit/validation';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 
@@ -80,6 +81,7 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, signer: SigningK
   const ttl = options.ttl ?? tokenTtl();
   const deps = withSequelizeErrors(rpcDeps);
   const { User } = authModels(sequelize);
+  zeroCounters(instruments.loginRefusals, [{ reason: 'throttled' }, { reason: 'invalid_credentials' }]);
   const throttle = loginThrottle(sequelize, options.throttle ?? throttleSettings());
   const passwordMax = limit('passwordMaxLength');
   const hashing = new HashingGate(limit('hashConcurrency'), limit('hashQueue'));
@@ -122,7 +124,10 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, signer: SigningK
       if (request.password.length > passwordMax) throw invalidArgument(`password must be at most ${passwordMax} characters`);
       const keys = { account: accountKey(email), source: sourceKey(peers.get(request)) };
       // A throttled account or source waits before any hashing.
-      await throttle.check(keys);
+      await throttle.check(keys).catch((error: unknown) => {
+        count(instruments.loginRefusals, 1, { reason: 'throttled' });
+        throw error;
+      });
       // The one read of the hash: the default scope leaves it out.
       const user = await User.unscoped().findOne({ attributes: ['id', 'passwordHash'], where: { email } });
       // Login spends the same scrypt work and the same statements on an unknown e-mail as on a known one.
@@ -137,6 +142,7 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, signer: SigningK
       );
       if (!user || !succeeded) {
         await throttle.fail(keys);
+        count(instruments.loginRefusals, 1, { reason: 'invalid_credentials' });
         throw unauthenticated(INVALID_CREDENTIALS);
       }
       await throttle.succeed(keys);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Client, Pool } from 'pg';
 import { Sequelize } from 'sequelize';
 import { envOptional, envPrefix } from './config';
@@ -56,8 +57,11 @@ export async function resolveServiceDatabaseUrl(
   const own = envOptional(env, `${envPrefix(service)}_DATABASE_URL`);
   if (own) {
     const url = new URL(own);
-    await ensureDatabase(withDatabase(own, 'postgres'), url.pathname.slice(1));
-    return { url: own };
+    // A runtime role's password lives in a file mounted for this process alone (mesh/provision.ts).
+    const passwordFile = envOptional(env, 'ERASURE_DATABASE_PASSWORD_FILE');
+    if (passwordFile) url.password = readFileSync(passwordFile, 'utf8').trim();
+    await ensureDatabase(withDatabase(url.toString(), 'postgres'), url.pathname.slice(1));
+    return { url: url.toString() };
   }
   let server = envOptional(env, 'DATABASE_URL');
   let embedded: EmbeddedPostgres | undefined;
@@ -112,16 +116,18 @@ const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
  *   on every table the migration role creates later, but no DDL: the runtime role cannot create, alter,
  *   drop or truncate a table, nor grant anything.
  * `appendOnly` tables (e.g. an audit table) get SELECT and INSERT only: the runtime role can never
- * rewrite them.
+ * rewrite them. `schemas` (default `public`) are the schemas whose tables it works in. `setPassword`
+ * resets the password of a role that exists already (provisioning run again).
  */
 export function runtimeRoleStatements(options: {
   database: string;
   role: string;
   password: string;
   migrationRole: string;
-  appendOnly?: string[];
-}): { server: string[]; database: string[] } {
-  const { database, role, password, migrationRole, appendOnly = [] } = options;
+  appendOnly?: readonly string[];
+  schemas?: readonly string[];
+}): { server: string[]; database: string[]; setPassword: string } {
+  const { database, role, password, migrationRole, appendOnly = [], schemas = ['public'] } = options;
   const literal = `'${password.replace(/'/g, "''")}'`;
   return {
     server: [
@@ -131,12 +137,16 @@ export function runtimeRoleStatements(options: {
     ],
     database: [
       `REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
-      `GRANT USAGE ON SCHEMA public TO ${ident(role)}`,
-      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${ident(role)}`,
-      `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${ident(role)}`,
+      ...schemas.flatMap((schema) => [
+        `GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(role)}`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${ident(schema)} TO ${ident(role)}`,
+        `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${ident(schema)} TO ${ident(role)}`,
+        `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${ident(schema)} TO ${ident(role)}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrationRole)} IN SCHEMA ${ident(schema)} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${ident(role)}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrationRole)} IN SCHEMA ${ident(schema)} GRANT USAGE, SELECT ON SEQUENCES TO ${ident(role)}`,
+      ]),
       ...appendOnly.map((table) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${ident(table)} FROM ${ident(role)}`),
-      `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrationRole)} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${ident(role)}`,
-      `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrationRole)} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${ident(role)}`,
     ],
+    setPassword: `ALTER ROLE ${ident(role)} PASSWORD ${literal}`,
   };
 }

@@ -2,7 +2,8 @@
  * The OpenTelemetry bootstrap. It must run before `@grpc/grpc-js`, `pg` and `pino` are loaded, so
  * their instrumentation can patch them: processes load it with `--require` (see tracing-register.ts).
  * Spans are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; otherwise they are still
- * created (so trace ids exist and propagate) but dropped.
+ * created (so trace ids exist and propagate) but dropped. Metrics are served for Prometheus on the
+ * process's `/metrics` port and pushed by OTLP only when OTEL_METRICS_EXPORTER names otlp (metrics.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, TraceFlags, isSpanContextValid, propagation, trace, type Context, type SpanContext } from '@opentelemetry/api';
@@ -11,6 +12,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
+import { metricReaders } from './metrics';
 
 let sdk: NodeSDK | undefined;
 
@@ -22,8 +24,10 @@ export interface TracingOptions {
 
 export function startTracing(options: TracingOptions): NodeSDK {
   if (sdk) return sdk;
-  // This product exports traces only; metrics and logs go elsewhere (pino).
-  process.env.OTEL_METRICS_EXPORTER ??= 'none';
+  // Readers are chosen here (metrics.ts), before the SDK would pick its own from the environment;
+  // logs go to pino, not to OpenTelemetry.
+  const readers = metricReaders(options.serviceName);
+  process.env.OTEL_METRICS_EXPORTER = 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
   const processors: tracing.SpanProcessor[] = [...(options.spanProcessors ?? [])];
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
@@ -33,6 +37,7 @@ export function startTracing(options: TracingOptions): NodeSDK {
   sdk = new NodeSDK({
     resource: resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME ?? options.serviceName }),
     spanProcessors: processors,
+    metricReaders: readers,
     instrumentations: [
       // Health checks are polled constantly and would bury the deletion runs.
       new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),

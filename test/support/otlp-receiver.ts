@@ -7,6 +7,8 @@ export interface ReceivedSpan {
   parentSpanId: string;
   name: string;
   attributes: Record<string, unknown>;
+  /** End minus start, in milliseconds. */
+  durationMs: number;
 }
 
 /**
@@ -46,7 +48,8 @@ export class OtlpReceiver {
         for (const span of scope.spans ?? []) {
           const attributes: Record<string, unknown> = {};
           for (const a of span.attributes ?? []) attributes[a.key] = Object.values(a.value ?? {})[0];
-          this.spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '', name: span.name, attributes });
+          const durationMs = Number(BigInt(span.endTimeUnixNano ?? 0) - BigInt(span.startTimeUnixNano ?? 0)) / 1e6;
+          this.spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '', name: span.name, attributes, durationMs });
         }
       }
     }

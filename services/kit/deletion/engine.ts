@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
 import type { ChunkConfig } from '../config';
+import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
 import { buildPlans, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
@@ -160,9 +161,11 @@ export class DeletionEngine {
           async (span) => {
             try {
               await this.runChunks(chunk, subjectId, signal, async (counts, durationMs) => {
+                observeMs(instruments.chunkDuration, durationMs, { service: this.serviceName, entity: root });
                 for (const [i, { entity, action }] of chunk.entities.entries()) {
                   const rows = counts[i]!;
                   if (rows === 0) continue;
+                  count(instruments.rowsErased, rows, { service: this.serviceName, entity });
                   const outcome = outcomes.get(entity)!;
                   outcome.rows += rows;
                   outcome.chunks += 1;
