@@ -18,6 +18,7 @@ import { domainServiceDefinitions } from '../services/definitions';
 import type { DomainService } from '../services/kit/service-definition';
 import { seedTenant } from '../services/seed';
 import { MeshClient } from '../cli/client';
+import { AT_ONCE } from '../orchestrator/grace';
 import { ProcessMesh } from '../mesh/process-mesh';
 import { mintOperatorToken } from '../services/kit/auth';
 import { OPERATOR_IDENTITY, loadSigningKey, privateKeyFile } from '../services/kit/keys';
@@ -57,7 +58,7 @@ async function floorDelete(url: string, service: DomainService, tenantId: string
 
 async function runJob(orch: MeshClient, tenantId: string): Promise<{ ms: number; job: Job }> {
   const started = performance.now();
-  const job = await orch.follow((metadata) => orch.orchestrator.deleteTenant({ tenantId, requestId: '', detach: false }, metadata), () => undefined);
+  const job = await orch.follow((metadata) => orch.orchestrator.deleteTenant({ tenantId, requestId: '', detach: false, gracePeriod: AT_ONCE }, metadata), () => undefined);
   const ms = performance.now() - started;
   if (job.status !== JobStatus.JOB_STATUS_COMPLETED) throw new Error(`job for ${tenantId} did not complete: ${job.error}`);
   return { ms, job };

@@ -14,6 +14,8 @@ import {
   PurgeExpiredRetentionResponse,
   type CancelJobResponse,
   type GetJobResponse,
+  type RestoreTenantResponse,
+  type RestoreUserResponse,
   type RetryJobResponse,
   type GetCertificateResponse,
   type GetPublicKeysResponse,
@@ -23,6 +25,7 @@ import { Pool } from 'pg';
 import { orchestratorConfig } from '../orchestrator/config';
 import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
 import { parseHeads, verifyAuditChain, type HeadToCheck } from '../orchestrator/audit-verify';
+import type { Duration } from '../gen/google/protobuf/duration';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import type { CheckSubjectsResponse } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
@@ -33,12 +36,13 @@ import { isUuid } from '../services/kit/errors';
 import { DOMAIN_SERVICES, PROCESS_NAMES } from '../mesh/catalog';
 import { provisionMesh, writeDatabasePasswords } from '../mesh/provision';
 import { createLogger } from '../services/kit/logger';
+import { AT_ONCE, graceDuration, parseGrace } from '../orchestrator/grace';
 import { loadServiceDefinition } from '../services/definitions';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { intFlag, parseArgs, UsageError, type FlagSpec, type Parsed } from './args';
 import { MeshClient, RpcFailure, cliSigningKey, operatorName } from './client';
 import { LiveProgress } from './live';
-import { formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, summary, table, tenantsTable } from './render';
+import { formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, scheduledLine, summary, table, tenantsTable } from './render';
 
 type Env = Record<string, string | undefined>;
 
@@ -402,30 +406,40 @@ const commands: Record<string, Command> = {
   },
 
   delete: {
-    usage: 'erasure delete <tenant> [--request-id <key>] [--detach] [--json]',
-    summary: 'erase a tenant everywhere, with live progress per service',
+    usage: 'erasure delete <tenant> [--grace <duration>|default] [--request-id <key>] [--detach] [--json]',
+    summary: 'erase a tenant everywhere, with live progress per service (or schedule it after a grace period)',
     details:
+      '  --grace <duration>  wait this long first (30d, 12h, 90m, 45s): the job is SCHEDULED, the tenant hidden,\n' +
+      '                      nothing deleted until then (undo: erasure restore); `default` = the operator\'s default;\n' +
+      '                      without --grace the erasure runs at once\n' +
       '  --request-id <key>  idempotency key: the same key always means the same job\n' +
       '  --detach            start the job (or find the open one) and return; follow it with `erasure watch`\n' +
       'Ctrl-C stops watching; the job goes on in the orchestrator.',
-    flags: { 'request-id': 'string', detach: 'boolean' },
+    flags: { grace: 'string', 'request-id': 'string', detach: 'boolean' },
     async run(ctx) {
       const tenantId = one(ctx, 'tenant');
-      const request = DeleteTenantRequest.fromPartial({ tenantId, requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '', detach: Boolean(ctx.args.flags.detach) });
-      if (request.detach) return detached(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
+      const request = DeleteTenantRequest.fromPartial({
+        tenantId,
+        requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
+        detach: Boolean(ctx.args.flags.detach),
+        gracePeriod: graceFlag(ctx),
+      });
+      if (request.detach || mayBeScheduled(request)) return detached(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
       return followJob(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
     },
   },
 
   'delete-user': {
-    usage: 'erasure delete-user <user> [--erase-owned-tenants] [--request-id <key>] [--detach] [--json]',
+    usage: 'erasure delete-user <user> [--grace <duration>|default] [--erase-owned-tenants] [--request-id <key>] [--detach] [--json]',
     summary: 'erase a user everywhere (ownerships first), with live progress',
     details:
       '  --erase-owned-tenants  erase the tenants the user owns that have other members but no other admin,\n' +
       '                         instead of refusing (FAILED_PRECONDITION names them)\n' +
+      '  --grace <duration>     wait this long first (7d, 12h, …): login and tokens refused, nothing deleted until\n' +
+      '                         then (undo: erasure restore --user); `default` = the operator\'s default; without: at once\n' +
       '  --request-id <key>     idempotency key\n' +
       '  --detach               start the job and return',
-    flags: { 'erase-owned-tenants': 'boolean', 'request-id': 'string', detach: 'boolean' },
+    flags: { grace: 'string', 'erase-owned-tenants': 'boolean', 'request-id': 'string', detach: 'boolean' },
     async run(ctx) {
       const userId = one(ctx, 'user');
       const request = DeleteUserRequest.fromPartial({
@@ -433,8 +447,9 @@ const commands: Record<string, Command> = {
         eraseOwnedTenants: Boolean(ctx.args.flags['erase-owned-tenants']),
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
+        gracePeriod: graceFlag(ctx),
       });
-      if (request.detach) return detached(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
+      if (request.detach || mayBeScheduled(request)) return detached(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
       return followJob(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
     },
   },
@@ -442,7 +457,7 @@ const commands: Record<string, Command> = {
   jobs: {
     usage: 'erasure jobs [--status <status>] [--tenant <uuid> | --user <uuid>] [--limit <n>] [--page-token <token>] [--json]',
     summary: 'list erasure jobs, newest first',
-    details: '  --status  pending, running, completed, failed or cancelled',
+    details: '  --status  scheduled, pending, running, completed, failed or cancelled',
     flags: { status: 'string', tenant: 'string', user: 'string', limit: 'string', 'page-token': 'string' },
     async run(ctx) {
       none(ctx);
@@ -452,7 +467,7 @@ const commands: Record<string, Command> = {
       const statusFlag = ctx.args.flags.status as string | undefined;
       const status = statusFlag === undefined ? JobStatus.JOB_STATUS_UNSPECIFIED : JobStatus[`JOB_STATUS_${statusFlag.toUpperCase()}` as keyof typeof JobStatus];
       if (status === undefined || status === JobStatus.UNRECOGNIZED) {
-        throw new UsageError(`--status must be pending, running, completed, failed or cancelled, got ${JSON.stringify(statusFlag)}`);
+        throw new UsageError(`--status must be scheduled, pending, running, completed, failed or cancelled, got ${JSON.stringify(statusFlag)}`);
       }
       const response = await ctx.client.call<ListJobsResponse>('orchestrator', 'listJobs', {
         status,
@@ -497,11 +512,28 @@ const commands: Record<string, Command> = {
       const jobId = one(ctx, 'id');
       const { job } = await ctx.client.call<CancelJobResponse>('orchestrator', 'cancelJob', { jobId });
       if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else if (job!.status === JobStatus.JOB_STATUS_CANCELLED && job!.purgeTime) print(ctx, `job ${job!.id} CANCELLED in its grace period: ${job!.error}`);
       else if (job!.status === JobStatus.JOB_STATUS_CANCELLED) {
         print(ctx, `job ${job!.id} CANCELLED: ${formatCount(job!.totalRowsDeleted)} rows were removed before it stopped (resume with: npx erasure retry ${job!.id})`);
       } else {
         print(ctx, `cancellation of job ${job!.id} requested; it is ${jobStatusName(job!.status)} and stops after the chunks in flight (npx erasure watch ${job!.id})`);
       }
+      return 0;
+    },
+  },
+
+  restore: {
+    usage: 'erasure restore <tenant> | --user <uuid> [--json]',
+    summary: 'end a SCHEDULED erasure in its grace period: the tenant or user returns to full use, nothing lost',
+    flags: { user: 'string' },
+    async run(ctx) {
+      const userId = uuidFlag(ctx, 'user');
+      if (userId) none(ctx);
+      const { job } = userId
+        ? await ctx.client.call<RestoreUserResponse>('orchestrator', 'restoreUser', { userId })
+        : await ctx.client.call<RestoreTenantResponse>('orchestrator', 'restoreTenant', { tenantId: one(ctx, 'tenant') });
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else print(ctx, `restored: job ${job!.id} ${jobStatusName(job!.status)} (${job!.error}); ${userId ? `user ${userId} can log in again` : 'the tenant is ACTIVE again'}`);
       return 0;
     },
   },
@@ -636,8 +668,27 @@ async function erasedAmongOf(ctx: CommandContext, subjects: { kind: 'tenant' | '
 async function detached(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0]): Promise<number> {
   const job = await ctx.client.firstSnapshot(open);
   if (ctx.json) printJson(ctx, Job.toJSON(job));
+  else if (job.status === JobStatus.JOB_STATUS_SCHEDULED) print(ctx, scheduledLine(job));
   else print(ctx, `job ${job.id} ${jobStatusName(job.status)} (follow it: npx erasure watch ${job.id})`);
   return 0;
+}
+
+/** A request with a grace (or the operator's default) answers with its SCHEDULED job: nothing to follow until the purge. */
+const mayBeScheduled = (request: { gracePeriod?: Duration }) =>
+  request.gracePeriod === undefined || request.gracePeriod.seconds !== '0' || request.gracePeriod.nanos !== 0;
+
+/**
+ * `--grace`: always sent explicitly, so a command never changes meaning with the operator's default:
+ * without the flag the erasure runs at once (as `erasure delete` always did); `default` asks for the
+ * operator's default (the field left out).
+ */
+function graceFlag(ctx: CommandContext): Duration | undefined {
+  const value = ctx.args.flags.grace;
+  if (value === undefined) return AT_ONCE;
+  if (value === 'default') return undefined;
+  const ms = typeof value === 'string' ? parseGrace(value) : undefined;
+  if (ms === undefined) throw new UsageError(`--grace must be a duration such as 30d, 12h, 90m, 45s or 0, or "default"; got ${JSON.stringify(value)}`);
+  return graceDuration(ms);
 }
 
 const GLOBAL_FLAGS: FlagSpec = { json: 'boolean', help: 'boolean' };

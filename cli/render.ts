@@ -176,11 +176,19 @@ export function jobsTable(response: ListJobsResponse): string {
     jobStatusName(job.status),
     formatCount(job.totalRowsDeleted),
     job.createTime ? job.createTime.toISOString().replace('T', ' ').slice(0, 19) : '-',
+    job.purgeTime ? job.purgeTime.toISOString().replace('T', ' ').slice(0, 19) : '-',
+    job.dueTime ? job.dueTime.toISOString().replace('T', ' ').slice(0, 19) : '-',
     Number(job.durationMs) > 0 ? formatDuration(Number(job.durationMs)) : '-',
   ]);
-  const lines = [table(['job', 'kind', 'subject', 'status', 'rows', 'created (UTC)', 'duration'], rows, [4])];
+  const lines = [table(['job', 'kind', 'subject', 'status', 'rows', 'created (UTC)', 'purge (UTC)', 'due (UTC)', 'duration'], rows, [4])];
   if (response.nextPageToken) lines.push('', `more: --page-token ${response.nextPageToken}`);
   return lines.join('\n');
+}
+
+/** A SCHEDULED job in one line: when it purges and how to undo it. */
+export function scheduledLine(job: Job): string {
+  const undo = job.subject?.tenantId ? `npx erasure restore ${job.subject.tenantId}` : `npx erasure restore --user ${job.subject?.userId ?? ''}`;
+  return `job ${job.id} SCHEDULED: purge at ${job.purgeTime?.toISOString() ?? '-'} (due ${job.dueTime?.toISOString() ?? '-'}); nothing is deleted before then (undo: ${undo})`;
 }
 
 /** One job in full: headline, steps with their entities, errors, trace. */
@@ -193,6 +201,9 @@ export function jobDetail(job: Job, env: Record<string, string | undefined> = {}
   ];
   if (job.parentJobId) lines.push(`parent job   ${job.parentJobId}`);
   if (job.createTime) lines.push(`created      ${job.createTime.toISOString()}`);
+  if (job.receivedTime) lines.push(`received     ${job.receivedTime.toISOString()}`);
+  if (job.dueTime) lines.push(`due          ${job.dueTime.toISOString()}`);
+  if (job.purgeTime) lines.push(`purge        ${job.purgeTime.toISOString()}${job.status === JobStatus.JOB_STATUS_SCHEDULED ? ' (grace period: nothing deleted yet)' : ''}`);
   lines.push(`rows         ${formatCount(job.totalRowsDeleted)}${Number(job.expectedRows) > 0 ? ` of ${formatCount(job.expectedRows)} expected` : ''}`);
   lines.push('', summary(job, env, now));
   const entities = job.steps.flatMap((step) =>

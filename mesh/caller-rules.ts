@@ -75,6 +75,10 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/GetPublicKeys`]: { users: true, operators: true },
   // A retention purge on demand is an operator's (it also runs daily by itself).
   [`${DELETION_ORCHESTRATOR}/PurgeExpiredRetention`]: { operators: true },
+  // A tenant's owners and admins (checked per tenant by the handler) and operators restore a tenant;
+  // a user in grace cannot log in, so operators restore them.
+  [`${DELETION_ORCHESTRATOR}/RestoreTenant`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/RestoreUser`]: { operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

@@ -8,15 +8,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { PreviewTenantDeletionResponse, type GetCertificateResponse, type GetPublicKeysResponse, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { PreviewTenantDeletionResponse, type GetCertificateResponse, type GetPublicKeysResponse, type Job, type RestoreTenantResponse } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { parseArgs, UsageError } from '../cli/args';
 import { resolveServiceDatabaseUrl } from '../services/kit/database';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { MeshClient } from '../cli/client';
+import { AT_ONCE, graceDuration } from '../orchestrator/grace';
 import { LiveProgress } from '../cli/live';
-import { formatCount, formatDuration, jobStatusName, previewTable, summary, table } from '../cli/render';
+import { formatCount, formatDuration, jobStatusName, previewTable, scheduledLine, summary, table } from '../cli/render';
 import { censusDifferences, censusRows, tenantCensus, type TableCensus } from './census';
 import { MeshStartError, startMesh, type Mesh } from './mesh';
 import { MESH_SERVICES } from './services';
@@ -47,7 +48,7 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
   const env = { ...process.env, ...mesh.env };
   const databaseUrl = async (name: string) => (await resolveServiceDatabaseUrl(name, env)).url;
 
-  out(`2/6 seeding bakery A (to be erased) with ${formatCount(rows)} rows and bakery B (control) with ${formatCount(controlRows)} rows ...`);
+  out(`2/7 seeding bakery A (to be erased) with ${formatCount(rows)} rows and bakery B (control) with ${formatCount(controlRows)} rows ...`);
   const started = Date.now();
   const target = await seedTenant({ tenantId: randomUUID(), rows, users: 5, identity: true, databaseUrl });
   const control = await seedTenant({ tenantId: randomUUID(), rows: controlRows, users: 4, identity: true, databaseUrl });
@@ -55,26 +56,26 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
   out(`    bakery B ${control.tenantId}: ${formatCount(control.rows)} rows (${formatDuration(Date.now() - started)})`);
   out();
 
-  out('3/6 counting both bakeries\' rows in every service database (direct SQL, with a checksum per table) ...');
+  out('3/7 counting both bakeries\' rows in every service database (direct SQL, with a checksum per table) ...');
   const [targetBefore, controlBefore] = await Promise.all([censusOf(env, target), censusOf(env, control)]);
   out();
 
   const client = new MeshClient(env);
   try {
-    out(`4/6 previewing the erasure of bakery A (DeletionOrchestrator.PreviewTenantDeletion) ...`);
+    out(`4/7 previewing the erasure of bakery A (DeletionOrchestrator.PreviewTenantDeletion) ...`);
     const preview = await client.call<PreviewTenantDeletionResponse>('orchestrator', 'previewTenantDeletion', { tenantId: target.tenantId });
     out(indent(previewTable(preview)));
     out();
 
-    out('5/6 deleting bakery A (DeletionOrchestrator.DeleteTenant), live:');
+    out('5/7 deleting bakery A (DeletionOrchestrator.DeleteTenant), live:');
     const live = new LiveProgress(process.stdout);
-    const job = await client.follow((metadata) => client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: false }, metadata), live.onEvent);
+    const job = await client.follow((metadata) => client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: false, gracePeriod: AT_ONCE }, metadata), live.onEvent);
     live.finish(job);
     out(indent(summary(job, process.env)));
     out();
     if (jobStatusName(job.status) !== 'COMPLETED') failures.push(`the job ended ${jobStatusName(job.status)}: ${job.error}`);
 
-    out('6/6 checking with direct SQL ...');
+    out('6/7 checking with direct SQL ...');
     const [targetAfter, controlAfter] = await Promise.all([censusOf(env, target), censusOf(env, control)]);
     // Kept on purpose: rows a RETAIN policy keeps (anonymized, e.g. invoices for tax law), and the users
     // themselves (auth), which a user erasure removes, not a tenant erasure.
@@ -113,6 +114,7 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
     out('    auth (a user erasure removes users; `npx erasure delete-user <id>`).');
     out();
     if (jobStatusName(job.status) === 'COMPLETED') await showCertificate(client, job.id, failures);
+    await graceDemo(client, env, databaseUrl, failures);
     return job;
   } finally {
     client.close();
@@ -130,6 +132,26 @@ async function showCertificate(client: MeshClient, jobId: string, failures: stri
   } catch (error) {
     failures.push(`the deletion certificate does not verify: ${(error as Error).message}`);
   }
+}
+
+/** Step 7: a scheduled erasure restored with nothing lost, and another that purges by itself at its time. */
+async function graceDemo(client: MeshClient, env: Record<string, string | undefined>, databaseUrl: (name: string) => Promise<string>, failures: string[]): Promise<void> {
+  out('7/7 grace period: bakery C scheduled with a 1 h grace and restored; bakery D scheduled with 5 s and purged by itself ...');
+  const [c, d] = [await seedTenant({ tenantId: randomUUID(), rows: 300, users: 2, identity: true, databaseUrl }), await seedTenant({ tenantId: randomUUID(), rows: 300, users: 2, identity: true, databaseUrl })];
+  const before = await censusOf(env, c);
+  const scheduled = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: c.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(3_600_000) }, metadata));
+  out(indent(scheduledLine(scheduled)));
+  const { job: restored } = await client.call<RestoreTenantResponse>('orchestrator', 'restoreTenant', { tenantId: c.tenantId });
+  out(indent(`restored: job ${restored!.id} ${jobStatusName(restored!.status)} (${restored!.error})`));
+  const after = await censusOf(env, c);
+  const changed = DATA_SERVICES.flatMap((service) => censusDifferences(before.get(service)!, after.get(service)!).map((tableName) => `${service}.${tableName}`));
+  for (const name of changed) failures.push(`${name}: bakery C changed by a restored erasure`);
+  out(indent(`bakery C after the restore: ${changed.length ? `CHANGED: ${changed.join(', ')}` : 'every table unchanged (count and checksum)'}`));
+  const purge = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: d.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(5_000) }, metadata));
+  out(indent(scheduledLine(purge)));
+  const purged = await client.follow((metadata) => client.orchestrator.watchJob({ jobId: purge.id }, metadata), () => undefined);
+  out(indent(`job ${purged.id} ${jobStatusName(purged.status)}: started ${purged.startTime?.toISOString()} (purge time ${purged.purgeTime?.toISOString()}), ${formatCount(purged.totalRowsDeleted)} rows`));
+  if (jobStatusName(purged.status) !== 'COMPLETED') failures.push(`the scheduled job for bakery D ended ${jobStatusName(purged.status)}: ${purged.error}`);
 }
 
 const indent = (text: string) =>
@@ -167,7 +189,7 @@ async function main(): Promise<number> {
 
   out('bakery erasure mesh — demo');
   out();
-  out('1/6 starting the mesh: PostgreSQL, 14 services and the orchestrator, each its own process ...');
+  out('1/7 starting the mesh: PostgreSQL, 14 services and the orchestrator, each its own process ...');
   mesh = await startMesh({ verbose: Boolean(flags.verbose), signal: abort.signal, out: (line) => out(`    ${line}`) });
   out(`    ready in ${formatDuration(mesh.readyMs)}; database ${mesh.databaseServer}`);
   out();

@@ -14,6 +14,10 @@ import {
   type ListJobsRequest,
   type ListJobsResponse,
   type PreviewTenantDeletionRequest,
+  type RestoreTenantRequest,
+  type RestoreTenantResponse,
+  type RestoreUserRequest,
+  type RestoreUserResponse,
   type PreviewTenantDeletionResponse,
   type PurgeExpiredRetentionRequest,
   type PurgeExpiredRetentionResponse,
@@ -36,15 +40,17 @@ import type { HostedService } from '../services/kit/server';
 import { sleep } from '../services/kit/sleep';
 import { principalName, type Authorization } from './authorization';
 import type { ServiceClients } from './clients';
-import { ALL_SERVICES } from './config';
+import { ALL_SERVICES, type GraceSettings } from './config';
+import { graceSchedule } from './grace';
 import type { JobEvents } from './events';
 import type { JobExecutor } from './executor';
 import { fromJobStatus, toJobMessage } from './mapper';
 import { undecidedOwnedTenants } from './ownership';
-import { describeError } from './retry';
+import { describeError, withRetry, type RetryPolicy } from './retry';
 import { stepsFor } from './steps';
-import { JobAlreadyOpen, OpenJobLimitReached, RequestIdReused, isOpen, type JobRow, type JobStore, type NewJob } from './store';
+import { JobAlreadyOpen, OpenJobLimitReached, RESTORED_ERROR, RequestIdReused, isOpen, type JobRow, type JobStore, type NewJob } from './store';
 import { RetentionPurgeBusy, type RetentionPurgeRecord, type RetentionPurges } from './retention-purge';
+import type { SubjectKind } from './steps';
 import { watchJob } from './watch';
 import type { WatcherSlots } from './watchers';
 import type { Principal } from '../services/kit/auth';
@@ -62,6 +68,10 @@ export interface OrchestratorApiDeps {
   watchers: WatcherSlots;
   /** The most open jobs one caller may have started (services/kit/limits.ts). */
   openJobsPerCaller: number;
+  /** Grace periods (orchestrator/config.ts). */
+  grace: GraceSettings;
+  /** How calls to the tenant service are retried; its time budget also bounds a user's grace. */
+  retry: RetryPolicy;
   log: Logger;
   certificates: Certificates;
   /** The orchestrator's public keys (current and retired), as GetPublicKeys returns them. */
@@ -121,7 +131,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     try {
       const { job, created } = await store.createOrAttach({ ...input, openJobLimit: deps.openJobsPerCaller });
       trace.getActiveSpan()?.setAttributes({ 'erasure.job.id': job.id, 'erasure.job.created': created });
-      log.info({ job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind }, created ? 'job recorded' : 'attached to existing job');
+      log.info(
+        { job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind, status: job.status, purge_at: job.purge_at ?? undefined },
+        created ? 'job recorded' : 'attached to existing job',
+      );
       if (isOpen(job.status)) kick(job.id);
       return job;
     } catch (error) {
@@ -152,10 +165,87 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     };
   });
 
+  /** Calls the tenant service with the usual retries, bounded in time (a restore or a hide must answer). */
+  const tenantServiceCall = (method: 'beginTenantDeletion' | 'cancelTenantDeletion', tenantId: string) =>
+    withRetry(deps.retry, AbortSignal.timeout(30_000), () => clients.tenantCall(method, { tenantId }));
+
+  /**
+   * A tenant's grace period starts hidden: DELETING (refused by every service that checks tenant
+   * state), subscription suspended. If the tenant service cannot be told, the job is restored at once
+   * and the caller told to retry: a scheduled job never leaves a tenant in use.
+   */
+  async function hideScheduledTenant(job: JobRow): Promise<void> {
+    try {
+      await tenantServiceCall('beginTenantDeletion', job.subject_id);
+    } catch (error) {
+      if (await store.restore(job.id)) await events.publish({ kind: 'finished', jobId: job.id });
+      throw new RpcError(status.UNAVAILABLE, `could not hide the tenant for its grace period (${describeError(error)}); nothing was scheduled, retry`, 'TENANT_SERVICE_UNAVAILABLE');
+    }
+  }
+
+  /**
+   * Ends a SCHEDULED job as restored (RestoreTenant, RestoreUser, CancelJob): the job ends CANCELLED
+   * with nothing deleted and, for a tenant, the tenant is ACTIVE again with its subscription. A user
+   * needs nothing more: the tombstone registry stops reporting them suspended once no job is SCHEDULED.
+   */
+  async function restoreJob(job: JobRow, ctx: CallContext): Promise<Job> {
+    const restored = await store.restore(job.id);
+    if (!restored) {
+      const current = (await store.get(job.id))!;
+      throw failedPrecondition(`job ${job.id} is ${current.status}; only a SCHEDULED job (grace period) can be restored`, 'JOB_NOT_SCHEDULED');
+    }
+    await events.publish({ kind: 'finished', jobId: job.id });
+    log.info({ job_id: job.id, subject_kind: job.subject_kind, by: callerRef(ctx.principal) }, 'restored during the grace period');
+    if (job.subject_kind === 'tenant') await reactivateTenant(job);
+    return jobMessage(job.id);
+  }
+
+  async function reactivateTenant(job: JobRow): Promise<void> {
+    try {
+      await tenantServiceCall('cancelTenantDeletion', job.subject_id);
+    } catch (error) {
+      throw new RpcError(status.UNAVAILABLE, `job ${job.id} is restored but the tenant service could not be told (${describeError(error)}); call RestoreTenant again`, 'TENANT_SERVICE_UNAVAILABLE');
+    }
+  }
+
+  /**
+   * The subject's scheduled job for a restore, after the caller's permission for that job. A subject
+   * whose last job was already restored is answered with that job (for a tenant, the tenant service is
+   * told again: a restore whose tenant call failed is finished by repeating it).
+   */
+  async function restoreSubject(kind: SubjectKind, subjectId: string, ctx: CallContext): Promise<Job> {
+    const job = (await store.unfinishedFor(kind, subjectId)) ?? (await store.latestFor(kind, subjectId));
+    // Permission before existence: a user learns of no job unless they may see it (a tenant's admins).
+    if (ctx.principal.kind === 'user') {
+      if (job) await authorize.visibleJob(ctx.principal, job.id);
+      else if (kind === 'tenant') await authorize.tenant(ctx.principal, subjectId);
+    }
+    if (!job) throw notFound(`${kind} ${subjectId} has no scheduled erasure`);
+    if (job.status === 'CANCELLED' && job.error === RESTORED_ERROR) {
+      if (kind === 'tenant') await reactivateTenant(job);
+      return jobMessage(job.id);
+    }
+    if (job.status !== 'SCHEDULED') {
+      throw failedPrecondition(`${kind} ${subjectId} has no scheduled erasure (its job ${job.id} is ${job.status})`, 'JOB_NOT_SCHEDULED');
+    }
+    return restoreJob(job, ctx);
+  }
+
+  const restoreTenant = unary<RestoreTenantRequest, RestoreTenantResponse>(deps.rpc, 'RestoreTenant', async (request, ctx) => {
+    const tenantId = requireUuid(request.tenantId, 'tenant_id');
+    return { job: await restoreSubject('tenant', tenantId, ctx) };
+  });
+
+  const restoreUser = unary<RestoreUserRequest, RestoreUserResponse>(deps.rpc, 'RestoreUser', async (request, ctx) => {
+    const userId = requireUuid(request.userId, 'user_id');
+    return { job: await restoreSubject('user', userId, ctx) };
+  });
+
   const deleteTenant = serverStream<DeleteTenantRequest, JobEvent>(deps.rpc, 'DeleteTenant', async (request, ctx, send) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const requestId = requestIdOf(request.requestId);
     const admins = await authorize.tenant(ctx.principal, tenantId);
+    const schedule = graceSchedule(request, 'tenant', ctx.principal, deps.grace, deps.retry.budgetMs);
     await asWatcher(ctx, async () => {
       const job = await createOrAttach({
         subjectKind: 'tenant',
@@ -165,8 +255,11 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         viewers: admins,
         options: {},
         steps: stepsFor('tenant'),
+        ...schedule,
       });
-      await stream(job.id, ctx, send, request.detach);
+      if (job.status === 'SCHEDULED') await hideScheduledTenant(job);
+      // A grace period is not streamed: the caller gets the scheduled job with its purge time.
+      await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
     });
   });
 
@@ -174,6 +267,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     const userId = requireUuid(request.userId, 'user_id');
     const requestId = requestIdOf(request.requestId);
     authorize.user(ctx.principal, userId);
+    const schedule = graceSchedule(request, 'user', ctx.principal, deps.grace, deps.retry.budgetMs);
     const options = { eraseOwnedTenants: request.eraseOwnedTenants };
     // Refuse up front, changing nothing, when an owned tenant needs a decision.
     const { memberships } = await clients.tenantCall('listUserMemberships', { userId });
@@ -193,8 +287,9 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         viewers: [userId],
         options,
         steps: stepsFor('user'),
+        ...schedule,
       });
-      await stream(job.id, ctx, send, request.detach);
+      await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
     });
   });
 
@@ -228,8 +323,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
 
   const cancelJob = unary<CancelJobRequest, CancelJobResponse>(deps.rpc, 'CancelJob', async (request, ctx) => {
     const job = await authorize.visibleJob(ctx.principal, request.jobId);
+    // Cancelling a job in its grace period is a restore: the subject returns to full use.
+    if (job.status === 'SCHEDULED') return { job: await restoreJob(job, ctx) };
     if (!(await store.requestCancel(job.id))) {
-      throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only PENDING or RUNNING jobs can be cancelled`, 'JOB_NOT_OPEN');
+      throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only SCHEDULED, PENDING or RUNNING jobs can be cancelled`, 'JOB_NOT_OPEN');
     }
     executor.cancelLocal(job.id);
     await events.publish({ kind: 'cancel', jobId: job.id });
@@ -256,7 +353,13 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
       throw error;
     }
     if (!reopened) {
-      throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only FAILED or CANCELLED jobs can be retried`, 'JOB_NOT_RETRYABLE');
+      const current = (await store.get(job.id))!;
+      throw failedPrecondition(
+        current.error === RESTORED_ERROR
+          ? `job ${job.id} was restored during its grace period; request a new erasure instead`
+          : `job ${job.id} is ${current.status}; only FAILED or CANCELLED jobs can be retried`,
+        'JOB_NOT_RETRYABLE',
+      );
     }
     log.info({ job_id: job.id, by: callerRef(ctx.principal) }, 'job re-opened for retry');
     kick(job.id);
@@ -291,7 +394,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   return {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
-    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention },
+    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser },
   };
 }
 

@@ -64,7 +64,7 @@ export function certificatePayload(
     subject: { kind: job.subject_kind, ref: context.subjectRef },
     requested_by: context.requester,
     requested_at: job.created_at.toISOString(),
-    grace_ends_at: null,
+    grace_ends_at: job.purge_at ? job.purge_at.toISOString() : null,
     started_at: iso(job.started_at),
     completed_at: context.completedAt.toISOString(),
     verified_at: iso(job.verified_at),

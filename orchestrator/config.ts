@@ -30,6 +30,8 @@ export interface OrchestratorConfig {
   runningJobs: number;
   /** When the retention purge runs (cron, UTC; `ORCHESTRATOR_RETENTION_PURGE_CRON`, default daily 03:00; `off` for never). */
   retentionPurgeCron: string;
+  /** Grace periods (soft delete) before an erasure runs. */
+  grace: GraceSettings;
   /**
    * The time the law gives to answer an erasure request (GDPR Art. 12(3): one month), exported as
    * `erasure_legal_due_seconds` for the alert on open requests close to it (deploy/alerts.yml).
@@ -44,6 +46,21 @@ export interface OrchestratorConfig {
   /** How long backups are kept: a certificate states until when backups may still hold the subject. */
   backupRetentionDays: number;
 }
+
+/**
+ * Grace periods, in milliseconds. A request without `grace_period` gets the default of its subject
+ * kind; an explicit one must lie in [minMs, maxMs], except that services may always ask for zero (the
+ * orchestrator's own callers erase at once). A user's grace must also end before the request's due
+ * date (received + one month) minus the step retry budget, so the erasure still finishes in time.
+ */
+export interface GraceSettings {
+  tenantDefaultMs: number;
+  userDefaultMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+const DAY_SECONDS = 24 * 3600;
 
 export interface CallerLimits {
   openJobsPerCaller: number;
@@ -81,6 +98,20 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     auditHeadsFile: env.ORCHESTRATOR_AUDIT_HEADS_FILE || join(dataDir(), 'audit', 'signed-heads.jsonl'),
     jwksFile: env.ORCHESTRATOR_JWKS_FILE || join(dataDir(), 'audit', 'orchestrator-jwks.json'),
     backupRetentionDays: envInt(env, 'ORCHESTRATOR_BACKUP_RETENTION_DAYS', 35, 0, 3650),
+    grace: graceSettings(env),
+  };
+}
+
+function graceSettings(env: Record<string, string | undefined>): GraceSettings {
+  const maxSeconds = envInt(env, 'ORCHESTRATOR_GRACE_MAX_SECONDS', 90 * DAY_SECONDS, 0);
+  const minSeconds = envInt(env, 'ORCHESTRATOR_GRACE_MIN_SECONDS', 0, 0, maxSeconds);
+  return {
+    // A tenant (a bakery's account) is kept 30 days: enough to notice a mistaken or malicious request.
+    tenantDefaultMs: envInt(env, 'ORCHESTRATOR_TENANT_GRACE_SECONDS', 30 * DAY_SECONDS, minSeconds, maxSeconds) * 1000,
+    // A user's erasure must be done within one month of receipt (GDPR Art. 12(3)): a week leaves room.
+    userDefaultMs: envInt(env, 'ORCHESTRATOR_USER_GRACE_SECONDS', 7 * DAY_SECONDS, minSeconds, maxSeconds) * 1000,
+    minMs: minSeconds * 1000,
+    maxMs: maxSeconds * 1000,
   };
 }
 

@@ -200,7 +200,8 @@ export class JobExecutor {
     for (;;) {
       await this.runIfFree(child.id, { nested: true });
       const current = await this.store.get(child.id);
-      if (current && !isOpen(current.status)) {
+      // A tenant job that was SCHEDULED is due now (this request moved its purge to now): the next try claims it.
+      if (current && !isOpen(current.status) && current.status !== 'SCHEDULED') {
         if (current.status !== 'COMPLETED') throw new NonRetryableError(`tenant job ${child.id} for tenant ${tenantId} ended ${current.status}: ${current.error}`);
         const steps = await this.store.steps(child.id);
         return steps.reduce((sum, s) => sum + s.rowsDeleted, 0);

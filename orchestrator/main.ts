@@ -112,8 +112,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   queue.work((jobId) => executor.runQueued(jobId), () => executor.freeSlots);
 
   // The orchestrator holds the tombstones: an erased user's token is refused by asking them directly.
-  const isErased = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!.erased;
-  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ isErased }) };
+  const state = async (kind: 'tenant' | 'user', id: string) => (await tombstones.check([{ kind, id }]))[0]!;
+  const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ state }) };
   const authorization = new Authorization(store, clients, config.retry);
   // Erased tenants' retained rows whose period is over: daily (durable schedule) and on demand.
   const retentionPurges = new RetentionPurges(db.pool, clients, Object.keys(config.registry), log, { deadlineMs: config.retry.budgetMs, concurrency: config.concurrency, audit });
@@ -128,7 +128,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log, certificates, jwks, retentionPurges }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges }),
       tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones), audit),
     ],
     log,

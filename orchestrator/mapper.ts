@@ -60,6 +60,9 @@ export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): J
     stalledSince: job.status === 'RUNNING' ? (job.stalled_since ?? undefined) : undefined,
     lastProgressTime: job.last_progress_at ?? undefined,
     queueAgeMs: String(job.status === 'PENDING' ? Math.max(0, now.getTime() - job.created_at.getTime()) : 0),
+    purgeTime: job.purge_at ?? undefined,
+    receivedTime: job.received_at,
+    dueTime: job.due_at,
   };
 }
 

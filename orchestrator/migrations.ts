@@ -219,6 +219,47 @@ export const migrations: ServiceMigration[] = [
     },
   },
   {
+    name: '0006_grace_schedule_due_dates',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- A job may wait out a grace period (SCHEDULED, orchestrator/store.ts) before it runs at purge_at.
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_status_check;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_status_check
+          CHECK (status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'));
+        -- When the request was received and when it is due (one month later, GDPR Art. 12(3)); jobs
+        -- recorded before were received when they were recorded.
+        ALTER TABLE erasure_jobs ADD COLUMN received_at timestamptz, ADD COLUMN due_at timestamptz, ADD COLUMN purge_at timestamptz;
+        UPDATE erasure_jobs SET received_at = created_at, due_at = created_at + interval '1 month';
+        ALTER TABLE erasure_jobs ALTER COLUMN received_at SET NOT NULL, ALTER COLUMN received_at SET DEFAULT now(),
+          -- received now (the default) is due one month from now
+          ALTER COLUMN due_at SET NOT NULL, ALTER COLUMN due_at SET DEFAULT now() + interval '1 month',
+          ADD CONSTRAINT erasure_jobs_scheduled_purge CHECK (status <> 'SCHEDULED' OR purge_at IS NOT NULL);
+        -- A subject has at most one unfinished job, a scheduled one included: a second request attaches.
+        DROP INDEX erasure_jobs_one_open_per_subject;
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id)
+          WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
+        DROP INDEX erasure_jobs_open_by_caller;
+        CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
+        -- The watchdog's backstop for scheduled jobs whose purge time passed.
+        CREATE INDEX erasure_jobs_scheduled_purge_at ON erasure_jobs (purge_at) WHERE status = 'SCHEDULED';
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP INDEX erasure_jobs_scheduled_purge_at;
+        DROP INDEX erasure_jobs_open_by_caller;
+        CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('PENDING', 'RUNNING');
+        UPDATE erasure_jobs SET status = 'CANCELLED', error = 'grace period dropped by a schema downgrade', finished_at = now() WHERE status = 'SCHEDULED';
+        DROP INDEX erasure_jobs_one_open_per_subject;
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id) WHERE status IN ('PENDING', 'RUNNING');
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_scheduled_purge;
+        ALTER TABLE erasure_jobs DROP COLUMN purge_at, DROP COLUMN due_at, DROP COLUMN received_at;
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_status_check;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_status_check CHECK (status IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'));
+      `);
+    },
+  },
+  {
     name: '0007_resurrections',
     up: async ({ context: db }) => {
       await db.query(`

@@ -136,10 +136,15 @@ export class ErasureQueue implements JobQueue {
     this.loop = Promise.all([previous, loop]).then(() => undefined);
   }
 
-  /** Queues a job inside the caller's transaction. */
-  async enqueue(client: PoolClient, jobId: string): Promise<void> {
+  /**
+   * Queues a job inside the caller's transaction. With `startAfter` the entry is the job's durable
+   * timer: pg-boss hands it to no replica before then (compared with the database's clock), it survives
+   * restarts, and one fetch takes it (FOR UPDATE SKIP LOCKED), so one replica runs the purge. pg-boss
+   * keeps an entry until start_after + its retention (14 days), so a long grace loses nothing.
+   */
+  async enqueue(client: PoolClient, jobId: string, startAfter?: Date): Promise<void> {
     if (!this.boss) throw new Error('queue not started');
-    await this.boss.send(QUEUE, { jobId }, { db: { executeSql: (text, values) => client.query(text, values) } });
+    await this.boss.send(QUEUE, { jobId }, { ...(startAfter ? { startAfter } : {}), db: { executeSql: (text, values) => client.query(text, values) } });
   }
 
   async stop(): Promise<void> {

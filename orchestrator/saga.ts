@@ -20,7 +20,7 @@ export interface SagaDeps extends StepServices {
 }
 
 /**
- * One run of a job's saga: the tenant is marked DELETING (hidden, subscription cancelled), then phase
+ * One run of a job's saga: the tenant is marked DELETING (hidden, subscription suspended), then phase
  * by phase — preparation, the domain services in parallel, the identity services last — each step by
  * its handler with retries; then verification that no service still finds the subject. A run stopped
  * by `signal` leaves the job open for the next run, except a cancellation, which ends it.
@@ -109,7 +109,7 @@ async function restoreTenant(job: JobRow, { clients, config }: SagaDeps, log: Lo
   }
 }
 
-/** Marks the tenant DELETING (hidden from normal use, subscription cancelled); idempotent. */
+/** Marks the tenant DELETING (hidden from normal use, subscription suspended); idempotent. */
 async function beginTenantDeletion(job: JobRow, steps: JobStep[], signal: AbortSignal, { clients, config }: SagaDeps): Promise<void> {
   if (steps.find((step) => step.name === 'tenant')?.status === 'SUCCEEDED') return; // the tenant row is already gone
   await withRetry(config.retry, signal, () => clients.tenantCall('beginTenantDeletion', { tenantId: job.subject_id })).catch((error) => {

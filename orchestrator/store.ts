@@ -12,11 +12,20 @@ import type { AuditHeads } from './audit-heads';
 import type { Certificates } from './certificates';
 
 /** Every status a job can have (the metrics report each, 0 included). */
-export const JOB_STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type JobStatusName = (typeof JOB_STATUSES)[number];
 export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 export const OPEN_STATUSES: readonly JobStatusName[] = ['PENDING', 'RUNNING'];
 export const isOpen = (status: JobStatusName) => OPEN_STATUSES.includes(status);
+/**
+ * Jobs that have not ended: the open ones and those waiting out their grace period (SCHEDULED). A
+ * subject has at most one of them (a unique index), and a second request attaches to it.
+ */
+export const UNFINISHED_STATUSES: readonly JobStatusName[] = ['SCHEDULED', ...OPEN_STATUSES];
+const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/** The error a restored job ends with (CANCELLED): the grace period ended early and nothing was deleted. */
+export const RESTORED_ERROR = 'restored during the grace period; nothing was deleted';
 
 export interface JobOptions {
   /** User jobs: erase owned tenants that have members but no other admin instead of refusing. */
@@ -50,6 +59,12 @@ export interface JobRow {
   last_progress_at: Date | null;
   /** Since when the watchdog has seen this RUNNING job without progress; null while it moves. */
   stalled_since: Date | null;
+  /** When the request was received (the caller's earlier time, if given). */
+  received_at: Date;
+  /** When the request must be done: received_at plus one month. */
+  due_at: Date;
+  /** When the grace period ends and the job runs; null for a job without grace. */
+  purge_at: Date | null;
 }
 
 export interface EntityTally {
@@ -97,6 +112,26 @@ export interface NewJob {
   steps: StepDeclaration[];
   /** The most open jobs `requestedBy` may have; a new job beyond it is refused (OpenJobLimitReached). Unset: no limit. */
   openJobLimit?: number;
+  /** When the request was received; default now. */
+  receivedAt?: Date;
+  /** When it must be done; default receivedAt plus one month. */
+  dueAt?: Date;
+  /**
+   * The end of the grace period: the job is recorded SCHEDULED and its queue entry starts then. Unset
+   * (or not in the future): at once. A request attaching to a SCHEDULED job moves its purge earlier.
+   */
+  purgeAt?: Date;
+}
+
+/** One month after `from` (GDPR Art. 12(3)), the calendar way: 31 Jan → 28/29 Feb (the date clamps to the month's end). */
+export function oneMonthAfter(from: Date): Date {
+  const due = new Date(from);
+  const day = due.getUTCDate();
+  due.setUTCDate(1);
+  due.setUTCMonth(due.getUTCMonth() + 1);
+  const lastDay = new Date(Date.UTC(due.getUTCFullYear(), due.getUTCMonth() + 1, 0)).getUTCDate();
+  due.setUTCDate(Math.min(day, lastDay));
+  return due;
 }
 
 export interface ListFilter {
@@ -113,7 +148,8 @@ export interface ListFilter {
 
 /** Puts a recorded job on the durable queue, inside the transaction that records it. */
 export interface JobQueue {
-  enqueue(client: PoolClient, jobId: string): Promise<void>;
+  /** `startAfter`: the entry is not handed out before then (the durable timer of a grace period). */
+  enqueue(client: PoolClient, jobId: string, startAfter?: Date): Promise<void>;
 }
 
 /** A request id already names a job for another subject. */
@@ -136,7 +172,8 @@ export class JobAlreadyOpen extends Error {
 
 // An erased user's jobs have no subject_id any more, only its keyed hash.
 const JOB_COLUMNS = `id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
-  trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since`;
+  trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since,
+  received_at, due_at, purge_at`;
 
 interface StepRow {
   job_id: string;
@@ -240,16 +277,34 @@ export class JobStore {
   async createOrAttach(input: NewJob): Promise<{ job: JobRow; created: boolean }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.findExisting(input);
-      if (existing) return { job: existing, created: false };
+      if (existing) return { job: (await this.moveEarlier(existing, input.purgeAt)) ?? existing, created: false };
+      const receivedAt = input.receivedAt ?? new Date();
+      const scheduled = input.purgeAt !== undefined && input.purgeAt.getTime() > Date.now();
       const id = randomUUID();
       const jobTrace = beginJobTrace(id, { 'erasure.subject_kind': input.subjectKind });
       try {
         const job = await withTransaction(this.pool, async (client) => {
           if (input.openJobLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openJobLimit);
           const { rows } = await client.query<JobRow>(
-            `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent)
-             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10) RETURNING ${JOB_COLUMNS}`,
-            [id, input.subjectKind, input.subjectId, input.requestedBy, input.requestId ?? null, input.viewers, input.options, input.parentJobId ?? null, jobTrace.traceId, jobTrace.traceparent],
+            `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent,
+                                       received_at, due_at, purge_at)
+             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14) RETURNING ${JOB_COLUMNS}`,
+            [
+              id,
+              input.subjectKind,
+              input.subjectId,
+              input.requestedBy,
+              input.requestId ?? null,
+              input.viewers,
+              input.options,
+              input.parentJobId ?? null,
+              jobTrace.traceId,
+              jobTrace.traceparent,
+              scheduled ? 'SCHEDULED' : 'PENDING',
+              receivedAt,
+              input.dueAt ?? oneMonthAfter(receivedAt),
+              scheduled ? input.purgeAt : null,
+            ],
           );
           await client.query(
             `INSERT INTO erasure_job_steps (job_id, name, phase, kind, position, status)
@@ -257,7 +312,8 @@ export class JobStore {
                FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS s (name, phase, kind, position)`,
             [id, input.steps.map((s) => s.name), input.steps.map((s) => s.phase), input.steps.map((s) => s.kind)],
           );
-          await this.queue.enqueue(client, id);
+          // A scheduled job's entry is its durable timer: no replica gets it before the purge time.
+          await this.queue.enqueue(client, id, scheduled ? input.purgeAt : undefined);
           await this.auditJob(client, 'job.requested', rows[0]!, {
             requester: this.lifecycle?.audit.keys.pseudonym('requester', input.requestedBy),
             parent_job_id: input.parentJobId ?? null,
@@ -276,13 +332,74 @@ export class JobStore {
   }
 
   /**
+   * A request that attaches to a SCHEDULED job with an earlier purge time (or none: at once) moves the
+   * purge there, with a queue entry that starts then (the later entry finds the job ended); the
+   * earliest purge time wins. Returns the job when it changed, in the same transaction as its entry.
+   */
+  private async moveEarlier(job: JobRow, purgeAt: Date | undefined): Promise<JobRow | undefined> {
+    if (job.status !== 'SCHEDULED') return undefined;
+    // At once is the database's now(): the clock the claim compares purge_at with.
+    const at = purgeAt && purgeAt.getTime() > Date.now() ? purgeAt : null;
+    return withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<JobRow>(
+        `UPDATE erasure_jobs SET purge_at = coalesce($2::timestamptz, now())
+          WHERE id = $1 AND status = 'SCHEDULED' AND purge_at > coalesce($2::timestamptz, now()) RETURNING ${JOB_COLUMNS}`,
+        [job.id, at],
+      );
+      if (rows[0]) {
+        await this.queue.enqueue(client, job.id, rows[0].purge_at!);
+        // A second request moved the purge earlier: the change is part of the proof.
+        await this.auditJob(client, 'job.purge_moved', rows[0], { from: job.purge_at?.toISOString() ?? null, to: rows[0].purge_at!.toISOString() });
+      }
+      return rows[0];
+    });
+  }
+
+  /**
+   * Ends a SCHEDULED job as restored (CANCELLED, nothing deleted) and returns it; undefined when the
+   * job is not SCHEDULED any more (its purge claimed it first: the claim turns it PENDING under the
+   * same row lock, so a restore and a purge never both win).
+   */
+  async restore(id: string): Promise<JobRow | undefined> {
+    return withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<JobRow>(
+        `UPDATE erasure_jobs SET status = 'CANCELLED', error = $2, finished_at = now() WHERE id = $1 AND status = 'SCHEDULED' RETURNING ${JOB_COLUMNS}`,
+        [id, RESTORED_ERROR],
+      );
+      if (rows[0]) {
+        await client.query(`UPDATE erasure_job_steps SET status = 'CANCELLED', finished_at = now() WHERE job_id = $1`, [id]);
+        await this.auditJob(client, 'job.restored', rows[0], { status: 'CANCELLED' });
+      }
+      return rows[0];
+    });
+  }
+
+  /** The subject's most recent job, if any. */
+  async latestFor(subjectKind: SubjectKind, subjectId: string): Promise<JobRow | undefined> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [subjectKind, subjectId],
+    );
+    return rows[0];
+  }
+
+  /** The subject's unfinished job (SCHEDULED, PENDING or RUNNING), if any. */
+  async unfinishedFor(subjectKind: SubjectKind, subjectId: string): Promise<JobRow | undefined> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
+      [subjectKind, subjectId],
+    );
+    return rows[0];
+  }
+
+  /**
    * Refuses a new job when the caller already has `limit` open ones. The caller's advisory lock (held
    * to the end of the transaction) makes count-then-insert exact under concurrent requests.
    */
   private async checkOpenJobLimit(client: PoolClient, requestedBy: string, limit: number): Promise<void> {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('erasure-open-jobs:' || $1))`, [requestedBy]);
     const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN ('PENDING', 'RUNNING')`,
+      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN (${UNFINISHED_SQL})`,
       [requestedBy],
     );
     if (rows[0]!.n >= limit) throw new OpenJobLimitReached(limit);
@@ -305,7 +422,7 @@ export class JobStore {
       }
     }
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN ('PENDING', 'RUNNING')`,
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
       [input.subjectKind, input.subjectId],
     );
     return rows[0];
@@ -363,19 +480,21 @@ export class JobStore {
 
   /**
    * Records `owner` as the job's runner (the caller holds the job's advisory lock, which is what keeps
-   * runs exclusive; the lease columns show who runs it and since when it was last heard of).
+   * runs exclusive; the lease columns show who runs it and since when it was last heard of). A
+   * SCHEDULED job whose purge time has come is claimed too and turns PENDING in the same statement,
+   * so a restore (which needs SCHEDULED) can no longer win; one not yet due is not claimed.
    */
   async claim(id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
     const { rows } = await this.pool.query<JobRow>(
-      `UPDATE erasure_jobs SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond'
-        WHERE id = $1 AND status IN ('PENDING', 'RUNNING')
+      `UPDATE erasure_jobs SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond',
+              status = CASE WHEN status = 'SCHEDULED' THEN 'PENDING' ELSE status END
+        WHERE id = $1 AND (status IN ('PENDING', 'RUNNING') OR (status = 'SCHEDULED' AND purge_at <= now()))
         RETURNING ${JOB_COLUMNS}`,
       [id, owner, leaseMs],
     );
     return rows[0];
   }
 
-  /** Extends the lease; says whether it is still ours and whether a cancellation was requested. */
   /** What the metrics gauges show (services/kit/metrics.ts): jobs per status, stalled ones, the oldest open one's age. */
   async jobGauges(): Promise<JobGaugeReading> {
     const { rows } = await this.pool.query<{ status: JobStatusName; n: number; stalled: number; oldest: number | null }>(
@@ -394,6 +513,7 @@ export class JobStore {
     return { byStatus, stalled, oldestOpenAgeSeconds };
   }
 
+  /** Extends the lease; says whether it is still ours and whether a cancellation was requested. */
   async heartbeat(id: string, owner: string, leaseMs: number): Promise<{ held: boolean; cancelRequested: boolean }> {
     const { rows } = await this.pool.query<{ cancel_requested: boolean }>(
       `UPDATE erasure_jobs SET lease_until = now() + $3 * interval '1 millisecond'
@@ -407,10 +527,16 @@ export class JobStore {
     await this.pool.query(`UPDATE erasure_jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`, [id, owner]);
   }
 
-  /** Open jobs in arrival order (at most `limit`): each is tried; those whose runner is alive stay with it. */
+  /**
+   * Open jobs in arrival order (at most `limit`), and SCHEDULED ones whose purge time has passed (a
+   * backstop for a lost timer entry): each is tried; those whose runner is alive stay with it.
+   */
   async openJobs(limit = 1000): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT id FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at, id LIMIT $1`,
+      `(SELECT id, created_at FROM erasure_jobs WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at, id LIMIT $1)
+       UNION ALL
+       (SELECT id, created_at FROM erasure_jobs WHERE status = 'SCHEDULED' AND purge_at <= now() ORDER BY purge_at, id LIMIT $1)
+       ORDER BY created_at, id LIMIT $1`,
       [limit],
     );
     return rows.map((row) => row.id);
@@ -535,7 +661,8 @@ export class JobStore {
 
   /**
    * Re-opens a FAILED or CANCELLED job and queues it again, in one transaction: its unfinished steps
-   * go back to PENDING. False when the job is not FAILED or CANCELLED; JobAlreadyOpen when the
+   * go back to PENDING. False when the job is not FAILED or CANCELLED, or was restored (a restore
+   * returned the subject to use: erasing it again takes a new request); JobAlreadyOpen when the
    * subject has another open job.
    */
   async reopen(id: string): Promise<boolean> {
@@ -543,8 +670,8 @@ export class JobStore {
       return await withTransaction(this.pool, async (client) => {
         const { rowCount } = await client.query(
           `UPDATE erasure_jobs SET status = 'PENDING', error = '', cancel_requested = false, finished_at = NULL, verified_at = NULL
-            WHERE id = $1 AND status IN ('FAILED', 'CANCELLED')`,
-          [id],
+            WHERE id = $1 AND status IN ('FAILED', 'CANCELLED') AND NOT (status = 'CANCELLED' AND error = $2)`,
+          [id, RESTORED_ERROR],
         );
         if (rowCount !== 1) return false;
         await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', finished_at = NULL WHERE job_id = $1 AND status <> 'SUCCEEDED'`, [id]);

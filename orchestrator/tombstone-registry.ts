@@ -57,7 +57,7 @@ export function tombstoneRegistry(deps: RpcDeps, tombstones: Tombstones, resurre
     }
     const subjects = request.subjects.map((subject) => parseSubject(subject));
     const statuses = await tombstones.check(subjects);
-    return { statuses: statuses.map((s) => ({ erased: s.erased, erasedAt: s.erasedAt })) };
+    return { statuses: statuses.map((s) => ({ erased: s.erased, erasedAt: s.erasedAt, suspended: s.suspended })) };
   });
 
   const reportResurrections = unary<ReportResurrectionsRequest, ReportResurrectionsResponse>(

@@ -100,6 +100,8 @@ export function tombstoneKeys(env: Record<string, string | undefined> = process.
 export interface TombstoneStatus {
   erased: boolean;
   erasedAt?: Date;
+  /** A user whose erasure is SCHEDULED (grace period): login and tokens are refused until a restore or the purge. */
+  suspended: boolean;
 }
 
 /** The tombstone table (migration 0004). */
@@ -127,9 +129,20 @@ export class Tombstones {
       [refsOf.flat()],
     );
     const found = new Map(rows.map((row) => [row.subject_ref, row.erased_at]));
-    return refsOf.map((refs) => {
+    // Suspension is read from the jobs themselves (one fact in one place): a SCHEDULED user job.
+    const userIds = subjects.filter((s) => s.kind === 'user').map((s) => s.id.toLowerCase());
+    const suspended = new Set<string>();
+    if (userIds.length) {
+      const scheduled = await this.pool.query<{ subject_id: string }>(
+        `SELECT subject_id::text FROM erasure_jobs WHERE subject_kind = 'user' AND status = 'SCHEDULED' AND subject_id = ANY($1::uuid[])`,
+        [userIds],
+      );
+      for (const row of scheduled.rows) suspended.add(row.subject_id);
+    }
+    return refsOf.map((refs, i) => {
       const at = refs.map((ref) => found.get(ref)).find((date) => date !== undefined);
-      return at ? { erased: true, erasedAt: at } : { erased: false };
+      const isSuspended = subjects[i]!.kind === 'user' && suspended.has(subjects[i]!.id.toLowerCase());
+      return at ? { erased: true, erasedAt: at, suspended: false } : { erased: false, suspended: isSuspended };
     });
   }
 }

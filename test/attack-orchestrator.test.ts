@@ -6,6 +6,7 @@
  * and the erased user's personal data searched for in every database and every process's log.
  * Every check of state is direct SQL.
  */
+import { AT_ONCE } from '../orchestrator/grace';
 import { randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
 import { Pool } from 'pg';
@@ -142,7 +143,7 @@ test.serial("an erased user's token is refused by the orchestrator and by every 
   t.is((await outcome(auth.getUser({ userId: member! }, memberToken))).code, status.OK);
   t.is(code((await runDelete(orders, userSubject(member!), memberToken)).error), 'PERMISSION_DENIED');
 
-  const run = await orch.deleteUser({ userId: member!, requestId: `erase-${member}` }, token);
+  const run = await orch.deleteUser({ gracePeriod: AT_ONCE, userId: member!, requestId: `erase-${member}` }, token);
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   const jobId = run.finished!.id;
   erasedUser = member!;
@@ -174,7 +175,7 @@ test.serial("an erased user's token is refused by the orchestrator and by every 
     client.close();
   }
   refusedAsErased(await outcome(orch.unary.getJob({ jobId }, memberToken)), 'orchestrator: GetJob');
-  const again = await orch.deleteUser({ userId: member! }, memberToken);
+  const again = await orch.deleteUser({ gracePeriod: AT_ONCE, userId: member! }, memberToken);
   t.is(code(again.error), 'UNAUTHENTICATED', 'orchestrator: DeleteUser');
 
   // Nor can an operator (who may create tenants and add members) write the erased id back.
@@ -280,8 +281,8 @@ test.serial('request ids belong to their caller: the same id from two callers ma
   const requestId = `shared-${randomUUID()}`;
   const callerA = await operatorToken('caller-a');
   const callerB = await operatorToken('caller-b');
-  const first = await orch.deleteTenant({ tenantId: a, requestId, detach: true }, callerA);
-  const second = await orch.deleteTenant({ tenantId: b, requestId, detach: true }, callerB);
+  const first = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: a, requestId, detach: true }, callerA);
+  const second = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: b, requestId, detach: true }, callerB);
   t.is(first.error, undefined, first.error?.message);
   t.is(second.error, undefined, second.error?.message);
   t.not(first.snapshot!.id, second.snapshot!.id, 'two jobs');
@@ -291,11 +292,11 @@ test.serial('request ids belong to their caller: the same id from two callers ma
     { requested_by: 'operator:caller-b', subject_id: b },
   ]);
   // The same caller: the same subject returns its job, another subject is refused and changes nothing.
-  const repeat = await orch.deleteTenant({ tenantId: a, requestId, detach: true }, callerA);
+  const repeat = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: a, requestId, detach: true }, callerA);
   t.is(repeat.snapshot?.id, first.snapshot!.id);
   const other = randomUUID();
   await seed(other, 100, [randomUUID()]);
-  const reused = await orch.deleteTenant({ tenantId: other, requestId, detach: true }, callerA);
+  const reused = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId, detach: true }, callerA);
   t.is(code(reused.error), 'ALREADY_EXISTS');
   t.notRegex(reused.error!.details, new RegExp(requestId), 'the request id is not echoed');
   t.is(await count('orchestrator', 'SELECT count(*)::int AS n FROM erasure_jobs WHERE subject_id = $1', [other]), 0);
@@ -332,18 +333,18 @@ test.serial('limits: open jobs per caller, watchers per job and per caller (RESO
     await seed(third, 100, [randomUUID()]);
 
     const limited = await operatorToken('limited-caller');
-    const job1 = await orch.deleteTenant({ tenantId: withData, detach: true }, limited);
-    const job2 = await orch.deleteTenant({ tenantId: empty!.id, detach: true }, limited);
+    const job1 = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: withData, detach: true }, limited);
+    const job2 = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: empty!.id, detach: true }, limited);
     t.is(job1.error, undefined, job1.error?.message);
     t.is(job2.error, undefined, job2.error?.message);
-    const over = await orch.deleteTenant({ tenantId: third, detach: true }, limited);
+    const over = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: third, detach: true }, limited);
     t.is(code(over.error), 'RESOURCE_EXHAUSTED');
     t.regex(over.error!.details, /open jobs per caller limit reached \(2\)/);
     t.is(await count('orchestrator', 'SELECT count(*)::int AS n FROM erasure_jobs WHERE subject_id = $1', [third]), 0, 'no job recorded');
     t.is((await sql<{ status: string }>('tenant', 'SELECT status FROM tenants WHERE id = $1', [third]))[0]?.status, 'ACTIVE');
-    const attach = await orch.deleteTenant({ tenantId: withData, detach: true }, limited);
+    const attach = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: withData, detach: true }, limited);
     t.is(attach.snapshot?.id, job1.snapshot!.id, 'attaching to an open job is not a new job');
-    const otherCaller = await orch.deleteTenant({ tenantId: third, detach: true }, await operatorToken('other-caller'));
+    const otherCaller = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: third, detach: true }, await operatorToken('other-caller'));
     t.is(otherCaller.error, undefined, 'another caller is not limited by it');
 
     // Watchers per job (3) and per caller (4).
@@ -364,7 +365,7 @@ test.serial('limits: open jobs per caller, watchers per job and per caller (RESO
     const fifth = await openWatch(client, id2, w1);
     t.is(code(fifth.error), 'RESOURCE_EXHAUSTED');
     t.regex(fifth.error!.details, /watchers per caller limit reached \(4/);
-    const viaDelete = await orch.deleteTenant({ tenantId: withData, detach: true }, w1);
+    const viaDelete = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: withData, detach: true }, w1);
     t.is(code(viaDelete.error), 'RESOURCE_EXHAUSTED', 'DeleteTenant streams count as watchers too');
     // A closed stream gives its slot back.
     streams.shift()!.cancel();

@@ -31,6 +31,7 @@ import { orchestratorClient, isFinal } from './support/orchestrator-client';
 import { MESH_SERVICES, ProcessMesh, freePort } from './support/process-mesh';
 import { TEST_DATA_DIR, operatorToken, serviceToken, strangerKey, userToken } from './support/keys';
 import { rowsContaining } from './support/snapshot';
+import { AT_ONCE } from '../orchestrator/grace';
 
 const outsideDir = mkdtempSync(join(tmpdir(), 'erasure-audit-outside-'));
 const headsFile = join(outsideDir, 'signed-heads.jsonl');
@@ -159,9 +160,9 @@ test.serial('a mixed run on two replicas: every completed job has exactly one ce
   // A user of the third tenant (not its owner) is erased on their own; the tenants themselves too.
   const member = seeded[2]!.userIds[1]!;
   secrets.push(...tenants, ...seeded.flatMap((s) => s.userIds), ...(await emailsOf(seeded.flatMap((s) => s.userIds))));
-  const userRun = await replicas[1]!.deleteUser({ userId: member }, token);
+  const userRun = await replicas[1]!.deleteUser({ gracePeriod: AT_ONCE, userId: member }, token);
   t.falsy(userRun.error, userRun.error?.message);
-  const runs = await Promise.all(tenants.map((tenantId, i) => replicas[i % 2]!.deleteTenant({ tenantId }, token)));
+  const runs = await Promise.all(tenants.map((tenantId, i) => replicas[i % 2]!.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token)));
   for (const run of runs) t.falsy(run.error, run.error?.message);
   const jobs = [userRun, ...runs].map((run) => run.finished!);
   for (const job of jobs) t.is(job.status, JobStatus.JOB_STATUS_COMPLETED, `${job.id}: ${job.error}`);
@@ -171,7 +172,7 @@ test.serial('a mixed run on two replicas: every completed job has exactly one ce
   const cancelled = randomUUID();
   await seed(cancelled, 800, 1);
   secrets.push(cancelled);
-  const started = await replicas[0]!.deleteTenant({ tenantId: cancelled, detach: true }, token);
+  const started = await replicas[0]!.deleteTenant({ gracePeriod: AT_ONCE, tenantId: cancelled, detach: true }, token);
   cancelledJobId = started.snapshot!.id;
   await replicas[1]!.unary.cancelJob({ jobId: cancelledJobId }, token);
   const last = await finalJob(cancelledJobId);

@@ -18,6 +18,7 @@ import {
   formatDuration,
   jaegerUrl,
   jobsTable,
+  scheduledLine,
   previewTable,
   progressHeader,
   progressLines,
@@ -188,7 +189,13 @@ test('preview and job tables', (t) => {
   t.regex(text, /unreachable \(counts unknown, not zero\): pos/);
   t.regex(text, /sales\.invoices: Tax law: kept 10 years/);
   const list = jobsTable({ jobs: [job([], { status: JobStatus.JOB_STATUS_COMPLETED, totalRowsDeleted: '98032', durationMs: '1100' })], nextPageToken: 'abc' });
-  t.regex(list, /11111111-1111-4111-8111-111111111111 {2}tenant {2}22222222-2222-4222-8222-222222222222 {2}COMPLETED {2}98,032 {2}2026-01-01 10:00:00 {2}1\.1 s/);
+  t.regex(list, /11111111-1111-4111-8111-111111111111 {2}tenant {2}22222222-2222-4222-8222-222222222222 {2}COMPLETED {2}98,032 {2}2026-01-01 10:00:00 {2}- +- +1\.1 s/);
+  const scheduled = jobsTable({
+    jobs: [job([], { status: JobStatus.JOB_STATUS_SCHEDULED, purgeTime: new Date('2026-01-31T10:00:00Z'), dueTime: new Date('2026-02-01T10:00:00Z') })],
+    nextPageToken: '',
+  });
+  t.regex(scheduled, /SCHEDULED +0 {2}2026-01-01 10:00:00 {2}2026-01-31 10:00:00 {2}2026-02-01 10:00:00/, 'a scheduled job shows its purge and due times');
+  t.regex(scheduledLine(job([], { status: JobStatus.JOB_STATUS_SCHEDULED, purgeTime: new Date('2026-01-31T10:00:00Z') })), /SCHEDULED: purge at 2026-01-31T10:00:00\.000Z .*undo: npx erasure restore 22222222-2222-4222-8222-222222222222/);
   t.regex(list, /more: --page-token abc/);
   t.is(jobsTable({ jobs: [], nextPageToken: '' }), 'no jobs');
   t.regex(tenantsTable([]), /no tenants/);
@@ -227,7 +234,7 @@ test('arguments: positionals, --flag value, --flag=value, switches; unknown flag
 test('exit codes and one-line errors; --help on every command', async (t) => {
   const help = await cli(['--help']);
   t.is(help.code, 0);
-  for (const command of ['seed', 'tombstone', 'purge-expired', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'retry', 'token', 'keys']) {
+  for (const command of ['seed', 'tombstone', 'purge-expired', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'restore', 'retry', 'token', 'keys']) {
     t.regex(help.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`);
     const own = await cli([command, '--help']);
     t.is(own.code, 0, `${command} --help`);
@@ -243,6 +250,9 @@ test('exit codes and one-line errors; --help on every command', async (t) => {
   t.regex(bad.stderr, /^erasure preview: <tenant> must be a UUID, got "not-a-uuid"\n/);
   t.is(bad.stdout, '');
   t.is((await cli(['jobs', '--status', 'sleeping'])).code, 2);
+  const badGrace = await cli(['delete', randomUUID(), '--grace', '-3d'], { ORCHESTRATOR_ADDR: '127.0.0.1:9' });
+  t.is(badGrace.code, 2, 'a bad --grace is a usage error, before any call');
+  t.regex(badGrace.stderr, /--grace must be a duration such as 30d/);
   t.is((await cli(['jobs', '--tenant', randomUUID(), '--user', randomUUID()])).code, 2);
   const down = await cli(['jobs', '--json'], { ORCHESTRATOR_ADDR: '127.0.0.1:9' });
   t.is(down.code, 1);

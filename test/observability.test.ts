@@ -5,6 +5,7 @@
  * and a real Prometheus on loopback scrapes the mesh and answers every metric and every expression the
  * dashboard and the alert rules use.
  */
+import { AT_ONCE } from '../orchestrator/grace';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -163,7 +164,7 @@ test.serial('after an erasure every process serves metrics without a subject id 
   t.teardown(() => auth.close());
   t.is((await outcome(auth.login({ email: emails[0]!, password: 'not-the-password' }))).code, status.UNAUTHENTICATED);
 
-  const run = await orch.deleteTenant({ tenantId }, token);
+  const run = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token);
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   const jobId = run.finished!.id;
   const steps = run.finished!.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}`).join(' ');

@@ -17,7 +17,8 @@ import { migrations } from '../orchestrator/migrations';
 import { ErasureQueue } from '../orchestrator/queue';
 import { NonRetryableError, RETRYABLE_CODES, RetriesExhausted, isRetryable, retryDelay, withRetry, type RetryPolicy } from '../orchestrator/retry';
 import { stepsFor } from '../orchestrator/steps';
-import { JobAlreadyOpen, JobStore, RequestIdReused } from '../orchestrator/store';
+import { JobAlreadyOpen, JobStore, RESTORED_ERROR, RequestIdReused, oneMonthAfter } from '../orchestrator/store';
+import { AT_ONCE, graceDuration, graceSchedule, parseGrace } from '../orchestrator/grace';
 import { watchJob } from '../orchestrator/watch';
 import { createTestDatabase } from './support/database';
 
@@ -186,6 +187,82 @@ test('store, journal and watch: one transaction records job, steps and queue ent
     t.is(still[0].status, 'FAILED', 'nothing changed');
   } finally {
     await events.stop();
+    await queue.stop();
+    await service.close();
+    await db.drop();
+  }
+});
+
+test('grace schedule: defaults, the operator range (zero always for services), received time, the due date', (t) => {
+  const settings = { tenantDefaultMs: 30 * 86_400_000, userDefaultMs: 7 * 86_400_000, minMs: 3_600_000, maxMs: 90 * 86_400_000 };
+  const now = new Date('2026-01-31T12:00:00Z');
+  const operator = { kind: 'operator' as const, operator: 'alice' };
+  const service = { kind: 'service' as const, service: 'orchestrator' };
+  const budget = 15 * 60_000;
+  const at = (input: Parameters<typeof graceSchedule>[0], kind: 'tenant' | 'user' = 'tenant', who: Parameters<typeof graceSchedule>[2] = operator) =>
+    graceSchedule(input, kind, who, settings, budget, now);
+  const code = (fn: () => unknown) => (t.throws(fn) as unknown as { code: number }).code;
+
+  t.deepEqual(at({}), { receivedAt: now, dueAt: new Date('2026-02-28T12:00:00Z'), purgeAt: new Date(now.getTime() + settings.tenantDefaultMs) }, 'absent: the tenant default; due one calendar month later (clamped)');
+  t.deepEqual(at({}, 'user').purgeAt, new Date(now.getTime() + settings.userDefaultMs), 'absent: the user default');
+  t.is(at({ gracePeriod: AT_ONCE }, 'tenant', service).purgeAt, undefined, 'services may always ask for zero');
+  t.is(code(() => at({ gracePeriod: AT_ONCE })), status.INVALID_ARGUMENT, 'zero below the range for an operator');
+  t.is(code(() => at({ gracePeriod: { seconds: '-1', nanos: 0 } }, 'tenant', service)), status.INVALID_ARGUMENT, 'negative');
+  t.is(code(() => at({ gracePeriod: graceDuration(settings.maxMs + 1000) })), status.INVALID_ARGUMENT, 'above the range');
+  t.is(code(() => at({ gracePeriod: AT_ONCE, receivedTime: new Date(now.getTime() + 1000) }, 'tenant', service)), status.INVALID_ARGUMENT, 'received in the future');
+  const received = new Date('2026-01-10T12:00:00Z');
+  t.deepEqual(at({ gracePeriod: graceDuration(2 * 3_600_000), receivedTime: received }, 'user').dueAt, new Date('2026-02-10T12:00:00Z'), 'due from the receipt');
+  // Received 10 Jan: due 10 Feb, so a user grace may end no later than 10 Feb minus the budget.
+  const latest = new Date('2026-02-10T12:00:00Z').getTime() - budget - now.getTime();
+  t.truthy(at({ gracePeriod: graceDuration(latest), receivedTime: received }, 'user').purgeAt);
+  t.is(code(() => at({ gracePeriod: graceDuration(latest + 1000), receivedTime: received }, 'user')), status.FAILED_PRECONDITION, 'a user grace past the due date minus the retry budget');
+  t.truthy(at({ gracePeriod: graceDuration(latest + 1000), receivedTime: received }, 'tenant').purgeAt, 'a tenant grace is bounded by the range only');
+  t.deepEqual(oneMonthAfter(new Date('2024-01-31T00:00:00Z')), new Date('2024-02-29T00:00:00Z'));
+  t.deepEqual([parseGrace('30d'), parseGrace('12h'), parseGrace('90m'), parseGrace('45s'), parseGrace('0'), parseGrace('-1d'), parseGrace('1w')], [2_592_000_000, 43_200_000, 5_400_000, 45_000, 0, undefined, undefined]);
+});
+
+test('store: a scheduled job is its own timer; claimed only when due (turning PENDING), restored only while SCHEDULED; the earliest purge wins', async (t) => {
+  const db = await createTestDatabase('orch_grace');
+  const log = pino({ level: 'silent' });
+  const service = openServiceDatabase(db.url, 3);
+  const queue = new ErasureQueue(db.url, log);
+  try {
+    await migrate(db.url, service.sequelize, migrations, log);
+    await queue.start();
+    const store = new JobStore(service.pool, queue);
+    const input = { subjectKind: 'tenant' as const, subjectId: randomUUID(), requestedBy: 'service:test', viewers: [], options: {}, steps: stepsFor('tenant') };
+    const purgeAt = new Date(Date.now() + 3_600_000);
+    const { job } = await store.createOrAttach({ ...input, purgeAt });
+    t.is(job.status, 'SCHEDULED');
+    const entries = async () =>
+      (await db.pool.query<{ start_after: Date }>(`SELECT start_after FROM pgboss.job WHERE data->>'jobId' = $1 ORDER BY start_after`, [job.id])).rows.map((r) => r.start_after.getTime());
+    t.deepEqual(await entries(), [purgeAt.getTime()], 'the queue entry starts at the purge time');
+    t.is(await store.claim(job.id, 'replica-a', 3000), undefined, 'not claimed before its purge time');
+
+    const earlier = new Date(Date.now() + 600_000);
+    const attached = await store.createOrAttach({ ...input, purgeAt: earlier });
+    t.false(attached.created);
+    t.deepEqual(attached.job.purge_at, earlier, 'the earlier purge wins');
+    t.deepEqual(await entries(), [earlier.getTime(), purgeAt.getTime()], 'with an entry of its own');
+    t.deepEqual((await store.createOrAttach({ ...input, purgeAt })).job.purge_at, earlier, 'a later one does not move it');
+
+    // Due now: the claim turns it PENDING, after which a restore cannot win.
+    await db.pool.query(`UPDATE erasure_jobs SET purge_at = now() - interval '1 second' WHERE id = $1`, [job.id]);
+    t.deepEqual(await store.openJobs(), [job.id], 'the watchdog sees a due scheduled job');
+    t.is((await store.claim(job.id, 'replica-a', 3000))?.status, 'PENDING');
+    t.is(await store.restore(job.id), undefined);
+    const { rows } = await db.pool.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [job.id]);
+    t.is(rows[0].status, 'PENDING', 'the purge won; the restore changed nothing');
+
+    const other = await store.createOrAttach({ ...input, subjectId: randomUUID(), purgeAt });
+    const restored = await store.restore(other.job.id);
+    t.is(restored?.status, 'CANCELLED');
+    t.is(restored?.error, RESTORED_ERROR);
+    t.is(await store.claim(other.job.id, 'replica-a', 3000), undefined, 'a restored job is never claimed');
+    t.false(await store.reopen(other.job.id), 'nor retried');
+    const { rows: steps } = await db.pool.query(`SELECT DISTINCT status FROM erasure_job_steps WHERE job_id = $1`, [other.job.id]);
+    t.deepEqual(steps, [{ status: 'CANCELLED' }]);
+  } finally {
     await queue.stop();
     await service.close();
     await db.drop();

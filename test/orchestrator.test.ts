@@ -3,6 +3,7 @@
  * loopback, each with its own database; faults made by stopping and killing those processes. Every
  * check of rows is direct SQL against the services' databases.
  */
+import { AT_ONCE } from '../orchestrator/grace';
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { Pool } from 'pg';
@@ -150,7 +151,7 @@ test.serial('tenant erasure end to end: snapshot, progress from every service, C
   const previewTotal = Number(preview.totalRows);
   t.true(previewTotal > 5000, `preview total ${previewTotal}`);
 
-  const run = await orch.deleteTenant({ tenantId }, token);
+  const run = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token);
   t.is(run.error, undefined, run.error?.message);
   t.truthy(run.events[0]?.snapshot, 'the stream starts with a snapshot');
   const progressFrom = new Set(run.events.filter((e) => e.progress).map((e) => e.progress!.service));
@@ -189,7 +190,7 @@ test.serial('tenant erasure end to end: snapshot, progress from every service, C
 test.serial('a repeated request attaches: same request_id returns the same job, and 20 concurrent DeleteTenant calls make one job', async (t) => {
   const tenantId = randomUUID();
   await seed(tenantId, 1200, 3);
-  const streams = await Promise.all(Array.from({ length: 20 }, () => orch.deleteTenant({ tenantId, detach: true }, token)));
+  const streams = await Promise.all(Array.from({ length: 20 }, () => orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId, detach: true }, token)));
   const ids = new Set(streams.map((s) => s.snapshot?.id));
   t.is(ids.size, 1, 'one job for twenty requests');
   const { rows } = await pools.get('orchestrator')!.query(`SELECT count(*)::int AS n FROM erasure_jobs WHERE subject_id = $1`, [tenantId]);
@@ -197,7 +198,7 @@ test.serial('a repeated request attaches: same request_id returns the same job, 
   const jobId = [...ids][0]!;
   const done = await waitForJob(jobId, isFinal);
   t.is(done.status, JobStatus.JOB_STATUS_COMPLETED);
-  const again = await orch.deleteTenant({ tenantId: randomUUID(), requestId: `req-${jobId}` }, token).catch((e) => e);
+  const again = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: randomUUID(), requestId: `req-${jobId}` }, token).catch((e) => e);
   t.is(again.error?.code, status.NOT_FOUND, 'an unknown tenant is NOT_FOUND for a service');
 });
 
@@ -206,7 +207,7 @@ test.serial('user erasure: a plain member', async (t) => {
   const [owner, admin, member] = [randomUUID(), randomUUID(), randomUUID()];
   await seed(tenantId, 1200, [owner!, admin!, member!]);
   t.true(Object.keys(await rowsMentioning(member!)).length > 0);
-  const run = await orch.deleteUser({ userId: member! }, await userToken(member!));
+  const run = await orch.deleteUser({ gracePeriod: AT_ONCE, userId: member! }, await userToken(member!));
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   t.deepEqual(await rowsMentioning(member!), {}, 'no row anywhere mentions the user');
   const { rows } = await pools.get('tenant')!.query(`SELECT owner_id FROM tenants WHERE id = $1`, [tenantId]);
@@ -219,7 +220,7 @@ test.serial('user erasure: an owner with another admin hands ownership to that a
   const tenantId = randomUUID();
   const [owner, admin, member] = [randomUUID(), randomUUID(), randomUUID()];
   await seed(tenantId, 1200, [owner!, admin!, member!]);
-  const run = await orch.deleteUser({ userId: owner! }, token);
+  const run = await orch.deleteUser({ gracePeriod: AT_ONCE, userId: owner! }, token);
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   const { rows } = await pools.get('tenant')!.query(`SELECT owner_id, status FROM tenants WHERE id = $1`, [tenantId]);
   t.is(rows[0].owner_id, admin, 'ownership moved to the admin');
@@ -234,7 +235,7 @@ test.serial('user erasure: an owner who is the only member erases the tenant too
   const tenantId = randomUUID();
   const owner = randomUUID();
   await seed(tenantId, 1200, [owner]);
-  const run = await orch.deleteUser({ userId: owner }, await userToken(owner));
+  const run = await orch.deleteUser({ gracePeriod: AT_ONCE, userId: owner }, await userToken(owner));
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   const child = await pools.get('orchestrator')!.query(`SELECT status, parent_job_id FROM erasure_jobs WHERE subject_id = $1`, [tenantId]);
   t.deepEqual(child.rows, [{ status: 'COMPLETED', parent_job_id: run.finished!.id }], 'a tenant job ran for the tenant');
@@ -248,7 +249,7 @@ test.serial('user erasure: an owner whose tenant has members but no other admin 
   await seed(tenantId, 600, [owner]);
   await pools.get('tenant')!.query(`INSERT INTO tenant_members (tenant_id, user_id, role, joined_at) VALUES ($1, $2, 'MEMBER', now())`, [tenantId, randomUUID()]);
   const before = await meshSnapshot();
-  const run = await orch.deleteUser({ userId: owner }, token);
+  const run = await orch.deleteUser({ gracePeriod: AT_ONCE, userId: owner }, token);
   t.is(run.error?.code, status.FAILED_PRECONDITION);
   t.regex(run.error!.details, new RegExp(tenantId));
   t.deepEqual(await meshSnapshot(), before, 'nothing changed');
@@ -262,7 +263,7 @@ test.serial('fault: a service stopped during a job is retried and the job comple
   await seed(tenantId, 3000, 3);
   const expected = Number((await orch.unary.previewTenantDeletion({ tenantId }, token)).totalRows);
   await mesh.stop('inventory', 'SIGKILL');
-  const stream = orch.deleteTenant({ tenantId }, token);
+  const stream = orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token);
   const snapshotSeen = await orch.unary.listJobs({ status: JobStatus.JOB_STATUS_UNSPECIFIED, subject: { tenantId }, pageSize: 1, pageToken: '' }, token);
   const jobId = snapshotSeen.jobs[0]?.id ?? (await waitForAny(tenantId));
   await waitForJob(jobId, (job) => job.steps.some((s) => s.service === 'inventory' && s.status === StepStatus.STEP_STATUS_RETRYING));
@@ -291,7 +292,7 @@ test.serial('fault: a service that stays down fails the job naming it, everythin
   await seed(tenantId, 2400, 3);
   const expected = Number((await orch.unary.previewTenantDeletion({ tenantId }, token)).totalRows);
   await mesh.stop('recipes', 'SIGTERM');
-  const run = await orch.deleteTenant({ tenantId }, token);
+  const run = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token);
   const failed = run.finished!;
   t.is(failed.status, JobStatus.JOB_STATUS_FAILED);
   t.regex(failed.error, /recipes/);
@@ -324,7 +325,7 @@ test.serial('fault: the orchestrator killed with kill -9 mid-job; a new orchestr
   const expected = Number((await orch.unary.previewTenantDeletion({ tenantId }, token)).totalRows);
   let jobId = '';
   const firstProgress = new Promise<void>((resolve) => {
-    void orch.deleteTenant({ tenantId }, token, (event) => {
+    void orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token, (event) => {
       jobId ||= event.snapshot?.id ?? '';
       if (event.progress) resolve();
     });
@@ -383,8 +384,8 @@ test.serial('two orchestrators on one database run a job once', async (t) => {
   await mesh.start('orchestrator', { key: 'orchestrator-2', address });
   const other = orchestratorClient(address);
   try {
-    const first = await orch.deleteTenant({ tenantId, detach: true }, token);
-    const attached = await other.deleteTenant({ tenantId }, token);
+    const first = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId, detach: true }, token);
+    const attached = await other.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token);
     t.is(attached.snapshot?.id, first.snapshot?.id, 'the second orchestrator attaches to the same job');
     t.true(attached.events.some((e) => e.progress || e.stepUpdate), 'a watcher on the replica that is not running the job sees its progress');
     const job = attached.finished!;
@@ -400,7 +401,7 @@ test.serial('50 small tenants erased at once all complete, the control intact', 
   const before = await meshSnapshot();
   const tenants = Array.from({ length: 50 }, () => randomUUID());
   for (let i = 0; i < tenants.length; i += 10) await Promise.all(tenants.slice(i, i + 10).map((id) => seed(id, 120, 2)));
-  const runs = await Promise.all(tenants.map((tenantId) => orch.deleteTenant({ tenantId }, token)));
+  const runs = await Promise.all(tenants.map((tenantId) => orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token)));
   for (const run of runs) t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   assertUnchanged(t, before, await meshSnapshot(), 'all fifty gone, control unchanged');
 });
@@ -413,14 +414,14 @@ test.serial('bad input and authorization are refused with the right status, noth
   const memberToken = await userToken(member!);
   const code = async (p: Promise<{ error?: { code: number } }>) => status[(await p).error?.code ?? 0];
 
-  t.is(await code(orch.deleteTenant({ tenantId: 'nope' }, token)), 'INVALID_ARGUMENT');
-  t.is(await code(orch.deleteUser({ userId: '123' }, token)), 'INVALID_ARGUMENT');
-  t.is(await code(orch.deleteTenant({ tenantId }, undefined)), 'UNAUTHENTICATED');
-  t.is(await code(orch.deleteTenant({ tenantId }, 'not.a.token')), 'UNAUTHENTICATED');
-  t.is(await code(orch.deleteTenant({ tenantId }, memberToken)), 'PERMISSION_DENIED', 'a member without admin rights');
-  t.is(await code(orch.deleteTenant({ tenantId: randomUUID() }, memberToken)), 'PERMISSION_DENIED', 'a user cannot probe unknown tenants');
-  t.is(await code(orch.deleteTenant({ tenantId: randomUUID() }, token)), 'NOT_FOUND', 'unknown tenant, authorized caller');
-  t.is(await code(orch.deleteUser({ userId: owner! }, memberToken)), 'PERMISSION_DENIED', 'a user may only erase themself');
+  t.is(await code(orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: 'nope' }, token)), 'INVALID_ARGUMENT');
+  t.is(await code(orch.deleteUser({ gracePeriod: AT_ONCE, userId: '123' }, token)), 'INVALID_ARGUMENT');
+  t.is(await code(orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, undefined)), 'UNAUTHENTICATED');
+  t.is(await code(orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, 'not.a.token')), 'UNAUTHENTICATED');
+  t.is(await code(orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, memberToken)), 'PERMISSION_DENIED', 'a member without admin rights');
+  t.is(await code(orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: randomUUID() }, memberToken)), 'PERMISSION_DENIED', 'a user cannot probe unknown tenants');
+  t.is(await code(orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: randomUUID() }, token)), 'NOT_FOUND', 'unknown tenant, authorized caller');
+  t.is(await code(orch.deleteUser({ gracePeriod: AT_ONCE, userId: owner! }, memberToken)), 'PERMISSION_DENIED', 'a user may only erase themself');
   t.is(await codeOf(orch.unary.previewTenantDeletion({ tenantId }, memberToken)), 'PERMISSION_DENIED');
   t.is(await codeOf(orch.unary.getJob({ jobId: 'x' }, token)), 'INVALID_ARGUMENT');
   t.is(await codeOf(orch.unary.getJob({ jobId: randomUUID() }, token)), 'NOT_FOUND');
@@ -429,7 +430,7 @@ test.serial('bad input and authorization are refused with the right status, noth
   t.deepEqual(await meshSnapshot(), before, 'nothing deleted');
 
   // An admin may erase the tenant and then see the job; the member may not see it.
-  const run = await orch.deleteTenant({ tenantId }, await userToken(admin!));
+  const run = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, await userToken(admin!));
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message);
   t.is((await orch.unary.getJob({ jobId: run.finished!.id }, await userToken(owner!))).job?.id, run.finished!.id, 'the owner may see it');
   t.is(await codeOf(orch.unary.getJob({ jobId: run.finished!.id }, memberToken)), 'PERMISSION_DENIED');
@@ -446,7 +447,7 @@ test.serial('CancelJob stops a running job between chunks; work done stays done;
   await seed(tenantId, 30000, 3);
   const expected = Number((await orch.unary.previewTenantDeletion({ tenantId }, token)).totalRows);
   let jobId = '';
-  const stream = orch.deleteTenant({ tenantId }, token, (event) => {
+  const stream = orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token, (event) => {
     jobId ||= event.snapshot?.id ?? '';
   });
   await waitForAny(tenantId).then((id) => waitForJob(id, (job) => Number(job.totalRowsDeleted) > 0));

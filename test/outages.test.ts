@@ -8,6 +8,7 @@
  * `npm run chaos` runs the chaos test longer (OUTAGES_CHAOS_SECONDS, OUTAGES_CHAOS_JOBS) and prints the
  * limits it ran with.
  */
+import { AT_ONCE } from '../orchestrator/grace';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,7 +122,7 @@ async function previewTotal(tenantId: string): Promise<number> {
 
 /** Starts a tenant erasure without waiting for it; returns the job id. */
 async function startJob(tenantId: string): Promise<string> {
-  const run = await orch.deleteTenant({ tenantId, detach: true }, token);
+  const run = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId, detach: true }, token);
   if (!run.snapshot) throw new Error(`no job for ${tenantId}: ${run.error?.message}`);
   return run.snapshot.id;
 }

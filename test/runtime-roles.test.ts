@@ -5,6 +5,7 @@
  * is refused DDL, other services' databases, and rewriting the orchestrator's tombstones. Checks of rows
  * are direct SQL as the administrator.
  */
+import { AT_ONCE } from '../orchestrator/grace';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,7 +88,7 @@ test.serial('the whole mesh runs as per-process runtime roles without migrating,
   const token = await operatorToken();
   const expected = Number((await orch.unary.previewTenantDeletion({ tenantId: target }, token)).totalRows);
   t.true(expected > 0, 'the preview finds the seeded rows');
-  const run = await orch.deleteTenant({ tenantId: target }, token);
+  const run = await orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId: target }, token);
   t.is(run.error, undefined, run.error?.message);
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.finished?.error);
   t.is(Number(run.finished?.totalRowsDeleted), expected, `every previewed row was erased: ${run.finished?.steps.map((s) => `${s.service}:${s.expectedRows}/${s.rowsDeleted}`).join(' ')}`);

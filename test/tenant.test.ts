@@ -341,7 +341,7 @@ test('TransferOwnership waits for the tenant row lock at most 5 s, then is ABORT
   t.deepEqual(await tenantState(team1.tenantId), before, 'nothing changed, no event written (direct SQL)');
 });
 
-test('BeginTenantDeletion: the orchestrator only (owners, admins and operators erase through a job); idempotent; cancels the subscription; one event', async (t) => {
+test('BeginTenantDeletion: the orchestrator only (owners, admins and operators erase through a job); idempotent; suspends the subscription; one event', async (t) => {
   for (const who of EVERYONE) {
     const team1 = await team();
     const before = await tenantState(team1.tenantId);
@@ -358,8 +358,8 @@ test('BeginTenantDeletion: the orchestrator only (owners, admins and operators e
     );
     t.is(row!.status, 'DELETING');
     t.truthy(row!.deleting_since);
-    t.is(row!.sub, 'CANCELLED');
-    t.truthy(row!.cancelled_at);
+    t.is(row!.sub, 'SUSPENDED', 'suspended, not cancelled: a restore during the grace period brings it back');
+    t.is(row!.cancelled_at, null);
     t.deepEqual(await events(team1.tenantId), [{ event_type: 'tenant.deletion_requested', payload: { tenant_id: team1.tenantId } }]);
     const again = await api.beginTenantDeletion({ tenantId: team1.tenantId }, await team1.token(who));
     t.is(again.tenant!.status, TenantStatus.TENANT_STATUS_DELETING, 'a second request succeeds');
@@ -393,8 +393,8 @@ test('a DELETING tenant is hidden from normal use; GetTenant shows its state', a
   const { tenant } = await api.getTenant({ tenantId }, member);
   t.is(tenant!.status, TenantStatus.TENANT_STATUS_DELETING);
   t.truthy(tenant!.deletionBeginTime);
-  t.is(tenant!.subscription!.status, SubscriptionStatus.SUBSCRIPTION_STATUS_CANCELLED);
-  t.truthy(tenant!.subscription!.cancelTime);
+  t.is(tenant!.subscription!.status, SubscriptionStatus.SUBSCRIPTION_STATUS_SUSPENDED);
+  t.is(tenant!.subscription!.cancelTime, undefined);
   t.deepEqual(await tenantState(tenantId), before, 'nothing changed');
 });
 

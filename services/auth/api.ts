@@ -146,6 +146,9 @@ export function authApi(sequelize: Sequelize, rpcDeps: RpcDeps, signer: SigningK
         throw unauthenticated(INVALID_CREDENTIALS);
       }
       await throttle.succeed(keys);
+      // The same check every RPC makes of a user's token (services/kit/tombstone-client.ts): no token for
+      // a user whose erasure is scheduled (grace period) or done.
+      await deps.checkPrincipal?.({ kind: 'user', userId: user.id });
       const accessToken = await mintUserToken(signer, user.id, ttl);
       return { accessToken, expireTime: new Date(decodeJwt(accessToken).exp! * 1000), userId: user.id };
     },

@@ -14,6 +14,14 @@ import { unaryCall, type UnaryMethodName, type UnaryRequest, type UnaryResponse 
 export interface TombstoneLookup {
   /** Whether the subject was erased. `fresh` skips a cached "not erased" (asked before an id is written). */
   isErased(kind: 'tenant' | 'user', id: string, options?: { fresh?: boolean }): Promise<boolean>;
+  /** Whether the subject was erased, or (a user) is suspended while their erasure is SCHEDULED. */
+  state(kind: 'tenant' | 'user', id: string): Promise<SubjectState>;
+}
+
+export interface SubjectState {
+  erased: boolean;
+  /** A user in their erasure's grace period: login and tokens are refused, nothing is deleted yet. */
+  suspended: boolean;
 }
 
 export interface TombstoneCacheSettings {
@@ -65,8 +73,8 @@ const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_re
 /** A client of the orchestrator's TombstoneRegistry with a positive and a negative cache. */
 export class TombstoneClient implements TombstoneLookup, SubjectRegistry {
   private readonly client: TombstoneRegistryClient;
-  private readonly cache = new Map<string, { erased: boolean; until: number }>();
-  private readonly inFlight = new Map<string, Promise<boolean>>();
+  private readonly cache = new Map<string, SubjectState & { until: number }>();
+  private readonly inFlight = new Map<string, Promise<SubjectState>>();
   private token?: { value: string; until: number };
 
   constructor(
@@ -79,28 +87,38 @@ export class TombstoneClient implements TombstoneLookup, SubjectRegistry {
   }
 
   async isErased(kind: 'tenant' | 'user', id: string, options: { fresh?: boolean } = {}): Promise<boolean> {
+    return (await this.lookup(kind, id, options)).erased;
+  }
+
+  /** A suspension is cached like "not erased" (briefly): a restore is seen within that time. */
+  state(kind: 'tenant' | 'user', id: string): Promise<SubjectState> {
+    return this.lookup(kind, id, {});
+  }
+
+  private async lookup(kind: 'tenant' | 'user', id: string, options: { fresh?: boolean }): Promise<SubjectState> {
     const key = `${kind}:${id.toLowerCase()}`;
     const cached = this.cache.get(key);
-    if (cached && cached.until > Date.now() && (cached.erased || !options.fresh)) return cached.erased;
+    if (cached && cached.until > Date.now() && (cached.erased || !options.fresh)) return { erased: cached.erased, suspended: cached.suspended };
     // Concurrent questions about one subject share one call.
     let pending = this.inFlight.get(key);
     if (!pending) {
       pending = this.ask(kind, id.toLowerCase()).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
-    const erased = await pending;
-    this.remember(key, erased);
-    return erased;
+    const state = await pending;
+    this.remember(key, state);
+    return state;
   }
 
   close(): void {
     this.client.close();
   }
 
-  private async ask(kind: 'tenant' | 'user', id: string): Promise<boolean> {
-    const [erased] = await this.erasedAmong([{ kind, id }]);
-    if (erased === undefined) throw new TombstoneRegistryUnavailable('tombstone registry answered without a status');
-    return erased;
+  private async ask(kind: 'tenant' | 'user', id: string): Promise<SubjectState> {
+    const response = await this.call('checkSubjects', { subjects: [kind === 'tenant' ? { tenantId: id } : { userId: id }] });
+    const answer = response.statuses[0];
+    if (!answer) throw new TombstoneRegistryUnavailable('tombstone registry answered without a status');
+    return { erased: answer.erased, suspended: answer.suspended };
   }
 
   async erasedAmong(subjects: { kind: 'tenant' | 'user'; id: string }[]): Promise<boolean[]> {
@@ -142,34 +160,35 @@ export class TombstoneClient implements TombstoneLookup, SubjectRegistry {
     return this.token.value;
   }
 
-  private remember(key: string, erased: boolean): void {
-    const ttl = erased ? this.settings.erasedTtlMs : this.settings.clearTtlMs;
+  private remember(key: string, state: SubjectState): void {
+    const ttl = state.erased ? this.settings.erasedTtlMs : this.settings.clearTtlMs;
     if (ttl <= 0) return;
     this.cache.delete(key); // re-inserted last: the Map's order is the eviction order
-    this.cache.set(key, { erased, until: Date.now() + ttl });
+    this.cache.set(key, { ...state, until: Date.now() + ttl });
     while (this.cache.size > this.settings.maxEntries) this.cache.delete(this.cache.keys().next().value!);
   }
 }
 
 /**
- * The kit's check after authentication (RpcDeps.checkPrincipal): an erased user's token is refused
- * UNAUTHENTICATED on every RPC. Fail closed: when the registry cannot answer, a user's call is
+ * The kit's check after authentication (RpcDeps.checkPrincipal): an erased user's token, and that of
+ * a user whose erasure is SCHEDULED (grace period), is refused UNAUTHENTICATED on every RPC. Fail closed: when the registry cannot answer, a user's call is
  * refused UNAVAILABLE (retryable) — a process that cannot tell whether a user was erased acts for
  * nobody. Service tokens are not subjects and are not asked about.
  */
-export function refuseErasedUsers(lookup: TombstoneLookup): (principal: Principal) => Promise<void> {
+export function refuseErasedUsers(lookup: Pick<TombstoneLookup, 'state'>): (principal: Principal) => Promise<void> {
   return async (principal) => {
     if (principal.kind !== 'user') return;
-    let erased: boolean;
+    let state: SubjectState;
     try {
-      erased = await lookup.isErased('user', principal.userId);
+      state = await lookup.state('user', principal.userId);
     } catch (error) {
       if (error instanceof TombstoneRegistryUnavailable) {
         throw new RpcError(status.UNAVAILABLE, "cannot confirm the user's account is still active (tombstone registry unavailable); retry shortly", 'TOMBSTONE_REGISTRY_UNAVAILABLE');
       }
       throw error;
     }
-    if (erased) throw unauthenticated('user is erased');
+    if (state.erased) throw unauthenticated('user is erased');
+    if (state.suspended) throw unauthenticated('user is suspended: their erasure is scheduled (an operator can restore them)');
   };
 }
 

@@ -331,7 +331,8 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: Tenan
         });
         if (tenant.status === 'DELETING') return tenant; // idempotent: no second event
         await Tenant.update({ status: 'DELETING', deletingSince: fn('now') }, { where: { id: tenantId }, transaction });
-        await Subscription.update({ status: 'CANCELLED', cancelledAt: fn('now') }, { where: { tenantId, status: 'ACTIVE' }, transaction });
+        // Suspended, not cancelled: a restore during the grace period returns it as it was.
+        await Subscription.update({ status: 'SUSPENDED' }, { where: { tenantId, status: 'ACTIVE' }, transaction });
         await recordEvent(models, transaction, 'tenant.deletion_requested', tenantId, { tenant_id: tenantId });
         return (await readTenant(models, tenantId, { transaction }))!;
       });
@@ -350,8 +351,8 @@ export function tenantApi(sequelize: Sequelize, rpcDeps: RpcDeps, options: Tenan
         if (!tenant) throw notFound(`tenant ${tenantId} not found`);
         if (tenant.status === 'ACTIVE') return tenant; // idempotent: no second event
         await Tenant.update({ status: 'ACTIVE', deletingSince: null }, { where: { id: tenantId }, transaction });
-        // The subscription BeginTenantDeletion cancelled comes back with it.
-        await Subscription.update({ status: 'ACTIVE', cancelledAt: null }, { where: { tenantId, status: 'CANCELLED' }, transaction });
+        // The subscription BeginTenantDeletion suspended (or, before suspension existed, cancelled) comes back with it.
+        await Subscription.update({ status: 'ACTIVE', cancelledAt: null }, { where: { tenantId, status: ['SUSPENDED', 'CANCELLED'] }, transaction });
         await recordEvent(models, transaction, 'tenant.deletion_cancelled', tenantId, { tenant_id: tenantId });
         return (await readTenant(models, tenantId, { transaction }))!;
       });

@@ -6,7 +6,9 @@ export const ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
 export type RoleName = (typeof ROLES)[number];
 export const TENANT_STATUSES = ['ACTIVE', 'DELETING'] as const;
 export type TenantStatusName = (typeof TENANT_STATUSES)[number];
-export const SUBSCRIPTION_STATUSES = ['ACTIVE', 'CANCELLED'] as const;
+// SUSPENDED: paused while the tenant's erasure is requested (its grace period included); a restore
+// makes it ACTIVE again. CANCELLED: cancelled before suspension existed (still restored by a cancel).
+export const SUBSCRIPTION_STATUSES = ['ACTIVE', 'CANCELLED', 'SUSPENDED'] as const;
 export type SubscriptionStatusName = (typeof SUBSCRIPTION_STATUSES)[number];
 
 export interface TenantAttributes {

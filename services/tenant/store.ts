@@ -44,10 +44,7 @@ export function tenantToProto(tenant: TenantRecord): Tenant {
     subscription: subscription
       ? {
           plan: subscription.plan,
-          status:
-            subscription.status === 'CANCELLED'
-              ? SubscriptionStatus.SUBSCRIPTION_STATUS_CANCELLED
-              : SubscriptionStatus.SUBSCRIPTION_STATUS_ACTIVE,
+          status: SubscriptionStatus[`SUBSCRIPTION_STATUS_${subscription.status}`],
           cancelTime: subscription.cancelledAt ?? undefined,
         }
       : undefined,

@@ -7,6 +7,7 @@ import {
   type Job,
   type JobEvent,
 } from '../../gen/bakery/erasure/v1/deletion_orchestrator';
+import type { Duration } from '../../gen/google/protobuf/duration';
 import { bearerMetadata, unaryCall, type UnaryMethodName, type UnaryRequest } from '../../services/kit/unary';
 
 export interface JobStream {
@@ -48,10 +49,13 @@ export function orchestratorClient(address: string) {
       retryJob: unary('retryJob'),
       getCertificate: unary('getCertificate'),
       getPublicKeys: unary('getPublicKeys'),
+      restoreTenant: unary('restoreTenant'),
+      restoreUser: unary('restoreUser'),
     },
-    deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string }, token?: string, onEvent?: (event: JobEvent) => void) =>
+    // Every test names its grace period (AT_ONCE for an erasure at once): nothing changes meaning with the default.
+    deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
       collect(() => client.deleteTenant({ requestId: '', detach: false, ...request }, bearerMetadata(token)), onEvent),
-    deleteUser: (request: Partial<DeleteUserRequest> & { userId: string }, token?: string, onEvent?: (event: JobEvent) => void) =>
+    deleteUser: (request: Partial<DeleteUserRequest> & { userId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
       collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, ...request }, bearerMetadata(token)), onEvent),
     watchJob: (jobId: string, token?: string, onEvent?: (event: JobEvent) => void) => collect(() => client.watchJob({ jobId }, bearerMetadata(token)), onEvent),
     close: () => client.close(),

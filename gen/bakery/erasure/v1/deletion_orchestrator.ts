@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Duration } from "../../../google/protobuf/duration.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { EntityPreview, EntityResult, Subject } from "./tenant_data_deletion.js";
 
@@ -41,6 +42,12 @@ export enum JobStatus {
   JOB_STATUS_FAILED = 4,
   /** JOB_STATUS_CANCELLED - JOB_STATUS_CANCELLED means the job was stopped by CancelJob; work already done stays done. */
   JOB_STATUS_CANCELLED = 5,
+  /**
+   * JOB_STATUS_SCHEDULED - JOB_STATUS_SCHEDULED means the job waits for the end of its grace period (purge_time): the subject
+   * is hidden (tenant DELETING, subscription suspended; a user's login and tokens refused) and nothing
+   * is deleted yet. A restore (or CancelJob) ends it CANCELLED; at purge_time it runs by itself.
+   */
+  JOB_STATUS_SCHEDULED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -64,6 +71,9 @@ export function jobStatusFromJSON(object: any): JobStatus {
     case 5:
     case "JOB_STATUS_CANCELLED":
       return JobStatus.JOB_STATUS_CANCELLED;
+    case 6:
+    case "JOB_STATUS_SCHEDULED":
+      return JobStatus.JOB_STATUS_SCHEDULED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -85,6 +95,8 @@ export function jobStatusToJSON(object: JobStatus): string {
       return "JOB_STATUS_FAILED";
     case JobStatus.JOB_STATUS_CANCELLED:
       return "JOB_STATUS_CANCELLED";
+    case JobStatus.JOB_STATUS_SCHEDULED:
+      return "JOB_STATUS_SCHEDULED";
     case JobStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -248,6 +260,16 @@ export interface Job {
     | undefined;
   /** queue_age_ms is how long a PENDING job has waited since it was recorded (0 once it runs). */
   queueAgeMs: string;
+  /** purge_time is when the grace period ends and the erasure runs (unset for a job without grace). */
+  purgeTime?:
+    | Date
+    | undefined;
+  /** received_time is when the erasure request was received (the caller's earlier time, if it gave one). */
+  receivedTime?:
+    | Date
+    | undefined;
+  /** due_time is when the request must be done: received_time plus one month (GDPR Art. 12(3)). */
+  dueTime?: Date | undefined;
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -341,6 +363,16 @@ export interface DeleteTenantRequest {
   requestId: string;
   /** detach ends the stream after the first snapshot: the job goes on without the caller. */
   detach: boolean;
+  /**
+   * grace_period delays the erasure (the job is SCHEDULED, the tenant hidden, nothing deleted); absent
+   * means the operator's default for tenants, an explicit zero means at once. Bounded by the operator's
+   * range (INVALID_ARGUMENT outside it).
+   */
+  gracePeriod?:
+    | Duration
+    | undefined;
+  /** received_time is when the request was first received, if earlier than now (never in the future). */
+  receivedTime?: Date | undefined;
 }
 
 /** DeleteUserRequest starts or attaches to a user erasure job. */
@@ -356,6 +388,16 @@ export interface DeleteUserRequest {
   eraseOwnedTenants: boolean;
   /** detach ends the stream after the first snapshot: the job goes on without the caller. */
   detach: boolean;
+  /**
+   * grace_period delays the erasure (the job is SCHEDULED, the user's login and tokens refused, nothing
+   * deleted); absent means the operator's default for users, an explicit zero means at once. A grace that
+   * would end later than the due date minus the step retry budget is refused (FAILED_PRECONDITION).
+   */
+  gracePeriod?:
+    | Duration
+    | undefined;
+  /** received_time is when the request was first received, if earlier than now (never in the future). */
+  receivedTime?: Date | undefined;
 }
 
 /** WatchJobRequest names the job to watch. */
@@ -496,6 +538,30 @@ export interface ServicePurge {
   totalRows: string;
   /** error says why the service's purge failed (empty otherwise). */
   error: string;
+}
+
+/** RestoreTenantRequest names the tenant whose scheduled erasure ends. */
+export interface RestoreTenantRequest {
+  /** tenant_id is the tenant's UUID; required. */
+  tenantId: string;
+}
+
+/** RestoreTenantResponse carries the job that was scheduled, now CANCELLED. */
+export interface RestoreTenantResponse {
+  /** job is the job's state. */
+  job?: Job | undefined;
+}
+
+/** RestoreUserRequest names the user whose scheduled erasure ends. */
+export interface RestoreUserRequest {
+  /** user_id is the user's UUID; required. */
+  userId: string;
+}
+
+/** RestoreUserResponse carries the job that was scheduled, now CANCELLED. */
+export interface RestoreUserResponse {
+  /** job is the job's state. */
+  job?: Job | undefined;
 }
 
 function createBaseStep(): Step {
@@ -787,6 +853,9 @@ function createBaseJob(): Job {
     stalledSince: undefined,
     lastProgressTime: undefined,
     queueAgeMs: "0",
+    purgeTime: undefined,
+    receivedTime: undefined,
+    dueTime: undefined,
   };
 }
 
@@ -851,6 +920,15 @@ export const Job: MessageFns<Job> = {
     }
     if (message.queueAgeMs !== "0") {
       writer.uint32(160).int64(message.queueAgeMs);
+    }
+    if (message.purgeTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.purgeTime), writer.uint32(170).fork()).join();
+    }
+    if (message.receivedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(178).fork()).join();
+    }
+    if (message.dueTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueTime), writer.uint32(186).fork()).join();
     }
     return writer;
   },
@@ -1028,6 +1106,30 @@ export const Job: MessageFns<Job> = {
             message.queueAgeMs = reader.int64().toString();
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.purgeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.dueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1118,6 +1220,21 @@ export const Job: MessageFns<Job> = {
         : isSet(object.queue_age_ms)
         ? globalThis.String(object.queue_age_ms)
         : "0",
+      purgeTime: isSet(object.purgeTime)
+        ? fromJsonTimestamp(object.purgeTime)
+        : isSet(object.purge_time)
+        ? fromJsonTimestamp(object.purge_time)
+        : undefined,
+      receivedTime: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
+      dueTime: isSet(object.dueTime)
+        ? fromJsonTimestamp(object.dueTime)
+        : isSet(object.due_time)
+        ? fromJsonTimestamp(object.due_time)
+        : undefined,
     };
   },
 
@@ -1183,6 +1300,15 @@ export const Job: MessageFns<Job> = {
     if (message.queueAgeMs !== "0") {
       obj.queueAgeMs = message.queueAgeMs;
     }
+    if (message.purgeTime !== undefined) {
+      obj.purgeTime = message.purgeTime.toISOString();
+    }
+    if (message.receivedTime !== undefined) {
+      obj.receivedTime = message.receivedTime.toISOString();
+    }
+    if (message.dueTime !== undefined) {
+      obj.dueTime = message.dueTime.toISOString();
+    }
     return obj;
   },
 
@@ -1213,6 +1339,9 @@ export const Job: MessageFns<Job> = {
     message.stalledSince = object.stalledSince ?? undefined;
     message.lastProgressTime = object.lastProgressTime ?? undefined;
     message.queueAgeMs = object.queueAgeMs ?? "0";
+    message.purgeTime = object.purgeTime ?? undefined;
+    message.receivedTime = object.receivedTime ?? undefined;
+    message.dueTime = object.dueTime ?? undefined;
     return message;
   },
 };
@@ -1992,7 +2121,7 @@ export const PreviewTenantDeletionResponse: MessageFns<PreviewTenantDeletionResp
 };
 
 function createBaseDeleteTenantRequest(): DeleteTenantRequest {
-  return { tenantId: "", requestId: "", detach: false };
+  return { tenantId: "", requestId: "", detach: false, gracePeriod: undefined, receivedTime: undefined };
 }
 
 export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
@@ -2005,6 +2134,12 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     }
     if (message.detach !== false) {
       writer.uint32(24).bool(message.detach);
+    }
+    if (message.gracePeriod !== undefined) {
+      Duration.encode(message.gracePeriod, writer.uint32(34).fork()).join();
+    }
+    if (message.receivedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2046,6 +2181,22 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
             message.detach = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.gracePeriod = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2071,6 +2222,16 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
         ? globalThis.String(object.request_id)
         : "",
       detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+      gracePeriod: isSet(object.gracePeriod)
+        ? Duration.fromJSON(object.gracePeriod)
+        : isSet(object.grace_period)
+        ? Duration.fromJSON(object.grace_period)
+        : undefined,
+      receivedTime: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
     };
   },
 
@@ -2085,6 +2246,12 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     if (message.detach !== false) {
       obj.detach = message.detach;
     }
+    if (message.gracePeriod !== undefined) {
+      obj.gracePeriod = Duration.toJSON(message.gracePeriod);
+    }
+    if (message.receivedTime !== undefined) {
+      obj.receivedTime = message.receivedTime.toISOString();
+    }
     return obj;
   },
 
@@ -2096,12 +2263,23 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     message.tenantId = object.tenantId ?? "";
     message.requestId = object.requestId ?? "";
     message.detach = object.detach ?? false;
+    message.gracePeriod = (object.gracePeriod !== undefined && object.gracePeriod !== null)
+      ? Duration.fromPartial(object.gracePeriod)
+      : undefined;
+    message.receivedTime = object.receivedTime ?? undefined;
     return message;
   },
 };
 
 function createBaseDeleteUserRequest(): DeleteUserRequest {
-  return { userId: "", requestId: "", eraseOwnedTenants: false, detach: false };
+  return {
+    userId: "",
+    requestId: "",
+    eraseOwnedTenants: false,
+    detach: false,
+    gracePeriod: undefined,
+    receivedTime: undefined,
+  };
 }
 
 export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
@@ -2117,6 +2295,12 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     }
     if (message.detach !== false) {
       writer.uint32(32).bool(message.detach);
+    }
+    if (message.gracePeriod !== undefined) {
+      Duration.encode(message.gracePeriod, writer.uint32(42).fork()).join();
+    }
+    if (message.receivedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2166,6 +2350,22 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.detach = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.gracePeriod = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2196,6 +2396,16 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
         ? globalThis.Boolean(object.erase_owned_tenants)
         : false,
       detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+      gracePeriod: isSet(object.gracePeriod)
+        ? Duration.fromJSON(object.gracePeriod)
+        : isSet(object.grace_period)
+        ? Duration.fromJSON(object.grace_period)
+        : undefined,
+      receivedTime: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
     };
   },
 
@@ -2213,6 +2423,12 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     if (message.detach !== false) {
       obj.detach = message.detach;
     }
+    if (message.gracePeriod !== undefined) {
+      obj.gracePeriod = Duration.toJSON(message.gracePeriod);
+    }
+    if (message.receivedTime !== undefined) {
+      obj.receivedTime = message.receivedTime.toISOString();
+    }
     return obj;
   },
 
@@ -2225,6 +2441,10 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     message.requestId = object.requestId ?? "";
     message.eraseOwnedTenants = object.eraseOwnedTenants ?? false;
     message.detach = object.detach ?? false;
+    message.gracePeriod = (object.gracePeriod !== undefined && object.gracePeriod !== null)
+      ? Duration.fromPartial(object.gracePeriod)
+      : undefined;
+    message.receivedTime = object.receivedTime ?? undefined;
     return message;
   },
 };
@@ -3714,6 +3934,286 @@ export const ServicePurge: MessageFns<ServicePurge> = {
   },
 };
 
+function createBaseRestoreTenantRequest(): RestoreTenantRequest {
+  return { tenantId: "" };
+}
+
+export const RestoreTenantRequest: MessageFns<RestoreTenantRequest> = {
+  encode(message: RestoreTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreTenantRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RestoreTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreTenantRequest>): RestoreTenantRequest {
+    return RestoreTenantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreTenantRequest>): RestoreTenantRequest {
+    const message = createBaseRestoreTenantRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreTenantResponse(): RestoreTenantResponse {
+  return { job: undefined };
+}
+
+export const RestoreTenantResponse: MessageFns<RestoreTenantResponse> = {
+  encode(message: RestoreTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreTenantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreTenantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreTenantResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: RestoreTenantResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreTenantResponse>): RestoreTenantResponse {
+    return RestoreTenantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreTenantResponse>): RestoreTenantResponse {
+    const message = createBaseRestoreTenantResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseRestoreUserRequest(): RestoreUserRequest {
+  return { userId: "" };
+}
+
+export const RestoreUserRequest: MessageFns<RestoreUserRequest> = {
+  encode(message: RestoreUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreUserRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RestoreUserRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreUserRequest>): RestoreUserRequest {
+    return RestoreUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreUserRequest>): RestoreUserRequest {
+    const message = createBaseRestoreUserRequest();
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreUserResponse(): RestoreUserResponse {
+  return { job: undefined };
+}
+
+export const RestoreUserResponse: MessageFns<RestoreUserResponse> = {
+  encode(message: RestoreUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreUserResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: RestoreUserResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreUserResponse>): RestoreUserResponse {
+    return RestoreUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreUserResponse>): RestoreUserResponse {
+    const message = createBaseRestoreUserResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -3740,7 +4240,9 @@ export const DeletionOrchestratorService = {
   },
   /**
    * DeleteTenant starts the tenant's erasure job, or attaches to the one already open, and streams it
-   * until it ends (or only its first snapshot when `detach` is set).
+   * until it ends (or only its first snapshot when `detach` is set or the job is SCHEDULED: a grace
+   * period is not streamed). A request that attaches to a SCHEDULED job moves its purge time earlier
+   * when its own grace ends earlier (the earliest wins).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3755,7 +4257,8 @@ export const DeletionOrchestratorService = {
   },
   /**
    * DeleteUser starts the user's erasure job (ownership transfer or tenant erasure first, then
-   * memberships, the user's rows in every service, and the auth record last) and streams it.
+   * memberships, the user's rows in every service, and the auth record last) and streams it (a
+   * SCHEDULED job: its first snapshot only, as DeleteTenant).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3802,7 +4305,10 @@ export const DeletionOrchestratorService = {
     responseSerialize: (value: ListJobsResponse): Buffer => Buffer.from(ListJobsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListJobsResponse => ListJobsResponse.decode(value),
   },
-  /** CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED. */
+  /**
+   * CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED.
+   * Cancelling a SCHEDULED job restores its subject, as RestoreTenant/RestoreUser do.
+   */
   cancelJob: {
     path: "/bakery.erasure.v1.DeletionOrchestrator/CancelJob" as const,
     requestStream: false as const,
@@ -3867,6 +4373,34 @@ export const DeletionOrchestratorService = {
       Buffer.from(PurgeExpiredRetentionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PurgeExpiredRetentionResponse => PurgeExpiredRetentionResponse.decode(value),
   },
+  /**
+   * RestoreTenant ends the tenant's SCHEDULED erasure during its grace period: the tenant returns to
+   * full use (ACTIVE, subscription active) with nothing lost, and the job ends CANCELLED.
+   * Callers: the tenant's owners and admins, and operators.
+   */
+  restoreTenant: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/RestoreTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreTenantRequest): Buffer => Buffer.from(RestoreTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreTenantRequest => RestoreTenantRequest.decode(value),
+    responseSerialize: (value: RestoreTenantResponse): Buffer =>
+      Buffer.from(RestoreTenantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreTenantResponse => RestoreTenantResponse.decode(value),
+  },
+  /**
+   * RestoreUser ends the user's SCHEDULED erasure during its grace period: login and tokens work again,
+   * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
+   */
+  restoreUser: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/RestoreUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreUserRequest): Buffer => Buffer.from(RestoreUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreUserRequest => RestoreUserRequest.decode(value),
+    responseSerialize: (value: RestoreUserResponse): Buffer => Buffer.from(RestoreUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreUserResponse => RestoreUserResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -3877,14 +4411,17 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   previewTenantDeletion: handleUnaryCall<PreviewTenantDeletionRequest, PreviewTenantDeletionResponse>;
   /**
    * DeleteTenant starts the tenant's erasure job, or attaches to the one already open, and streams it
-   * until it ends (or only its first snapshot when `detach` is set).
+   * until it ends (or only its first snapshot when `detach` is set or the job is SCHEDULED: a grace
+   * period is not streamed). A request that attaches to a SCHEDULED job moves its purge time earlier
+   * when its own grace ends earlier (the earliest wins).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   deleteTenant: handleServerStreamingCall<DeleteTenantRequest, JobEvent>;
   /**
    * DeleteUser starts the user's erasure job (ownership transfer or tenant erasure first, then
-   * memberships, the user's rows in every service, and the auth record last) and streams it.
+   * memberships, the user's rows in every service, and the auth record last) and streams it (a
+   * SCHEDULED job: its first snapshot only, as DeleteTenant).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3899,7 +4436,10 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   getJob: handleUnaryCall<GetJobRequest, GetJobResponse>;
   /** ListJobs lists jobs, newest first, filtered by status and subject, paginated. */
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
-  /** CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED. */
+  /**
+   * CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED.
+   * Cancelling a SCHEDULED job restores its subject, as RestoreTenant/RestoreUser do.
+   */
   cancelJob: handleUnaryCall<CancelJobRequest, CancelJobResponse>;
   /** RetryJob re-runs the steps of a FAILED or CANCELLED job that are not complete. */
   retryJob: handleUnaryCall<RetryJobRequest, RetryJobResponse>;
@@ -3919,6 +4459,17 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    * verifies that nothing expired is left. Callers: operators.
    */
   purgeExpiredRetention: handleUnaryCall<PurgeExpiredRetentionRequest, PurgeExpiredRetentionResponse>;
+  /**
+   * RestoreTenant ends the tenant's SCHEDULED erasure during its grace period: the tenant returns to
+   * full use (ACTIVE, subscription active) with nothing lost, and the job ends CANCELLED.
+   * Callers: the tenant's owners and admins, and operators.
+   */
+  restoreTenant: handleUnaryCall<RestoreTenantRequest, RestoreTenantResponse>;
+  /**
+   * RestoreUser ends the user's SCHEDULED erasure during its grace period: login and tokens work again,
+   * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
+   */
+  restoreUser: handleUnaryCall<RestoreUserRequest, RestoreUserResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -3943,7 +4494,9 @@ export interface DeletionOrchestratorClient extends Client {
   ): ClientUnaryCall;
   /**
    * DeleteTenant starts the tenant's erasure job, or attaches to the one already open, and streams it
-   * until it ends (or only its first snapshot when `detach` is set).
+   * until it ends (or only its first snapshot when `detach` is set or the job is SCHEDULED: a grace
+   * period is not streamed). A request that attaches to a SCHEDULED job moves its purge time earlier
+   * when its own grace ends earlier (the earliest wins).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -3955,7 +4508,8 @@ export interface DeletionOrchestratorClient extends Client {
   ): ClientReadableStream<JobEvent>;
   /**
    * DeleteUser starts the user's erasure job (ownership transfer or tenant erasure first, then
-   * memberships, the user's rows in every service, and the auth record last) and streams it.
+   * memberships, the user's rows in every service, and the auth record last) and streams it (a
+   * SCHEDULED job: its first snapshot only, as DeleteTenant).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -4008,7 +4562,10 @@ export interface DeletionOrchestratorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,
   ): ClientUnaryCall;
-  /** CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED. */
+  /**
+   * CancelJob stops a job between chunks; work already done stays done. The job ends CANCELLED.
+   * Cancelling a SCHEDULED job restores its subject, as RestoreTenant/RestoreUser do.
+   */
   cancelJob(
     request: CancelJobRequest,
     callback: (error: ServiceError | null, response: CancelJobResponse) => void,
@@ -4097,6 +4654,45 @@ export interface DeletionOrchestratorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PurgeExpiredRetentionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RestoreTenant ends the tenant's SCHEDULED erasure during its grace period: the tenant returns to
+   * full use (ACTIVE, subscription active) with nothing lost, and the job ends CANCELLED.
+   * Callers: the tenant's owners and admins, and operators.
+   */
+  restoreTenant(
+    request: RestoreTenantRequest,
+    callback: (error: ServiceError | null, response: RestoreTenantResponse) => void,
+  ): ClientUnaryCall;
+  restoreTenant(
+    request: RestoreTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestoreTenantResponse) => void,
+  ): ClientUnaryCall;
+  restoreTenant(
+    request: RestoreTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestoreTenantResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RestoreUser ends the user's SCHEDULED erasure during its grace period: login and tokens work again,
+   * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
+   */
+  restoreUser(
+    request: RestoreUserRequest,
+    callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
+  ): ClientUnaryCall;
+  restoreUser(
+    request: RestoreUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
+  ): ClientUnaryCall;
+  restoreUser(
+    request: RestoreUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
   ): ClientUnaryCall;
 }
 

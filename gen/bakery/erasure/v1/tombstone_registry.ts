@@ -42,7 +42,14 @@ export interface SubjectTombstone {
   /** erased is true when a completed erasure left a tombstone for the subject. */
   erased: boolean;
   /** erased_at is when that erasure completed (absent when not erased). */
-  erasedAt?: Date | undefined;
+  erasedAt?:
+    | Date
+    | undefined;
+  /**
+   * suspended is true while a user's erasure is SCHEDULED (grace period): their login and tokens are
+   * refused, though nothing is deleted yet. Always false for tenants (a tenant's state is DELETING).
+   */
+  suspended: boolean;
 }
 
 /** ReportResurrectionsRequest carries what one sweep of the calling service found. */
@@ -210,7 +217,7 @@ export const CheckSubjectsResponse: MessageFns<CheckSubjectsResponse> = {
 };
 
 function createBaseSubjectTombstone(): SubjectTombstone {
-  return { erased: false, erasedAt: undefined };
+  return { erased: false, erasedAt: undefined, suspended: false };
 }
 
 export const SubjectTombstone: MessageFns<SubjectTombstone> = {
@@ -220,6 +227,9 @@ export const SubjectTombstone: MessageFns<SubjectTombstone> = {
     }
     if (message.erasedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.erasedAt), writer.uint32(18).fork()).join();
+    }
+    if (message.suspended !== false) {
+      writer.uint32(24).bool(message.suspended);
     }
     return writer;
   },
@@ -253,6 +263,14 @@ export const SubjectTombstone: MessageFns<SubjectTombstone> = {
             message.erasedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.suspended = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -273,6 +291,7 @@ export const SubjectTombstone: MessageFns<SubjectTombstone> = {
         : isSet(object.erased_at)
         ? fromJsonTimestamp(object.erased_at)
         : undefined,
+      suspended: isSet(object.suspended) ? globalThis.Boolean(object.suspended) : false,
     };
   },
 
@@ -284,6 +303,9 @@ export const SubjectTombstone: MessageFns<SubjectTombstone> = {
     if (message.erasedAt !== undefined) {
       obj.erasedAt = message.erasedAt.toISOString();
     }
+    if (message.suspended !== false) {
+      obj.suspended = message.suspended;
+    }
     return obj;
   },
 
@@ -294,6 +316,7 @@ export const SubjectTombstone: MessageFns<SubjectTombstone> = {
     const message = createBaseSubjectTombstone();
     message.erased = object.erased ?? false;
     message.erasedAt = object.erasedAt ?? undefined;
+    message.suspended = object.suspended ?? false;
     return message;
   },
 };

@@ -132,6 +132,11 @@ export enum SubscriptionStatus {
   SUBSCRIPTION_STATUS_ACTIVE = 1,
   /** SUBSCRIPTION_STATUS_CANCELLED - SUBSCRIPTION_STATUS_CANCELLED is a subscription that was cancelled (e.g. by a deletion request). */
   SUBSCRIPTION_STATUS_CANCELLED = 2,
+  /**
+   * SUBSCRIPTION_STATUS_SUSPENDED - SUBSCRIPTION_STATUS_SUSPENDED is a subscription paused while the tenant's erasure is requested
+   * (grace period included); a restore makes it ACTIVE again.
+   */
+  SUBSCRIPTION_STATUS_SUSPENDED = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -146,6 +151,9 @@ export function subscriptionStatusFromJSON(object: any): SubscriptionStatus {
     case 2:
     case "SUBSCRIPTION_STATUS_CANCELLED":
       return SubscriptionStatus.SUBSCRIPTION_STATUS_CANCELLED;
+    case 3:
+    case "SUBSCRIPTION_STATUS_SUSPENDED":
+      return SubscriptionStatus.SUBSCRIPTION_STATUS_SUSPENDED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -161,6 +169,8 @@ export function subscriptionStatusToJSON(object: SubscriptionStatus): string {
       return "SUBSCRIPTION_STATUS_ACTIVE";
     case SubscriptionStatus.SUBSCRIPTION_STATUS_CANCELLED:
       return "SUBSCRIPTION_STATUS_CANCELLED";
+    case SubscriptionStatus.SUBSCRIPTION_STATUS_SUSPENDED:
+      return "SUBSCRIPTION_STATUS_SUSPENDED";
     case SubscriptionStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -387,7 +397,7 @@ export interface BeginTenantDeletionRequest {
 
 /** BeginTenantDeletionResponse carries the tenant, now DELETING. */
 export interface BeginTenantDeletionResponse {
-  /** tenant is the tenant with status DELETING and its subscription cancelled. */
+  /** tenant is the tenant with status DELETING and its subscription suspended. */
   tenant?: Tenant | undefined;
 }
 
@@ -3145,7 +3155,7 @@ export const TenantServiceService = {
     responseDeserialize: (value: Buffer): DeleteUserMembershipsResponse => DeleteUserMembershipsResponse.decode(value),
   },
   /**
-   * BeginTenantDeletion marks a tenant DELETING and cancels its subscription, which hides it from
+   * BeginTenantDeletion marks a tenant DELETING and suspends its subscription, which hides it from
    * normal use; the erasure itself is driven by the orchestrator. Idempotent. Callers: the tenant's
    * OWNER or ADMINs, or services.
    */
@@ -3162,7 +3172,8 @@ export const TenantServiceService = {
   },
   /**
    * CancelTenantDeletion returns a DELETING tenant to ACTIVE with its subscription, when the
-   * orchestrator cancels the tenant's erasure before any service removed a row. Idempotent. Callers:
+   * orchestrator cancels the tenant's erasure before any service removed a row (a restore during
+   * the grace period included). Idempotent. Callers:
    * the orchestrator only.
    */
   cancelTenantDeletion: {
@@ -3242,14 +3253,15 @@ export interface TenantServiceServer extends UntypedServiceImplementation {
    */
   deleteUserMemberships: handleUnaryCall<DeleteUserMembershipsRequest, DeleteUserMembershipsResponse>;
   /**
-   * BeginTenantDeletion marks a tenant DELETING and cancels its subscription, which hides it from
+   * BeginTenantDeletion marks a tenant DELETING and suspends its subscription, which hides it from
    * normal use; the erasure itself is driven by the orchestrator. Idempotent. Callers: the tenant's
    * OWNER or ADMINs, or services.
    */
   beginTenantDeletion: handleUnaryCall<BeginTenantDeletionRequest, BeginTenantDeletionResponse>;
   /**
    * CancelTenantDeletion returns a DELETING tenant to ACTIVE with its subscription, when the
-   * orchestrator cancels the tenant's erasure before any service removed a row. Idempotent. Callers:
+   * orchestrator cancels the tenant's erasure before any service removed a row (a restore during
+   * the grace period included). Idempotent. Callers:
    * the orchestrator only.
    */
   cancelTenantDeletion: handleUnaryCall<CancelTenantDeletionRequest, CancelTenantDeletionResponse>;
@@ -3399,7 +3411,7 @@ export interface TenantServiceClient extends Client {
     callback: (error: ServiceError | null, response: DeleteUserMembershipsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * BeginTenantDeletion marks a tenant DELETING and cancels its subscription, which hides it from
+   * BeginTenantDeletion marks a tenant DELETING and suspends its subscription, which hides it from
    * normal use; the erasure itself is driven by the orchestrator. Idempotent. Callers: the tenant's
    * OWNER or ADMINs, or services.
    */
@@ -3420,7 +3432,8 @@ export interface TenantServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * CancelTenantDeletion returns a DELETING tenant to ACTIVE with its subscription, when the
-   * orchestrator cancels the tenant's erasure before any service removed a row. Idempotent. Callers:
+   * orchestrator cancels the tenant's erasure before any service removed a row (a restore during
+   * the grace period included). Idempotent. Callers:
    * the orchestrator only.
    */
   cancelTenantDeletion(
