@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { PageCursor } from '../services/kit/pagination';
 import { toPage } from '../services/kit/pagination';
-import type { JobGaugeReading } from '../services/kit/metrics';
+import type { JobGaugeReading, TimeLeft } from '../services/kit/metrics';
 import { withTransaction } from '../services/kit/transactions';
 import { beginJobTrace } from './job-trace';
 import type { Phase, StepDeclaration, StepKind, SubjectKind } from './steps';
@@ -510,7 +510,14 @@ export class JobStore {
       if (row.status === 'RUNNING') stalled = row.stalled;
       if (isOpen(row.status)) oldestOpenAgeSeconds = Math.max(oldestOpenAgeSeconds, row.oldest ?? 0);
     }
-    return { byStatus, stalled, oldestOpenAgeSeconds };
+    const { rows: due } = await this.pool.query<Record<TimeLeft, number>>(
+      `SELECT count(*) FILTER (WHERE due_at <= now())::int AS overdue,
+              count(*) FILTER (WHERE due_at > now() AND due_at <= now() + interval '1 day')::int AS "1d",
+              count(*) FILTER (WHERE due_at > now() + interval '1 day' AND due_at <= now() + interval '7 days')::int AS "7d",
+              count(*) FILTER (WHERE due_at > now() + interval '7 days')::int AS later
+         FROM erasure_jobs WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING')`,
+    );
+    return { byStatus, stalled, oldestOpenAgeSeconds, openByTimeLeft: due[0]! };
   }
 
   /** Extends the lease; says whether it is still ours and whether a cancellation was requested. */

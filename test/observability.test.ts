@@ -223,7 +223,7 @@ test.serial('after an erasure every process serves metrics without a subject id 
   const expressions = deployExpressions();
   t.true(expressions.length >= 19, `${expressions.length} expressions`);
   const names = new Set(expressions.flatMap((e) => metricNames(e.expr)));
-  for (const name of ['erasure_jobs', 'erasure_jobs_finished_total', 'erasure_jobs_stalled', 'erasure_verification_failures_total', 'erasure_step_retries_total', 'erasure_open_job_oldest_age_seconds', 'erasure_legal_due_seconds', 'erasure_rows_erased_total', 'erasure_chunk_duration_seconds_bucket', 'erasure_login_refusals_total', 'erasure_queue_depth', 'erasure_jobs_running', 'erasure_job_duration_seconds_bucket', 'erasure_step_duration_seconds_bucket', 'up']) {
+  for (const name of ['erasure_jobs', 'erasure_jobs_finished_total', 'erasure_jobs_stalled', 'erasure_verification_failures_total', 'erasure_step_retries_total', 'erasure_open_job_oldest_age_seconds', 'erasure_legal_due_seconds', 'erasure_open_requests', 'erasure_rows_erased_total', 'erasure_chunk_duration_seconds_bucket', 'erasure_login_refusals_total', 'erasure_queue_depth', 'erasure_jobs_running', 'erasure_job_duration_seconds_bucket', 'erasure_step_duration_seconds_bucket', 'up']) {
     t.true(names.has(name), `deploy/ uses ${name}`);
   }
   for (const name of names) {
@@ -240,6 +240,7 @@ test.serial('after an erasure every process serves metrics without a subject id 
   t.is(await value('max(erasure_jobs{status="COMPLETED"})'), 1);
   t.is(await value('max(erasure_legal_due_seconds)'), 30 * 86_400);
   t.is(await value('max(erasure_jobs_stalled)'), 0);
+  t.is(await value('sum(max by (due_within) (erasure_open_requests))'), 0, 'no request left unfinished');
   t.is(await value('sum(erasure_rows_erased_total)'), rows[0]!.total);
 
   // The OTLP push reached the receiver from every process, with the same metrics and no id or e-mail.

@@ -262,6 +262,15 @@ test('store: a scheduled job is its own timer; claimed only when due (turning PE
     t.false(await store.reopen(other.job.id), 'nor retried');
     const { rows: steps } = await db.pool.query(`SELECT DISTINCT status FROM erasure_job_steps WHERE job_id = $1`, [other.job.id]);
     t.deepEqual(steps, [{ status: 'CANCELLED' }]);
+
+    // Unfinished requests by time left (the metric of the near-due alert), from each job's due date.
+    const due = (inDays: number) => ({ ...input, subjectId: randomUUID(), receivedAt: new Date(Date.now() - 40 * 86_400_000), dueAt: new Date(Date.now() + inDays * 86_400_000) });
+    await store.createOrAttach({ ...due(-1), purgeAt });
+    await store.createOrAttach({ ...due(0.5), purgeAt });
+    await store.createOrAttach({ ...due(3), purgeAt });
+    const gauges = await store.jobGauges();
+    // The first job (PENDING, received now) is due in a month: later.
+    t.deepEqual(gauges.openByTimeLeft, { overdue: 1, '1d': 1, '7d': 1, later: 1 });
   } finally {
     await queue.stop();
     await service.close();

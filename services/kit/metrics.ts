@@ -128,7 +128,13 @@ export interface JobGaugeReading {
   stalled: number;
   /** Age of the oldest open (PENDING or RUNNING) job in seconds, 0 when none is open. */
   oldestOpenAgeSeconds: number;
+  /** Unfinished requests (SCHEDULED, PENDING, RUNNING) by the time left until their due date. */
+  openByTimeLeft: Record<TimeLeft, number>;
 }
+
+/** Buckets of time left until a request's due date (not cumulative): past it, under a day, under a week, more. */
+export const TIME_LEFT_BUCKETS = ['overdue', '1d', '7d', 'later'] as const;
+export type TimeLeft = (typeof TIME_LEFT_BUCKETS)[number];
 
 const jobGauges = lazy(() => {
   const m = meter();
@@ -138,6 +144,9 @@ const jobGauges = lazy(() => {
     running: m.createObservableGauge('erasure_jobs_running', { description: 'jobs running now (RUNNING)' }),
     stalled: m.createObservableGauge('erasure_jobs_stalled', { description: 'RUNNING jobs without progress past the stall limit' }),
     oldest: m.createObservableGauge('erasure_open_job_oldest_age_seconds', { unit: 's', description: 'age of the oldest open (PENDING or RUNNING) job' }),
+    byTimeLeft: m.createObservableGauge('erasure_open_requests', {
+      description: 'unfinished erasure requests by time left until their due date (due_within: overdue, 1d, 7d, later)',
+    }),
     due: m.createObservableGauge('erasure_legal_due_seconds', { unit: 's', description: 'the time an erasure request may take by law (ORCHESTRATOR_LEGAL_DUE_DAYS)' }),
   };
 });
@@ -164,6 +173,7 @@ export function registerJobGauges(read: () => Promise<JobGaugeReading>, legalDue
     result.observe(gauges.running, reading.byStatus.RUNNING ?? 0);
     result.observe(gauges.stalled, reading.stalled);
     result.observe(gauges.oldest, reading.oldestOpenAgeSeconds);
+    for (const bucket of TIME_LEFT_BUCKETS) result.observe(gauges.byTimeLeft, reading.openByTimeLeft[bucket], { due_within: bucket });
   };
   const observables = Object.values(gauges);
   m.addBatchObservableCallback(callback, observables);
