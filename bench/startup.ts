@@ -49,9 +49,10 @@ export async function benchStartup(): Promise<{ coldMs: number; warmMs: number }
   chmodSync(dataDir, 0o755);
   try {
     const addresses: Record<string, string> = {};
-    for (const name of PROCESS_NAMES) addresses[`${envPrefix(name)}_ADDR`] = `127.0.0.1:${await freePort()}`;
+    const taken = new Set<number>(); // distinct ports: two processes given one would not both serve
+    for (const name of PROCESS_NAMES) addresses[`${envPrefix(name)}_ADDR`] = `127.0.0.1:${await freePort(taken)}`;
     // Its own embedded PostgreSQL port: the bench's server may be an embedded one on the default port.
-    const pgPort = await freePort();
+    const pgPort = await freePort(taken);
     const coldMs = await timedStart(dataDir, addresses, pgPort);
     const warmMs = await timedStart(dataDir, addresses, pgPort);
     return { coldMs, warmMs };

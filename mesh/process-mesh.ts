@@ -86,11 +86,22 @@ export class ProcessMesh {
     return env;
   }
 
+  /** Ports promised to this mesh's processes (and replicas), so no two are handed the same one. */
+  private readonly takenPorts = new Set<number>();
+
+  /** A loopback address on a free port no other process of this mesh was given. */
+  async freeAddress(): Promise<string> {
+    return `127.0.0.1:${await freePort(this.takenPorts)}`;
+  }
+
   /** Picks a free port and creates the database of every process. */
   async prepare(): Promise<void> {
+    // Distinct ports for every process of the mesh: two processes handed one port would leave one of
+    // them unable to bind while the other answered its health checks and its calls, and a job would
+    // then ask the wrong service (every process accepts the same orchestrator token).
     for (const name of [...DATA_SERVICES, 'orchestrator']) {
-      this.addresses[name] = `127.0.0.1:${await freePort()}`;
-      this.metricsAddresses[name] = `127.0.0.1:${await freePort()}`;
+      this.addresses[name] = await this.freeAddress();
+      this.metricsAddresses[name] = await this.freeAddress();
       const db = `${this.label}_${databaseName(name)}`;
       await ensureDatabase(this.serverUrl, db);
       this.databases[name] = withDatabase(this.serverUrl, db);

@@ -28,7 +28,7 @@ import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } fr
 import { testServerUrl } from './support/database';
 import { codeOf } from './support/identity';
 import { orchestratorClient, isFinal } from './support/orchestrator-client';
-import { MESH_SERVICES, ProcessMesh, freePort } from './support/process-mesh';
+import { MESH_SERVICES, ProcessMesh } from './support/process-mesh';
 import { TEST_DATA_DIR, operatorToken, serviceToken, strangerKey, userToken } from './support/keys';
 import { rowsContaining } from './support/snapshot';
 import { AT_ONCE } from '../orchestrator/grace';
@@ -62,7 +62,7 @@ test.before(async () => {
   });
   await mesh.prepare();
   await mesh.startAll();
-  const second = `127.0.0.1:${await freePort()}`;
+  const second = await mesh.freeAddress();
   await mesh.start('orchestrator', { key: 'orchestrator-2', address: second });
   replicas = [orchestratorClient(mesh.addresses.orchestrator!), orchestratorClient(second)];
   for (const name of MESH_SERVICES) {

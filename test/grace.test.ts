@@ -16,7 +16,7 @@ import { testServerUrl } from './support/database';
 import { codeOf, authCaller, outcome, tenantCaller } from './support/identity';
 import { changedTables, meshPools, meshSnapshot, rowsMentioning } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
-import { ProcessMesh, freePort } from './support/process-mesh';
+import { ProcessMesh } from './support/process-mesh';
 import { operatorToken, userToken } from './support/services';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -199,7 +199,7 @@ test.serial('a scheduled job runs by itself at its purge time, also when the orc
 });
 
 test.serial('with two orchestrator replicas a scheduled job runs once', async (t) => {
-  const address = `127.0.0.1:${await freePort()}`;
+  const address = await mesh.freeAddress();
   await mesh.start('orchestrator', { key: 'orchestrator-2', address });
   const other = orchestratorClient(address);
   try {

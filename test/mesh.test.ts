@@ -94,8 +94,9 @@ test('npm start: the whole mesh as separate processes, the CLI, buf curl, restar
     npm_config_loglevel: 'error',
   };
   const databases: string[] = [];
+  const taken = new Set<number>(); // distinct ports: two processes given one would not both serve
   for (const name of MESH_SERVICES) {
-    env[`${envPrefix(name)}_ADDR`] = `127.0.0.1:${await freePort()}`;
+    env[`${envPrefix(name)}_ADDR`] = `127.0.0.1:${await freePort(taken)}`;
     const database = `${label}_${databaseName(name)}`;
     databases.push(database);
     env[`${envPrefix(name)}_DATABASE_URL`] = withDatabase(server, database);
