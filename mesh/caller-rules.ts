@@ -32,6 +32,8 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   // Erasing is the orchestrator's alone: every erasure has a job, an audit entry and a verification.
   [`${TENANT_DATA_DELETION}/Delete`]: { services: ORCHESTRATOR },
   [`${TENANT_DATA_DELETION}/Preview`]: { services: ORCHESTRATOR, operators: true },
+  // A copy of a subject's data leaves only inside an orchestrator export job (signed, encrypted archive).
+  [`${TENANT_DATA_DELETION}/Export`]: { services: ORCHESTRATOR },
 
   // Every process asks the registry whether an id was erased.
   [`${TOMBSTONE_REGISTRY}/CheckSubjects`]: { services: PROCESS_NAMES, operators: true },

@@ -177,6 +177,12 @@ export const LIMITS = {
     unit: 'jobs',
     description: 'erasure jobs one orchestrator replica runs at once; the rest wait PENDING in arrival order (each running job holds up to one pool connection at a time per step in flight)',
   },
+  exportPageRows: {
+    env: 'EXPORT_PAGE_ROWS',
+    default: 1_000,
+    unit: 'rows',
+    description: "rows one Export statement reads at a time (one page in a service's memory; a slow reader pauses between pages)",
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;
