@@ -67,6 +67,11 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/ListJobs`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/CancelJob`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/RetryJob`]: { users: true, operators: true },
+  // Exports: tenant owners and admins, the user themself (orchestrator/authorization.ts), operators.
+  [`${DELETION_ORCHESTRATOR}/ExportTenant`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/ExportUser`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/GetExport`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/DownloadExport`]: { users: true, operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

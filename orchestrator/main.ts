@@ -26,6 +26,8 @@ import { JobStore } from './store';
 import { tombstoneRegistry } from './tombstone-registry';
 import { Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
 import { WatcherSlots } from './watchers';
+import { PgArchiveStore } from './export/archive-store';
+import { ExportSweep } from './export/sweep';
 import { refuseErasedUsers } from '../services/kit/tombstone-client';
 import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
 
@@ -47,6 +49,8 @@ export interface RunningOrchestrator {
   tombstones: Tombstones;
   watchers: WatcherSlots;
   executor: JobExecutor;
+  /** Deletes expired export archives (also run by tests on demand). */
+  exportSweep: ExportSweep;
   db: ServiceDatabase;
   server: RunningServer;
   stop(graceMs?: number): Promise<void>;
@@ -81,7 +85,9 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const locks = new JobLocks(url, log);
   const journal = new JobJournal(store, events);
-  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner);
+  const archives = new PgArchiveStore(db.pool);
+  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner, { archives, signer });
+  const exportSweep = new ExportSweep(archives, log);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [DELETION_ORCHESTRATOR]: 'NOT_SERVING', [TOMBSTONE_REGISTRY]: 'NOT_SERVING' });
   // SERVING only while this replica can run jobs: its lock connection, event listener and queue work.
   const readiness = new Readiness(health, ['', DELETION_ORCHESTRATOR, TOMBSTONE_REGISTRY], log);
@@ -106,7 +112,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, log }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, archives, log }),
       tombstoneRegistry(rpc, tombstones),
     ],
     log,
@@ -118,6 +124,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   // Resume jobs whose runner died (their advisory lock is free), then keep watching.
   void watchdog.pass();
   watchdog.start();
+  exportSweep.start();
 
   return {
     address: server.address,
@@ -126,11 +133,13 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     tombstones,
     watchers,
     executor,
+    exportSweep,
     db,
     server,
     async stop(graceMs = 10_000) {
       readiness.stop();
       await watchdog.stop();
+      await exportSweep.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

@@ -17,8 +17,12 @@ export interface JobOptions {
   eraseOwnedTenants?: boolean;
 }
 
+/** What a job does: erase its subject, or export it into an archive (orchestrator/export/). */
+export type JobKind = 'erasure' | 'export';
+
 export interface JobRow {
   id: string;
+  job_kind: JobKind;
   subject_kind: SubjectKind;
   /**
    * The subject's id; for a job of a user whose erasure completed, the keyed hash of it
@@ -76,6 +80,13 @@ export interface JobStep {
 export type StepChanges = Partial<Omit<JobStep, 'jobId' | 'name' | 'phase' | 'kind'>>;
 
 export interface NewJob {
+  /** Default `erasure`. */
+  jobKind?: JobKind;
+  /**
+   * The archive an export job (or an erasure with export_first) builds, recorded with the job: the
+   * requester's public key the archive is encrypted to.
+   */
+  archive?: { recipient: object };
   subjectKind: SubjectKind;
   subjectId: string;
   requestedBy: string;
@@ -86,6 +97,8 @@ export interface NewJob {
   steps: StepDeclaration[];
   /** The most open jobs `requestedBy` may have; a new job beyond it is refused (OpenJobLimitReached). Unset: no limit. */
   openJobLimit?: number;
+  /** For an export job: the most open export jobs `requestedBy` may have. */
+  openExportLimit?: number;
 }
 
 export interface ListFilter {
@@ -113,8 +126,11 @@ export class RequestIdReused extends Error {
 /** The caller already has as many open jobs as the limit allows. */
 export class OpenJobLimitReached extends Error {
   override name = 'OpenJobLimitReached';
-  constructor(readonly limit: number) {
-    super(`open jobs per caller limit reached (${limit}); wait for one of your jobs to end`);
+  constructor(
+    readonly limit: number,
+    readonly exports = false,
+  ) {
+    super(`open ${exports ? 'export ' : ''}jobs per caller limit reached (${limit}); wait for one of your jobs to end`);
   }
 }
 
@@ -124,7 +140,7 @@ export class JobAlreadyOpen extends Error {
 }
 
 // An erased user's jobs have no subject_id any more, only its keyed hash.
-const JOB_COLUMNS = `id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
+const JOB_COLUMNS = `id, job_kind, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
   trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since`;
 
 interface StepRow {
@@ -202,11 +218,13 @@ export class JobStore {
       try {
         const job = await withTransaction(this.pool, async (client) => {
           if (input.openJobLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openJobLimit);
+          if (input.openExportLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openExportLimit, 'export');
           const { rows } = await client.query<JobRow>(
-            `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent)
-             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10) RETURNING ${JOB_COLUMNS}`,
-            [id, input.subjectKind, input.subjectId, input.requestedBy, input.requestId ?? null, input.viewers, input.options, input.parentJobId ?? null, jobTrace.traceId, jobTrace.traceparent],
+            `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent, job_kind)
+             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${JOB_COLUMNS}`,
+            [id, input.subjectKind, input.subjectId, input.requestedBy, input.requestId ?? null, input.viewers, input.options, input.parentJobId ?? null, jobTrace.traceId, jobTrace.traceparent, input.jobKind ?? 'erasure'],
           );
+          if (input.archive) await client.query(`INSERT INTO export_archives (job_id, recipient) VALUES ($1, $2)`, [id, input.archive.recipient]);
           await client.query(
             `INSERT INTO erasure_job_steps (job_id, name, phase, kind, position, status)
              SELECT $1, s.name, s.phase, s.kind, s.position - 1, 'PENDING'
@@ -230,13 +248,13 @@ export class JobStore {
    * Refuses a new job when the caller already has `limit` open ones. The caller's advisory lock (held
    * to the end of the transaction) makes count-then-insert exact under concurrent requests.
    */
-  private async checkOpenJobLimit(client: PoolClient, requestedBy: string, limit: number): Promise<void> {
+  private async checkOpenJobLimit(client: PoolClient, requestedBy: string, limit: number, kind?: JobKind): Promise<void> {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('erasure-open-jobs:' || $1))`, [requestedBy]);
     const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN ('PENDING', 'RUNNING')`,
-      [requestedBy],
+      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN ('PENDING', 'RUNNING') AND ($2::text IS NULL OR job_kind = $2)`,
+      [requestedBy, kind ?? null],
     );
-    if (rows[0]!.n >= limit) throw new OpenJobLimitReached(limit);
+    if (rows[0]!.n >= limit) throw new OpenJobLimitReached(limit, kind === 'export');
   }
 
   /** The caller's job for this request id (request ids belong to their caller), else the subject's open job. */
@@ -248,7 +266,7 @@ export class JobStore {
       ]);
       const byRequest = rows[0];
       if (byRequest) {
-        if (byRequest.subject_kind !== input.subjectKind || byRequest.subject_id !== input.subjectId) {
+        if (byRequest.subject_kind !== input.subjectKind || byRequest.subject_id !== input.subjectId || byRequest.job_kind !== (input.jobKind ?? 'erasure')) {
           // The request id is the caller's own input: not repeated (it may carry anything).
           throw new RequestIdReused('request_id was already used by this caller for another subject');
         }
@@ -256,8 +274,8 @@ export class JobStore {
       }
     }
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN ('PENDING', 'RUNNING')`,
-      [input.subjectKind, input.subjectId],
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE job_kind = $3 AND subject_kind = $1 AND subject_id = $2 AND status IN ('PENDING', 'RUNNING')`,
+      [input.subjectKind, input.subjectId, input.jobKind ?? 'erasure'],
     );
     return rows[0];
   }
@@ -384,7 +402,8 @@ export class JobStore {
    */
   async complete(job: JobRow, finishedAt: Date): Promise<void> {
     await withTransaction(this.pool, async (client) => {
-      if (this.tombstones) {
+      // An export job erased nothing: it leaves no tombstone.
+      if (this.tombstones && job.job_kind === 'erasure') {
         await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
         if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
       }

@@ -183,6 +183,24 @@ export const LIMITS = {
     unit: 'rows',
     description: "rows one Export statement reads at a time (one page in a service's memory; a slow reader pauses between pages)",
   },
+  exportArchiveMaxBytes: {
+    env: 'EXPORT_ARCHIVE_MAX_BYTES',
+    default: 2 * 1024 * 1024 * 1024,
+    unit: 'bytes',
+    description: 'largest export archive (plaintext bytes of all its files); an export beyond it fails, keeping nothing',
+  },
+  exportRetention: {
+    env: 'EXPORT_RETENTION_SECONDS',
+    default: 7 * 24 * 3600,
+    unit: 's',
+    description: 'how long a sealed export archive is kept for download before the sweep deletes it',
+  },
+  openExportsPerCaller: {
+    env: 'ORCHESTRATOR_OPEN_EXPORTS_PER_CALLER',
+    default: 2,
+    unit: 'jobs',
+    description: 'PENDING or RUNNING export jobs one caller may have started; a new export beyond it is RESOURCE_EXHAUSTED',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;
