@@ -5,10 +5,9 @@
  * once (the store's conditional update).
  */
 import type { Logger } from 'pino';
+import { limit } from '../../services/kit/limits';
 import type { ArchiveStore } from './archive-store';
 
-/** How often a replica sweeps. */
-const SWEEP_INTERVAL_MS = 60_000;
 /** Archives deleted per pass at most (each in its own transaction). */
 const SWEEP_BATCH = 100;
 
@@ -27,7 +26,7 @@ export class ExportSweep {
   constructor(
     private readonly archives: ArchiveStore,
     private readonly log: Logger,
-    private readonly intervalMs = SWEEP_INTERVAL_MS,
+    private readonly intervalMs = limit('exportSweepInterval'),
   ) {}
 
   start(): void {

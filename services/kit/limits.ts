@@ -195,6 +195,12 @@ export const LIMITS = {
     unit: 's',
     description: 'how long a sealed export archive is kept for download before the sweep deletes it',
   },
+  exportSweepInterval: {
+    env: 'EXPORT_SWEEP_INTERVAL_MS',
+    default: 60_000,
+    unit: 'ms',
+    description: 'how often each orchestrator replica deletes the export archives past their expiry',
+  },
   openExportsPerCaller: {
     env: 'ORCHESTRATOR_OPEN_EXPORTS_PER_CALLER',
     default: 2,
