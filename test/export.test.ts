@@ -61,6 +61,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  if (process.env.EXPORT_TEST_LOGS) for (const [key, lines] of mesh?.logs ?? []) console.log(key, lines.slice(-15).join('\n'));
   client?.close();
   await mesh?.stopAll();
   for (const pool of pools.values()) await pool.end().catch(() => undefined);
@@ -274,7 +275,7 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   t.is(exports.length, 14);
   t.true(exports.every((s) => s.endTime! <= sealed.startTime!), 'every export ended before the seal');
   t.true(erasures.every((s) => s.startTime! >= sealed.endTime!), 'no erasure started before the archive was sealed');
-  const { rows: left } = await pools.get('orders')!.query(`SELECT count(*)::int AS n FROM orders WHERE tenant_id = $1`, [tenantId]);
+  const { rows: left } = await pools.get('orders')!.query(`SELECT count(*)::int AS n FROM customer_orders WHERE tenant_id = $1`, [tenantId]);
   t.is(left[0].n, 0, 'the tenant was erased');
 
   // The erased rows are gone from the services; the archive still holds them (compared with what they were).
