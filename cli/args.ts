@@ -33,6 +33,13 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
       flags.help = true;
       continue;
     }
+    // `-o <file>` is `--output <file>` for the commands that write one (`erasure export`).
+    if (arg === '-o' && spec.output === 'string') {
+      const value = argv[++i];
+      if (value === undefined) throw new UsageError('-o needs a value');
+      flags.output = value;
+      continue;
+    }
     if (!arg.startsWith('--')) {
       positionals.push(arg);
       continue;
