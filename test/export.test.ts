@@ -319,6 +319,8 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   t.true(erasures.every((s) => s.startTime! >= sealed.endTime!), 'no erasure started before the archive was sealed');
   const { rows: left } = await pools.get('orders')!.query(`SELECT count(*)::int AS n FROM customer_orders WHERE tenant_id = $1`, [tenantId]);
   t.is(left[0].n, 0, 'the tenant was erased');
+  const erasedSteps = steps.filter((s) => !s.service.startsWith('export:') && s.service !== 'seal');
+  t.is(Number(run.finished!.totalRowsDeleted), erasedSteps.reduce((sum, s) => sum + Number(s.rowsDeleted), 0), 'the job counts erased rows, not exported ones');
 
   // The erased rows are gone from the services; the archive still holds them (compared with what they were).
   const tar = await download(run.finished!.id);

@@ -161,7 +161,7 @@ export const exportService: StepHandler = async ({ job, step, subject, signal, j
  * as recorded when written), then signs the manifest and sets the archive's expiry. The erasure of an
  * `export_first` job starts only after this step succeeded.
  */
-export const sealArchive: StepHandler = async ({ job, step }, services) => {
+export const sealArchive: StepHandler = async ({ job }, services) => {
   const { archives, signer } = exportServices(services);
   const files = await archives.files(job.id);
   // The saga runs the seal only after every export step of the job succeeded (phases in order).
@@ -189,5 +189,4 @@ export const sealArchive: StepHandler = async ({ job, step }, services) => {
   };
   const jws = await signManifest(manifest, signer);
   await archives.seal(job.id, jws, sha256(jws), expiresAt);
-  step.rowsDeleted = manifest.total_rows;
 };
