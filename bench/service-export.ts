@@ -106,6 +106,8 @@ export async function benchServiceExport(serverUrl: string, options: { rows: num
       process.stdout.write(`export run ${run + 1}: floor ${floors.at(-1)!.ms.toFixed(0)} ms, ours ${ours.at(-1)!.ms.toFixed(0)} ms (${ours.at(-1)!.rows} rows, peak RSS ${ours.at(-1)!.rssMb.toFixed(0)} MB)\n`);
     }
     const paused = await ourRun(url, target, 5_000);
+    // The same process exporting nobody: what the runtime itself takes, for comparison.
+    const idle = await ourRun(url, randomUUID(), 0);
     const [{ n: expected }] = (await sql(
       url,
       `SELECT (SELECT count(*) FROM customers WHERE tenant_id = $1) + (SELECT count(*) FROM customer_orders WHERE tenant_id = $1)
@@ -127,6 +129,7 @@ export async function benchServiceExport(serverUrl: string, options: { rows: num
           ['ratio ours / floor', `${(our / floor).toFixed(2)}×`, '', ''],
           ['service peak RSS (VmHWM)', `${rss.toFixed(0)} MB`, '< 120 MB', rss < 120 ? 'yes' : 'NO'],
           ['service peak RSS, reader paused 5 s', `${paused.rssMb.toFixed(0)} MB`, '< 120 MB', paused.rssMb < 120 ? 'yes' : 'NO'],
+          ['service peak RSS exporting nothing (the runtime alone)', `${idle.rssMb.toFixed(0)} MB`, '', ''],
         ],
       ),
       '',
