@@ -84,9 +84,9 @@ export class PgArchiveStore implements ArchiveStore {
 
   async resetService(jobId: string, service: string): Promise<void> {
     await withTransaction(this.pool, async (client) => {
-      const prefix = `${service}/%`;
-      const { rows } = await client.query<{ bytes: string }>(`DELETE FROM export_files WHERE job_id = $1 AND name LIKE $2 RETURNING bytes`, [jobId, prefix]);
-      await client.query(`DELETE FROM export_chunks WHERE job_id = $1 AND name LIKE $2`, [jobId, prefix]);
+      const prefix = `${service}/`;
+      const { rows } = await client.query<{ bytes: string }>(`DELETE FROM export_files WHERE job_id = $1 AND starts_with(name, $2) RETURNING bytes`, [jobId, prefix]);
+      await client.query(`DELETE FROM export_chunks WHERE job_id = $1 AND starts_with(name, $2)`, [jobId, prefix]);
       const freed = rows.reduce((sum, r) => sum + Number(r.bytes), 0);
       if (freed) await client.query(`UPDATE export_archives SET size_bytes = size_bytes - $2 WHERE job_id = $1`, [jobId, freed]);
     });
