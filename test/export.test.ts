@@ -391,3 +391,22 @@ test.serial('crash safety: the orchestrator killed mid-export resumes; the compl
     await mesh.stop('orchestrator-2');
   }
 });
+
+test.serial('a caller may have ORCHESTRATOR_OPEN_EXPORTS_PER_CALLER open exports; one more is RESOURCE_EXHAUSTED and records nothing', async (t) => {
+  const tenants = [randomUUID(), randomUUID(), randomUUID()];
+  for (const tenantId of tenants) await seed(tenantId, 4000, 2);
+  const caller = await operatorToken('export-limit-operator');
+  const start = (tenantId: string) =>
+    collect(client.exportTenant({ tenantId, recipientJwk: JSON.stringify(recipient.publicJwk), requestId: '', detach: true }, bearerMetadata(caller)));
+  const [first, second] = [await start(tenants[0]!), await start(tenants[1]!)];
+  t.truthy(first.snapshot && second.snapshot, 'two exports started');
+  const third = await start(tenants[2]!);
+  t.is(third.error?.code, 8 /* RESOURCE_EXHAUSTED */, 'the third open export is refused');
+  t.regex(third.error?.details ?? '', /ORCHESTRATOR_OPEN_EXPORTS_PER_CALLER/);
+  const { rows } = await pools.get('orchestrator')!.query(`SELECT count(*)::int AS n FROM erasure_jobs WHERE subject_id = $1`, [tenants[2]]);
+  t.is(rows[0].n, 0, 'no job recorded for the refused export');
+  for (const started of [first, second]) {
+    const done = await collect(client.watchJob({ jobId: started.snapshot!.id }, bearerMetadata(caller)));
+    t.is(done.finished?.status, JobStatus.JOB_STATUS_COMPLETED, done.finished?.error);
+  }
+});
