@@ -185,8 +185,8 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   const exportTenant = serverStream<ExportTenantRequest, JobEvent>(deps.rpc, 'ExportTenant', async (request, ctx, send) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const requestId = requestIdOf(request.requestId);
-    const recipient = await recipientOf(request.recipientJwk, 'recipient_jwk');
     const admins = await authorize.tenant(ctx.principal, tenantId);
+    const recipient = await recipientOf(request.recipientJwk, 'recipient_jwk');
     await asWatcher(ctx, async () => {
       const job = await createOrAttach({
         jobKind: 'export',
@@ -206,8 +206,8 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   const exportUser = serverStream<ExportUserRequest, JobEvent>(deps.rpc, 'ExportUser', async (request, ctx, send) => {
     const userId = requireUuid(request.userId, 'user_id');
     const requestId = requestIdOf(request.requestId);
-    const recipient = await recipientOf(request.recipientJwk, 'recipient_jwk');
     authorize.user(ctx.principal, userId);
+    const recipient = await recipientOf(request.recipientJwk, 'recipient_jwk');
     await asWatcher(ctx, async () => {
       const job = await createOrAttach({
         jobKind: 'export',

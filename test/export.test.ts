@@ -345,6 +345,7 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
 
 test.serial('bad input changes nothing: a private key or no key as recipient is INVALID_ARGUMENT', async (t) => {
   const tenantId = randomUUID();
+  await seed(tenantId, 200, 1);
   const { rows: before } = await pools.get('orchestrator')!.query(`SELECT count(*)::int AS n FROM erasure_jobs`);
   for (const recipientJwk of ['', '{"kty":"oct","k":"AAAA"}', JSON.stringify(recipient.privateJwk)]) {
     const run = await collect(client.exportTenant({ tenantId, recipientJwk, requestId: '', detach: false }, bearerMetadata(token)));
