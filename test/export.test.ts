@@ -22,6 +22,7 @@ import { testServerUrl } from './support/database';
 import { MESH_SERVICES, ProcessMesh, freePort } from './support/process-mesh';
 import { operatorToken, testKeys, userToken } from './support/services';
 import { codeOf } from './support/identity';
+import { OtlpReceiver } from './support/otlp-receiver';
 import { Writable } from 'node:stream';
 import { runCli } from '../cli/erasure';
 import { TEST_DATA_DIR } from './support/keys';
@@ -30,6 +31,7 @@ const definitions: DomainService[] = [...domainServiceDefinitions(), ...identity
 const definition = (name: string) => definitions.find((d) => d.name === name)!;
 
 let mesh: ProcessMesh;
+let receiver: OtlpReceiver;
 const pools = new Map<string, Pool>();
 let client: DeletionOrchestratorClient;
 let token: string;
@@ -39,7 +41,10 @@ const work = mkdtempSync(join(tmpdir(), 'export-test-'));
 const controlIds = new Map<string, Map<string, Set<string>>>();
 
 test.before(async () => {
+  receiver = new OtlpReceiver();
+  await receiver.start();
   mesh = new ProcessMesh(testServerUrl(), `exp_${randomUUID().slice(0, 6)}`, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     EXPORT_PAGE_ROWS: '150',
     EXPORT_SWEEP_INTERVAL_MS: '500',
     ORCHESTRATOR_STEP_RETRY_BUDGET_MS: '25000',
@@ -69,6 +74,7 @@ test.after.always(async () => {
   await mesh?.stopAll();
   for (const pool of pools.values()) await pool.end().catch(() => undefined);
   await mesh?.dropDatabases();
+  await receiver?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -216,6 +222,15 @@ test.serial('a tenant export holds exactly the tenant\'s rows, verifies, and an 
   await assertArchiveHolds(t, tar, expected, 'tenant');
   const total = [...expected.values()].flatMap((tables) => [...tables.values()]).reduce((s, ids) => s + ids.length, 0);
   t.is(verified.manifest.total_rows, total, 'manifest total = direct SQL total');
+
+  // The export job is one trace: its root, its steps, and every service's Export beneath them.
+  const traceId = run.finished!.traceId;
+  const everyone = ['orchestrator', ...MESH_SERVICES];
+  const arrived = await receiver.waitFor((spans) => everyone.every((s) => spans.some((span) => span.service === s && span.traceId === traceId)));
+  t.true(arrived, `spans of the export's trace came from: ${[...new Set(receiver.spans.filter((s) => s.traceId === traceId).map((s) => s.service))].sort().join(', ')}`);
+  const spans = receiver.spans.filter((s) => s.traceId === traceId);
+  t.truthy(spans.find((s) => s.name === 'erasure.job' && s.attributes['erasure.job.id'] === jobId), 'root span of the job');
+  t.is(spans.filter((s) => s.name === 'erasure.step').length, 15, 'a span per export step and the seal');
 
   // One byte of one file changed: its hash no longer matches the signed manifest.
   const bytes = readFileSync(tar);
