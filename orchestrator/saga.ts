@@ -67,8 +67,10 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   const failed = steps.filter((step) => step.status === 'FAILED');
   if (failed.length) return finish(job, 'FAILED', failed.map((s) => `${s.name}: ${s.lastError}`).join('; '), deps, log);
 
-  // An export job was verified by its seal step (orchestrator/export/seal.ts); there is nothing to find gone.
-  const leftovers = job.job_kind === 'export' ? [] : await verify(subject, signal, deps);
+  // An export job's archive was checked by its seal step (orchestrator/export/steps.ts); it erased
+  // nothing, so there is nothing to find gone and no erasure verification to record.
+  if (job.job_kind === 'export') return finish(job, 'COMPLETED', '', deps, log);
+  const leftovers = await verify(subject, signal, deps);
   if (leftovers.length) {
     for (const { service, rows, error } of leftovers) {
       const step = steps.find((s) => s.name === service);

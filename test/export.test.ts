@@ -207,6 +207,7 @@ test.serial('a tenant export holds exactly the tenant\'s rows, verifies, and an 
   t.is(run.error, undefined, run.error?.message);
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.finished?.error);
   const jobId = run.finished!.id;
+  t.is(run.finished!.verifiedTime, undefined, 'an export records no erasure verification');
 
   const info = await unaryCall(client, 'getExport', { jobId }, { metadata: bearerMetadata(token) });
   t.true(info.manifestJws.length > 0 && info.manifestSha256.length === 64, 'sealed with a signed manifest');
