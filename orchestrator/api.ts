@@ -123,6 +123,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         openJobLimit: deps.openJobsPerCaller,
         ...(input.jobKind === 'export' && { openExportLimit: limit('openExportsPerCaller') }),
       });
+      // Asked to export first, an erasure must not quietly attach to an open one that erases without an archive.
+      if (!created && input.archive && job.job_kind === 'erasure' && !(await deps.archives?.get(job.id))) {
+        throw failedPrecondition(`the subject already has erasure job ${job.id}, which does not export first; watch it, or cancel it and ask again`, 'OPEN_JOB_WITHOUT_EXPORT');
+      }
       trace.getActiveSpan()?.setAttributes({ 'erasure.job.id': job.id, 'erasure.job.created': created });
       log.info({ job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind }, created ? 'job recorded' : 'attached to existing job');
       if (isOpen(job.status)) kick(job.id);

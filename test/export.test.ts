@@ -335,6 +335,20 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   t.true(erasures.every((s) => s.startTime! >= sealed.endTime!), 'no erasure started before the archive was sealed');
   const { rows: left } = await pools.get('orders')!.query(`SELECT count(*)::int AS n FROM customer_orders WHERE tenant_id = $1`, [tenantId]);
   t.is(left[0].n, 0, 'the tenant was erased');
+
+  // An erasure already open without export_first is not joined by one that asks for it.
+  const other = randomUUID();
+  await seed(other, 3000, 2);
+  const plain = await collect(client.deleteTenant({ tenantId: other, requestId: '', detach: true }, bearerMetadata(token)));
+  const late = await collect(
+    client.deleteTenant({ tenantId: other, requestId: '', detach: true, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
+  );
+  if (plain.snapshot) {
+    const state = await pools.get('orchestrator')!.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [plain.snapshot.id]);
+    // Attaching is refused while the plain job is open; once it ended, the request starts a job of its own.
+    if (late.error) t.is(late.error.code, 9 /* FAILED_PRECONDITION */, late.error.details);
+    else t.not(late.snapshot?.id, plain.snapshot.id, `a new job, the plain one being ${state.rows[0].status}`);
+  }
   const erasedSteps = steps.filter((s) => !s.service.startsWith('export:') && s.service !== 'seal');
   t.is(Number(run.finished!.totalRowsDeleted), erasedSteps.reduce((sum, s) => sum + Number(s.rowsDeleted), 0), 'the job counts erased rows, not exported ones');
 
