@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: benchmarks against baselines measured in the same run (never part of `npm test`).
  * The server is BENCH_DATABASE_URL, else DATABASE_URL, else the embedded PostgreSQL.
- * `npm run bench -- service|mesh` runs one of them; `--runs N`, `--rows N`, `--empty-runs N`, `--jobs N` adjust them;
+ * `npm run bench -- service|mesh|export` runs one of them; `--runs N`, `--rows N`, `--empty-runs N`, `--jobs N` adjust them;
  * `--no-startup` leaves out timing `npm start`.
  */
 import { EmbeddedPostgresUnavailable, ensureEmbeddedPostgres } from '../services/kit/embedded-postgres';
@@ -9,11 +9,12 @@ import { parseArgs } from '../cli/args';
 import { limitSettings } from '../services/kit/limits';
 import { benchMeshDelete } from './mesh-delete';
 import { benchServiceDelete } from './service-delete';
+import { benchServiceExport } from './service-export';
 
 async function main(): Promise<void> {
   const { positionals, flags } = parseArgs(process.argv.slice(2), { runs: 'string', rows: 'string', 'empty-runs': 'string', jobs: 'string', 'no-startup': 'boolean' });
   const only = positionals[0];
-  if (positionals.length > 1 || (only !== undefined && only !== 'service' && only !== 'mesh')) throw new Error('usage: npm run bench -- [service|mesh] [--runs N] [--rows N] [--empty-runs N] [--jobs N] [--no-startup]');
+  if (positionals.length > 1 || (only !== undefined && only !== 'service' && only !== 'mesh' && only !== 'export')) throw new Error('usage: npm run bench -- [service|mesh|export] [--runs N] [--rows N] [--empty-runs N] [--jobs N] [--no-startup]');
   const runs = Number(flags.runs ?? 3);
   const rows = Number(flags.rows ?? 1_000_000);
   const emptyRuns = Number(flags['empty-runs'] ?? 100);
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   try {
     if (!only || only === 'service') sections.push(await benchServiceDelete(server, { rows, runs }));
     if (!only || only === 'mesh') sections.push(await benchMeshDelete(server, { rows, emptyRuns, concurrentJobs, startup: !flags['no-startup'] }));
+    if (!only || only === 'export') sections.push(await benchServiceExport(server, { rows, runs }));
   } finally {
     await stop();
   }

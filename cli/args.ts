@@ -33,7 +33,7 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
       flags.help = true;
       continue;
     }
-    // The one short option: `-o <file>` for commands that write a file.
+    // `-o <file>` is `--output <file>` for the commands that write one (`erasure export`).
     if (arg === '-o' && spec.output === 'string') {
       const value = argv[++i];
       if (value === undefined) throw new UsageError('-o needs a value');

@@ -182,6 +182,17 @@ export class MeshClient {
     }
   }
 
+  /** The bytes of an export archive (DownloadExport), piece by piece as they arrive. */
+  async *download(jobId: string): AsyncGenerator<Buffer> {
+    const call = this.orchestrator.downloadExport({ jobId }, await this.metadata());
+    try {
+      for await (const message of call) yield Buffer.from((message as { data: Uint8Array }).data);
+    } catch (error) {
+      const failure = error as ServiceError;
+      throw new RpcFailure(describeRpcError(failure, 'orchestrator', this.orchestratorAddress), failure.code);
+    }
+  }
+
   /** Opens a job stream and returns its first snapshot (for `--detach`, where the stream ends there). */
   async firstSnapshot(start: (metadata: Metadata) => ClientReadableStream<JobEvent>): Promise<Job> {
     const metadata = await this.metadata();

@@ -4,6 +4,10 @@
  * 1 failure (one line on stderr), 2 usage error, 130 interrupted.
  */
 import { randomUUID } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JWK } from 'jose';
+import { decryptArchive, verifyArchive } from '../orchestrator/export/archive-file';
 import {
   DeleteTenantRequest,
   DeleteUserRequest,
@@ -20,7 +24,6 @@ import {
   type GetCertificateResponse,
   type GetPublicKeysResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Pool } from 'pg';
 import { orchestratorConfig } from '../orchestrator/config';
 import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
@@ -29,7 +32,7 @@ import type { Duration } from '../gen/google/protobuf/duration';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import type { CheckSubjectsResponse } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
-import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
+import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, TrustBundle, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
 import { ensureEmbeddedPostgres, type EmbeddedPostgres } from '../services/kit/embedded-postgres';
 import { isUuid } from '../services/kit/errors';
@@ -40,7 +43,7 @@ import { AT_ONCE, graceDuration, parseGrace } from '../orchestrator/grace';
 import { loadServiceDefinition } from '../services/definitions';
 import { seedTenant, type SeedReport } from '../services/seed';
 import { intFlag, parseArgs, UsageError, type FlagSpec, type Parsed } from './args';
-import { MeshClient, RpcFailure, cliSigningKey, operatorName } from './client';
+import { MeshClient, RpcFailure, cliSigningKey, devKeysDirOf, operatorName } from './client';
 import { LiveProgress } from './live';
 import { formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, scheduledLine, summary, table, tenantsTable } from './render';
 
@@ -108,7 +111,7 @@ function jobOutcome(ctx: CommandContext, job: Job): number {
  * Runs a job stream with live progress (not in --json), then prints the summary or the job as JSON.
  * Ctrl-C stops watching only: the job goes on in the orchestrator.
  */
-async function followJob(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0]): Promise<number> {
+async function followJob(ctx: CommandContext, open: Parameters<MeshClient['follow']>[0], ended?: (job: Job) => void): Promise<number> {
   const live = ctx.json ? undefined : new LiveProgress(ctx.stdout);
   let job: Job;
   try {
@@ -121,6 +124,7 @@ async function followJob(ctx: CommandContext, open: Parameters<MeshClient['follo
     }
     throw error;
   }
+  ended?.(job);
   if (ctx.json) printJson(ctx, Job.toJSON(job));
   else {
     live!.finish(job);
@@ -255,6 +259,35 @@ const proofCommands: Record<string, Command> = {
     },
   },
 };
+/** `--export-first <public jwk file>` as the request's option. */
+function exportFirst(ctx: CommandContext): { exportFirst?: { recipientJwk: string } } {
+  const path = ctx.args.flags['export-first'] as string | undefined;
+  return path ? { exportFirst: { recipientJwk: JSON.stringify(jwkFile(path, 'export-first')) } } : {};
+}
+
+/** A JWK read from a file named by a flag; a usage error names the flag when it cannot be read. */
+function jwkFile(path: string, flag: string): JWK {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as JWK;
+  } catch (error) {
+    throw new UsageError(`--${flag}: cannot read a JWK from ${path}: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** The orchestrator's public keys, to check manifests with: --trust <bundle>, ERASURE_TRUST_BUNDLE_FILE, or the development key set. */
+function trustBundle(ctx: CommandContext): Promise<TrustBundle> {
+  const file = (ctx.args.flags.trust as string | undefined) ?? (ctx.env.ERASURE_TRUST_BUNDLE_FILE || join(devKeysDirOf(ctx.env), TRUST_BUNDLE_FILE));
+  return TrustBundle.load(file);
+}
+
+/** Writes to a file, awaiting the stream's back-pressure. */
+function fileWriter(path: string): { write: (data: Buffer) => Promise<void>; close: () => Promise<void> } {
+  const out = createWriteStream(path);
+  return {
+    write: (data) => (out.write(data) ? Promise.resolve() : new Promise((resolve) => out.once('drain', resolve))),
+    close: () => new Promise((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve()))),
+  };
+}
 
 const commands: Record<string, Command> = {
   seed: {
@@ -414,8 +447,10 @@ const commands: Record<string, Command> = {
       '                      without --grace the erasure runs at once\n' +
       '  --request-id <key>  idempotency key: the same key always means the same job\n' +
       '  --detach            start the job (or find the open one) and return; follow it with `erasure watch`\n' +
+      '  --export-first <f>  export the tenant first, encrypted to the public JWK in <f>; erasure starts once the\n' +
+      '                      archive is sealed (download it with `erasure export`)\n' +
       'Ctrl-C stops watching; the job goes on in the orchestrator.',
-    flags: { grace: 'string', 'request-id': 'string', detach: 'boolean' },
+    flags: { grace: 'string', 'request-id': 'string', detach: 'boolean', 'export-first': 'string' },
     async run(ctx) {
       const tenantId = one(ctx, 'tenant');
       const request = DeleteTenantRequest.fromPartial({
@@ -423,6 +458,7 @@ const commands: Record<string, Command> = {
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
         gracePeriod: graceFlag(ctx),
+        ...exportFirst(ctx),
       });
       if (request.detach || mayBeScheduled(request)) return detached(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
       return followJob(ctx, (md) => ctx.client.orchestrator.deleteTenant(request, md));
@@ -438,8 +474,9 @@ const commands: Record<string, Command> = {
       '  --grace <duration>     wait this long first (7d, 12h, …): login and tokens refused, nothing deleted until\n' +
       '                         then (undo: erasure restore --user); `default` = the operator\'s default; without: at once\n' +
       '  --request-id <key>     idempotency key\n' +
-      '  --detach               start the job and return',
-    flags: { grace: 'string', 'erase-owned-tenants': 'boolean', 'request-id': 'string', detach: 'boolean' },
+      '  --detach               start the job and return\n' +
+      '  --export-first <file>  export the user first, encrypted to the public JWK in <file>',
+    flags: { grace: 'string', 'erase-owned-tenants': 'boolean', 'request-id': 'string', detach: 'boolean', 'export-first': 'string' },
     async run(ctx) {
       const userId = one(ctx, 'user');
       const request = DeleteUserRequest.fromPartial({
@@ -448,9 +485,81 @@ const commands: Record<string, Command> = {
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
         gracePeriod: graceFlag(ctx),
+        ...exportFirst(ctx),
       });
       if (request.detach || mayBeScheduled(request)) return detached(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
       return followJob(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
+    },
+  },
+
+  export: {
+    usage: 'erasure export <tenant> | --user <uuid>  --recipient <public jwk file> -o <file> [--key <private jwk file>] [--trust <bundle>] [--json]',
+    summary: 'export a tenant\'s or a user\'s data into an encrypted, signed archive and download it',
+    details:
+      'Runs an export job (live progress), then downloads its archive: encrypted to the --recipient key,\n' +
+      'which the mesh never holds the private half of. With --key (the recipient\'s private JWK) the archive\n' +
+      'is decrypted here into a tar (manifest.jws and one NDJSON file per service and entity) after its\n' +
+      'manifest signature is checked; without it the encrypted archive is written as it came.\n' +
+      '  --recipient <file>  the public JWK (EC P-256/384/521 or OKP X25519) to encrypt to\n' +
+      '  --user <uuid>       export a user instead of a tenant\n' +
+      '  -o, --output <file> where to write the archive\n' +
+      '  --key <file>        the recipient\'s private JWK: decrypt locally\n' +
+      '  --trust <file>      the trust bundle holding the orchestrator\'s key (default: ERASURE_TRUST_BUNDLE_FILE or the development keys)',
+    flags: { user: 'string', recipient: 'string', output: 'string', key: 'string', trust: 'string' },
+    async run(ctx) {
+      const userId = uuidFlag(ctx, 'user');
+      const tenantId = userId ? (none(ctx), undefined) : one(ctx, 'tenant');
+      const recipientPath = ctx.args.flags.recipient as string | undefined;
+      const output = ctx.args.flags.output as string | undefined;
+      if (!recipientPath) throw new UsageError('--recipient <public jwk file> is required');
+      if (!output) throw new UsageError('-o <file> is required');
+      const recipientJwk = JSON.stringify(jwkFile(recipientPath, 'recipient'));
+      const privateKey = ctx.args.flags.key ? jwkFile(ctx.args.flags.key as string, 'key') : undefined;
+      let jobId = '';
+      const code = await followJob(
+        ctx,
+        (md) =>
+          userId
+            ? ctx.client.orchestrator.exportUser({ userId, recipientJwk, requestId: '', detach: false }, md)
+            : ctx.client.orchestrator.exportTenant({ tenantId: tenantId!, recipientJwk, requestId: '', detach: false }, md),
+        (job) => (jobId = job.id),
+      );
+      if (code !== 0) return code;
+      const out = fileWriter(output);
+      try {
+        if (privateKey) {
+          const manifest = await decryptArchive(ctx.client.download(jobId), privateKey, out.write, await trustBundle(ctx));
+          if (!ctx.json) print(ctx, `decrypted archive written to ${output}: ${manifest.files.length} files, ${formatCount(manifest.total_rows)} rows (check it: npx erasure verify-export ${output})`);
+        } else {
+          for await (const piece of ctx.client.download(jobId)) await out.write(piece);
+          if (!ctx.json) print(ctx, `encrypted archive written to ${output} (decrypt it with the recipient's private key: --key)`);
+        }
+      } finally {
+        await out.close();
+      }
+      return 0;
+    },
+  },
+
+  'verify-export': {
+    usage: 'erasure verify-export <file> [--trust <bundle>] [--json]',
+    summary: 'check a decrypted export archive: the manifest signature and every file\'s SHA-256',
+    details: 'Exit 0 when the manifest is signed by the orchestrator and every file matches it; 1 otherwise, naming each problem.',
+    flags: { trust: 'string' },
+    async run(ctx) {
+      const [path, ...rest] = ctx.args.positionals;
+      if (!path) throw new UsageError('missing <file>');
+      if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+      let result;
+      try {
+        result = await verifyArchive(path, await trustBundle(ctx));
+      } catch (error) {
+        throw new CommandFailure(`${path} does not verify: ${(error as Error).message}`);
+      }
+      if (ctx.json) printJson(ctx, { ok: result.problems.length === 0, problems: result.problems, jobId: result.manifest.job_id, files: result.manifest.files.length, totalRows: result.manifest.total_rows });
+      if (result.problems.length) throw new CommandFailure(`${path} does not verify: ${result.problems.join('; ')}`);
+      if (!ctx.json) print(ctx, `${path} verifies: manifest signed by the orchestrator, ${result.manifest.files.length} files, ${formatCount(result.manifest.total_rows)} rows, each matching its SHA-256`);
+      return 0;
     },
   },
 

@@ -34,6 +34,8 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${TENANT_DATA_DELETION}/Preview`]: { services: ORCHESTRATOR, operators: true },
   // Purging expired retained rows is an audited orchestrator job too (orchestrator/retention-purge.ts).
   [`${TENANT_DATA_DELETION}/PurgeExpired`]: { services: ORCHESTRATOR },
+  // A copy of a subject's data leaves only inside an orchestrator export job (signed, encrypted archive).
+  [`${TENANT_DATA_DELETION}/Export`]: { services: ORCHESTRATOR },
 
   // Every process asks the registry whether an id was erased.
   [`${TOMBSTONE_REGISTRY}/CheckSubjects`]: { services: PROCESS_NAMES, operators: true },
@@ -79,6 +81,11 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   // a user in grace cannot log in, so operators restore them.
   [`${DELETION_ORCHESTRATOR}/RestoreTenant`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/RestoreUser`]: { operators: true },
+  // Exports: tenant owners and admins, the user themself (orchestrator/authorization.ts), operators.
+  [`${DELETION_ORCHESTRATOR}/ExportTenant`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/ExportUser`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/GetExport`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/DownloadExport`]: { users: true, operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

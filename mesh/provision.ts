@@ -17,6 +17,7 @@ import { migrate } from '../services/kit/migrations';
 import { loadServiceDefinition } from '../services/definitions';
 import { APPEND_ONLY_TABLES, migrations as orchestratorMigrations } from '../orchestrator/migrations';
 import { ErasureQueue } from '../orchestrator/queue';
+import { RETENTION_PURGE_QUEUE } from '../orchestrator/retention-purge';
 import { catalogEntry, PROCESS_NAMES } from './catalog';
 
 /** `alert-processor` → `bakery_alert_processor_runtime`: the process's runtime role. */
@@ -72,6 +73,7 @@ export async function provisionProcessDatabase(target: ProvisionTarget, log: Log
       // The queue's schema and its queue (a table partition) are DDL too: created here, not at run time.
       const queue = new ErasureQueue(target.adminUrl, log);
       await queue.start();
+      await queue.ensureScheduleQueue(RETENTION_PURGE_QUEUE);
       await queue.stop();
     } else {
       await migrate(target.adminUrl, db.sequelize, loadServiceDefinition(target.name).definition.migrations, log);

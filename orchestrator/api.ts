@@ -29,7 +29,18 @@ import {
   type GetCertificateResponse,
   type GetPublicKeysRequest,
   type GetPublicKeysResponse,
+  type DownloadExportRequest,
+  type DownloadExportResponse,
+  type ExportFirst,
+  type ExportTenantRequest,
+  type ExportUserRequest,
+  type GetExportRequest,
+  type GetExportResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { limit } from '../services/kit/limits';
+import type { ArchiveStore } from './export/archive-store';
+import { ARCHIVE_FORMAT, recipientKey, type ArchiveLine } from './export/format';
+import { toJobStatus } from './mapper';
 import { DELETION_ORCHESTRATOR } from '../mesh/catalog';
 import { RpcError, failedPrecondition, invalidArgument, notFound, requireUuid } from '../services/kit/errors';
 import type { Certificates, Jwks } from './certificates';
@@ -47,7 +58,7 @@ import type { JobExecutor } from './executor';
 import { fromJobStatus, toJobMessage } from './mapper';
 import { undecidedOwnedTenants } from './ownership';
 import { describeError, withRetry, type RetryPolicy } from './retry';
-import { stepsFor } from './steps';
+import { exportSteps, stepsFor } from './steps';
 import { JobAlreadyOpen, OpenJobLimitReached, RESTORED_ERROR, RequestIdReused, isOpen, type JobRow, type JobStore, type NewJob } from './store';
 import { RetentionPurgeBusy, type RetentionPurgeRecord, type RetentionPurges } from './retention-purge';
 import type { SubjectKind } from './steps';
@@ -72,6 +83,8 @@ export interface OrchestratorApiDeps {
   grace: GraceSettings;
   /** How calls to the tenant service are retried; its time budget also bounds a user's grace. */
   retry: RetryPolicy;
+  /** Where export archives are kept; without it, exports are refused (UNIMPLEMENTED). */
+  archives?: ArchiveStore;
   log: Logger;
   certificates: Certificates;
   /** The orchestrator's public keys (current and retired), as GetPublicKeys returns them. */
@@ -129,7 +142,15 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
 
   async function createOrAttach(input: NewJob): Promise<JobRow> {
     try {
-      const { job, created } = await store.createOrAttach({ ...input, openJobLimit: deps.openJobsPerCaller });
+      const { job, created } = await store.createOrAttach({
+        ...input,
+        openJobLimit: deps.openJobsPerCaller,
+        ...(input.jobKind === 'export' && { openExportLimit: limit('openExportsPerCaller') }),
+      });
+      // Asked to export first, an erasure must not quietly attach to an open one that erases without an archive.
+      if (!created && input.archive && job.job_kind === 'erasure' && !(await deps.archives?.get(job.id))) {
+        throw failedPrecondition(`the subject already has erasure job ${job.id}, which does not export first; watch it, or cancel it and ask again`, 'OPEN_JOB_WITHOUT_EXPORT');
+      }
       trace.getActiveSpan()?.setAttributes({ 'erasure.job.id': job.id, 'erasure.job.created': created });
       log.info(
         { job_id: job.id, job_trace_id: job.trace_id, created, subject_kind: job.subject_kind, status: job.status, purge_at: job.purge_at ?? undefined },
@@ -139,7 +160,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
       return job;
     } catch (error) {
       if (error instanceof RequestIdReused) throw new RpcError(status.ALREADY_EXISTS, error.message, 'REQUEST_ID_REUSED');
-      if (error instanceof OpenJobLimitReached) throw new RpcError(status.RESOURCE_EXHAUSTED, `${error.message} (ORCHESTRATOR_OPEN_JOBS_PER_CALLER)`, 'OPEN_JOB_LIMIT');
+      if (error instanceof OpenJobLimitReached) {
+        const variable = error.exports ? 'ORCHESTRATOR_OPEN_EXPORTS_PER_CALLER' : 'ORCHESTRATOR_OPEN_JOBS_PER_CALLER';
+        throw new RpcError(status.RESOURCE_EXHAUSTED, `${error.message} (${variable})`, 'OPEN_JOB_LIMIT');
+      }
       throw error;
     }
   }
@@ -241,6 +265,108 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     return { job: await restoreSubject('user', userId, ctx) };
   });
 
+  /** A recipient JWK (JSON text) checked: a public ECDH key; INVALID_ARGUMENT naming the field otherwise. */
+  async function recipientOf(text: string, field: string): Promise<object> {
+    if (!deps.archives) throw new RpcError(status.UNIMPLEMENTED, 'this orchestrator keeps no export archives', 'EXPORTS_DISABLED');
+    let jwk: unknown;
+    try {
+      jwk = JSON.parse(text);
+    } catch {
+      throw invalidArgument(`${field} must be a JWK as JSON text`);
+    }
+    try {
+      await recipientKey(jwk as object);
+    } catch (error) {
+      throw invalidArgument(`${field}: ${(error as Error).message}`);
+    }
+    return jwk as object;
+  }
+
+  /** The steps (and archive) of an erasure, with its subject's export first when asked. */
+  async function exportFirst(option: ExportFirst | undefined, steps: NewJob['steps']): Promise<Pick<NewJob, 'steps' | 'archive'>> {
+    if (!option) return { steps };
+    const recipient = await recipientOf(option.recipientJwk, 'export_first.recipient_jwk');
+    return { steps: [...exportSteps(), ...steps], archive: { recipient } };
+  }
+
+  const exportTenant = serverStream<ExportTenantRequest, JobEvent>(deps.rpc, 'ExportTenant', async (request, ctx, send) => {
+    const tenantId = requireUuid(request.tenantId, 'tenant_id');
+    const requestId = requestIdOf(request.requestId);
+    const admins = await authorize.tenant(ctx.principal, tenantId);
+    const recipient = await recipientOf(request.recipientJwk, 'recipient_jwk');
+    await asWatcher(ctx, async () => {
+      const job = await createOrAttach({
+        jobKind: 'export',
+        subjectKind: 'tenant',
+        subjectId: tenantId,
+        requestedBy: principalName(ctx.principal),
+        requestId,
+        viewers: admins,
+        options: {},
+        steps: exportSteps(),
+        archive: { recipient },
+      });
+      await stream(job.id, ctx, send, request.detach);
+    });
+  });
+
+  const exportUser = serverStream<ExportUserRequest, JobEvent>(deps.rpc, 'ExportUser', async (request, ctx, send) => {
+    const userId = requireUuid(request.userId, 'user_id');
+    const requestId = requestIdOf(request.requestId);
+    authorize.user(ctx.principal, userId);
+    const recipient = await recipientOf(request.recipientJwk, 'recipient_jwk');
+    await asWatcher(ctx, async () => {
+      const job = await createOrAttach({
+        jobKind: 'export',
+        subjectKind: 'user',
+        subjectId: userId,
+        requestedBy: principalName(ctx.principal),
+        requestId,
+        viewers: [userId],
+        options: {},
+        steps: exportSteps(),
+        archive: { recipient },
+      });
+      await stream(job.id, ctx, send, request.detach);
+    });
+  });
+
+  /** The archive of a job the caller may see; NOT_FOUND when the job has none. */
+  async function visibleArchive(principal: Principal, jobId: string) {
+    const job = await authorize.visibleJob(principal, jobId);
+    const archive = await deps.archives?.get(job.id);
+    if (!archive) throw new RpcError(status.NOT_FOUND, `job ${job.id} has no export archive`, 'NO_ARCHIVE');
+    return { job, archive };
+  }
+
+  const getExport = unary<GetExportRequest, GetExportResponse>(deps.rpc, 'GetExport', async (request, ctx) => {
+    const { job, archive } = await visibleArchive(ctx.principal, request.jobId);
+    return {
+      jobId: job.id,
+      status: toJobStatus(job.status),
+      manifestJws: archive.deletedAt ? '' : (archive.manifestJws ?? ''),
+      manifestSha256: archive.manifestSha256 ?? '',
+      sizeBytes: String(archive.sizeBytes),
+      sealTime: archive.sealedAt ?? undefined,
+      expireTime: archive.expiresAt ?? undefined,
+      deleted: archive.deletedAt !== null,
+    };
+  });
+
+  const downloadExport = serverStream<DownloadExportRequest, DownloadExportResponse>(deps.rpc, 'DownloadExport', async (request, ctx, send) => {
+    const { job, archive } = await visibleArchive(ctx.principal, request.jobId);
+    if (archive.deletedAt) throw new RpcError(status.NOT_FOUND, `the archive of job ${job.id} expired and was deleted`, 'ARCHIVE_DELETED');
+    if (!archive.manifestJws) throw failedPrecondition(`the archive of job ${job.id} is not sealed yet (job ${job.status})`, 'ARCHIVE_NOT_SEALED');
+    const line = (value: ArchiveLine) => send({ data: Buffer.from(`${JSON.stringify(value)}\n`) });
+    await line({ format: ARCHIVE_FORMAT, job_id: job.id, manifest: archive.manifestJws });
+    // One stored chunk at a time: `send` waits while the client is not reading.
+    for (const file of await deps.archives!.files(job.id)) {
+      await line({ file: file.name, key: file.wrappedKey, chunks: file.chunks });
+      let seq = 0;
+      for await (const chunk of deps.archives!.chunks(job.id, file.name)) await line({ file: file.name, seq: seq++, data: chunk.toString('base64') });
+    }
+  });
+
   const deleteTenant = serverStream<DeleteTenantRequest, JobEvent>(deps.rpc, 'DeleteTenant', async (request, ctx, send) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const requestId = requestIdOf(request.requestId);
@@ -254,7 +380,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         requestId,
         viewers: admins,
         options: {},
-        steps: stepsFor('tenant'),
+        ...(await exportFirst(request.exportFirst, stepsFor('tenant'))),
         ...schedule,
       });
       if (job.status === 'SCHEDULED') await hideScheduledTenant(job);
@@ -286,7 +412,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         requestId,
         viewers: [userId],
         options,
-        steps: stepsFor('user'),
+        ...(await exportFirst(request.exportFirst, stepsFor('user'))),
         ...schedule,
       });
       await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
@@ -394,7 +520,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   return {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
-    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser },
+    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser, exportTenant, exportUser, getExport, downloadExport },
   };
 }
 

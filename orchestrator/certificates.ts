@@ -43,6 +43,8 @@ export interface CertificatePayload {
   audit_head: SignedHead;
   /** Until when backups may still hold the subject (completion + ORCHESTRATOR_BACKUP_RETENTION_DAYS). */
   backup_retention_until: string;
+  /** The archive exported before the erasure (export_first): its manifest's SHA-256 and when it expires; null without one. */
+  export_archive: { manifest_sha256: string; expires_at: string | null } | null;
   issued_at: string;
   issuer: 'orchestrator';
 }
@@ -53,7 +55,15 @@ const iso = (date: Date | null | undefined): string | null => (date ? date.toISO
 export function certificatePayload(
   job: JobRow,
   steps: JobStep[],
-  context: { subjectRef: string; requester: string; head: SignedHead; completedAt: Date; backupRetentionDays: number; issuedAt: Date },
+  context: {
+    subjectRef: string;
+    requester: string;
+    head: SignedHead;
+    completedAt: Date;
+    backupRetentionDays: number;
+    issuedAt: Date;
+    exportArchive?: { manifestSha256: string; expiresAt: Date | null };
+  },
 ): CertificatePayload {
   const action = (value: number) => entityActionToJSON(value as EntityAction).replace('ENTITY_ACTION_', '');
   return {
@@ -92,6 +102,7 @@ export function certificatePayload(
     trace_id: job.trace_id,
     audit_head: context.head,
     backup_retention_until: new Date(context.completedAt.getTime() + context.backupRetentionDays * 86_400_000).toISOString(),
+    export_archive: context.exportArchive ? { manifest_sha256: context.exportArchive.manifestSha256, expires_at: iso(context.exportArchive.expiresAt) } : null,
     issued_at: context.issuedAt.toISOString(),
     issuer: 'orchestrator',
   };
@@ -126,6 +137,7 @@ export class Certificates {
       completedAt,
       backupRetentionDays: this.backupRetentionDays,
       issuedAt,
+      exportArchive: await exportArchiveOf(client, job.id),
     });
     const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: this.signer.kid, typ: CERTIFICATE_TYPE })
@@ -191,4 +203,13 @@ export async function verifySigned<T>(jws: string, jwks: Jwks, typ: string): Pro
   const decoded = JSON.parse(new TextDecoder().decode(payload)) as T & { typ?: string };
   if (decoded.typ !== typ) throw new Error(`the payload is not a ${typ}`);
   return { payload: decoded, kid: protectedHeader.kid! };
+}
+
+/** The sealed archive an export_first erasure made before it erased (migration 0009), if any. */
+async function exportArchiveOf(client: PoolClient, jobId: string): Promise<{ manifestSha256: string; expiresAt: Date | null } | undefined> {
+  const { rows } = await client.query<{ manifest_sha256: string; expires_at: Date | null }>(
+    `SELECT manifest_sha256, expires_at FROM export_archives WHERE job_id = $1 AND manifest_sha256 IS NOT NULL`,
+    [jobId],
+  );
+  return rows[0] ? { manifestSha256: rows[0].manifest_sha256, expiresAt: rows[0].expires_at } : undefined;
 }

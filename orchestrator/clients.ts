@@ -1,5 +1,5 @@
 import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { TenantDataDeletionClient, type DeleteProgress, type PreviewResponse, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { TenantDataDeletionClient, type DeleteProgress, type ExportChunk, type PreviewResponse, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { maxTokenLifetime, mintServiceToken } from '../services/kit/auth';
 import type { SigningKey } from '../services/kit/keys';
@@ -79,6 +79,24 @@ export class ServiceClients {
   async purgeExpired(service: string, jobId: string, deadlineMs: number, onMessage: (message: DeleteProgress) => void, signal: AbortSignal): Promise<void> {
     const metadata = await this.metadata();
     return runStream(this.erasureClient(service).purgeExpired({ jobId }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
+  }
+
+  /**
+   * An Export stream, read with `for await`: the next message is read only when the loop asks for it,
+   * so a slow archive write holds the service back (HTTP/2 flow control) instead of buffering here.
+   * `signal` cancels the call.
+   */
+  async *export(service: string, subject: Subject, jobId: string, deadlineMs: number, signal: AbortSignal): AsyncGenerator<ExportChunk> {
+    const metadata = await this.metadata();
+    const call = this.erasureClient(service).export({ subject, jobId }, metadata, { deadline: Date.now() + deadlineMs });
+    const onAbort = () => call.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const message of call) yield message as ExportChunk;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
   }
 
   /** A unary TenantService call, typed by method: `tenantCall('getTenantAdmins', { tenantId })`. */

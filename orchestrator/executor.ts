@@ -4,6 +4,7 @@ import type { OrchestratorConfig } from './config';
 import type { JobEvents } from './events';
 import { inJobRun } from './job-trace';
 import type { JobJournal } from './journal';
+import type { ExportServices } from './export/steps';
 import type { JobLocks } from './job-locks';
 import { NonRetryableError } from './retry';
 import { runSaga, type SagaDeps, type StopReason } from './saga';
@@ -38,8 +39,9 @@ export class JobExecutor {
     private readonly log: Logger,
     /** This replica's identity, recorded on the jobs it runs. */
     readonly owner: string,
+    exports?: ExportServices,
   ) {
-    this.saga = { store, journal, clients, config, log, eraseTenant: (parent, tenantId, signal) => this.eraseTenant(parent, tenantId, signal) };
+    this.saga = { store, journal, clients, config, log, exports, eraseTenant: (parent, tenantId, signal) => this.eraseTenant(parent, tenantId, signal) };
   }
 
   /**

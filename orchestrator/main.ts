@@ -24,13 +24,15 @@ import { ErasureQueue } from './queue';
 import { Readiness } from './readiness';
 import { Watchdog } from './watchdog';
 import { JobStore } from './store';
-import { RetentionPurgeBusy, RetentionPurges } from './retention-purge';
+import { RETENTION_PURGE_QUEUE, RetentionPurgeBusy, RetentionPurges } from './retention-purge';
 import { tombstoneRegistry } from './tombstone-registry';
 import { Resurrections, Tombstones, tombstoneKeys, type TombstoneKeys } from './tombstones';
 import { WatcherSlots } from './watchers';
 import { AuditChain } from './audit-chain';
 import { AuditHeads } from './audit-heads';
 import { Certificates, orchestratorJwks, writeJwksFile } from './certificates';
+import { PgArchiveStore } from './export/archive-store';
+import { ExportSweep } from './export/sweep';
 import { refuseErasedUsers } from '../services/kit/tombstone-client';
 import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
 
@@ -55,6 +57,8 @@ export interface RunningOrchestrator {
   heads: AuditHeads;
   watchers: WatcherSlots;
   executor: JobExecutor;
+  /** Deletes expired export archives (also run by tests on demand). */
+  exportSweep: ExportSweep;
   db: ServiceDatabase;
   server: RunningServer;
   stop(graceMs?: number): Promise<void>;
@@ -94,7 +98,9 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const locks = new JobLocks(url, log);
   const journal = new JobJournal(store, events);
-  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner);
+  const archives = new PgArchiveStore(db.pool);
+  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner, { archives, signer });
+  const exportSweep = new ExportSweep(archives, log, undefined, audit);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [DELETION_ORCHESTRATOR]: 'NOT_SERVING', [TOMBSTONE_REGISTRY]: 'NOT_SERVING' });
   // SERVING only while this replica can run jobs: its lock connection, event listener and queue work.
   const readiness = new Readiness(health, ['', DELETION_ORCHESTRATOR, TOMBSTONE_REGISTRY], log);
@@ -118,7 +124,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   // Erased tenants' retained rows whose period is over: daily (durable schedule) and on demand.
   const retentionPurges = new RetentionPurges(db.pool, clients, Object.keys(config.registry), log, { deadlineMs: config.retry.budgetMs, concurrency: config.concurrency, audit });
   if (config.retentionPurgeCron !== 'off') {
-    await queue.schedule('retention-purge', config.retentionPurgeCron, async () => {
+    await queue.schedule(RETENTION_PURGE_QUEUE, config.retentionPurgeCron, async () => {
       await retentionPurges.run('schedule', 'schedule').catch((error) => {
         if (!(error instanceof RetentionPurgeBusy)) throw error;
       });
@@ -128,7 +134,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives }),
       tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones), audit),
     ],
     log,
@@ -145,6 +151,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   void watchdog.pass();
   watchdog.start();
   heads.start(config.auditHeadIntervalMs);
+  exportSweep.start();
 
   return {
     address: server.address,
@@ -155,6 +162,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     heads,
     watchers,
     executor,
+    exportSweep,
     db,
     server,
     async stop(graceMs = 10_000) {
@@ -162,6 +170,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       stopGauges();
       await watchdog.stop();
       await heads.stop();
+      await exportSweep.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

@@ -39,6 +39,8 @@ export function fromJobStatus(status: JobStatus): JobStatusName | undefined | nu
 }
 
 export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): Job {
+  // An export job counts the rows it exported; an erasure (with export_first too) only the rows it erased.
+  const counted = job.job_kind === 'export' ? steps : steps.filter((s) => s.kind !== 'export-service');
   return {
     id: job.id,
     subject: job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id },
@@ -46,8 +48,8 @@ export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): J
     requestedBy: job.requested_by,
     requestId: job.request_id ?? '',
     steps: steps.map(toStepMessage),
-    totalRowsDeleted: String(steps.reduce((sum, s) => sum + s.rowsDeleted, 0)),
-    expectedRows: String(steps.reduce((sum, s) => sum + (s.expectedRows ?? 0), 0)),
+    totalRowsDeleted: String(counted.reduce((sum, s) => sum + s.rowsDeleted, 0)),
+    expectedRows: String(counted.reduce((sum, s) => sum + (s.expectedRows ?? 0), 0)),
     createTime: job.created_at,
     startTime: job.started_at ?? undefined,
     endTime: job.finished_at ?? undefined,

@@ -251,7 +251,7 @@ export const migrations: ServiceMigration[] = [
         CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('PENDING', 'RUNNING');
         UPDATE erasure_jobs SET status = 'CANCELLED', error = 'grace period dropped by a schema downgrade', finished_at = now() WHERE status = 'SCHEDULED';
         DROP INDEX erasure_jobs_one_open_per_subject;
-        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id) WHERE status IN ('PENDING', 'RUNNING');
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id) WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
         ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_scheduled_purge;
         ALTER TABLE erasure_jobs DROP COLUMN purge_at, DROP COLUMN due_at, DROP COLUMN received_at;
         ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_status_check;
@@ -305,6 +305,73 @@ export const migrations: ServiceMigration[] = [
     },
     down: async ({ context: db }) => {
       await db.query('DROP TABLE retention_purges;');
+    },
+  },
+  {
+    name: '0009_exports',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- An export job (orchestrator/export/) runs on the same machinery as an erasure job; a subject
+        -- may have one open job of each kind (export_first runs the export inside the erasure job).
+        ALTER TABLE erasure_jobs ADD COLUMN job_kind text NOT NULL DEFAULT 'erasure' CHECK (job_kind IN ('erasure', 'export'));
+        DROP INDEX erasure_jobs_one_open_per_subject;
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (job_kind, subject_kind, subject_id)
+          WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
+        ALTER TABLE erasure_job_steps DROP CONSTRAINT erasure_job_steps_phase_check,
+          ADD CONSTRAINT erasure_job_steps_phase_check CHECK (phase IN ('export', 'seal', 'prepare', 'domain', 'identity'));
+        ALTER TABLE erasure_job_steps DROP CONSTRAINT erasure_job_steps_kind,
+          ADD CONSTRAINT erasure_job_steps_kind CHECK (kind IN ('erase-service', 'resolve-ownership', 'remove-memberships', 'export-service', 'seal-archive'));
+
+        -- One archive per export job: encrypted to the requester's public key (recipient, a public JWK),
+        -- sealed by a manifest signed with the orchestrator's key, deleted by the sweep after expires_at.
+        CREATE TABLE export_archives (
+          job_id uuid PRIMARY KEY REFERENCES erasure_jobs (id),
+          recipient jsonb NOT NULL,
+          manifest_jws text,
+          manifest_sha256 text,
+          size_bytes bigint NOT NULL DEFAULT 0,
+          sealed_at timestamptz,
+          expires_at timestamptz,
+          deleted_at timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX export_archives_expiry ON export_archives (expires_at) WHERE deleted_at IS NULL AND expires_at IS NOT NULL;
+        -- One file per service and entity: its content key wrapped to the recipient (a JWE), the
+        -- SHA-256 of the plaintext (what the manifest signs) and of the stored ciphertext (checked at seal).
+        CREATE TABLE export_files (
+          job_id uuid NOT NULL REFERENCES export_archives (job_id),
+          name text NOT NULL,
+          service text NOT NULL,
+          entity text NOT NULL,
+          rows bigint NOT NULL,
+          bytes bigint NOT NULL,
+          sha256 text NOT NULL,
+          cipher_sha256 text NOT NULL,
+          chunks int NOT NULL,
+          wrapped_key text NOT NULL,
+          PRIMARY KEY (job_id, name)
+        );
+        CREATE TABLE export_chunks (
+          job_id uuid NOT NULL REFERENCES export_archives (job_id),
+          name text NOT NULL,
+          seq int NOT NULL,
+          data bytea NOT NULL,
+          PRIMARY KEY (job_id, name, seq)
+        );
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP TABLE export_chunks; DROP TABLE export_files; DROP TABLE export_archives;
+        DELETE FROM erasure_job_steps WHERE kind IN ('export-service', 'seal-archive');
+        ALTER TABLE erasure_job_steps DROP CONSTRAINT erasure_job_steps_kind,
+          ADD CONSTRAINT erasure_job_steps_kind CHECK (kind IN ('erase-service', 'resolve-ownership', 'remove-memberships'));
+        ALTER TABLE erasure_job_steps DROP CONSTRAINT erasure_job_steps_phase_check,
+          ADD CONSTRAINT erasure_job_steps_phase_check CHECK (phase IN ('prepare', 'domain', 'identity'));
+        DROP INDEX erasure_jobs_one_open_per_subject;
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (subject_kind, subject_id) WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
+        ALTER TABLE erasure_jobs DROP COLUMN job_kind;
+      `);
     },
   },
 ];

@@ -108,10 +108,22 @@ export class ErasureQueue implements JobQueue {
    * happens once across replicas and survives restarts (a tick missed while every replica was down is
    * not replayed; the next tick purges what is due then). Failures are logged, never thrown.
    */
+  /**
+   * Creates a schedule's queue when it is missing. A queue is a table of its own (DDL): provisioning
+   * creates it as the administrator (mesh/provision.ts), so a runtime role that may not create tables
+   * finds it there and creates nothing.
+   */
+  async ensureScheduleQueue(name: string): Promise<void> {
+    const boss = this.boss;
+    if (!boss) throw new Error('queue not started');
+    if (await boss.getQueue(name)) return;
+    await boss.createQueue(name, { name, policy: 'standard', retryLimit: 0, expireInSeconds: 6 * 3600 });
+  }
+
   async schedule(name: string, cron: string, run: () => Promise<void>): Promise<void> {
     const boss = this.boss;
     if (!boss) throw new Error('queue not started');
-    await boss.createQueue(name, { name, policy: 'standard', retryLimit: 0, expireInSeconds: 6 * 3600 });
+    await this.ensureScheduleQueue(name);
     await boss.schedule(name, cron, {}, { tz: 'UTC' });
     const loop = (async () => {
       while (!this.stopped) {

@@ -16,6 +16,9 @@ export interface ServicePurgeOutcome {
 }
 
 /** A run of the retention purge as recorded in `retention_purges` (migration 0008). */
+/** The pg-boss queue of the daily purge's schedule (created at provisioning: mesh/provision.ts). */
+export const RETENTION_PURGE_QUEUE = 'retention-purge';
+
 export interface RetentionPurgeRecord {
   id: string;
   status: 'RUNNING' | 'COMPLETED' | 'FAILED';

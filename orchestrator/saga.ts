@@ -39,10 +39,12 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   const jobRowsDone = () => steps.reduce((sum, step) => sum + step.rowsDeleted, 0);
 
   try {
-    if (job.subject_kind === 'tenant') await beginTenantDeletion(job, steps, signal, deps);
+    // An export job changes nothing in the services: the tenant stays ACTIVE. An erasure with
+    // export_first marks it DELETING first, so its archive is the state the erasure starts from.
+    if (job.subject_kind === 'tenant' && job.job_kind === 'erasure') await beginTenantDeletion(job, steps, signal, deps);
     for (const phase of PHASES) {
       const todo = steps.filter((step) => step.phase === phase && step.status !== 'SUCCEEDED');
-      await inParallel(todo, phase === 'domain' ? config.concurrency : 1, (step) => runStep(job, step, subject, signal, jobRowsDone, deps));
+      await inParallel(todo, phase === 'domain' || phase === 'export' ? config.concurrency : 1, (step) => runStep(job, step, subject, signal, jobRowsDone, deps));
       if (signal.aborted || steps.some((step) => step.status === 'FAILED')) break;
     }
   } catch (error) {
@@ -58,7 +60,7 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     for (const step of steps) {
       if (step.status !== 'SUCCEEDED' && step.status !== 'FAILED') await journal.recordStep(step, { status: 'CANCELLED', finishedAt: new Date() });
     }
-    if (job.subject_kind === 'tenant' && untouched(steps) && (await restoreTenant(job, deps, log))) {
+    if (job.subject_kind === 'tenant' && job.job_kind === 'erasure' && untouched(steps) && (await restoreTenant(job, deps, log))) {
       return finish(job, 'CANCELLED', 'cancelled by request before any row was removed; the tenant is ACTIVE again', deps, log);
     }
     return finish(job, 'CANCELLED', 'cancelled by request; work already done stays done', deps, log);
@@ -66,6 +68,9 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   const failed = steps.filter((step) => step.status === 'FAILED');
   if (failed.length) return finish(job, 'FAILED', failed.map((s) => `${s.name}: ${s.lastError}`).join('; '), deps, log);
 
+  // An export job's archive was checked by its seal step (orchestrator/export/steps.ts); it erased
+  // nothing, so there is nothing to find gone and no erasure verification to record.
+  if (job.job_kind === 'export') return finish(job, 'COMPLETED', '', deps, log);
   const leftovers = await verify(subject, signal, deps);
   if (leftovers.length) {
     for (const { service, rows, error } of leftovers) {
@@ -92,7 +97,8 @@ async function finish(job: JobRow, final: 'COMPLETED' | 'FAILED' | 'CANCELLED', 
  * one that was sent with rows to remove counts as touching them).
  */
 export function untouched(steps: JobStep[]): boolean {
-  return steps.every((step) => step.rowsDeleted === 0 && (step.expectedRows === null || step.expectedRows === 0));
+  // Export steps (export_first) read rows; they remove none.
+  return steps.filter((step) => step.kind === 'erase-service' || step.kind === 'resolve-ownership' || step.kind === 'remove-memberships').every((step) => step.rowsDeleted === 0 && (step.expectedRows === null || step.expectedRows === 0));
 }
 
 /** Returns a tenant whose job was cancelled before any row was removed to ACTIVE; false when that failed. */

@@ -7,6 +7,7 @@ import type { JobJournal } from './journal';
 import { decideOwnedTenant, heirOf, ownedTenants } from './ownership';
 import { NonRetryableError, describeError } from './retry';
 import type { StepKind } from './steps';
+import { exportService, sealArchive, type ExportServices } from './export/steps';
 import type { EntityTally, JobRow, JobStep } from './store';
 
 /** What one attempt of a step works on. */
@@ -25,6 +26,8 @@ export interface StepServices {
   journal: JobJournal;
   config: OrchestratorConfig;
   log: Logger;
+  /** The archive store and the manifest signer (orchestrator/export/steps.ts); unset, export steps fail. */
+  exports?: ExportServices;
   /** Erases a tenant as a tenant job of its own, child of `parent`, and returns the rows it removed. */
   eraseTenant(parent: JobRow, tenantId: string, signal: AbortSignal): Promise<number>;
 }
@@ -146,4 +149,6 @@ export const STEP_HANDLERS: Readonly<Record<StepKind, StepHandler>> = {
   'erase-service': eraseService,
   'resolve-ownership': resolveOwnership,
   'remove-memberships': removeMemberships,
+  'export-service': exportService,
+  'seal-archive': sealArchive,
 };

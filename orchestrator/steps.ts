@@ -1,18 +1,21 @@
-import { DOMAIN_SERVICES } from './config';
+import { ALL_SERVICES, DOMAIN_SERVICES } from './config';
 
 export type SubjectKind = 'tenant' | 'user';
 /** Steps run phase by phase: a phase starts when every step of the one before succeeded. */
-export type Phase = 'prepare' | 'domain' | 'identity';
-export const PHASES: readonly Phase[] = ['prepare', 'domain', 'identity'];
+export type Phase = 'export' | 'seal' | 'prepare' | 'domain' | 'identity';
+/** An export (a job of its own, or an erasure's `export_first`) comes before anything is erased. */
+export const PHASES: readonly Phase[] = ['export', 'seal', 'prepare', 'domain', 'identity'];
 
 /**
  * What a step does, which picks its handler (orchestrator/step-handlers.ts):
  * - `erase-service`: Preview and Delete on the service named by the step;
  * - `resolve-ownership`: hand over or erase the tenants a user owns (orchestrator/ownership.ts);
- * - `remove-memberships`: remove the user from every tenant.
+ * - `remove-memberships`: remove the user from every tenant;
+ * - `export-service`: Export from the service named by the step into the job's archive (orchestrator/export/);
+ * - `seal-archive`: check the archive's files and sign its manifest.
  */
-export type StepKind = 'erase-service' | 'resolve-ownership' | 'remove-memberships';
-export const STEP_KINDS: readonly StepKind[] = ['erase-service', 'resolve-ownership', 'remove-memberships'];
+export type StepKind = 'erase-service' | 'resolve-ownership' | 'remove-memberships' | 'export-service' | 'seal-archive';
+export const STEP_KINDS: readonly StepKind[] = ['erase-service', 'resolve-ownership', 'remove-memberships', 'export-service', 'seal-archive'];
 
 export interface StepDeclaration {
   /** The service erased, or the name of a preparation step. */
@@ -37,4 +40,9 @@ export function stepsFor(subject: SubjectKind): StepDeclaration[] {
     erase('tenant', 'identity'),
     erase('auth', 'identity'),
   ];
+}
+
+/** The steps that build a subject's archive: every service's export in parallel, then the seal. */
+export function exportSteps(): StepDeclaration[] {
+  return [...ALL_SERVICES.map((name): StepDeclaration => ({ name: `export:${name}`, phase: 'export', kind: 'export-service' })), { name: 'seal', phase: 'seal', kind: 'seal-archive' }];
 }

@@ -32,8 +32,12 @@ export interface JobOptions {
   eraseOwnedTenants?: boolean;
 }
 
+/** What a job does: erase its subject, or export it into an archive (orchestrator/export/). */
+export type JobKind = 'erasure' | 'export';
+
 export interface JobRow {
   id: string;
+  job_kind: JobKind;
   subject_kind: SubjectKind;
   /**
    * The subject's id; for a job of a user whose erasure completed, the keyed hash of it
@@ -102,6 +106,13 @@ export interface JobStep {
 export type StepChanges = Partial<Omit<JobStep, 'jobId' | 'name' | 'phase' | 'kind'>>;
 
 export interface NewJob {
+  /** Default `erasure`. */
+  jobKind?: JobKind;
+  /**
+   * The archive an export job (or an erasure with export_first) builds, recorded with the job: the
+   * requester's public key the archive is encrypted to.
+   */
+  archive?: { recipient: object };
   subjectKind: SubjectKind;
   subjectId: string;
   requestedBy: string;
@@ -121,6 +132,8 @@ export interface NewJob {
    * (or not in the future): at once. A request attaching to a SCHEDULED job moves its purge earlier.
    */
   purgeAt?: Date;
+  /** For an export job: the most open export jobs `requestedBy` may have. */
+  openExportLimit?: number;
 }
 
 /** One month after `from` (GDPR Art. 12(3)), the calendar way: 31 Jan → 28/29 Feb (the date clamps to the month's end). */
@@ -160,8 +173,11 @@ export class RequestIdReused extends Error {
 /** The caller already has as many open jobs as the limit allows. */
 export class OpenJobLimitReached extends Error {
   override name = 'OpenJobLimitReached';
-  constructor(readonly limit: number) {
-    super(`open jobs per caller limit reached (${limit}); wait for one of your jobs to end`);
+  constructor(
+    readonly limit: number,
+    readonly exports = false,
+  ) {
+    super(`open ${exports ? 'export ' : ''}jobs per caller limit reached (${limit}); wait for one of your jobs to end`);
   }
 }
 
@@ -171,7 +187,7 @@ export class JobAlreadyOpen extends Error {
 }
 
 // An erased user's jobs have no subject_id any more, only its keyed hash.
-const JOB_COLUMNS = `id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
+const JOB_COLUMNS = `id, job_kind, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
   trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since,
   received_at, due_at, purge_at`;
 
@@ -285,10 +301,11 @@ export class JobStore {
       try {
         const job = await withTransaction(this.pool, async (client) => {
           if (input.openJobLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openJobLimit);
+          if (input.openExportLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openExportLimit, 'export');
           const { rows } = await client.query<JobRow>(
             `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent,
-                                       received_at, due_at, purge_at)
-             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14) RETURNING ${JOB_COLUMNS}`,
+                                       received_at, due_at, purge_at, job_kind)
+             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15) RETURNING ${JOB_COLUMNS}`,
             [
               id,
               input.subjectKind,
@@ -304,8 +321,10 @@ export class JobStore {
               receivedAt,
               input.dueAt ?? oneMonthAfter(receivedAt),
               scheduled ? input.purgeAt : null,
+              input.jobKind ?? 'erasure',
             ],
           );
+          if (input.archive) await client.query(`INSERT INTO export_archives (job_id, recipient) VALUES ($1, $2)`, [id, input.archive.recipient]);
           await client.query(
             `INSERT INTO erasure_job_steps (job_id, name, phase, kind, position, status)
              SELECT $1, s.name, s.phase, s.kind, s.position - 1, 'PENDING'
@@ -396,13 +415,13 @@ export class JobStore {
    * Refuses a new job when the caller already has `limit` open ones. The caller's advisory lock (held
    * to the end of the transaction) makes count-then-insert exact under concurrent requests.
    */
-  private async checkOpenJobLimit(client: PoolClient, requestedBy: string, limit: number): Promise<void> {
+  private async checkOpenJobLimit(client: PoolClient, requestedBy: string, limit: number, kind?: JobKind): Promise<void> {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('erasure-open-jobs:' || $1))`, [requestedBy]);
     const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN (${UNFINISHED_SQL})`,
-      [requestedBy],
+      `SELECT count(*)::int AS n FROM erasure_jobs WHERE requested_by = $1 AND status IN (${UNFINISHED_SQL}) AND ($2::text IS NULL OR job_kind = $2)`,
+      [requestedBy, kind ?? null],
     );
-    if (rows[0]!.n >= limit) throw new OpenJobLimitReached(limit);
+    if (rows[0]!.n >= limit) throw new OpenJobLimitReached(limit, kind === 'export');
   }
 
   /** The caller's job for this request id (request ids belong to their caller), else the subject's open job. */
@@ -414,7 +433,7 @@ export class JobStore {
       ]);
       const byRequest = rows[0];
       if (byRequest) {
-        if (byRequest.subject_kind !== input.subjectKind || byRequest.subject_id !== input.subjectId) {
+        if (byRequest.subject_kind !== input.subjectKind || byRequest.subject_id !== input.subjectId || byRequest.job_kind !== (input.jobKind ?? 'erasure')) {
           // The request id is the caller's own input: not repeated (it may carry anything).
           throw new RequestIdReused('request_id was already used by this caller for another subject');
         }
@@ -422,8 +441,8 @@ export class JobStore {
       }
     }
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
-      [input.subjectKind, input.subjectId],
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE job_kind = $3 AND subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
+      [input.subjectKind, input.subjectId, input.jobKind ?? 'erasure'],
     );
     return rows[0];
   }
@@ -595,7 +614,8 @@ export class JobStore {
    */
   async complete(job: JobRow, finishedAt: Date): Promise<void> {
     const head = await withTransaction(this.pool, async (client) => {
-      if (this.tombstones) {
+      // An export job erased nothing: it leaves no tombstone and gets no deletion certificate.
+      if (this.tombstones && job.job_kind === 'erasure') {
         await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
         if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
       }
@@ -603,6 +623,7 @@ export class JobStore {
       if (!this.lifecycle) return undefined;
       // The completion entry, then the certificate under the head that holds it: both or neither.
       await this.auditJob(client, 'job.completed', job, { status: 'COMPLETED' });
+      if (job.job_kind !== 'erasure') return undefined;
       return this.lifecycle.certificates.issue(client, job, await this.steps(job.id, client), finishedAt);
     });
     if (head) this.lifecycle!.heads.export(head);

@@ -53,7 +53,7 @@ export const users = defineTable(
     // Stored lower-cased (a CHECK in migrations.ts), so one address is one user whatever its case.
     email: { type: DataTypes.TEXT, allowNull: false, unique: true },
     fullName: { type: DataTypes.TEXT, allowNull: false },
-    passwordHash: { type: DataTypes.TEXT, allowNull: false },
+    passwordHash: { type: DataTypes.TEXT, allowNull: false, secret: true },
     createdAt: timestampNow(),
   },
   { modelName: 'User', erasure: { user: { deleteBy: 'id' } } },
@@ -64,7 +64,7 @@ export const refreshTokens = defineTable(
   {
     id: uuidPrimaryKey(),
     userId: foreignKey('users'),
-    tokenHash: { type: DataTypes.TEXT, allowNull: false, unique: true },
+    tokenHash: { type: DataTypes.TEXT, allowNull: false, unique: true, secret: true },
     createdAt: timestampNow(),
     expiresAt: { type: DataTypes.DATE, allowNull: false },
     revokedAt: DataTypes.DATE,

@@ -6,6 +6,8 @@ import {
   type DeleteProgress,
   type DeleteRequest,
   type EntityResult,
+  type ExportChunk,
+  type ExportRequest,
   type PreviewRequest,
   type PurgeExpiredRequest,
   type PreviewResponse,
@@ -15,6 +17,7 @@ import { CoverageError, DeletionCancelled, DeletionFailed, type ChunkEvent, type
 import { TombstoneRegistryUnavailable, type SubjectRegistry } from './tombstone-client';
 import type { SubjectKind } from './deletion/plan';
 import { RpcError, invalidArgument, requireUuid } from './errors';
+import { ExportCancelled, RowTooLarge, exportSubject } from './export';
 import { mapDatabaseError } from './pg-errors';
 import { serverStream, unary, type RpcDeps } from './rpc';
 import type { HostedService } from './server';
@@ -185,9 +188,45 @@ export function tenantDataDeletion(
     });
   });
 
+  // Who may export (the orchestrator only: every export is a job with an archive) is mesh/caller-rules.ts's.
+  const exportRows = serverStream<ExportRequest, ExportChunk>(deps, 'Export', async (request, ctx, send) => {
+    const subject = parseSubject(request.subject);
+    const startedAt = new Date();
+    const span = trace.getActiveSpan();
+    span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
+    if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
+    const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
+    try {
+      const entities = await guard(() =>
+        exportSubject(
+          engine,
+          subject.kind,
+          subject.id,
+          (batch) => send({ rows: { entity: batch.entity, rows: batch.rows, entityRowsDone: String(batch.entityRowsDone) } }),
+          ctx.signal,
+        ),
+      );
+      const totalRows = entities.reduce((sum, e) => sum + e.rows, 0);
+      log.info({ rows: totalRows }, 'export finished');
+      await send({
+        result: {
+          service: engine.serviceName,
+          entities: entities.map((e) => ({ entity: e.entity, columns: e.columns, rows: String(e.rows) })),
+          totalRows: String(totalRows),
+          startedAt,
+          finishedAt: new Date(),
+        },
+      });
+    } catch (error) {
+      if (error instanceof ExportCancelled) throw new RpcError(status.CANCELLED, 'cancelled by the client');
+      if (error instanceof RowTooLarge) throw new RpcError(status.RESOURCE_EXHAUSTED, error.message, 'EXPORT_ROW_TOO_LARGE');
+      throw error;
+    }
+  });
+
   return {
     name: TENANT_DATA_DELETION,
     definition: TenantDataDeletionService,
-    implementation: { preview, delete: erase, purgeExpired },
+    implementation: { preview, delete: erase, purgeExpired, export: exportRows },
   };
 }

@@ -202,6 +202,38 @@ export const LIMITS = {
     unit: 'jobs',
     description: 'erasure jobs one orchestrator replica runs at once; the rest wait PENDING in arrival order (each running job holds up to one pool connection at a time per step in flight)',
   },
+  exportPageRows: {
+    env: 'EXPORT_PAGE_ROWS',
+    // Measured (npm run bench -- export): 1,000-row pages took twice as long as 5,000-row ones, each page
+    // re-reading the parents of tables reached through them; 5,000 rows are about 1–2 MB of JSON.
+    default: 5_000,
+    unit: 'rows',
+    description: "rows one Export statement reads at a time (one page in a service's memory; a slow reader pauses between pages)",
+  },
+  exportArchiveMaxBytes: {
+    env: 'EXPORT_ARCHIVE_MAX_BYTES',
+    default: 2 * 1024 * 1024 * 1024,
+    unit: 'bytes',
+    description: 'largest export archive (plaintext bytes of all its files); an export beyond it fails, keeping nothing',
+  },
+  exportRetention: {
+    env: 'EXPORT_RETENTION_SECONDS',
+    default: 7 * 24 * 3600,
+    unit: 's',
+    description: 'how long a sealed export archive is kept for download before the sweep deletes it',
+  },
+  exportSweepInterval: {
+    env: 'EXPORT_SWEEP_INTERVAL_MS',
+    default: 60_000,
+    unit: 'ms',
+    description: 'how often each orchestrator replica deletes the export archives past their expiry',
+  },
+  openExportsPerCaller: {
+    env: 'ORCHESTRATOR_OPEN_EXPORTS_PER_CALLER',
+    default: 2,
+    unit: 'jobs',
+    description: 'PENDING or RUNNING export jobs one caller may have started; a new export beyond it is RESOURCE_EXHAUSTED',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

@@ -15,8 +15,17 @@ import {
 } from 'sequelize';
 import type { Retention, TablePolicy } from './deletion/policy';
 
+/** What the kit reads on a column besides Sequelize's options. */
+export interface KitColumnOptions {
+  /**
+   * The column holds a secret (a password or token hash): an Export (services/kit/export.ts) never
+   * sends it, whoever the subject is. Everything else a table declares is exported.
+   */
+  secret?: true;
+}
+
 /** A column as written in a model: a bare data type or Sequelize's column options. */
-export type ColumnSpec = DataType | ModelAttributeColumnOptions;
+export type ColumnSpec = DataType | (ModelAttributeColumnOptions & KitColumnOptions);
 
 /** How a tenant erasure treats the table's rows. Attribute names are the model's (camelCase). */
 export type TenantAnnotation<A extends string = string> =
@@ -71,6 +80,8 @@ export interface ColumnDefinition {
   options: ModelAttributeColumnOptions;
   /** SQL CHECK expressions from the column's `validate` (`isIn`, `min`, `max`). */
   checks: string[];
+  /** Never exported (`secret: true` on the column). */
+  secret: boolean;
 }
 
 /** A table declared by `defineTable`: model, schema and erasure annotation in one value. */
@@ -172,7 +183,7 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
   options: TableOptions<keyof A & string>,
 ): TableDefinition {
   const columns: ColumnDefinition[] = Object.entries(attributes).map(([attribute, spec]) => {
-    const { field, references, ...rest } = isBareType(spec) ? { type: spec } : (spec as ModelAttributeColumnOptions);
+    const { field, references, secret, ...rest } = isBareType(spec) ? { type: spec } : (spec as ModelAttributeColumnOptions & KitColumnOptions);
     const column = field ?? columnName(attribute);
     let target: ColumnDefinition['references'];
     if (references) {
@@ -189,6 +200,7 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
       references: target,
       options: rest,
       checks: checksOf(column, rest.validate),
+      secret: secret === true,
     };
   });
   const byAttribute = new Map(columns.map((c) => [c.attribute, c]));

@@ -3,6 +3,7 @@ import pino from 'pino';
 import {
   TenantDataDeletionClient,
   type DeleteProgress,
+  type ExportChunk,
   type PreviewResponse,
   type Subject,
 } from '../../gen/bakery/erasure/v1/tenant_data_deletion';
@@ -65,6 +66,22 @@ export function runDelete(
       messages.push(message);
       if (options.cancelAfter !== undefined && messages.filter((m) => m.chunk).length >= options.cancelAfter) call.cancel();
     });
+    call.on('error', (error: ServiceError) => resolve({ messages, error }));
+    call.on('end', () => resolve({ messages }));
+  });
+}
+
+export interface ExportOutcome {
+  messages: ExportChunk[];
+  error?: ServiceError;
+}
+
+/** Runs Export to its end and collects the stream. */
+export function runExport(client: TenantDataDeletionClient, subject: Subject | undefined, token: string | undefined): Promise<ExportOutcome> {
+  return new Promise((resolve) => {
+    const messages: ExportChunk[] = [];
+    const call = client.export({ subject, jobId: '' }, bearer(token));
+    call.on('data', (message: ExportChunk) => messages.push(message));
     call.on('error', (error: ServiceError) => resolve({ messages, error }));
     call.on('end', () => resolve({ messages }));
   });

@@ -94,8 +94,8 @@ export class DeletionEngine {
 
   constructor(
     readonly serviceName: string,
-    private readonly policy: DeletionPolicy,
-    private readonly pool: Pool,
+    readonly policy: DeletionPolicy,
+    readonly pool: Pool,
     private readonly chunks: ChunkConfig,
   ) {}
 
@@ -116,6 +116,11 @@ export class DeletionEngine {
 
   /** Reads the catalog and returns the plans, or throws CoverageError (fail closed). */
   async plans(kind: SubjectKind): Promise<Plans> {
+    return buildPlans(this.policy, await this.deleteOrder(), kind);
+  }
+
+  /** The tables in delete order once the catalog check passed, or throws CoverageError (fail closed). */
+  async deleteOrder(): Promise<string[]> {
     const now = performance.now();
     if (!this.sound || now - this.sound.checkedAt > SCHEMA_CHECK_TTL_MS) {
       this.sound = undefined;
@@ -124,7 +129,7 @@ export class DeletionEngine {
       if (problems.length) throw new CoverageError(problems);
       this.sound = { checkedAt: now, order: deleteOrder(this.policy, catalog) };
     }
-    return buildPlans(this.policy, this.sound.order, kind);
+    return this.sound.order;
   }
 
   /** Coverage problems right now (empty when sound); used for the erasure health status. */

@@ -372,7 +372,11 @@ export interface DeleteTenantRequest {
     | Duration
     | undefined;
   /** received_time is when the request was first received, if earlier than now (never in the future). */
-  receivedTime?: Date | undefined;
+  receivedTime?:
+    | Date
+    | undefined;
+  /** export_first runs an export of the tenant first; the erasure starts only once its archive is sealed and verified. */
+  exportFirst?: ExportFirst | undefined;
 }
 
 /** DeleteUserRequest starts or attaches to a user erasure job. */
@@ -397,7 +401,11 @@ export interface DeleteUserRequest {
     | Duration
     | undefined;
   /** received_time is when the request was first received, if earlier than now (never in the future). */
-  receivedTime?: Date | undefined;
+  receivedTime?:
+    | Date
+    | undefined;
+  /** export_first runs an export of the user first; the erasure starts only once its archive is sealed and verified. */
+  exportFirst?: ExportFirst | undefined;
 }
 
 /** WatchJobRequest names the job to watch. */
@@ -562,6 +570,78 @@ export interface RestoreUserRequest {
 export interface RestoreUserResponse {
   /** job is the job's state. */
   job?: Job | undefined;
+}
+
+/** ExportFirst asks an erasure to export its subject first. */
+export interface ExportFirst {
+  /** recipient_jwk is the public JWK (EC P-256/384/521 or OKP X25519) the archive is encrypted to. */
+  recipientJwk: string;
+}
+
+/** ExportTenantRequest asks to export a tenant's data. */
+export interface ExportTenantRequest {
+  /** tenant_id is the UUID of the tenant; required. */
+  tenantId: string;
+  /** recipient_jwk is the public JWK (EC P-256/384/521 or OKP X25519) the archive is encrypted to; required. */
+  recipientJwk: string;
+  /** request_id is an optional idempotency key. */
+  requestId: string;
+  /** detach ends the stream after the first snapshot; the job runs on. */
+  detach: boolean;
+}
+
+/** ExportUserRequest asks to export a user's data. */
+export interface ExportUserRequest {
+  /** user_id is the UUID of the user; required. */
+  userId: string;
+  /** recipient_jwk is the public JWK the archive is encrypted to; required. */
+  recipientJwk: string;
+  /** request_id is an optional idempotency key. */
+  requestId: string;
+  /** detach ends the stream after the first snapshot; the job runs on. */
+  detach: boolean;
+}
+
+/** GetExportRequest names an export job. */
+export interface GetExportRequest {
+  /** job_id is the export job's UUID. */
+  jobId: string;
+}
+
+/** GetExportResponse describes an export job's archive. */
+export interface GetExportResponse {
+  /** job_id is the export job's UUID. */
+  jobId: string;
+  /** status is the job's status; the archive can be downloaded once it is COMPLETED. */
+  status: JobStatus;
+  /** manifest_jws is the manifest signed by the orchestrator (empty until sealed). */
+  manifestJws: string;
+  /** manifest_sha256 is the SHA-256 of manifest_jws, hex. */
+  manifestSha256: string;
+  /** size_bytes is the plaintext size of the archive's files. */
+  sizeBytes: string;
+  /** seal_time is when the manifest was signed. */
+  sealTime?:
+    | Date
+    | undefined;
+  /** expire_time is when the archive is deleted. */
+  expireTime?:
+    | Date
+    | undefined;
+  /** deleted says the archive was deleted (expired). */
+  deleted: boolean;
+}
+
+/** DownloadExportRequest names the export job whose archive is downloaded. */
+export interface DownloadExportRequest {
+  /** job_id is the export job's UUID. */
+  jobId: string;
+}
+
+/** DownloadExportResponse is a piece of the encrypted archive file. */
+export interface DownloadExportResponse {
+  /** data is the next bytes of the archive file. */
+  data: Buffer;
 }
 
 function createBaseStep(): Step {
@@ -2121,7 +2201,14 @@ export const PreviewTenantDeletionResponse: MessageFns<PreviewTenantDeletionResp
 };
 
 function createBaseDeleteTenantRequest(): DeleteTenantRequest {
-  return { tenantId: "", requestId: "", detach: false, gracePeriod: undefined, receivedTime: undefined };
+  return {
+    tenantId: "",
+    requestId: "",
+    detach: false,
+    gracePeriod: undefined,
+    receivedTime: undefined,
+    exportFirst: undefined,
+  };
 }
 
 export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
@@ -2140,6 +2227,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     }
     if (message.receivedTime !== undefined) {
       Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(42).fork()).join();
+    }
+    if (message.exportFirst !== undefined) {
+      ExportFirst.encode(message.exportFirst, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2197,6 +2287,14 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
             message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.exportFirst = ExportFirst.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2232,6 +2330,11 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
         : isSet(object.received_time)
         ? fromJsonTimestamp(object.received_time)
         : undefined,
+      exportFirst: isSet(object.exportFirst)
+        ? ExportFirst.fromJSON(object.exportFirst)
+        : isSet(object.export_first)
+        ? ExportFirst.fromJSON(object.export_first)
+        : undefined,
     };
   },
 
@@ -2252,6 +2355,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     if (message.receivedTime !== undefined) {
       obj.receivedTime = message.receivedTime.toISOString();
     }
+    if (message.exportFirst !== undefined) {
+      obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
+    }
     return obj;
   },
 
@@ -2267,6 +2373,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
       ? Duration.fromPartial(object.gracePeriod)
       : undefined;
     message.receivedTime = object.receivedTime ?? undefined;
+    message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
+      ? ExportFirst.fromPartial(object.exportFirst)
+      : undefined;
     return message;
   },
 };
@@ -2279,6 +2388,7 @@ function createBaseDeleteUserRequest(): DeleteUserRequest {
     detach: false,
     gracePeriod: undefined,
     receivedTime: undefined,
+    exportFirst: undefined,
   };
 }
 
@@ -2301,6 +2411,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     }
     if (message.receivedTime !== undefined) {
       Timestamp.encode(toTimestamp(message.receivedTime), writer.uint32(50).fork()).join();
+    }
+    if (message.exportFirst !== undefined) {
+      ExportFirst.encode(message.exportFirst, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2366,6 +2479,14 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.receivedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.exportFirst = ExportFirst.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2406,6 +2527,11 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
         : isSet(object.received_time)
         ? fromJsonTimestamp(object.received_time)
         : undefined,
+      exportFirst: isSet(object.exportFirst)
+        ? ExportFirst.fromJSON(object.exportFirst)
+        : isSet(object.export_first)
+        ? ExportFirst.fromJSON(object.export_first)
+        : undefined,
     };
   },
 
@@ -2429,6 +2555,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     if (message.receivedTime !== undefined) {
       obj.receivedTime = message.receivedTime.toISOString();
     }
+    if (message.exportFirst !== undefined) {
+      obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
+    }
     return obj;
   },
 
@@ -2445,6 +2574,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
       ? Duration.fromPartial(object.gracePeriod)
       : undefined;
     message.receivedTime = object.receivedTime ?? undefined;
+    message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
+      ? ExportFirst.fromPartial(object.exportFirst)
+      : undefined;
     return message;
   },
 };
@@ -4214,6 +4346,764 @@ export const RestoreUserResponse: MessageFns<RestoreUserResponse> = {
   },
 };
 
+function createBaseExportFirst(): ExportFirst {
+  return { recipientJwk: "" };
+}
+
+export const ExportFirst: MessageFns<ExportFirst> = {
+  encode(message: ExportFirst, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.recipientJwk !== "") {
+      writer.uint32(10).string(message.recipientJwk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportFirst {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportFirst();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.recipientJwk = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportFirst {
+    return {
+      recipientJwk: isSet(object.recipientJwk)
+        ? globalThis.String(object.recipientJwk)
+        : isSet(object.recipient_jwk)
+        ? globalThis.String(object.recipient_jwk)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportFirst): unknown {
+    const obj: any = {};
+    if (message.recipientJwk !== "") {
+      obj.recipientJwk = message.recipientJwk;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportFirst>): ExportFirst {
+    return ExportFirst.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportFirst>): ExportFirst {
+    const message = createBaseExportFirst();
+    message.recipientJwk = object.recipientJwk ?? "";
+    return message;
+  },
+};
+
+function createBaseExportTenantRequest(): ExportTenantRequest {
+  return { tenantId: "", recipientJwk: "", requestId: "", detach: false };
+}
+
+export const ExportTenantRequest: MessageFns<ExportTenantRequest> = {
+  encode(message: ExportTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.recipientJwk !== "") {
+      writer.uint32(18).string(message.recipientJwk);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    if (message.detach !== false) {
+      writer.uint32(32).bool(message.detach);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.recipientJwk = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.detach = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportTenantRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      recipientJwk: isSet(object.recipientJwk)
+        ? globalThis.String(object.recipientJwk)
+        : isSet(object.recipient_jwk)
+        ? globalThis.String(object.recipient_jwk)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+    };
+  },
+
+  toJSON(message: ExportTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.recipientJwk !== "") {
+      obj.recipientJwk = message.recipientJwk;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.detach !== false) {
+      obj.detach = message.detach;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportTenantRequest>): ExportTenantRequest {
+    return ExportTenantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportTenantRequest>): ExportTenantRequest {
+    const message = createBaseExportTenantRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.recipientJwk = object.recipientJwk ?? "";
+    message.requestId = object.requestId ?? "";
+    message.detach = object.detach ?? false;
+    return message;
+  },
+};
+
+function createBaseExportUserRequest(): ExportUserRequest {
+  return { userId: "", recipientJwk: "", requestId: "", detach: false };
+}
+
+export const ExportUserRequest: MessageFns<ExportUserRequest> = {
+  encode(message: ExportUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.recipientJwk !== "") {
+      writer.uint32(18).string(message.recipientJwk);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    if (message.detach !== false) {
+      writer.uint32(32).bool(message.detach);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.recipientJwk = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.detach = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportUserRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      recipientJwk: isSet(object.recipientJwk)
+        ? globalThis.String(object.recipientJwk)
+        : isSet(object.recipient_jwk)
+        ? globalThis.String(object.recipient_jwk)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+    };
+  },
+
+  toJSON(message: ExportUserRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.recipientJwk !== "") {
+      obj.recipientJwk = message.recipientJwk;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.detach !== false) {
+      obj.detach = message.detach;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportUserRequest>): ExportUserRequest {
+    return ExportUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportUserRequest>): ExportUserRequest {
+    const message = createBaseExportUserRequest();
+    message.userId = object.userId ?? "";
+    message.recipientJwk = object.recipientJwk ?? "";
+    message.requestId = object.requestId ?? "";
+    message.detach = object.detach ?? false;
+    return message;
+  },
+};
+
+function createBaseGetExportRequest(): GetExportRequest {
+  return { jobId: "" };
+}
+
+export const GetExportRequest: MessageFns<GetExportRequest> = {
+  encode(message: GetExportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetExportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetExportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetExportRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetExportRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetExportRequest>): GetExportRequest {
+    return GetExportRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetExportRequest>): GetExportRequest {
+    const message = createBaseGetExportRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetExportResponse(): GetExportResponse {
+  return {
+    jobId: "",
+    status: 0,
+    manifestJws: "",
+    manifestSha256: "",
+    sizeBytes: "0",
+    sealTime: undefined,
+    expireTime: undefined,
+    deleted: false,
+  };
+}
+
+export const GetExportResponse: MessageFns<GetExportResponse> = {
+  encode(message: GetExportResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.manifestJws !== "") {
+      writer.uint32(26).string(message.manifestJws);
+    }
+    if (message.manifestSha256 !== "") {
+      writer.uint32(34).string(message.manifestSha256);
+    }
+    if (message.sizeBytes !== "0") {
+      writer.uint32(40).int64(message.sizeBytes);
+    }
+    if (message.sealTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.sealTime), writer.uint32(50).fork()).join();
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(58).fork()).join();
+    }
+    if (message.deleted !== false) {
+      writer.uint32(64).bool(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetExportResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetExportResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.manifestJws = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.manifestSha256 = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sizeBytes = reader.int64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sealTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetExportResponse {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      status: isSet(object.status) ? jobStatusFromJSON(object.status) : 0,
+      manifestJws: isSet(object.manifestJws)
+        ? globalThis.String(object.manifestJws)
+        : isSet(object.manifest_jws)
+        ? globalThis.String(object.manifest_jws)
+        : "",
+      manifestSha256: isSet(object.manifestSha256)
+        ? globalThis.String(object.manifestSha256)
+        : isSet(object.manifest_sha256)
+        ? globalThis.String(object.manifest_sha256)
+        : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.String(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.String(object.size_bytes)
+        : "0",
+      sealTime: isSet(object.sealTime)
+        ? fromJsonTimestamp(object.sealTime)
+        : isSet(object.seal_time)
+        ? fromJsonTimestamp(object.seal_time)
+        : undefined,
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+    };
+  },
+
+  toJSON(message: GetExportResponse): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.status !== 0) {
+      obj.status = jobStatusToJSON(message.status);
+    }
+    if (message.manifestJws !== "") {
+      obj.manifestJws = message.manifestJws;
+    }
+    if (message.manifestSha256 !== "") {
+      obj.manifestSha256 = message.manifestSha256;
+    }
+    if (message.sizeBytes !== "0") {
+      obj.sizeBytes = message.sizeBytes;
+    }
+    if (message.sealTime !== undefined) {
+      obj.sealTime = message.sealTime.toISOString();
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetExportResponse>): GetExportResponse {
+    return GetExportResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetExportResponse>): GetExportResponse {
+    const message = createBaseGetExportResponse();
+    message.jobId = object.jobId ?? "";
+    message.status = object.status ?? 0;
+    message.manifestJws = object.manifestJws ?? "";
+    message.manifestSha256 = object.manifestSha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? "0";
+    message.sealTime = object.sealTime ?? undefined;
+    message.expireTime = object.expireTime ?? undefined;
+    message.deleted = object.deleted ?? false;
+    return message;
+  },
+};
+
+function createBaseDownloadExportRequest(): DownloadExportRequest {
+  return { jobId: "" };
+}
+
+export const DownloadExportRequest: MessageFns<DownloadExportRequest> = {
+  encode(message: DownloadExportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadExportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadExportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadExportRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DownloadExportRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DownloadExportRequest>): DownloadExportRequest {
+    return DownloadExportRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DownloadExportRequest>): DownloadExportRequest {
+    const message = createBaseDownloadExportRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseDownloadExportResponse(): DownloadExportResponse {
+  return { data: Buffer.alloc(0) };
+}
+
+export const DownloadExportResponse: MessageFns<DownloadExportResponse> = {
+  encode(message: DownloadExportResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadExportResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadExportResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadExportResponse {
+    return { data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: DownloadExportResponse): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DownloadExportResponse>): DownloadExportResponse {
+    return DownloadExportResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DownloadExportResponse>): DownloadExportResponse {
+    const message = createBaseDownloadExportResponse();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -4401,6 +5291,60 @@ export const DeletionOrchestratorService = {
     responseSerialize: (value: RestoreUserResponse): Buffer => Buffer.from(RestoreUserResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestoreUserResponse => RestoreUserResponse.decode(value),
   },
+  /**
+   * ExportTenant starts an export job of the tenant (or attaches to its open one) and streams it: every
+   * service's rows of the tenant into one archive encrypted to `recipient_jwk`, with a signed manifest.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportTenant: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ExportTenant" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportTenantRequest): Buffer => Buffer.from(ExportTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportTenantRequest => ExportTenantRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /**
+   * ExportUser starts an export job of the user's rows (their own and the rows that reference them).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportUser: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ExportUser" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportUserRequest): Buffer => Buffer.from(ExportUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportUserRequest => ExportUserRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /** GetExport returns an export job's archive: its signed manifest, size and expiry. */
+  getExport: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/GetExport" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetExportRequest): Buffer => Buffer.from(GetExportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetExportRequest => GetExportRequest.decode(value),
+    responseSerialize: (value: GetExportResponse): Buffer => Buffer.from(GetExportResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetExportResponse => GetExportResponse.decode(value),
+  },
+  /**
+   * DownloadExport streams a sealed archive, encrypted, in the format of README.md ("Export").
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   */
+  downloadExport: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/DownloadExport" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadExportRequest): Buffer =>
+      Buffer.from(DownloadExportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadExportRequest => DownloadExportRequest.decode(value),
+    responseSerialize: (value: DownloadExportResponse): Buffer =>
+      Buffer.from(DownloadExportResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DownloadExportResponse => DownloadExportResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -4470,6 +5414,26 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    * nothing was deleted, and the job ends CANCELLED. Callers: operators and services.
    */
   restoreUser: handleUnaryCall<RestoreUserRequest, RestoreUserResponse>;
+  /**
+   * ExportTenant starts an export job of the tenant (or attaches to its open one) and streams it: every
+   * service's rows of the tenant into one archive encrypted to `recipient_jwk`, with a signed manifest.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportTenant: handleServerStreamingCall<ExportTenantRequest, JobEvent>;
+  /**
+   * ExportUser starts an export job of the user's rows (their own and the rows that reference them).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportUser: handleServerStreamingCall<ExportUserRequest, JobEvent>;
+  /** GetExport returns an export job's archive: its signed manifest, size and expiry. */
+  getExport: handleUnaryCall<GetExportRequest, GetExportResponse>;
+  /**
+   * DownloadExport streams a sealed archive, encrypted, in the format of README.md ("Export").
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   */
+  downloadExport: handleServerStreamingCall<DownloadExportRequest, DownloadExportResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -4694,6 +5658,58 @@ export interface DeletionOrchestratorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RestoreUserResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * ExportTenant starts an export job of the tenant (or attaches to its open one) and streams it: every
+   * service's rows of the tenant into one archive encrypted to `recipient_jwk`, with a signed manifest.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportTenant(request: ExportTenantRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  exportTenant(
+    request: ExportTenantRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /**
+   * ExportUser starts an export job of the user's rows (their own and the rows that reference them).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  exportUser(request: ExportUserRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  exportUser(
+    request: ExportUserRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** GetExport returns an export job's archive: its signed manifest, size and expiry. */
+  getExport(
+    request: GetExportRequest,
+    callback: (error: ServiceError | null, response: GetExportResponse) => void,
+  ): ClientUnaryCall;
+  getExport(
+    request: GetExportRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetExportResponse) => void,
+  ): ClientUnaryCall;
+  getExport(
+    request: GetExportRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetExportResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * DownloadExport streams a sealed archive, encrypted, in the format of README.md ("Export").
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   */
+  downloadExport(
+    request: DownloadExportRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadExportResponse>;
+  downloadExport(
+    request: DownloadExportRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadExportResponse>;
 }
 
 export const DeletionOrchestratorClient = makeGenericClientConstructor(
@@ -4704,6 +5720,14 @@ export const DeletionOrchestratorClient = makeGenericClientConstructor(
   service: typeof DeletionOrchestratorService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

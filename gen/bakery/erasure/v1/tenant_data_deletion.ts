@@ -210,6 +210,62 @@ export interface DeleteResult {
   policyFingerprint: string;
 }
 
+/** ExportRequest asks for a copy of the subject's rows. */
+export interface ExportRequest {
+  /** subject is the tenant or user to export; required. */
+  subject?:
+    | Subject
+    | undefined;
+  /** job_id optionally names the orchestrator job this call belongs to, for logs and traces. */
+  jobId: string;
+}
+
+/** ExportChunk is one message of an Export stream: a page of rows, or the final result. */
+export interface ExportChunk {
+  /** rows carries rows of one entity. */
+  rows?:
+    | ExportRows
+    | undefined;
+  /** result is the last message of the stream. */
+  result?: ExportResult | undefined;
+}
+
+/** ExportRows is a page (or part of a page) of one entity's rows. */
+export interface ExportRows {
+  /** entity is the table name. */
+  entity: string;
+  /** rows holds one JSON object per row (column name to value, as PostgreSQL's json rendering spells it). */
+  rows: string[];
+  /** entity_rows_done is the number of the entity's rows sent so far, these included. */
+  entityRowsDone: string;
+}
+
+/** ExportedEntity is the outcome of an Export for one entity. */
+export interface ExportedEntity {
+  /** entity is the table name. */
+  entity: string;
+  /** columns are the exported columns, in the order each row object lists them. */
+  columns: string[];
+  /** rows is the number of rows sent. */
+  rows: string;
+}
+
+/** ExportResult is the final message of an Export stream. */
+export interface ExportResult {
+  /** service is the name of the service that answered. */
+  service: string;
+  /** entities lists every entity the subject kind covers (also those with no rows), in export order. */
+  entities: ExportedEntity[];
+  /** total_rows is the sum of rows over entities. */
+  totalRows: string;
+  /** started_at is when the export started. */
+  startedAt?:
+    | Date
+    | undefined;
+  /** finished_at is when the export finished. */
+  finishedAt?: Date | undefined;
+}
+
 function createBasePurgeExpiredRequest(): PurgeExpiredRequest {
   return { jobId: "" };
 }
@@ -1462,6 +1518,539 @@ export const DeleteResult: MessageFns<DeleteResult> = {
   },
 };
 
+function createBaseExportRequest(): ExportRequest {
+  return { subject: undefined, jobId: "" };
+}
+
+export const ExportRequest: MessageFns<ExportRequest> = {
+  encode(message: ExportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    if (message.jobId !== "") {
+      writer.uint32(18).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportRequest {
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportRequest): unknown {
+    const obj: any = {};
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportRequest>): ExportRequest {
+    return ExportRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportRequest>): ExportRequest {
+    const message = createBaseExportRequest();
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseExportChunk(): ExportChunk {
+  return { rows: undefined, result: undefined };
+}
+
+export const ExportChunk: MessageFns<ExportChunk> = {
+  encode(message: ExportChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rows !== undefined) {
+      ExportRows.encode(message.rows, writer.uint32(10).fork()).join();
+    }
+    if (message.result !== undefined) {
+      ExportResult.encode(message.result, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rows = ExportRows.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = ExportResult.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportChunk {
+    return {
+      rows: isSet(object.rows) ? ExportRows.fromJSON(object.rows) : undefined,
+      result: isSet(object.result) ? ExportResult.fromJSON(object.result) : undefined,
+    };
+  },
+
+  toJSON(message: ExportChunk): unknown {
+    const obj: any = {};
+    if (message.rows !== undefined) {
+      obj.rows = ExportRows.toJSON(message.rows);
+    }
+    if (message.result !== undefined) {
+      obj.result = ExportResult.toJSON(message.result);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportChunk>): ExportChunk {
+    return ExportChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportChunk>): ExportChunk {
+    const message = createBaseExportChunk();
+    message.rows = (object.rows !== undefined && object.rows !== null)
+      ? ExportRows.fromPartial(object.rows)
+      : undefined;
+    message.result = (object.result !== undefined && object.result !== null)
+      ? ExportResult.fromPartial(object.result)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExportRows(): ExportRows {
+  return { entity: "", rows: [], entityRowsDone: "0" };
+}
+
+export const ExportRows: MessageFns<ExportRows> = {
+  encode(message: ExportRows, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entity !== "") {
+      writer.uint32(10).string(message.entity);
+    }
+    for (const v of message.rows) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.entityRowsDone !== "0") {
+      writer.uint32(24).int64(message.entityRowsDone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportRows {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportRows();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entity = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rows.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.entityRowsDone = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportRows {
+    return {
+      entity: isSet(object.entity) ? globalThis.String(object.entity) : "",
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => globalThis.String(e)) : [],
+      entityRowsDone: isSet(object.entityRowsDone)
+        ? globalThis.String(object.entityRowsDone)
+        : isSet(object.entity_rows_done)
+        ? globalThis.String(object.entity_rows_done)
+        : "0",
+    };
+  },
+
+  toJSON(message: ExportRows): unknown {
+    const obj: any = {};
+    if (message.entity !== "") {
+      obj.entity = message.entity;
+    }
+    if (message.rows?.length) {
+      obj.rows = message.rows;
+    }
+    if (message.entityRowsDone !== "0") {
+      obj.entityRowsDone = message.entityRowsDone;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportRows>): ExportRows {
+    return ExportRows.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportRows>): ExportRows {
+    const message = createBaseExportRows();
+    message.entity = object.entity ?? "";
+    message.rows = object.rows?.map((e) => e) || [];
+    message.entityRowsDone = object.entityRowsDone ?? "0";
+    return message;
+  },
+};
+
+function createBaseExportedEntity(): ExportedEntity {
+  return { entity: "", columns: [], rows: "0" };
+}
+
+export const ExportedEntity: MessageFns<ExportedEntity> = {
+  encode(message: ExportedEntity, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entity !== "") {
+      writer.uint32(10).string(message.entity);
+    }
+    for (const v of message.columns) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.rows !== "0") {
+      writer.uint32(24).int64(message.rows);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportedEntity {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportedEntity();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entity = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.columns.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rows = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportedEntity {
+    return {
+      entity: isSet(object.entity) ? globalThis.String(object.entity) : "",
+      columns: globalThis.Array.isArray(object?.columns) ? object.columns.map((e: any) => globalThis.String(e)) : [],
+      rows: isSet(object.rows) ? globalThis.String(object.rows) : "0",
+    };
+  },
+
+  toJSON(message: ExportedEntity): unknown {
+    const obj: any = {};
+    if (message.entity !== "") {
+      obj.entity = message.entity;
+    }
+    if (message.columns?.length) {
+      obj.columns = message.columns;
+    }
+    if (message.rows !== "0") {
+      obj.rows = message.rows;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportedEntity>): ExportedEntity {
+    return ExportedEntity.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportedEntity>): ExportedEntity {
+    const message = createBaseExportedEntity();
+    message.entity = object.entity ?? "";
+    message.columns = object.columns?.map((e) => e) || [];
+    message.rows = object.rows ?? "0";
+    return message;
+  },
+};
+
+function createBaseExportResult(): ExportResult {
+  return { service: "", entities: [], totalRows: "0", startedAt: undefined, finishedAt: undefined };
+}
+
+export const ExportResult: MessageFns<ExportResult> = {
+  encode(message: ExportResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    for (const v of message.entities) {
+      ExportedEntity.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.totalRows !== "0") {
+      writer.uint32(24).int64(message.totalRows);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entities.push(ExportedEntity.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalRows = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportResult {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      entities: globalThis.Array.isArray(object?.entities)
+        ? object.entities.map((e: any) => ExportedEntity.fromJSON(e))
+        : [],
+      totalRows: isSet(object.totalRows)
+        ? globalThis.String(object.totalRows)
+        : isSet(object.total_rows)
+        ? globalThis.String(object.total_rows)
+        : "0",
+      startedAt: isSet(object.startedAt)
+        ? fromJsonTimestamp(object.startedAt)
+        : isSet(object.started_at)
+        ? fromJsonTimestamp(object.started_at)
+        : undefined,
+      finishedAt: isSet(object.finishedAt)
+        ? fromJsonTimestamp(object.finishedAt)
+        : isSet(object.finished_at)
+        ? fromJsonTimestamp(object.finished_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExportResult): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities.map((e) => ExportedEntity.toJSON(e));
+    }
+    if (message.totalRows !== "0") {
+      obj.totalRows = message.totalRows;
+    }
+    if (message.startedAt !== undefined) {
+      obj.startedAt = message.startedAt.toISOString();
+    }
+    if (message.finishedAt !== undefined) {
+      obj.finishedAt = message.finishedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportResult>): ExportResult {
+    return ExportResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportResult>): ExportResult {
+    const message = createBaseExportResult();
+    message.service = object.service ?? "";
+    message.entities = object.entities?.map((e) => ExportedEntity.fromPartial(e)) || [];
+    message.totalRows = object.totalRows ?? "0";
+    message.startedAt = object.startedAt ?? undefined;
+    message.finishedAt = object.finishedAt ?? undefined;
+    return message;
+  },
+};
+
 /**
  * TenantDataDeletion is implemented by every service that holds tenant or user data. It previews and
  * performs the erasure of one subject's rows in that service's own database. Callers must present a
@@ -1516,6 +2105,22 @@ export const TenantDataDeletionService = {
     responseSerialize: (value: DeleteProgress): Buffer => Buffer.from(DeleteProgress.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteProgress => DeleteProgress.decode(value),
   },
+  /**
+   * Export streams a copy of the subject's rows, entity by entity in pages, then a final result. The
+   * rows are the same ones an erasure acts on (a tenant's rows; a user's own rows and the rows whose
+   * columns reference the user, including ones an erasure keeps); columns declared secret in the
+   * service's models (password and token hashes) are never sent. It changes nothing.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   */
+  export: {
+    path: "/bakery.erasure.v1.TenantDataDeletion/Export" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportRequest): Buffer => Buffer.from(ExportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportRequest => ExportRequest.decode(value),
+    responseSerialize: (value: ExportChunk): Buffer => Buffer.from(ExportChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportChunk => ExportChunk.decode(value),
+  },
 } as const;
 
 export interface TenantDataDeletionServer extends UntypedServiceImplementation {
@@ -1541,6 +2146,14 @@ export interface TenantDataDeletionServer extends UntypedServiceImplementation {
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   purgeExpired: handleServerStreamingCall<PurgeExpiredRequest, DeleteProgress>;
+  /**
+   * Export streams a copy of the subject's rows, entity by entity in pages, then a final result. The
+   * rows are the same ones an erasure acts on (a tenant's rows; a user's own rows and the rows whose
+   * columns reference the user, including ones an erasure keeps); columns declared secret in the
+   * service's models (password and token hashes) are never sent. It changes nothing.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   */
+  export: handleServerStreamingCall<ExportRequest, ExportChunk>;
 }
 
 export interface TenantDataDeletionClient extends Client {
@@ -1590,6 +2203,19 @@ export interface TenantDataDeletionClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DeleteProgress>;
+  /**
+   * Export streams a copy of the subject's rows, entity by entity in pages, then a final result. The
+   * rows are the same ones an erasure acts on (a tenant's rows; a user's own rows and the rows whose
+   * columns reference the user, including ones an erasure keeps); columns declared secret in the
+   * service's models (password and token hashes) are never sent. It changes nothing.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   */
+  export(request: ExportRequest, options?: Partial<CallOptions>): ClientReadableStream<ExportChunk>;
+  export(
+    request: ExportRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportChunk>;
 }
 
 export const TenantDataDeletionClient = makeGenericClientConstructor(
