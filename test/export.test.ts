@@ -25,6 +25,7 @@ import { codeOf } from './support/identity';
 import { OtlpReceiver } from './support/otlp-receiver';
 import { Writable } from 'node:stream';
 import { runCli } from '../cli/erasure';
+import { AT_ONCE } from '../orchestrator/grace';
 import { TEST_DATA_DIR } from './support/keys';
 
 const definitions: DomainService[] = [...domainServiceDefinitions(), ...identityServiceDefinitions().map((s) => s.definition)];
@@ -323,7 +324,7 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   await seed(tenantId, 1500, 3);
   const expected = await addedRows(before);
   const run = await collect(
-    client.deleteTenant({ tenantId, requestId: '', detach: false, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
+    client.deleteTenant({ gracePeriod: AT_ONCE, tenantId, requestId: '', detach: false, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
   );
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.finished?.error);
   const steps = run.finished!.steps;
@@ -335,13 +336,17 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   t.true(erasures.every((s) => s.startTime! >= sealed.endTime!), 'no erasure started before the archive was sealed');
   const { rows: left } = await pools.get('orders')!.query(`SELECT count(*)::int AS n FROM customer_orders WHERE tenant_id = $1`, [tenantId]);
   t.is(left[0].n, 0, 'the tenant was erased');
+  // The erasure's certificate names the archive it made first (manifest hash and expiry).
+  const certificate = await unaryCall(client, 'getCertificate', { jobId: run.finished!.id }, { metadata: bearerMetadata(token) });
+  const { rows: archived } = await pools.get('orchestrator')!.query(`SELECT manifest_sha256, expires_at FROM export_archives WHERE job_id = $1`, [run.finished!.id]);
+  t.deepEqual(JSON.parse(certificate.payloadJson).export_archive, { manifest_sha256: archived[0].manifest_sha256, expires_at: archived[0].expires_at.toISOString() });
 
   // An erasure already open without export_first is not joined by one that asks for it.
   const other = randomUUID();
   await seed(other, 3000, 2);
-  const plain = await collect(client.deleteTenant({ tenantId: other, requestId: '', detach: true }, bearerMetadata(token)));
+  const plain = await collect(client.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId: '', detach: true }, bearerMetadata(token)));
   const late = await collect(
-    client.deleteTenant({ tenantId: other, requestId: '', detach: true, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
+    client.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId: '', detach: true, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
   );
   if (plain.snapshot) {
     const state = await pools.get('orchestrator')!.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [plain.snapshot.id]);
@@ -370,6 +375,8 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   t.true(info?.deleted, 'the sweep deleted the archive');
   const { rows: chunks } = await pools.get('orchestrator')!.query(`SELECT count(*)::int AS n FROM export_chunks WHERE job_id = $1`, [run.finished!.id]);
   t.is(chunks[0].n, 0, 'no chunk is left');
+  const { rows: audited } = await pools.get('orchestrator')!.query(`SELECT count(*)::int AS n FROM erasure_audit_log WHERE kind = 'export.deleted' AND job_id = $1`, [run.finished!.id]);
+  t.is(audited[0].n, 1, 'the deletion of the archive is an entry of the audit chain');
   t.is(await codeOf(download(run.finished!.id)), 'NOT_FOUND');
 });
 
