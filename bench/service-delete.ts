@@ -56,7 +56,8 @@ async function ourRun(url: string, tenantId: string): Promise<{ ms: number; rows
   const child = await startServiceProcess(
     'orders',
     address,
-    { ...process.env, LOG_LEVEL: 'warn', ORDERS_DATABASE_URL: url, MIGRATE: 'false', ...processKeyEnv(keys.dir, 'orders') },
+    // No orchestrator here: the resurrection sweep neither waits for a registry nor retries during the measurement.
+    { ...process.env, LOG_LEVEL: 'warn', ORDERS_DATABASE_URL: url, MIGRATE: 'false', RESURRECTION_SWEEP_STARTUP_WAIT_MS: '0', RESURRECTION_SWEEP_RETRY_MS: '3600000', ...processKeyEnv(keys.dir, 'orders') },
     { timeoutMs: 60_000 },
   );
   const client = new TenantDataDeletionClient(address, credentials.createInsecure());
