@@ -251,6 +251,31 @@ export class WebhookOutbox {
   }
 }
 
+/** One outbox row as an operator sees it (`erasure notifications`): the receiver by host only (its path may hold a token). */
+export interface DeliveryRecord {
+  event_id: string;
+  job_id: string;
+  status: string;
+  host: string;
+  attempts: number;
+  last_status: number | null;
+  last_error: string;
+  created_at: Date;
+  next_attempt_at: Date | null;
+  delivered_at: Date | null;
+}
+
+/** The newest deliveries (of one job, when given), newest first. */
+export async function listDeliveries(pool: Pool, filter: { jobId?: string; limit: number }): Promise<DeliveryRecord[]> {
+  const { rows } = await pool.query<DeliveryRecord & { url: string }>(
+    `SELECT event_id, job_id, status, url, attempts, last_status, last_error, created_at,
+            CASE WHEN delivered_at IS NULL THEN next_attempt_at END AS next_attempt_at, delivered_at
+       FROM webhook_outbox WHERE $1::uuid IS NULL OR job_id = $1 ORDER BY id DESC LIMIT $2`,
+    [filter.jobId ?? null, filter.limit],
+  );
+  return rows.map(({ url, ...row }) => ({ ...row, host: new URL(url).host }));
+}
+
 type DeliveryOutcome =
   | { kind: 'delivered'; status: number }
   | { kind: 'http_error'; status: number; error: string }

@@ -17,6 +17,7 @@ import { AT_ONCE } from '../orchestrator/grace';
 import { webhookSettings } from '../orchestrator/webhooks';
 import { ConfigError } from '../services/kit/config';
 import { seedTenant } from '../services/seed';
+import { cli } from './support/cli';
 import { testServerUrl } from './support/database';
 import { meshPools, rowsMentioning } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
@@ -265,4 +266,18 @@ test.serial('an orchestrator killed between the status change and the delivery l
   t.true(requests.every((r) => verifySignature(r.headers['x-erasure-signature'] as string, r.body)));
   t.is(rows[0]!.attempts, requests.length);
   assertNoPersonalData(t, requests.map((r) => r.body), personal);
+
+  // The operator's view: `erasure notifications --job` lists the delivery from the outbox.
+  const env = { ORCHESTRATOR_DATABASE_URL: mesh.databases.orchestrator! };
+  const listed = await cli(['notifications', '--job', job.id, '--json'], env);
+  t.is(listed.code, 0, listed.stderr);
+  const [delivery] = JSON.parse(listed.stdout);
+  t.like(delivery, { event_id: rows[0]!.event_id, job_id: job.id, status: 'COMPLETED', host: new URL(receiver.url).host, attempts: requests.length, last_status: 204, next_attempt_at: null });
+  t.truthy(delivery.delivered_at);
+  const text = await cli(['notifications', '--job', job.id], env);
+  t.regex(text.stdout, new RegExp(`${rows[0]!.event_id}.*COMPLETED`));
+  t.false(text.stdout.includes('/hooks/erasure'), 'the receiver by host only');
+  const bad = await cli(['notifications', '--job', 'not-a-uuid'], env);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--job must be a UUID/);
 });
