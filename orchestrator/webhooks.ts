@@ -107,6 +107,8 @@ export class WebhookOutbox {
   private stopped = true;
   private loop?: Promise<void>;
   private readonly wake = { resolve: undefined as (() => void) | undefined };
+  /** Aborts the POSTs in flight when the orchestrator stops (their rows are tried again after the timeout). */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly pool: Pool,
@@ -223,7 +225,7 @@ export class WebhookOutbox {
         body: row.body,
         // A redirect is not an acknowledgement (and following one would send the body elsewhere).
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.settings.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.stopping.signal]),
       });
       await response.body?.cancel().catch(() => undefined);
       if (response.status >= 200 && response.status < 300) return { kind: 'delivered', status: response.status };
@@ -246,6 +248,7 @@ export class WebhookOutbox {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.wake.resolve?.();
     await this.loop;
   }
