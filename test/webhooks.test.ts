@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import type { Pool } from 'pg';
 import { JobStatus } from '../gen/bakery/erasure/v1/deletion_orchestrator';
-import { AT_ONCE } from '../orchestrator/grace';
+import { AT_ONCE, graceDuration } from '../orchestrator/grace';
 import { webhookSettings } from '../orchestrator/webhooks';
 import { ConfigError } from '../services/kit/config';
 import { seedTenant } from '../services/seed';
@@ -231,6 +231,13 @@ test.serial('a receiver that fails the first deliveries gets exactly the complet
   // No personal data anywhere a receiver (or the outbox) sees it; the control tenant untouched.
   assertNoPersonalData(t, [...requests.map((r) => `${JSON.stringify(r.headers)}${r.body}`), ...rows.map((row) => row.body)], personal);
   t.deepEqual(await rowsMentioning(pools, [control]), controlRows, 'control tenant untouched');
+
+  // A status that is not notified (a restore ends the job CANCELLED) writes no row.
+  const restoredTenant = randomUUID();
+  await seed(restoredTenant);
+  const scheduled = (await orch.deleteTenant({ tenantId: restoredTenant, gracePeriod: graceDuration(600_000) }, token)).snapshot!;
+  t.is((await orch.unary.restoreTenant({ tenantId: restoredTenant }, token)).job!.status, JobStatus.JOB_STATUS_CANCELLED);
+  t.deepEqual(await outbox([scheduled.id]), [], 'no notification for a restored (CANCELLED) job');
 
   // The delivery counter by outcome (no URL, job or subject in its labels).
   const metrics = await (await fetch(`http://${mesh.metricsAddresses.orchestrator}/metrics`)).text();
