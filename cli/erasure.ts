@@ -28,6 +28,7 @@ import { Pool } from 'pg';
 import { orchestratorConfig } from '../orchestrator/config';
 import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
 import { parseHeads, verifyAuditChain, type HeadToCheck } from '../orchestrator/audit-verify';
+import { listDeliveries } from '../orchestrator/webhooks';
 import type { Duration } from '../gen/google/protobuf/duration';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import type { CheckSubjectsResponse } from '../gen/bakery/erasure/v1/tombstone_registry';
@@ -239,9 +240,7 @@ const proofCommands: Record<string, Command> = {
       const headsFile = givenFile ?? (outside.length ? undefined : orchestratorConfig(ctx.env).auditHeadsFile);
       if (headsFile && existsSync(headsFile)) outside.push(...parseHeads(readFileSync(headsFile, 'utf8'), headsFile));
       else if (givenFile !== undefined) throw new CommandFailure(`no heads file at ${givenFile}`);
-      const { url, embedded } = await resolveServiceDatabaseUrl('orchestrator', ctx.env);
-      const pool = new Pool({ connectionString: url, max: 1 });
-      try {
+      return withOrchestratorDatabase(ctx, async (pool) => {
         const report = await verifyAuditChain(pool, jwks, outside);
         if (ctx.json) printJson(ctx, report);
         else {
@@ -252,13 +251,53 @@ const proofCommands: Record<string, Command> = {
         }
         if (!report.ok) throw new CommandFailure(report.firstBroken ? `audit chain broken at entry ${report.firstBroken.seq}` : 'audit chain does not match its signed heads');
         return 0;
-      } finally {
-        await pool.end();
-        if (embedded?.startedHere) await embedded.stop();
-      }
+      });
+    },
+  },
+
+  notifications: {
+    usage: 'erasure notifications [--job <uuid>] [--limit <n>] [--json]',
+    summary: 'webhook notifications and their delivery: attempts, last answer, delivered or next try',
+    details:
+      'Reads the orchestrator\'s database (ORCHESTRATOR_DATABASE_URL, else DATABASE_URL, else the embedded one).\n' +
+      '  --job <uuid>   only this job\'s notifications\n' +
+      '  --limit <n>    at most this many, newest first (default 50)',
+    flags: { job: 'string', limit: 'string' },
+    async run(ctx) {
+      none(ctx);
+      const jobId = uuidFlag(ctx, 'job');
+      const limit = intFlag(ctx.args.flags.limit, 'limit', 50, 1, 10_000);
+      return withOrchestratorDatabase(ctx, async (pool) => {
+        const deliveries = await listDeliveries(pool, { jobId, limit });
+        if (ctx.json) printJson(ctx, deliveries);
+        else if (!deliveries.length) print(ctx, 'no notifications');
+        else {
+          const when = (date: Date | null) => (date ? date.toISOString() : '');
+          print(
+            ctx,
+            table(
+              ['event', 'job', 'status', 'receiver', 'attempts', 'last answer', 'delivered', 'next try'],
+              deliveries.map((d) => [d.event_id, d.job_id, d.status, d.host, String(d.attempts), d.last_error || (d.last_status === null ? '' : String(d.last_status)), when(d.delivered_at), when(d.next_attempt_at)]),
+            ),
+          );
+        }
+        return 0;
+      });
     },
   },
 };
+
+/** Runs `work` on a connection to the orchestrator's database (as the services find theirs), closed after. */
+async function withOrchestratorDatabase<T>(ctx: CommandContext, work: (pool: Pool) => Promise<T>): Promise<T> {
+  const { url, embedded } = await resolveServiceDatabaseUrl('orchestrator', ctx.env);
+  const pool = new Pool({ connectionString: url, max: 1 });
+  try {
+    return await work(pool);
+  } finally {
+    await pool.end();
+    if (embedded?.startedHere) await embedded.stop();
+  }
+}
 /** `--export-first <public jwk file>` as the request's option. */
 function exportFirst(ctx: CommandContext): { exportFirst?: { recipientJwk: string } } {
   const path = ctx.args.flags['export-first'] as string | undefined;

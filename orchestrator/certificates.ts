@@ -151,7 +151,7 @@ export class Certificates {
         kind: 'certificate.issued',
         jobId: job.id,
         subjectRef: payload.subject.ref,
-        details: { kid: this.signer.kid, certificate_sha256: createHash('sha256').update(jws).digest('hex'), audit_head_seq: signed.head.seq },
+        details: { kid: this.signer.kid, certificate_sha256: certificateSha256(jws), audit_head_seq: signed.head.seq },
       });
     }
     return signed.recorded ? signed.head : undefined;
@@ -162,6 +162,9 @@ export class Certificates {
     return rows[0] && { jws: rows[0].jws, issuedAt: rows[0].issued_at };
   }
 }
+
+/** A certificate's identifier outside the orchestrator (audit entry, webhook): the SHA-256 (hex) of its JWS. */
+export const certificateSha256 = (jws: string): string => createHash('sha256').update(jws).digest('hex');
 
 /** A JSON Web Key Set. */
 export interface Jwks {

@@ -4,6 +4,7 @@ import { ConfigError, envInt, serviceAddress } from '../services/kit/config';
 import { dataDir } from '../services/kit/paths';
 import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
+import { webhookSettings, type WebhookSettings } from './webhooks';
 
 export { DOMAIN_SERVICES, IDENTITY_SERVICES };
 /** Every service an erasure reaches, domain services first, identity last (order of the catalog's phases). */
@@ -45,6 +46,8 @@ export interface OrchestratorConfig {
   jwksFile: string;
   /** How long backups are kept: a certificate states until when backups may still hold the subject. */
   backupRetentionDays: number;
+  /** Notifications by signed webhook (`ORCHESTRATOR_WEBHOOK_*`, orchestrator/webhooks.ts). */
+  webhooks: WebhookSettings;
 }
 
 /**
@@ -99,6 +102,7 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     jwksFile: env.ORCHESTRATOR_JWKS_FILE || join(dataDir(), 'audit', 'orchestrator-jwks.json'),
     backupRetentionDays: envInt(env, 'ORCHESTRATOR_BACKUP_RETENTION_DAYS', 35, 0, 3650),
     grace: graceSettings(env),
+    webhooks: webhookSettings(env),
   };
 }
 

@@ -5,7 +5,7 @@ import { loadProcessKeys, requireSigner, type ProcessKeys } from '../services/ki
 import { envBool, serviceAddress } from '../services/kit/config';
 import { openServiceDatabase, resolveServiceDatabaseUrl, type ServiceDatabase } from '../services/kit/database';
 import { createLogger } from '../services/kit/logger';
-import { instruments, registerJobGauges, zeroCounters } from '../services/kit/metrics';
+import { instruments, registerJobGauges, registerWebhookGauges, zeroCounters } from '../services/kit/metrics';
 import { migrate } from '../services/kit/migrations';
 import { mapDatabaseError } from '../services/kit/pg-errors';
 import type { RpcDeps } from '../services/kit/rpc';
@@ -35,6 +35,7 @@ import { PgArchiveStore } from './export/archive-store';
 import { ExportSweep } from './export/sweep';
 import { refuseErasedUsers } from '../services/kit/tombstone-client';
 import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
+import { DELIVERY_OUTCOMES, WebhookOutbox } from './webhooks';
 
 export interface OrchestratorOptions {
   address?: string;
@@ -91,7 +92,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const certificates = new Certificates(db.pool, signer, audit, heads, config.backupRetentionDays);
   const jwks = orchestratorJwks(signer);
   writeJwksFile(config.jwksFile, jwks);
-  const store = new JobStore(db.pool, queue, tombstones, { audit, heads, certificates });
+  const notifications = new WebhookOutbox(db.pool, config.webhooks, log);
+  const store = new JobStore(db.pool, queue, tombstones, { audit, heads, certificates, notifications });
   const events = new JobEvents(url, log);
   await events.start();
   const clients = new ServiceClients(config.registry, signer);
@@ -145,6 +147,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   zeroCounters(instruments.jobsFinished, ['COMPLETED', 'FAILED', 'CANCELLED'].map((status) => ({ status })));
   zeroCounters(instruments.stepRetries, ALL_SERVICES.map((service) => ({ service })));
   zeroCounters(instruments.verificationFailures, ALL_SERVICES.map((service) => ({ service })));
+  const stopWebhookGauges = registerWebhookGauges(() => notifications.backlog());
+  zeroCounters(instruments.webhookDeliveries, DELIVERY_OUTCOMES.map((outcome) => ({ outcome })));
   log.info({ owner, registry: config.registry, running_jobs_per_replica: config.runningJobs }, 'orchestrator ready');
 
   // Resume jobs whose runner died (their advisory lock is free), then keep watching.
@@ -152,6 +156,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   watchdog.start();
   heads.start(config.auditHeadIntervalMs);
   exportSweep.start();
+  notifications.start();
 
   return {
     address: server.address,
@@ -171,6 +176,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       await watchdog.stop();
       await heads.stop();
       await exportSweep.stop();
+      stopWebhookGauges();
+      await notifications.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

@@ -374,6 +374,37 @@ export const migrations: ServiceMigration[] = [
       `);
     },
   },
+  {
+    name: '0013_webhook_outbox',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- Notifications by webhook (orchestrator/webhooks.ts): one row per event and URL, written in the
+        -- transaction of the status change it reports, sent by the delivery worker until a 2xx answers.
+        -- The body is the exact JSON sent on every attempt (no subject id, no personal data).
+        CREATE TABLE webhook_outbox (
+          id bigserial PRIMARY KEY,
+          event_id uuid NOT NULL,
+          url text NOT NULL,
+          job_id uuid NOT NULL REFERENCES erasure_jobs (id),
+          status text NOT NULL,
+          body text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          attempts int NOT NULL DEFAULT 0,
+          next_attempt_at timestamptz NOT NULL DEFAULT now(),
+          last_attempt_at timestamptz,
+          last_status int,
+          last_error text NOT NULL DEFAULT '',
+          delivered_at timestamptz,
+          UNIQUE (event_id, url)
+        );
+        CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at, id) WHERE delivered_at IS NULL;
+        CREATE INDEX webhook_outbox_job ON webhook_outbox (job_id);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query('DROP TABLE webhook_outbox;');
+    },
+  },
 ];
 
 /**

@@ -255,6 +255,13 @@ export interface JobLifecycle {
   audit: AuditChain;
   certificates: Certificates;
   heads: AuditHeads;
+  /** Told of every status change inside its transaction (the webhook outbox, orchestrator/webhooks.ts). */
+  notifications?: StatusNotifications;
+}
+
+/** What hears of a job's new status in the transaction that records it (and keeps the statuses it notifies). */
+export interface StatusNotifications {
+  statusChanged(client: PoolClient, jobId: string, status: string): Promise<void>;
 }
 
 /**
@@ -283,6 +290,15 @@ export class JobStore {
     const audit = this.lifecycle?.audit;
     if (!audit) return;
     await audit.append(client, { kind, jobId: job.id, subjectRef: audit.subjectRef(job.subject_kind, job.subject_id), details });
+  }
+
+  /**
+   * A job's status changed: its notification is written in the same transaction, next to the audit
+   * entry (before it, which stays the transaction's last statement, except on completion, whose
+   * notification names the certificate issued after the entry).
+   */
+  private async notify(client: PoolClient, jobId: string, status: JobStatusName): Promise<void> {
+    await this.lifecycle?.notifications?.statusChanged(client, jobId, status);
   }
 
   /**
@@ -387,6 +403,7 @@ export class JobStore {
       );
       if (rows[0]) {
         await client.query(`UPDATE erasure_job_steps SET status = 'CANCELLED', finished_at = now() WHERE job_id = $1`, [id]);
+        await this.notify(client, id, 'CANCELLED');
         await this.auditJob(client, 'job.restored', rows[0], { status: 'CANCELLED' });
       }
       return rows[0];
@@ -601,8 +618,10 @@ export class JobStore {
       const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }>(sql, params);
       const job = rows[0];
       if (!job) return;
-      if (fields.status !== undefined) await this.auditJob(db, `job.${job.status.toLowerCase()}`, job, { status: job.status });
-      else await this.auditJob(db, 'job.verified', job);
+      if (fields.status !== undefined) {
+        await this.notify(db, job.id, job.status);
+        await this.auditJob(db, `job.${job.status.toLowerCase()}`, job, { status: job.status });
+      } else await this.auditJob(db, 'job.verified', job);
     });
   }
 
@@ -623,8 +642,10 @@ export class JobStore {
       if (!this.lifecycle) return undefined;
       // The completion entry, then the certificate under the head that holds it: both or neither.
       await this.auditJob(client, 'job.completed', job, { status: 'COMPLETED' });
-      if (job.job_kind !== 'erasure') return undefined;
-      return this.lifecycle.certificates.issue(client, job, await this.steps(job.id, client), finishedAt);
+      const head = job.job_kind === 'erasure' ? await this.lifecycle.certificates.issue(client, job, await this.steps(job.id, client), finishedAt) : undefined;
+      // After the certificate: the notification names it.
+      await this.notify(client, job.id, 'COMPLETED');
+      return head;
     });
     if (head) this.lifecycle!.heads.export(head);
   }
@@ -705,6 +726,7 @@ export class JobStore {
         await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', finished_at = NULL WHERE job_id = $1 AND status <> 'SUCCEEDED'`, [id]);
         await this.queue.enqueue(client, id);
         const job = (await client.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE id = $1`, [id])).rows[0]!;
+        await this.notify(client, id, 'PENDING');
         await this.auditJob(client, 'job.reopened', job, { status: 'PENDING' });
         return true;
       });

@@ -234,7 +234,7 @@ test('arguments: positionals, --flag value, --flag=value, switches; unknown flag
 test('exit codes and one-line errors; --help on every command', async (t) => {
   const help = await cli(['--help']);
   t.is(help.code, 0);
-  for (const command of ['seed', 'tombstone', 'purge-expired', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'restore', 'retry', 'token', 'keys']) {
+  for (const command of ['seed', 'tombstone', 'purge-expired', 'tenants', 'preview', 'delete', 'delete-user', 'jobs', 'job', 'watch', 'cancel', 'restore', 'retry', 'token', 'keys', 'notifications']) {
     t.regex(help.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`);
     const own = await cli([command, '--help']);
     t.is(own.code, 0, `${command} --help`);

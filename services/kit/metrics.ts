@@ -100,6 +100,8 @@ export const instruments = {
   ),
   /** Logins the auth service refused, by reason (invalid_credentials, throttled). */
   loginRefusals: lazy<Counter>(() => meter().createCounter('erasure_login_refusals', { description: 'logins refused by the auth service, by reason' })),
+  /** Webhook POSTs of the orchestrator, by outcome (delivered, http_error, timeout, network_error). */
+  webhookDeliveries: lazy<Counter>(() => meter().createCounter('erasure_webhook_deliveries', { description: 'webhook notification attempts, by outcome' })),
 };
 
 /**
@@ -174,6 +176,32 @@ export function registerJobGauges(read: () => Promise<JobGaugeReading>, legalDue
     result.observe(gauges.stalled, reading.stalled);
     result.observe(gauges.oldest, reading.oldestOpenAgeSeconds);
     for (const bucket of TIME_LEFT_BUCKETS) result.observe(gauges.byTimeLeft, reading.openByTimeLeft[bucket], { due_within: bucket });
+  };
+  const observables = Object.values(gauges);
+  m.addBatchObservableCallback(callback, observables);
+  return () => m.removeBatchObservableCallback(callback, observables);
+}
+
+const webhookGauges = lazy(() => {
+  const m = meter();
+  return {
+    undelivered: m.createObservableGauge('erasure_webhook_undelivered', { description: 'webhook notifications not yet acknowledged by their receiver (the outbox backlog)' }),
+    oldest: m.createObservableGauge('erasure_webhook_oldest_undelivered_age_seconds', { unit: 's', description: 'age of the oldest webhook notification not yet acknowledged' }),
+  };
+});
+
+/**
+ * The webhook outbox's gauges (orchestrator/webhooks.ts), read from its table when scraped (every
+ * replica reports the same numbers). Returns the function that stops reading.
+ */
+export function registerWebhookGauges(read: () => Promise<{ undelivered: number; oldestAgeSeconds: number }>): () => void {
+  const m = meter();
+  const gauges = webhookGauges();
+  const callback = async (result: BatchObservableResult) => {
+    const reading = await read().catch(() => undefined); // the database is away: no reading
+    if (!reading) return;
+    result.observe(gauges.undelivered, reading.undelivered);
+    result.observe(gauges.oldest, reading.oldestAgeSeconds);
   };
   const observables = Object.values(gauges);
   m.addBatchObservableCallback(callback, observables);
