@@ -1,6 +1,6 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
 import { join } from 'node:path';
-import { ConfigError, envInt, serviceAddress } from '../services/kit/config';
+import { ConfigError, envBool, envInt, serviceAddress } from '../services/kit/config';
 import { dataDir } from '../services/kit/paths';
 import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
@@ -45,6 +45,12 @@ export interface OrchestratorConfig {
   jwksFile: string;
   /** How long backups are kept: a certificate states until when backups may still hold the subject. */
   backupRetentionDays: number;
+  /**
+   * Four-eyes approval (`ORCHESTRATOR_FOUR_EYES`, on by default; `off`/`false` turns it off): a tenant erasure with a
+   * grace of zero waits AWAITING_APPROVAL for a second person (orchestrator/approvals.ts). Any erasure
+   * may ask for approval with `require_approval`, whatever this says.
+   */
+  fourEyesTenantAtOnce: boolean;
 }
 
 /**
@@ -99,6 +105,7 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     jwksFile: env.ORCHESTRATOR_JWKS_FILE || join(dataDir(), 'audit', 'orchestrator-jwks.json'),
     backupRetentionDays: envInt(env, 'ORCHESTRATOR_BACKUP_RETENTION_DAYS', 35, 0, 3650),
     grace: graceSettings(env),
+    fourEyesTenantAtOnce: envBool(env, 'ORCHESTRATOR_FOUR_EYES', true),
   };
 }
 
