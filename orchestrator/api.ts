@@ -464,7 +464,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     // Cancelling a job in its grace period is a restore: the subject returns to full use.
     if (job.status === 'SCHEDULED') return { job: await restoreJob(job, ctx) };
     if (!(await store.requestCancel(job.id))) {
-      throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only SCHEDULED, PENDING or RUNNING jobs can be cancelled`, 'JOB_NOT_OPEN');
+      const current = (await store.get(job.id))!.status;
+      // A wait for approval ends by a second person's decision (RejectJob), not by its requester alone.
+      const hint = current === 'AWAITING_APPROVAL' ? ' (a job AWAITING_APPROVAL ends by RejectJob)' : '';
+      throw failedPrecondition(`job ${job.id} is ${current}; only SCHEDULED, PENDING or RUNNING jobs can be cancelled${hint}`, 'JOB_NOT_OPEN');
     }
     executor.cancelLocal(job.id);
     await events.publish({ kind: 'cancel', jobId: job.id });

@@ -15,7 +15,7 @@ import { AT_ONCE, graceDuration } from '../orchestrator/grace';
 import { seedTenant } from '../services/seed';
 import { testServerUrl } from './support/database';
 import { codeOf, outcome } from './support/identity';
-import { changedTables, meshPools, meshSnapshot, rowsMentioning } from './support/mesh-checks';
+import { changedTables, meshPools, meshSnapshot, rowsMentioning, waitForJobStatus } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh } from './support/process-mesh';
 import { operatorToken, userToken } from './support/services';
@@ -88,17 +88,6 @@ async function jobRow(id: string): Promise<JobRecord> {
   return row!;
 }
 
-async function waitForStatus(id: string, wanted: string, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let current = '';
-  while (Date.now() < until) {
-    current = (await jobRow(id).catch(() => ({ status: '' }))).status;
-    if (current === wanted) return current;
-    await sleep(250);
-  }
-  return current;
-}
-
 /** The job's audit entries in chain order (direct SQL on the append-only table). */
 const auditOf = (jobId: string) =>
   sql<{ kind: string; details: Record<string, unknown> }>('orchestrator', 'SELECT kind, details FROM erasure_audit_log WHERE job_id = $1 ORDER BY seq', [jobId]);
@@ -155,7 +144,7 @@ test.serial('a tenant erased at once waits for a second person: nothing hidden o
   const { job: approved } = await orch.unary.approveJob({ jobId: job.id }, bob);
   t.true([JobStatus.JOB_STATUS_PENDING, JobStatus.JOB_STATUS_RUNNING, JobStatus.JOB_STATUS_COMPLETED].includes(approved!.status));
   t.is(await codeOf(orch.unary.approveJob({ jobId: job.id }, bob)), 'FAILED_PRECONDITION', 'a job is approved once');
-  t.is(await waitForStatus(job.id, 'COMPLETED', 90_000), 'COMPLETED');
+  t.is(await waitForJobStatus(pools.get('orchestrator')!, job.id, 'COMPLETED', 90_000), 'COMPLETED');
   t.is(await rowsOf(tenantId), 0, 'the tenant is erased');
 
   const audit = await auditOf(job.id);
