@@ -13,6 +13,7 @@ import type { Pool } from 'pg';
 import { JobOrder, JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { AT_ONCE, graceDuration } from '../orchestrator/grace';
 import { seedTenant } from '../services/seed';
+import { cli } from './support/cli';
 import { testServerUrl } from './support/database';
 import { codeOf, outcome } from './support/identity';
 import { changedTables, meshPools, meshSnapshot, rowsMentioning, waitForJobStatus } from './support/mesh-checks';
@@ -360,4 +361,41 @@ test.serial('requests near their due date show in the metric (awaiting approval 
   const rejected = [...received].find(([, days]) => days === 1)![0];
   await orch.unary.rejectJob({ jobId: rejected, reason: 'test clean-up' }, bob);
   t.is(await codeOf(orch.unary.extendDeadline({ jobId: rejected, extension: graceDuration(DAY_MS), reason: 'late' }, bob)), 'FAILED_PRECONDITION');
+});
+
+test.serial('the CLI: delete says the job awaits approval; the requester cannot approve it, a second operator can; jobs --due-within lists due requests soonest first; reject and extend need a reason', async (t) => {
+  t.timeout(120_000);
+  const tenantId = randomUUID();
+  await seed(tenantId, 100);
+  const as = (token: string) => ({ ORCHESTRATOR_ADDR: mesh.addresses.orchestrator!, TENANT_ADDR: mesh.addresses.tenant!, ERASURE_TOKEN: token });
+
+  const requested = await cli(['delete', tenantId], as(alice));
+  t.is(requested.code, 0, requested.stderr);
+  t.regex(requested.stdout, /AWAITING_APPROVAL.*nothing is hidden or deleted/s);
+  const jobId = /job ([0-9a-f-]{36}) AWAITING_APPROVAL/.exec(requested.stdout)![1]!;
+  t.is((await jobRow(jobId)).status, 'AWAITING_APPROVAL');
+
+  const self = await cli(['approve', jobId], as(alice));
+  t.not(self.code, 0);
+  t.regex(self.stderr, /PERMISSION_DENIED/);
+  const noReason = await cli(['reject', jobId], as(bob));
+  t.not(noReason.code, 0);
+  t.regex(noReason.stderr, /--reason/);
+  t.is((await jobRow(jobId)).status, 'AWAITING_APPROVAL');
+
+  const due = await cli(['jobs', '--due-within', '7d', '--json'], as(bob));
+  t.is(due.code, 0, due.stderr);
+  const listed = (JSON.parse(due.stdout) as { jobs: { id: string; dueTime: string }[] }).jobs;
+  t.true(listed.length >= 2, 'the near-due requests of the earlier tests');
+  t.true(listed.every((job, i) => i === 0 || job.dueTime >= listed[i - 1]!.dueTime), 'soonest due first');
+  t.false(listed.some((job) => job.id === jobId), 'a request due in a month is not due within 7 days');
+  const extendNoReason = await cli(['extend', listed[0]!.id, '--by', '1d'], as(bob));
+  t.not(extendNoReason.code, 0);
+  t.regex(extendNoReason.stderr, /--reason/);
+
+  const approved = await cli(['approve', jobId], as(bob));
+  t.is(approved.code, 0, approved.stderr);
+  t.regex(approved.stdout, /approved/);
+  t.is(await waitForJobStatus(pools.get('orchestrator')!, jobId, 'COMPLETED', 90_000), 'COMPLETED');
+  t.is(await rowsOf(tenantId), 0);
 });
