@@ -11,7 +11,10 @@ import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import type { Pool } from 'pg';
 import { JobOrder, JobStatus, type Job } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { approvalRequired } from '../orchestrator/approvals';
+import { orchestratorConfig } from '../orchestrator/config';
 import { AT_ONCE, graceDuration } from '../orchestrator/grace';
+import { ConfigError } from '../services/kit/config';
 import { seedTenant } from '../services/seed';
 import { cli } from './support/cli';
 import { testServerUrl } from './support/database';
@@ -101,6 +104,18 @@ const rowsOf = async (tenantId: string) => Object.values(await rowsMentioning(po
 async function tenantStatus(tenantId: string): Promise<string> {
   return (await sql<{ status: string }>('tenant', 'SELECT status FROM tenants WHERE id = $1', [tenantId]))[0]!.status;
 }
+
+test('four-eyes: on as shipped, off by ORCHESTRATOR_FOUR_EYES=off, a bad value names the variable; which requests wait', (t) => {
+  t.true(orchestratorConfig({}).fourEyesTenantAtOnce);
+  t.false(orchestratorConfig({ ORCHESTRATOR_FOUR_EYES: 'off' }).fourEyesTenantAtOnce);
+  t.throws(() => orchestratorConfig({ ORCHESTRATOR_FOUR_EYES: 'maybe' }), { instanceOf: ConfigError, message: /ORCHESTRATOR_FOUR_EYES/ });
+  const later = new Date(Date.now() + DAY_MS);
+  t.true(approvalRequired(false, 'tenant', undefined, true), 'a tenant at once waits');
+  t.false(approvalRequired(false, 'tenant', later, true), 'a tenant with a grace does not, unless asked');
+  t.false(approvalRequired(false, 'user', undefined, true), 'a user at once does not, unless asked');
+  t.false(approvalRequired(false, 'tenant', undefined, false), 'four-eyes off');
+  t.true(approvalRequired(true, 'user', later, false), 'require_approval always waits');
+});
 
 /** Asks for a tenant's erasure as `token`: the stream answers with the snapshot of the waiting job. */
 async function requestErasure(t: ExecutionContext, tenantId: string, token: string, extra: { gracePeriod?: ReturnType<typeof graceDuration>; requireApproval?: boolean } = {}): Promise<Job> {
