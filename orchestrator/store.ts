@@ -426,6 +426,8 @@ export class JobStore {
    */
   async decideApproval(id: string, decider: string, decision: { approve: true } | { approve: false; reason: string }): Promise<JobRow | undefined> {
     return withTransaction(this.pool, async (client) => {
+      // The purpose job.requested names people by: one person has one pseudonym whatever their role,
+      // which is what shows in the chain that the approver is not the requester.
       const approver = this.lifecycle?.audit.keys.pseudonym('requester', decider) ?? null;
       const { rows } = decision.approve
         ? await client.query<JobRow>(
