@@ -58,7 +58,7 @@ async function floorDelete(url: string, service: DomainService, tenantId: string
 
 async function runJob(orch: MeshClient, tenantId: string): Promise<{ ms: number; job: Job }> {
   const started = performance.now();
-  const job = await orch.follow((metadata) => orch.orchestrator.deleteTenant({ tenantId, requestId: '', detach: false, gracePeriod: AT_ONCE }, metadata), () => undefined);
+  const job = await orch.follow((metadata) => orch.orchestrator.deleteTenant({ tenantId, requestId: '', detach: false, gracePeriod: AT_ONCE, requireApproval: false }, metadata), () => undefined);
   const ms = performance.now() - started;
   if (job.status !== JobStatus.JOB_STATUS_COMPLETED) throw new Error(`job for ${tenantId} did not complete: ${job.error}`);
   return { ms, job };
@@ -79,7 +79,7 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
   const keys = await benchKeys();
   const receiver = new OtlpReceiver();
   await receiver.start();
-  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint }, keys.dir);
+  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, ORCHESTRATOR_FOUR_EYES: 'off' }, keys.dir);
   const floorDbs: string[] = [];
   try {
     await mesh.prepare();

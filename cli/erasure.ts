@@ -13,8 +13,12 @@ import {
   DeleteUserRequest,
   Job,
   JobStatus,
+  JobOrder,
   ListJobsResponse,
   PreviewTenantDeletionResponse,
+  type ApproveJobResponse,
+  type ExtendDeadlineResponse,
+  type RejectJobResponse,
   PurgeExpiredRetentionResponse,
   type CancelJobResponse,
   type GetJobResponse,
@@ -46,7 +50,7 @@ import { seedTenant, type SeedReport } from '../services/seed';
 import { intFlag, parseArgs, UsageError, type FlagSpec, type Parsed } from './args';
 import { MeshClient, RpcFailure, cliSigningKey, devKeysDirOf, operatorName } from './client';
 import { LiveProgress } from './live';
-import { formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, scheduledLine, summary, table, tenantsTable } from './render';
+import { awaitingLine, formatCount, formatDuration, jobDetail, jobsTable, jobStatusName, previewTable, scheduledLine, summary, table, tenantsTable } from './render';
 
 type Env = Record<string, string | undefined>;
 
@@ -127,11 +131,14 @@ async function followJob(ctx: CommandContext, open: Parameters<MeshClient['follo
   }
   ended?.(job);
   if (ctx.json) printJson(ctx, Job.toJSON(job));
-  else {
+  else if (job.status === JobStatus.JOB_STATUS_AWAITING_APPROVAL) {
+    live!.finish();
+    print(ctx, awaitingLine(job));
+  } else {
     live!.finish(job);
     print(ctx, summary(job, ctx.env));
   }
-  return jobOutcome(ctx, job);
+  return job.status === JobStatus.JOB_STATUS_AWAITING_APPROVAL ? 0 : jobOutcome(ctx, job);
 }
 
 /** The database server for `seed`: DATABASE_URL, or the embedded PostgreSQL (stopped after if started here). */
@@ -478,22 +485,25 @@ const commands: Record<string, Command> = {
   },
 
   delete: {
-    usage: 'erasure delete <tenant> [--grace <duration>|default] [--request-id <key>] [--detach] [--json]',
+    usage: 'erasure delete <tenant> [--grace <duration>|default] [--require-approval] [--request-id <key>] [--detach] [--json]',
     summary: 'erase a tenant everywhere, with live progress per service (or schedule it after a grace period)',
     details:
       '  --grace <duration>  wait this long first (30d, 12h, 90m, 45s): the job is SCHEDULED, the tenant hidden,\n' +
       '                      nothing deleted until then (undo: erasure restore); `default` = the operator\'s default;\n' +
-      '                      without --grace the erasure runs at once\n' +
+      '                      without --grace the erasure runs at once — after a second person\'s approval while\n' +
+      '                      the operator\'s four-eyes setting is on (the default): the job is AWAITING_APPROVAL\n' +
+      '  --require-approval  wait for a second person\'s approval (erasure approve / erasure reject) in any case\n' +
       '  --request-id <key>  idempotency key: the same key always means the same job\n' +
       '  --detach            start the job (or find the open one) and return; follow it with `erasure watch`\n' +
       '  --export-first <f>  export the tenant first, encrypted to the public JWK in <f>; erasure starts once the\n' +
       '                      archive is sealed (download it with `erasure export`)\n' +
       'Ctrl-C stops watching; the job goes on in the orchestrator.',
-    flags: { grace: 'string', 'request-id': 'string', detach: 'boolean', 'export-first': 'string' },
+    flags: { grace: 'string', 'require-approval': 'boolean', 'request-id': 'string', detach: 'boolean', 'export-first': 'string' },
     async run(ctx) {
       const tenantId = one(ctx, 'tenant');
       const request = DeleteTenantRequest.fromPartial({
         tenantId,
+        requireApproval: Boolean(ctx.args.flags['require-approval']),
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
         gracePeriod: graceFlag(ctx),
@@ -505,21 +515,23 @@ const commands: Record<string, Command> = {
   },
 
   'delete-user': {
-    usage: 'erasure delete-user <user> [--grace <duration>|default] [--erase-owned-tenants] [--request-id <key>] [--detach] [--json]',
+    usage: 'erasure delete-user <user> [--grace <duration>|default] [--erase-owned-tenants] [--require-approval] [--request-id <key>] [--detach] [--json]',
     summary: 'erase a user everywhere (ownerships first), with live progress',
     details:
       '  --erase-owned-tenants  erase the tenants the user owns that have other members but no other admin,\n' +
       '                         instead of refusing (FAILED_PRECONDITION names them)\n' +
       '  --grace <duration>     wait this long first (7d, 12h, …): login and tokens refused, nothing deleted until\n' +
       '                         then (undo: erasure restore --user); `default` = the operator\'s default; without: at once\n' +
+      '  --require-approval     wait for a second person\'s approval (erasure approve / erasure reject)\n' +
       '  --request-id <key>     idempotency key\n' +
       '  --detach               start the job and return\n' +
       '  --export-first <file>  export the user first, encrypted to the public JWK in <file>',
-    flags: { grace: 'string', 'erase-owned-tenants': 'boolean', 'request-id': 'string', detach: 'boolean', 'export-first': 'string' },
+    flags: { grace: 'string', 'erase-owned-tenants': 'boolean', 'require-approval': 'boolean', 'request-id': 'string', detach: 'boolean', 'export-first': 'string' },
     async run(ctx) {
       const userId = one(ctx, 'user');
       const request = DeleteUserRequest.fromPartial({
         userId,
+        requireApproval: Boolean(ctx.args.flags['require-approval']),
         eraseOwnedTenants: Boolean(ctx.args.flags['erase-owned-tenants']),
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
@@ -603,10 +615,13 @@ const commands: Record<string, Command> = {
   },
 
   jobs: {
-    usage: 'erasure jobs [--status <status>] [--tenant <uuid> | --user <uuid>] [--limit <n>] [--page-token <token>] [--json]',
-    summary: 'list erasure jobs, newest first',
-    details: '  --status  scheduled, pending, running, completed, failed or cancelled',
-    flags: { status: 'string', tenant: 'string', user: 'string', limit: 'string', 'page-token': 'string' },
+    usage: 'erasure jobs [--status <status>] [--tenant <uuid> | --user <uuid>] [--due-within <duration>] [--by-due] [--limit <n>] [--page-token <token>] [--json]',
+    summary: 'list erasure jobs, newest first (or by due date)',
+    details:
+      '  --status             awaiting_approval, scheduled, pending, running, completed, failed, cancelled or rejected\n' +
+      '  --due-within <d>     only unfinished requests due within this time (7d, 12h, …; 0 = overdue), soonest due first\n' +
+      '  --by-due             soonest due first',
+    flags: { status: 'string', tenant: 'string', user: 'string', 'due-within': 'string', 'by-due': 'boolean', limit: 'string', 'page-token': 'string' },
     async run(ctx) {
       none(ctx);
       const tenantId = uuidFlag(ctx, 'tenant');
@@ -615,13 +630,19 @@ const commands: Record<string, Command> = {
       const statusFlag = ctx.args.flags.status as string | undefined;
       const status = statusFlag === undefined ? JobStatus.JOB_STATUS_UNSPECIFIED : JobStatus[`JOB_STATUS_${statusFlag.toUpperCase()}` as keyof typeof JobStatus];
       if (status === undefined || status === JobStatus.UNRECOGNIZED) {
-        throw new UsageError(`--status must be scheduled, pending, running, completed, failed or cancelled, got ${JSON.stringify(statusFlag)}`);
+        throw new UsageError(`--status must be awaiting_approval, scheduled, pending, running, completed, failed, cancelled or rejected, got ${JSON.stringify(statusFlag)}`);
       }
+      const dueWithin = ctx.args.flags['due-within'] as string | undefined;
+      const withinMs = dueWithin === undefined ? undefined : parseGrace(dueWithin);
+      if (dueWithin !== undefined && withinMs === undefined) throw new UsageError(`--due-within must be a duration such as 7d, 12h or 0; got ${JSON.stringify(dueWithin)}`);
       const response = await ctx.client.call<ListJobsResponse>('orchestrator', 'listJobs', {
         status,
         subject: tenantId ? { tenantId } : userId ? { userId } : undefined,
         pageSize: intFlag(ctx.args.flags.limit, 'limit', 50, 1, 500),
         pageToken: (ctx.args.flags['page-token'] as string | undefined) ?? '',
+        dueBefore: withinMs === undefined ? undefined : new Date(Date.now() + withinMs),
+        unfinished: withinMs !== undefined,
+        orderBy: withinMs !== undefined || ctx.args.flags['by-due'] ? JobOrder.JOB_ORDER_DUE_TIME : JobOrder.JOB_ORDER_UNSPECIFIED,
       });
       if (ctx.json) printJson(ctx, ListJobsResponse.toJSON(response));
       else print(ctx, jobsTable(response));
@@ -697,6 +718,55 @@ const commands: Record<string, Command> = {
       if (ctx.args.flags.watch) return followJob(ctx, (md) => ctx.client.orchestrator.watchJob({ jobId }, md));
       if (ctx.json) printJson(ctx, Job.toJSON(job!));
       else print(ctx, `job ${job!.id} ${jobStatusName(job!.status)} again (follow it: npx erasure watch ${job!.id})`);
+      return 0;
+    },
+  },
+
+  approve: {
+    usage: 'erasure approve <id> [--json]',
+    summary: 'approve a job AWAITING_APPROVAL as the second person (not its requester); it then runs or is SCHEDULED',
+    flags: {},
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      const { job } = await ctx.client.call<ApproveJobResponse>('orchestrator', 'approveJob', { jobId });
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else if (job!.status === JobStatus.JOB_STATUS_SCHEDULED) print(ctx, `approved; ${scheduledLine(job!)}`);
+      else print(ctx, `approved: job ${job!.id} ${jobStatusName(job!.status)} (follow it: npx erasure watch ${job!.id})`);
+      return 0;
+    },
+  },
+
+  reject: {
+    usage: 'erasure reject <id> --reason <text> [--json]',
+    summary: 'reject a job AWAITING_APPROVAL as the second person: it ends REJECTED, nothing deleted',
+    details: '  --reason <text>  why (required; kept in the job and the audit chain: no personal data)',
+    flags: { reason: 'string' },
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      const reason = ctx.args.flags.reason as string | undefined;
+      if (!reason) throw new UsageError('--reason <text> is required');
+      const { job } = await ctx.client.call<RejectJobResponse>('orchestrator', 'rejectJob', { jobId, reason });
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else print(ctx, `job ${job!.id} ${jobStatusName(job!.status)}: nothing was hidden or deleted (${job!.error})`);
+      return 0;
+    },
+  },
+
+  extend: {
+    usage: 'erasure extend <id> --by <duration> --reason <text> [--json]',
+    summary: 'extend an unfinished request\'s due date (at most two months past the first, GDPR Art. 12(3)); operators',
+    details: '  --by <duration>  how much later (30d, 12h, …)\n  --reason <text>  why the request needs longer (required; no personal data)',
+    flags: { by: 'string', reason: 'string' },
+    async run(ctx) {
+      const jobId = one(ctx, 'id');
+      const by = ctx.args.flags.by as string | undefined;
+      const ms = by === undefined ? undefined : parseGrace(by);
+      if (!ms) throw new UsageError(`--by must be a positive duration such as 30d or 12h; got ${JSON.stringify(by ?? '')}`);
+      const reason = ctx.args.flags.reason as string | undefined;
+      if (!reason) throw new UsageError('--reason <text> is required');
+      const { job } = await ctx.client.call<ExtendDeadlineResponse>('orchestrator', 'extendDeadline', { jobId, extension: graceDuration(ms), reason });
+      if (ctx.json) printJson(ctx, Job.toJSON(job!));
+      else print(ctx, `job ${job!.id} now due ${job!.dueTime?.toISOString() ?? '-'} (first due ${job!.originalDueTime?.toISOString() ?? '-'})`);
       return 0;
     },
   },
@@ -817,6 +887,7 @@ async function detached(ctx: CommandContext, open: Parameters<MeshClient['follow
   const job = await ctx.client.firstSnapshot(open);
   if (ctx.json) printJson(ctx, Job.toJSON(job));
   else if (job.status === JobStatus.JOB_STATUS_SCHEDULED) print(ctx, scheduledLine(job));
+  else if (job.status === JobStatus.JOB_STATUS_AWAITING_APPROVAL) print(ctx, awaitingLine(job));
   else print(ctx, `job ${job.id} ${jobStatusName(job.status)} (follow it: npx erasure watch ${job.id})`);
   return 0;
 }

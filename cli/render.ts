@@ -27,7 +27,10 @@ export const stepStatusName = (status: StepStatus): string => (StepStatus[status
 export const actionName = (action: EntityAction): string => (EntityAction[action] ?? 'UNKNOWN').replace(/^ENTITY_ACTION_/, '').toLowerCase();
 
 export const isFinished = (status: JobStatus): boolean =>
-  status === JobStatus.JOB_STATUS_COMPLETED || status === JobStatus.JOB_STATUS_FAILED || status === JobStatus.JOB_STATUS_CANCELLED;
+  status === JobStatus.JOB_STATUS_COMPLETED ||
+  status === JobStatus.JOB_STATUS_FAILED ||
+  status === JobStatus.JOB_STATUS_CANCELLED ||
+  status === JobStatus.JOB_STATUS_REJECTED;
 
 /** A bar of `width` cells filled in proportion to done/expected (full when expected is 0 and the step is done). */
 export function bar(done: number, expected: number, width = 24, complete = false): string {
@@ -191,6 +194,14 @@ export function scheduledLine(job: Job): string {
   return `job ${job.id} SCHEDULED: purge at ${job.purgeTime?.toISOString() ?? '-'} (due ${job.dueTime?.toISOString() ?? '-'}); nothing is deleted before then (undo: ${undo})`;
 }
 
+/** A job AWAITING_APPROVAL in one line: nothing happens until a second person approves or rejects it. */
+export function awaitingLine(job: Job): string {
+  return (
+    `job ${job.id} AWAITING_APPROVAL (due ${job.dueTime?.toISOString() ?? '-'}): nothing is hidden or deleted until a second ` +
+    `authorized person runs \`npx erasure approve ${job.id}\` (or \`npx erasure reject ${job.id} --reason …\`)`
+  );
+}
+
 /** One job in full: headline, steps with their entities, errors, trace. */
 export function jobDetail(job: Job, env: Record<string, string | undefined> = {}, now = Date.now()): string {
   const lines = [
@@ -202,7 +213,8 @@ export function jobDetail(job: Job, env: Record<string, string | undefined> = {}
   if (job.parentJobId) lines.push(`parent job   ${job.parentJobId}`);
   if (job.createTime) lines.push(`created      ${job.createTime.toISOString()}`);
   if (job.receivedTime) lines.push(`received     ${job.receivedTime.toISOString()}`);
-  if (job.dueTime) lines.push(`due          ${job.dueTime.toISOString()}`);
+  if (job.dueTime) lines.push(`due          ${job.dueTime.toISOString()}${job.originalDueTime ? ` (extended from ${job.originalDueTime.toISOString()})` : ''}`);
+  if (job.approvalRequired) lines.push(`approval     ${job.approvedBy ? `${job.status === JobStatus.JOB_STATUS_REJECTED ? 'rejected' : 'approved'} by ${job.approvedBy} at ${job.approveTime?.toISOString() ?? '-'}` : 'awaiting a second person'}`);
   if (job.purgeTime) lines.push(`purge        ${job.purgeTime.toISOString()}${job.status === JobStatus.JOB_STATUS_SCHEDULED ? ' (grace period: nothing deleted yet)' : ''}`);
   lines.push(`rows         ${formatCount(job.totalRowsDeleted)}${Number(job.expectedRows) > 0 ? ` of ${formatCount(job.expectedRows)} expected` : ''}`);
   lines.push('', summary(job, env, now));

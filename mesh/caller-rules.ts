@@ -86,6 +86,11 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/ExportUser`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/GetExport`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/DownloadExport`]: { users: true, operators: true },
+  // Four-eyes approval: whoever may request the erasure, but not its requester (orchestrator/approvals.ts).
+  [`${DELETION_ORCHESTRATOR}/ApproveJob`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/RejectJob`]: { users: true, operators: true },
+  // Extending a legal deadline is an operator's decision, with a reason.
+  [`${DELETION_ORCHESTRATOR}/ExtendDeadline`]: { operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { PreviewTenantDeletionResponse, type GetCertificateResponse, type GetPublicKeysResponse, type Job, type RestoreTenantResponse } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { PreviewTenantDeletionResponse, type ApproveJobResponse, type GetCertificateResponse, type GetPublicKeysResponse, type Job, type RestoreTenantResponse } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { CERTIFICATE_TYPE, verifySigned, type CertificatePayload, type Jwks } from '../orchestrator/certificates';
 import { EntityAction } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { parseArgs, UsageError } from '../cli/args';
@@ -67,9 +67,14 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
     out(indent(previewTable(preview)));
     out();
 
-    out('5/7 deleting bakery A (DeletionOrchestrator.DeleteTenant), live:');
+    out('5/7 deleting bakery A at once (DeletionOrchestrator.DeleteTenant): four-eyes approval, then live:');
+    const requested = await client.firstSnapshot((metadata) =>
+      client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: true, gracePeriod: AT_ONCE, requireApproval: false }, metadata),
+    );
+    out(indent(`requested by ${requested.requestedBy}: job ${requested.id} ${jobStatusName(requested.status)}; nothing hidden or deleted yet`));
+    if (jobStatusName(requested.status) === 'AWAITING_APPROVAL') await approveAsSecondPerson(client, env, requested.id, failures);
     const live = new LiveProgress(process.stdout);
-    const job = await client.follow((metadata) => client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: false, gracePeriod: AT_ONCE }, metadata), live.onEvent);
+    const job = await client.follow((metadata) => client.orchestrator.watchJob({ jobId: requested.id }, metadata), live.onEvent);
     live.finish(job);
     out(indent(summary(job, process.env)));
     out();
@@ -135,11 +140,31 @@ async function showCertificate(client: MeshClient, jobId: string, failures: stri
 }
 
 /** Step 7: a scheduled erasure restored with nothing lost, and another that purges by itself at its time. */
+/**
+ * The four-eyes rule shown: the requester's own approval is refused (PERMISSION_DENIED), a second
+ * operator's is accepted (README.md "Approvals").
+ */
+async function approveAsSecondPerson(client: MeshClient, env: Record<string, string | undefined>, jobId: string, failures: string[]): Promise<void> {
+  try {
+    await client.call<ApproveJobResponse>('orchestrator', 'approveJob', { jobId });
+    failures.push('the requester could approve their own erasure');
+  } catch (error) {
+    out(indent(`the requester approving it: refused (${(error as Error).message})`));
+  }
+  const second = new MeshClient({ ...env, ERASURE_TOKEN: '', ERASURE_OPERATOR: 'demo-second-operator' });
+  try {
+    const { job } = await second.call<ApproveJobResponse>('orchestrator', 'approveJob', { jobId });
+    out(indent(`approved by a second operator (audit: ${job!.approvedBy}): job ${jobStatusName(job!.status)}`));
+  } finally {
+    second.close();
+  }
+}
+
 async function graceDemo(client: MeshClient, env: Record<string, string | undefined>, databaseUrl: (name: string) => Promise<string>, failures: string[]): Promise<void> {
   out('7/7 grace period: bakery C scheduled with a 1 h grace and restored; bakery D scheduled with 5 s and purged by itself ...');
   const [c, d] = [await seedTenant({ tenantId: randomUUID(), rows: 300, users: 2, identity: true, databaseUrl }), await seedTenant({ tenantId: randomUUID(), rows: 300, users: 2, identity: true, databaseUrl })];
   const before = await censusOf(env, c);
-  const scheduled = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: c.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(3_600_000) }, metadata));
+  const scheduled = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: c.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(3_600_000), requireApproval: false }, metadata));
   out(indent(scheduledLine(scheduled)));
   const { job: restored } = await client.call<RestoreTenantResponse>('orchestrator', 'restoreTenant', { tenantId: c.tenantId });
   out(indent(`restored: job ${restored!.id} ${jobStatusName(restored!.status)} (${restored!.error})`));
@@ -147,7 +172,7 @@ async function graceDemo(client: MeshClient, env: Record<string, string | undefi
   const changed = DATA_SERVICES.flatMap((service) => censusDifferences(before.get(service)!, after.get(service)!).map((tableName) => `${service}.${tableName}`));
   for (const name of changed) failures.push(`${name}: bakery C changed by a restored erasure`);
   out(indent(`bakery C after the restore: ${changed.length ? `CHANGED: ${changed.join(', ')}` : 'every table unchanged (count and checksum)'}`));
-  const purge = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: d.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(5_000) }, metadata));
+  const purge = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: d.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(5_000), requireApproval: false }, metadata));
   out(indent(scheduledLine(purge)));
   const purged = await client.follow((metadata) => client.orchestrator.watchJob({ jobId: purge.id }, metadata), () => undefined);
   out(indent(`job ${purged.id} ${jobStatusName(purged.status)}: started ${purged.startTime?.toISOString()} (purge time ${purged.purgeTime?.toISOString()}), ${formatCount(purged.totalRowsDeleted)} rows`));

@@ -3,6 +3,7 @@ import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import {
   DeletionOrchestratorService,
+  JobOrder,
   type CancelJobRequest,
   type CancelJobResponse,
   type DeleteTenantRequest,
@@ -53,6 +54,7 @@ import { principalName, type Authorization } from './authorization';
 import type { ServiceClients } from './clients';
 import { ALL_SERVICES, type GraceSettings } from './config';
 import { graceSchedule } from './grace';
+import { approvalHandlers, approvalRequired } from './approvals';
 import type { JobEvents } from './events';
 import type { JobExecutor } from './executor';
 import { fromJobStatus, toJobMessage } from './mapper';
@@ -91,6 +93,8 @@ export interface OrchestratorApiDeps {
   jwks: Jwks;
   /** The retention purge (orchestrator/retention-purge.ts); unset, PurgeExpiredRetention is refused. */
   retentionPurges?: RetentionPurges;
+  /** A tenant erasure at once waits for a second person's approval (orchestrator/config.ts). */
+  fourEyesTenantAtOnce: boolean;
 }
 
 function requestIdOf(value: string): string | undefined {
@@ -367,6 +371,9 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     }
   });
 
+  /** A job that waits for its grace period or its approval: answered with its snapshot, not streamed. */
+  const waits = (job: JobRow) => job.status === 'SCHEDULED' || job.status === 'AWAITING_APPROVAL';
+
   const deleteTenant = serverStream<DeleteTenantRequest, JobEvent>(deps.rpc, 'DeleteTenant', async (request, ctx, send) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     const requestId = requestIdOf(request.requestId);
@@ -382,10 +389,11 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         options: {},
         ...(await exportFirst(request.exportFirst, stepsFor('tenant'))),
         ...schedule,
+        requireApproval: approvalRequired(request.requireApproval, 'tenant', schedule.purgeAt, deps.fourEyesTenantAtOnce),
       });
       if (job.status === 'SCHEDULED') await hideScheduledTenant(job);
-      // A grace period is not streamed: the caller gets the scheduled job with its purge time.
-      await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
+      // A grace period or a wait for approval is not streamed: the caller gets the job as it is.
+      await stream(job.id, ctx, send, request.detach || waits(job));
     });
   });
 
@@ -414,8 +422,9 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         options,
         ...(await exportFirst(request.exportFirst, stepsFor('user'))),
         ...schedule,
+        requireApproval: approvalRequired(request.requireApproval, 'user', schedule.purgeAt, deps.fourEyesTenantAtOnce),
       });
-      await stream(job.id, ctx, send, request.detach || job.status === 'SCHEDULED');
+      await stream(job.id, ctx, send, request.detach || waits(job));
     });
   });
 
@@ -442,6 +451,9 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
       visibleTo: authorize.listingScope(ctx.principal),
       pageSize: size,
       after: decodePageToken(request.pageToken),
+      dueBefore: request.dueBefore,
+      unfinished: request.unfinished,
+      order: orderOf(request.orderBy),
     });
     const steps = await store.stepsOf(jobs.map((job) => job.id));
     return { jobs: jobs.map((job) => toJobMessage(job, steps.get(job.id) ?? [])), nextPageToken };
@@ -452,7 +464,10 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     // Cancelling a job in its grace period is a restore: the subject returns to full use.
     if (job.status === 'SCHEDULED') return { job: await restoreJob(job, ctx) };
     if (!(await store.requestCancel(job.id))) {
-      throw failedPrecondition(`job ${job.id} is ${(await store.get(job.id))!.status}; only SCHEDULED, PENDING or RUNNING jobs can be cancelled`, 'JOB_NOT_OPEN');
+      const current = (await store.get(job.id))!.status;
+      // A wait for approval ends by a second person's decision (RejectJob), not by its requester alone.
+      const hint = current === 'AWAITING_APPROVAL' ? ' (a job AWAITING_APPROVAL ends by RejectJob)' : '';
+      throw failedPrecondition(`job ${job.id} is ${current}; only SCHEDULED, PENDING or RUNNING jobs can be cancelled${hint}`, 'JOB_NOT_OPEN');
     }
     executor.cancelLocal(job.id);
     await events.publish({ kind: 'cancel', jobId: job.id });
@@ -520,8 +535,18 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   return {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
-    implementation: { previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser, exportTenant, exportUser, getExport, downloadExport },
+    implementation: {
+      previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser, exportTenant, exportUser, getExport, downloadExport,
+      ...approvalHandlers({ rpc: deps.rpc, store, authorization: authorize, log, jobMessage, kick, hideScheduledTenant, callerRef }),
+    },
   };
+}
+
+/** A listing's order; INVALID_ARGUMENT for a value the contract does not define. */
+function orderOf(order: JobOrder): 'created' | 'due' {
+  if (order === JobOrder.JOB_ORDER_UNSPECIFIED) return 'created';
+  if (order === JobOrder.JOB_ORDER_DUE_TIME) return 'due';
+  throw invalidArgument(`unknown order_by ${order}`);
 }
 
 /** A recorded retention purge as the contract's message. */

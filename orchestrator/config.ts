@@ -1,6 +1,6 @@
 import { DOMAIN_SERVICES, IDENTITY_SERVICES } from '../mesh/catalog';
 import { join } from 'node:path';
-import { ConfigError, envInt, serviceAddress } from '../services/kit/config';
+import { ConfigError, envBool, envInt, serviceAddress } from '../services/kit/config';
 import { dataDir } from '../services/kit/paths';
 import { limit } from '../services/kit/limits';
 import { RETRYABLE_CODES, type RetryPolicy } from './retry';
@@ -48,6 +48,12 @@ export interface OrchestratorConfig {
   backupRetentionDays: number;
   /** Notifications by signed webhook (`ORCHESTRATOR_WEBHOOK_*`, orchestrator/webhooks.ts). */
   webhooks: WebhookSettings;
+  /**
+   * Four-eyes approval (`ORCHESTRATOR_FOUR_EYES`, on by default; `off`/`false` turns it off): a tenant erasure with a
+   * grace of zero waits AWAITING_APPROVAL for a second person (orchestrator/approvals.ts). Any erasure
+   * may ask for approval with `require_approval`, whatever this says.
+   */
+  fourEyesTenantAtOnce: boolean;
 }
 
 /**
@@ -103,6 +109,7 @@ export function orchestratorConfig(env: Record<string, string | undefined> = pro
     backupRetentionDays: envInt(env, 'ORCHESTRATOR_BACKUP_RETENTION_DAYS', 35, 0, 3650),
     grace: graceSettings(env),
     webhooks: webhookSettings(env),
+    fourEyesTenantAtOnce: envBool(env, 'ORCHESTRATOR_FOUR_EYES', true),
   };
 }
 

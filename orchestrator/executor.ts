@@ -202,6 +202,10 @@ export class JobExecutor {
     for (;;) {
       await this.runIfFree(child.id, { nested: true });
       const current = await this.store.get(child.id);
+      // Someone else's request for the tenant waits for a second person: this job does not decide for them.
+      if (current?.status === 'AWAITING_APPROVAL') {
+        throw new NonRetryableError(`tenant job ${child.id} for tenant ${tenantId} awaits approval; approve or reject it, then retry this job`);
+      }
       // A tenant job that was SCHEDULED is due now (this request moved its purge to now): the next try claims it.
       if (current && !isOpen(current.status) && current.status !== 'SCHEDULED') {
         if (current.status !== 'COMPLETED') throw new NonRetryableError(`tenant job ${child.id} for tenant ${tenantId} ended ${current.status}: ${current.error}`);

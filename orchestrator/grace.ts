@@ -28,13 +28,13 @@ export function parseGrace(text: string): number | undefined {
 }
 const describe = (ms: number) => (ms % DAY_MS === 0 ? `${ms / DAY_MS} days` : `${ms / 1000} s`);
 
-/** A Duration as milliseconds; INVALID_ARGUMENT for a negative or malformed one. */
-function durationMs(duration: Duration): number {
+/** A Duration (the request field `field`) as milliseconds; INVALID_ARGUMENT for a negative or malformed one. */
+export function durationMs(duration: Duration, field = 'grace_period'): number {
   const seconds = Number(duration.seconds);
   if (!Number.isSafeInteger(seconds) || !Number.isInteger(duration.nanos) || Math.abs(duration.nanos) > 999_999_999) {
-    throw invalidArgument('grace_period is not a valid duration');
+    throw invalidArgument(`${field} is not a valid duration`);
   }
-  if (seconds < 0 || duration.nanos < 0) throw invalidArgument('grace_period must not be negative');
+  if (seconds < 0 || duration.nanos < 0) throw invalidArgument(`${field} must not be negative`);
   return seconds * 1000 + Math.floor(duration.nanos / 1e6);
 }
 

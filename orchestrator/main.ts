@@ -136,7 +136,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives, fourEyesTenantAtOnce: config.fourEyesTenantAtOnce }),
       tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones), audit),
     ],
     log,

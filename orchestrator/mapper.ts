@@ -65,6 +65,10 @@ export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): J
     purgeTime: job.purge_at ?? undefined,
     receivedTime: job.received_at,
     dueTime: job.due_at,
+    approvalRequired: job.approval_required,
+    approvedBy: job.approved_by ?? '',
+    approveTime: job.approved_at ?? undefined,
+    originalDueTime: job.original_due_at ?? undefined,
   };
 }
 

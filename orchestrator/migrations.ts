@@ -375,6 +375,48 @@ export const migrations: ServiceMigration[] = [
     },
   },
   {
+    name: '0012_approvals_and_deadline_extensions',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- Four-eyes approval (orchestrator/approvals.ts): a job may wait AWAITING_APPROVAL for a second
+        -- person, who approves it (it goes on) or rejects it (REJECTED, nothing deleted). A waiting job is
+        -- unfinished: the subject's one unfinished job, counted against its requester's open-job limit.
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_status_check;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_status_check
+          CHECK (status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'AWAITING_APPROVAL', 'REJECTED'));
+        DROP INDEX erasure_jobs_one_open_per_subject;
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (job_kind, subject_kind, subject_id)
+          WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'AWAITING_APPROVAL');
+        DROP INDEX erasure_jobs_open_by_caller;
+        CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'AWAITING_APPROVAL');
+        -- Who approved or rejected (a keyed pseudonym, as in the audit chain) and when.
+        ALTER TABLE erasure_jobs ADD COLUMN approval_required boolean NOT NULL DEFAULT false,
+          ADD COLUMN approved_by text, ADD COLUMN approved_at timestamptz,
+          -- A deadline extension (GDPR Art. 12(3)): the first due date and the latest reason.
+          ADD COLUMN original_due_at timestamptz, ADD COLUMN due_extension_reason text;
+        -- ListJobs by due date (ORDER BY due_at, id).
+        CREATE INDEX erasure_jobs_due ON erasure_jobs (due_at, id);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP INDEX erasure_jobs_due;
+        UPDATE erasure_jobs SET status = 'CANCELLED', error = 'approval dropped by a schema downgrade', finished_at = now() WHERE status = 'AWAITING_APPROVAL';
+        UPDATE erasure_jobs SET status = 'CANCELLED' WHERE status = 'REJECTED';
+        ALTER TABLE erasure_jobs DROP COLUMN approval_required, DROP COLUMN approved_by, DROP COLUMN approved_at,
+          DROP COLUMN original_due_at, DROP COLUMN due_extension_reason;
+        DROP INDEX erasure_jobs_open_by_caller;
+        CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
+        DROP INDEX erasure_jobs_one_open_per_subject;
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (job_kind, subject_kind, subject_id)
+          WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING');
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_status_check;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_status_check
+          CHECK (status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'));
+      `);
+    },
+  },
+  {
     name: '0013_webhook_outbox',
     up: async ({ context: db }) => {
       await db.query(`

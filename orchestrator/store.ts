@@ -12,16 +12,17 @@ import type { AuditHeads } from './audit-heads';
 import type { Certificates } from './certificates';
 
 /** Every status a job can have (the metrics report each, 0 included). */
-export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'AWAITING_APPROVAL', 'REJECTED'] as const;
 export type JobStatusName = (typeof JOB_STATUSES)[number];
 export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 export const OPEN_STATUSES: readonly JobStatusName[] = ['PENDING', 'RUNNING'];
 export const isOpen = (status: JobStatusName) => OPEN_STATUSES.includes(status);
 /**
- * Jobs that have not ended: the open ones and those waiting out their grace period (SCHEDULED). A
- * subject has at most one of them (a unique index), and a second request attaches to it.
+ * Jobs that have not ended: the open ones, those waiting out their grace period (SCHEDULED) and those
+ * waiting for a second person's approval (AWAITING_APPROVAL). A subject has at most one of them (a
+ * unique index), and a second request attaches to it.
  */
-export const UNFINISHED_STATUSES: readonly JobStatusName[] = ['SCHEDULED', ...OPEN_STATUSES];
+export const UNFINISHED_STATUSES: readonly JobStatusName[] = ['SCHEDULED', ...OPEN_STATUSES, 'AWAITING_APPROVAL'];
 const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /** The error a restored job ends with (CANCELLED): the grace period ended early and nothing was deleted. */
@@ -69,6 +70,13 @@ export interface JobRow {
   due_at: Date;
   /** When the grace period ends and the job runs; null for a job without grace. */
   purge_at: Date | null;
+  /** The job waits (or waited) for a second person (orchestrator/approvals.ts). */
+  approval_required: boolean;
+  /** The approver's or rejecter's keyed pseudonym; null before a decision. */
+  approved_by: string | null;
+  approved_at: Date | null;
+  /** The due date before the first extension; null when never extended. */
+  original_due_at: Date | null;
 }
 
 export interface EntityTally {
@@ -134,14 +142,19 @@ export interface NewJob {
   purgeAt?: Date;
   /** For an export job: the most open export jobs `requestedBy` may have. */
   openExportLimit?: number;
+  /** The job waits AWAITING_APPROVAL (no queue entry, nothing hidden) until a second person decides. */
+  requireApproval?: boolean;
 }
 
 /** One month after `from` (GDPR Art. 12(3)), the calendar way: 31 Jan → 28/29 Feb (the date clamps to the month's end). */
-export function oneMonthAfter(from: Date): Date {
+export const oneMonthAfter = (from: Date): Date => monthsAfter(from, 1);
+
+/** `months` calendar months after `from`, the day clamped to the month's end (31 Jan + 2 → 31 Mar, + 1 → 28/29 Feb). */
+export function monthsAfter(from: Date, months: number): Date {
   const due = new Date(from);
   const day = due.getUTCDate();
   due.setUTCDate(1);
-  due.setUTCMonth(due.getUTCMonth() + 1);
+  due.setUTCMonth(due.getUTCMonth() + months);
   const lastDay = new Date(Date.UTC(due.getUTCFullYear(), due.getUTCMonth() + 1, 0)).getUTCDate();
   due.setUTCDate(Math.min(day, lastDay));
   return due;
@@ -157,6 +170,12 @@ export interface ListFilter {
   visibleTo?: string;
   pageSize: number;
   after?: PageCursor;
+  /** Only jobs due before this time. */
+  dueBefore?: Date;
+  /** Only jobs that have not ended (UNFINISHED_STATUSES). */
+  unfinished?: boolean;
+  /** `due`: soonest due first (the page cursor is then the last row's due_at); default newest first. */
+  order?: 'created' | 'due';
 }
 
 /** Puts a recorded job on the durable queue, inside the transaction that records it. */
@@ -189,7 +208,7 @@ export class JobAlreadyOpen extends Error {
 // An erased user's jobs have no subject_id any more, only its keyed hash.
 const JOB_COLUMNS = `id, job_kind, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
   trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since,
-  received_at, due_at, purge_at`;
+  received_at, due_at, purge_at, approval_required, approved_by, approved_at, original_due_at`;
 
 interface StepRow {
   job_id: string;
@@ -312,6 +331,8 @@ export class JobStore {
       if (existing) return { job: (await this.moveEarlier(existing, input.purgeAt)) ?? existing, created: false };
       const receivedAt = input.receivedAt ?? new Date();
       const scheduled = input.purgeAt !== undefined && input.purgeAt.getTime() > Date.now();
+      // A job awaiting approval keeps its grace's end in purge_at; the approval decides what happens then.
+      const status: JobStatusName = input.requireApproval ? 'AWAITING_APPROVAL' : scheduled ? 'SCHEDULED' : 'PENDING';
       const id = randomUUID();
       const jobTrace = beginJobTrace(id, { 'erasure.subject_kind': input.subjectKind });
       try {
@@ -320,8 +341,8 @@ export class JobStore {
           if (input.openExportLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openExportLimit, 'export');
           const { rows } = await client.query<JobRow>(
             `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent,
-                                       received_at, due_at, purge_at, job_kind)
-             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15) RETURNING ${JOB_COLUMNS}`,
+                                       received_at, due_at, purge_at, job_kind, approval_required)
+             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16) RETURNING ${JOB_COLUMNS}`,
             [
               id,
               input.subjectKind,
@@ -333,11 +354,12 @@ export class JobStore {
               input.parentJobId ?? null,
               jobTrace.traceId,
               jobTrace.traceparent,
-              scheduled ? 'SCHEDULED' : 'PENDING',
+              status,
               receivedAt,
               input.dueAt ?? oneMonthAfter(receivedAt),
               scheduled ? input.purgeAt : null,
               input.jobKind ?? 'erasure',
+              input.requireApproval ?? false,
             ],
           );
           if (input.archive) await client.query(`INSERT INTO export_archives (job_id, recipient) VALUES ($1, $2)`, [id, input.archive.recipient]);
@@ -347,13 +369,15 @@ export class JobStore {
                FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS s (name, phase, kind, position)`,
             [id, input.steps.map((s) => s.name), input.steps.map((s) => s.phase), input.steps.map((s) => s.kind)],
           );
-          // A scheduled job's entry is its durable timer: no replica gets it before the purge time.
-          await this.queue.enqueue(client, id, scheduled ? input.purgeAt : undefined);
+          // A scheduled job's entry is its durable timer: no replica gets it before the purge time. A job
+          // awaiting approval gets its entry when approved (approve()).
+          if (status !== 'AWAITING_APPROVAL') await this.queue.enqueue(client, id, scheduled ? input.purgeAt : undefined);
           await this.auditJob(client, 'job.requested', rows[0]!, {
             requester: this.lifecycle?.audit.keys.pseudonym('requester', input.requestedBy),
             parent_job_id: input.parentJobId ?? null,
             steps: input.steps.map((step) => step.name),
           });
+          if (status === 'AWAITING_APPROVAL') await this.auditJob(client, 'job.awaiting_approval', rows[0]!, { status });
           return rows[0]!;
         });
         jobTrace.end();
@@ -407,6 +431,70 @@ export class JobStore {
         await this.auditJob(client, 'job.restored', rows[0], { status: 'CANCELLED' });
       }
       return rows[0];
+    });
+  }
+
+  /**
+   * A second person's decision on an AWAITING_APPROVAL job, in one transaction with its audit entries
+   * (requester and decider as keyed pseudonyms). Approved, the job goes on: SCHEDULED with its queue
+   * entry at the end of its grace when that is still ahead, else PENDING and queued now (`job.approved`,
+   * then `job.<status>`). Rejected, it ends REJECTED with the reason and nothing done (`job.rejected`).
+   * Undefined when the job is not AWAITING_APPROVAL; the caller checked who may decide.
+   */
+  async decideApproval(id: string, decider: string, decision: { approve: true } | { approve: false; reason: string }): Promise<JobRow | undefined> {
+    return withTransaction(this.pool, async (client) => {
+      // The purpose job.requested names people by: one person has one pseudonym whatever their role,
+      // which is what shows in the chain that the approver is not the requester.
+      const approver = this.lifecycle?.audit.keys.pseudonym('requester', decider) ?? null;
+      const { rows } = decision.approve
+        ? await client.query<JobRow>(
+            `UPDATE erasure_jobs SET status = CASE WHEN purge_at > now() THEN 'SCHEDULED' ELSE 'PENDING' END,
+                    purge_at = CASE WHEN purge_at > now() THEN purge_at END, approved_by = $2, approved_at = now()
+              WHERE id = $1 AND status = 'AWAITING_APPROVAL' RETURNING ${JOB_COLUMNS}`,
+            [id, approver],
+          )
+        : await client.query<JobRow>(
+            `UPDATE erasure_jobs SET status = 'REJECTED', error = $3, approved_by = $2, approved_at = now(), finished_at = now()
+              WHERE id = $1 AND status = 'AWAITING_APPROVAL' RETURNING ${JOB_COLUMNS}`,
+            [id, approver, `rejected: ${decision.reason}`],
+          );
+      const job = rows[0];
+      if (!job) return undefined;
+      const people = { requester: this.lifecycle?.audit.keys.pseudonym('requester', job.requested_by), approver };
+      if (!decision.approve) {
+        await client.query(`UPDATE erasure_job_steps SET status = 'CANCELLED', finished_at = now() WHERE job_id = $1`, [id]);
+        await this.auditJob(client, 'job.rejected', job, { ...people, status: job.status, reason: decision.reason });
+        return job;
+      }
+      await this.queue.enqueue(client, id, job.purge_at ?? undefined);
+      await this.auditJob(client, 'job.approved', job, { ...people, status: job.status });
+      await this.auditJob(client, `job.${job.status.toLowerCase()}`, job, { status: job.status, purge_at: job.purge_at?.toISOString() ?? null });
+      return job;
+    });
+  }
+
+  /**
+   * Moves an unfinished job's due date to `dueAt` (later than the current one, checked by the caller
+   * against the legal limit), keeping the first due date, audited `job.deadline_extended` with the
+   * reason and the operator's pseudonym. Undefined when the job has ended.
+   */
+  async extendDeadline(id: string, dueAt: Date, reason: string, by: string): Promise<JobRow | undefined> {
+    return withTransaction(this.pool, async (client) => {
+      const before = (await client.query<{ due_at: Date }>(`SELECT due_at FROM erasure_jobs WHERE id = $1 FOR UPDATE`, [id])).rows[0];
+      const { rows } = await client.query<JobRow>(
+        `UPDATE erasure_jobs SET original_due_at = coalesce(original_due_at, due_at), due_at = $2, due_extension_reason = $3
+          WHERE id = $1 AND status IN (${UNFINISHED_SQL}) AND $2 > due_at RETURNING ${JOB_COLUMNS}`,
+        [id, dueAt, reason],
+      );
+      const job = rows[0];
+      if (!job) return undefined;
+      await this.auditJob(client, 'job.deadline_extended', job, {
+        from: before!.due_at.toISOString(),
+        to: job.due_at.toISOString(),
+        reason,
+        by: this.lifecycle?.audit.keys.pseudonym('requester', by),
+      });
+      return job;
     });
   }
 
@@ -504,14 +592,23 @@ export class JobStore {
       const user = param(filter.visibleTo);
       where.push(`(requested_by = 'user:' || ${user} OR ${user}::uuid = ANY(viewers))`);
     }
-    if (filter.after) where.push(`(created_at, id) < (${param(filter.after.createdAt)}::timestamptz, ${param(filter.after.id)}::uuid)`);
+    if (filter.dueBefore) where.push(`due_at < ${param(filter.dueBefore)}::timestamptz`);
+    if (filter.unfinished) where.push(`status IN (${UNFINISHED_SQL})`);
+    // Keyset pagination on the listing's own order: (created_at, id) newest first, or (due_at, id) soonest first.
+    const byDue = filter.order === 'due';
+    if (filter.after) {
+      where.push(`${byDue ? '(due_at, id) >' : '(created_at, id) <'} (${param(filter.after.createdAt)}::timestamptz, ${param(filter.after.id)}::uuid)`);
+    }
     const { rows } = await this.pool.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM erasure_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY created_at DESC, id DESC LIMIT ${param(filter.pageSize + 1)}`,
+        ORDER BY ${byDue ? 'due_at, id' : 'created_at DESC, id DESC'} LIMIT ${param(filter.pageSize + 1)}`,
       params,
     );
-    const { items, nextPageToken } = toPage(rows, filter.pageSize);
-    return { jobs: items, nextPageToken };
+    const { items, nextPageToken } = toPage(
+      rows.map((row) => ({ row, id: row.id, created_at: byDue ? row.due_at : row.created_at })),
+      filter.pageSize,
+    );
+    return { jobs: items.map((item) => item.row), nextPageToken };
   }
 
   /**
@@ -551,7 +648,7 @@ export class JobStore {
               count(*) FILTER (WHERE due_at > now() AND due_at <= now() + interval '1 day')::int AS "1d",
               count(*) FILTER (WHERE due_at > now() + interval '1 day' AND due_at <= now() + interval '7 days')::int AS "7d",
               count(*) FILTER (WHERE due_at > now() + interval '7 days')::int AS later
-         FROM erasure_jobs WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING')`,
+         FROM erasure_jobs WHERE status IN (${UNFINISHED_SQL})`,
     );
     return { byStatus, stalled, oldestOpenAgeSeconds, openByTimeLeft: due[0]! };
   }

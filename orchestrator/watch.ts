@@ -3,7 +3,7 @@ import { JobStatus, type Job, type JobEvent } from '../gen/bakery/erasure/v1/del
 import type { JobBusEvent, JobEvents } from './events';
 import { toProgressMessage, toStepMessage } from './mapper';
 
-const FINAL = new Set([JobStatus.JOB_STATUS_COMPLETED, JobStatus.JOB_STATUS_FAILED, JobStatus.JOB_STATUS_CANCELLED]);
+const FINAL = new Set([JobStatus.JOB_STATUS_COMPLETED, JobStatus.JOB_STATUS_FAILED, JobStatus.JOB_STATUS_CANCELLED, JobStatus.JOB_STATUS_REJECTED]);
 
 export interface WatchOptions {
   /** Reads the job's current state (a snapshot). */

@@ -64,6 +64,8 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
     status: JobStatus.JOB_STATUS_RUNNING,
     requestedBy: 'operator:alice',
     requestId: '',
+    approvalRequired: false,
+    approvedBy: '',
     steps,
     totalRowsDeleted: String(steps.reduce((s, x) => s + Number(x.rowsDeleted), 0)),
     expectedRows: String(steps.reduce((s, x) => s + Number(x.expectedRows), 0)),

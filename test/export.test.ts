@@ -324,7 +324,7 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   await seed(tenantId, 1500, 3);
   const expected = await addedRows(before);
   const run = await collect(
-    client.deleteTenant({ gracePeriod: AT_ONCE, tenantId, requestId: '', detach: false, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
+    client.deleteTenant({ gracePeriod: AT_ONCE, tenantId, requestId: '', detach: false, requireApproval: false, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
   );
   t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.finished?.error);
   const steps = run.finished!.steps;
@@ -344,9 +344,9 @@ test.serial('export then erase: the erasure starts after the archive is sealed; 
   // An erasure already open without export_first is not joined by one that asks for it.
   const other = randomUUID();
   await seed(other, 3000, 2);
-  const plain = await collect(client.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId: '', detach: true }, bearerMetadata(token)));
+  const plain = await collect(client.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId: '', detach: true, requireApproval: false }, bearerMetadata(token)));
   const late = await collect(
-    client.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId: '', detach: true, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
+    client.deleteTenant({ gracePeriod: AT_ONCE, tenantId: other, requestId: '', detach: true, requireApproval: false, exportFirst: { recipientJwk: JSON.stringify(recipient.publicJwk) } }, bearerMetadata(token)),
   );
   if (plain.snapshot) {
     const state = await pools.get('orchestrator')!.query(`SELECT status FROM erasure_jobs WHERE id = $1`, [plain.snapshot.id]);

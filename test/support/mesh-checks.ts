@@ -73,3 +73,16 @@ export async function rowsMentioning(pools: Map<string, Pool>, values: string[])
   }
   return found;
 }
+
+/** Polls the orchestrator's job table (direct SQL) until the job has `wanted` status or time runs out; returns the last status seen. */
+export async function waitForJobStatus(orchestrator: Pool, jobId: string, wanted: string, timeoutMs: number): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  let current = '';
+  while (Date.now() < until) {
+    const { rows } = await orchestrator.query<{ status: string }>('SELECT status FROM erasure_jobs WHERE id = $1', [jobId]).catch(() => ({ rows: [] }));
+    current = rows[0]?.status ?? '';
+    if (current === wanted) return current;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return current;
+}

@@ -2,6 +2,7 @@ import { credentials, type ClientReadableStream, type ServiceError } from '@grpc
 import {
   DeletionOrchestratorClient,
   JobStatus,
+  ListJobsRequest,
   type DeleteTenantRequest,
   type DeleteUserRequest,
   type Job,
@@ -44,7 +45,11 @@ export function orchestratorClient(address: string) {
     unary: {
       previewTenantDeletion: unary('previewTenantDeletion'),
       getJob: unary('getJob'),
-      listJobs: unary('listJobs'),
+      // The listing's newer fields (due date filter, order) default as proto3 leaves them unset.
+      listJobs: (request: Partial<ListJobsRequest>, token?: string) => unary('listJobs')(ListJobsRequest.fromPartial(request), token),
+      approveJob: unary('approveJob'),
+      rejectJob: unary('rejectJob'),
+      extendDeadline: unary('extendDeadline'),
       cancelJob: unary('cancelJob'),
       retryJob: unary('retryJob'),
       getCertificate: unary('getCertificate'),
@@ -54,13 +59,13 @@ export function orchestratorClient(address: string) {
     },
     // Every test names its grace period (AT_ONCE for an erasure at once): nothing changes meaning with the default.
     deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
-      collect(() => client.deleteTenant({ requestId: '', detach: false, ...request }, bearerMetadata(token)), onEvent),
+      collect(() => client.deleteTenant({ requestId: '', detach: false, requireApproval: false, ...request }, bearerMetadata(token)), onEvent),
     deleteUser: (request: Partial<DeleteUserRequest> & { userId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
-      collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, ...request }, bearerMetadata(token)), onEvent),
+      collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, requireApproval: false, ...request }, bearerMetadata(token)), onEvent),
     watchJob: (jobId: string, token?: string, onEvent?: (event: JobEvent) => void) => collect(() => client.watchJob({ jobId }, bearerMetadata(token)), onEvent),
     close: () => client.close(),
   };
 }
 
 export const isFinal = (job: Job | undefined) =>
-  !!job && [JobStatus.JOB_STATUS_COMPLETED, JobStatus.JOB_STATUS_FAILED, JobStatus.JOB_STATUS_CANCELLED].includes(job.status);
+  !!job && [JobStatus.JOB_STATUS_COMPLETED, JobStatus.JOB_STATUS_FAILED, JobStatus.JOB_STATUS_CANCELLED, JobStatus.JOB_STATUS_REJECTED].includes(job.status);

@@ -18,7 +18,9 @@ export const MESH_SERVICES = DATA_SERVICES;
  */
 export class ProcessMesh extends Mesh {
   constructor(serverUrl: string, label: string, extraEnv: Record<string, string> = {}) {
-    super(serverUrl, label, extraEnv, TEST_KEYS_DIR);
+    // Four-eyes approval is on by default (orchestrator/config.ts); the test meshes erase tenants at once
+    // without it, except where approval is what a test checks (it sets ORCHESTRATOR_FOUR_EYES itself).
+    super(serverUrl, label, { ORCHESTRATOR_FOUR_EYES: 'off', ...extraEnv }, TEST_KEYS_DIR);
   }
 
   override async prepare(): Promise<void> {
