@@ -48,6 +48,11 @@ export enum JobStatus {
    * is deleted yet. A restore (or CancelJob) ends it CANCELLED; at purge_time it runs by itself.
    */
   JOB_STATUS_SCHEDULED = 6,
+  /**
+   * JOB_STATUS_ON_HOLD - JOB_STATUS_ON_HOLD means a legal hold stops the job (hold_ids names them): nothing held is erased
+   * until the last of them is released or ends, then the job resumes.
+   */
+  JOB_STATUS_ON_HOLD = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -74,6 +79,9 @@ export function jobStatusFromJSON(object: any): JobStatus {
     case 6:
     case "JOB_STATUS_SCHEDULED":
       return JobStatus.JOB_STATUS_SCHEDULED;
+    case 7:
+    case "JOB_STATUS_ON_HOLD":
+      return JobStatus.JOB_STATUS_ON_HOLD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -97,6 +105,8 @@ export function jobStatusToJSON(object: JobStatus): string {
       return "JOB_STATUS_CANCELLED";
     case JobStatus.JOB_STATUS_SCHEDULED:
       return "JOB_STATUS_SCHEDULED";
+    case JobStatus.JOB_STATUS_ON_HOLD:
+      return "JOB_STATUS_ON_HOLD";
     case JobStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -119,6 +129,11 @@ export enum StepStatus {
   STEP_STATUS_FAILED = 5,
   /** STEP_STATUS_CANCELLED - STEP_STATUS_CANCELLED means the job was cancelled before the step finished. */
   STEP_STATUS_CANCELLED = 6,
+  /**
+   * STEP_STATUS_ON_HOLD - STEP_STATUS_ON_HOLD means a legal hold keeps the step's service (or some of its entities) from
+   * being erased; the step runs when the hold is released.
+   */
+  STEP_STATUS_ON_HOLD = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -145,6 +160,9 @@ export function stepStatusFromJSON(object: any): StepStatus {
     case 6:
     case "STEP_STATUS_CANCELLED":
       return StepStatus.STEP_STATUS_CANCELLED;
+    case 7:
+    case "STEP_STATUS_ON_HOLD":
+      return StepStatus.STEP_STATUS_ON_HOLD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -168,6 +186,8 @@ export function stepStatusToJSON(object: StepStatus): string {
       return "STEP_STATUS_FAILED";
     case StepStatus.STEP_STATUS_CANCELLED:
       return "STEP_STATUS_CANCELLED";
+    case StepStatus.STEP_STATUS_ON_HOLD:
+      return "STEP_STATUS_ON_HOLD";
     case StepStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -269,7 +289,13 @@ export interface Job {
     | Date
     | undefined;
   /** due_time is when the request must be done: received_time plus one month (GDPR Art. 12(3)). */
-  dueTime?: Date | undefined;
+  dueTime?:
+    | Date
+    | undefined;
+  /** hold_ids names the legal holds that stop the job (ON_HOLD) or keep part of it. */
+  holdIds: string[];
+  /** held lists what legal holds keep from the erasure, per hold and service, with the rows kept. */
+  held: HeldPart[];
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -644,6 +670,102 @@ export interface DownloadExportResponse {
   data: Buffer;
 }
 
+/** LegalHold is a legal hold as recorded: the subject only as its keyed hash, never its id. */
+export interface LegalHold {
+  /** id is the hold's UUID. */
+  id: string;
+  /** subject_kind is `tenant` or `user`. */
+  subjectKind: string;
+  /** subject_ref is the subject's keyed hash (as the audit chain names it). */
+  subjectRef: string;
+  /** services limits the hold to these services; empty (with entities empty) means the whole subject. */
+  services: string[];
+  /** entities limits the hold to these tables, each `service/table`. */
+  entities: string[];
+  /** reason says why the data is held (e.g. a case reference). */
+  reason: string;
+  /** placed_by is the placing operator as a keyed hash. */
+  placedBy: string;
+  /** place_time is when the hold was placed. */
+  placeTime?:
+    | Date
+    | undefined;
+  /** end_time is when the hold ends by itself; unset for a hold that lasts until released. */
+  endTime?:
+    | Date
+    | undefined;
+  /** status is ACTIVE, RELEASED or EXPIRED. */
+  status: string;
+  /** released_by is the releasing operator as a keyed hash (RELEASED only). */
+  releasedBy: string;
+  /** release_time is when the hold was released or expired. */
+  releaseTime?: Date | undefined;
+}
+
+/** HeldPart is what one hold keeps of one service in a job. */
+export interface HeldPart {
+  /** hold_id is the hold. */
+  holdId: string;
+  /** service is the service whose rows are kept. */
+  service: string;
+  /** entities are the kept tables; empty means every table of the service. */
+  entities: string[];
+  /** rows is the number of rows kept, as the service's preview counted them. */
+  rows: string;
+  /** reason is the hold's reason. */
+  reason: string;
+}
+
+/** PlaceHoldRequest places a legal hold. */
+export interface PlaceHoldRequest {
+  /** subject is the tenant or user held; required. */
+  subject?:
+    | Subject
+    | undefined;
+  /** services limits the hold to these services (catalog names). */
+  services: string[];
+  /** entities limits the hold to these tables, each `service/table` as the service's policy names it. */
+  entities: string[];
+  /** reason says why; required, at most 500 characters, no personal data. */
+  reason: string;
+  /** end_time is when the hold ends by itself; must be in the future; unset: until released. */
+  endTime?: Date | undefined;
+}
+
+/** PlaceHoldResponse carries the placed hold. */
+export interface PlaceHoldResponse {
+  /** hold is the hold as recorded. */
+  hold?: LegalHold | undefined;
+}
+
+/** ReleaseHoldRequest names the hold to release. */
+export interface ReleaseHoldRequest {
+  /** hold_id is the hold's UUID; required. */
+  holdId: string;
+}
+
+/** ReleaseHoldResponse carries the released hold. */
+export interface ReleaseHoldResponse {
+  /** hold is the hold after its release. */
+  hold?: LegalHold | undefined;
+}
+
+/** ListHoldsRequest filters the hold list. */
+export interface ListHoldsRequest {
+  /** subject keeps holds of this subject (unset: any). */
+  subject?:
+    | Subject
+    | undefined;
+  /** include_ended also lists released and expired holds. */
+  includeEnded: boolean;
+}
+
+/** ListHoldsResponse lists holds, newest first (at most 500). */
+export interface ListHoldsResponse {
+  /** holds are the holds found. */
+  holds: LegalHold[];
+}
+
 function createBaseStep(): Step {
   return {
     service: "",
@@ -936,6 +1058,8 @@ function createBaseJob(): Job {
     purgeTime: undefined,
     receivedTime: undefined,
     dueTime: undefined,
+    holdIds: [],
+    held: [],
   };
 }
 
@@ -1009,6 +1133,12 @@ export const Job: MessageFns<Job> = {
     }
     if (message.dueTime !== undefined) {
       Timestamp.encode(toTimestamp(message.dueTime), writer.uint32(186).fork()).join();
+    }
+    for (const v of message.holdIds) {
+      writer.uint32(194).string(v!);
+    }
+    for (const v of message.held) {
+      HeldPart.encode(v!, writer.uint32(202).fork()).join();
     }
     return writer;
   },
@@ -1210,6 +1340,22 @@ export const Job: MessageFns<Job> = {
             message.dueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.holdIds.push(reader.string());
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.held.push(HeldPart.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1315,6 +1461,14 @@ export const Job: MessageFns<Job> = {
         : isSet(object.due_time)
         ? fromJsonTimestamp(object.due_time)
         : undefined,
+      holdIds: globalThis.Array.isArray(object?.holdIds)
+        ? object.holdIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.hold_ids)
+        ? object.hold_ids.map((e: any) => globalThis.String(e))
+        : [],
+      held: globalThis.Array.isArray(object?.held)
+        ? object.held.map((e: any) => HeldPart.fromJSON(e))
+        : [],
     };
   },
 
@@ -1389,6 +1543,12 @@ export const Job: MessageFns<Job> = {
     if (message.dueTime !== undefined) {
       obj.dueTime = message.dueTime.toISOString();
     }
+    if (message.holdIds?.length) {
+      obj.holdIds = message.holdIds;
+    }
+    if (message.held?.length) {
+      obj.held = message.held.map((e) => HeldPart.toJSON(e));
+    }
     return obj;
   },
 
@@ -1422,6 +1582,8 @@ export const Job: MessageFns<Job> = {
     message.purgeTime = object.purgeTime ?? undefined;
     message.receivedTime = object.receivedTime ?? undefined;
     message.dueTime = object.dueTime ?? undefined;
+    message.holdIds = object.holdIds?.map((e) => e) || [];
+    message.held = object.held?.map((e) => HeldPart.fromPartial(e)) || [];
     return message;
   },
 };
@@ -5104,6 +5266,935 @@ export const DownloadExportResponse: MessageFns<DownloadExportResponse> = {
   },
 };
 
+function createBaseLegalHold(): LegalHold {
+  return {
+    id: "",
+    subjectKind: "",
+    subjectRef: "",
+    services: [],
+    entities: [],
+    reason: "",
+    placedBy: "",
+    placeTime: undefined,
+    endTime: undefined,
+    status: "",
+    releasedBy: "",
+    releaseTime: undefined,
+  };
+}
+
+export const LegalHold: MessageFns<LegalHold> = {
+  encode(message: LegalHold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.subjectKind !== "") {
+      writer.uint32(18).string(message.subjectKind);
+    }
+    if (message.subjectRef !== "") {
+      writer.uint32(26).string(message.subjectRef);
+    }
+    for (const v of message.services) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.entities) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    if (message.placedBy !== "") {
+      writer.uint32(58).string(message.placedBy);
+    }
+    if (message.placeTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.placeTime), writer.uint32(66).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    if (message.status !== "") {
+      writer.uint32(82).string(message.status);
+    }
+    if (message.releasedBy !== "") {
+      writer.uint32(90).string(message.releasedBy);
+    }
+    if (message.releaseTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.releaseTime), writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LegalHold {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLegalHold();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subjectKind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subjectRef = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.services.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.placedBy = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.placeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.releasedBy = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.releaseTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LegalHold {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      subjectKind: isSet(object.subjectKind)
+        ? globalThis.String(object.subjectKind)
+        : isSet(object.subject_kind)
+        ? globalThis.String(object.subject_kind)
+        : "",
+      subjectRef: isSet(object.subjectRef)
+        ? globalThis.String(object.subjectRef)
+        : isSet(object.subject_ref)
+        ? globalThis.String(object.subject_ref)
+        : "",
+      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      placedBy: isSet(object.placedBy)
+        ? globalThis.String(object.placedBy)
+        : isSet(object.placed_by)
+        ? globalThis.String(object.placed_by)
+        : "",
+      placeTime: isSet(object.placeTime)
+        ? fromJsonTimestamp(object.placeTime)
+        : isSet(object.place_time)
+        ? fromJsonTimestamp(object.place_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      releasedBy: isSet(object.releasedBy)
+        ? globalThis.String(object.releasedBy)
+        : isSet(object.released_by)
+        ? globalThis.String(object.released_by)
+        : "",
+      releaseTime: isSet(object.releaseTime)
+        ? fromJsonTimestamp(object.releaseTime)
+        : isSet(object.release_time)
+        ? fromJsonTimestamp(object.release_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LegalHold): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.subjectKind !== "") {
+      obj.subjectKind = message.subjectKind;
+    }
+    if (message.subjectRef !== "") {
+      obj.subjectRef = message.subjectRef;
+    }
+    if (message.services?.length) {
+      obj.services = message.services;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.placedBy !== "") {
+      obj.placedBy = message.placedBy;
+    }
+    if (message.placeTime !== undefined) {
+      obj.placeTime = message.placeTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.releasedBy !== "") {
+      obj.releasedBy = message.releasedBy;
+    }
+    if (message.releaseTime !== undefined) {
+      obj.releaseTime = message.releaseTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LegalHold>): LegalHold {
+    return LegalHold.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LegalHold>): LegalHold {
+    const message = createBaseLegalHold();
+    message.id = object.id ?? "";
+    message.subjectKind = object.subjectKind ?? "";
+    message.subjectRef = object.subjectRef ?? "";
+    message.services = object.services?.map((e) => e) || [];
+    message.entities = object.entities?.map((e) => e) || [];
+    message.reason = object.reason ?? "";
+    message.placedBy = object.placedBy ?? "";
+    message.placeTime = object.placeTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    message.status = object.status ?? "";
+    message.releasedBy = object.releasedBy ?? "";
+    message.releaseTime = object.releaseTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseHeldPart(): HeldPart {
+  return { holdId: "", service: "", entities: [], rows: "0", reason: "" };
+}
+
+export const HeldPart: MessageFns<HeldPart> = {
+  encode(message: HeldPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    for (const v of message.entities) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.rows !== "0") {
+      writer.uint32(32).int64(message.rows);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeldPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeldPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rows = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeldPart {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      rows: isSet(object.rows) ? globalThis.String(object.rows) : "0",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: HeldPart): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    if (message.rows !== "0") {
+      obj.rows = message.rows;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeldPart>): HeldPart {
+    return HeldPart.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeldPart>): HeldPart {
+    const message = createBaseHeldPart();
+    message.holdId = object.holdId ?? "";
+    message.service = object.service ?? "";
+    message.entities = object.entities?.map((e) => e) || [];
+    message.rows = object.rows ?? "0";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePlaceHoldRequest(): PlaceHoldRequest {
+  return { subject: undefined, services: [], entities: [], reason: "", endTime: undefined };
+}
+
+export const PlaceHoldRequest: MessageFns<PlaceHoldRequest> = {
+  encode(message: PlaceHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.services) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.entities) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlaceHoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlaceHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.services.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlaceHoldRequest {
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PlaceHoldRequest): unknown {
+    const obj: any = {};
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.services?.length) {
+      obj.services = message.services;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlaceHoldRequest>): PlaceHoldRequest {
+    return PlaceHoldRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlaceHoldRequest>): PlaceHoldRequest {
+    const message = createBasePlaceHoldRequest();
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.services = object.services?.map((e) => e) || [];
+    message.entities = object.entities?.map((e) => e) || [];
+    message.reason = object.reason ?? "";
+    message.endTime = object.endTime ?? undefined;
+    return message;
+  },
+};
+
+function createBasePlaceHoldResponse(): PlaceHoldResponse {
+  return { hold: undefined };
+}
+
+export const PlaceHoldResponse: MessageFns<PlaceHoldResponse> = {
+  encode(message: PlaceHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      LegalHold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlaceHoldResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlaceHoldResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = LegalHold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlaceHoldResponse {
+    return { hold: isSet(object.hold) ? LegalHold.fromJSON(object.hold) : undefined };
+  },
+
+  toJSON(message: PlaceHoldResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = LegalHold.toJSON(message.hold);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlaceHoldResponse>): PlaceHoldResponse {
+    return PlaceHoldResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlaceHoldResponse>): PlaceHoldResponse {
+    const message = createBasePlaceHoldResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null) ? LegalHold.fromPartial(object.hold) : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseHoldRequest(): ReleaseHoldRequest {
+  return { holdId: "" };
+}
+
+export const ReleaseHoldRequest: MessageFns<ReleaseHoldRequest> = {
+  encode(message: ReleaseHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseHoldRequest {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReleaseHoldRequest): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseHoldRequest>): ReleaseHoldRequest {
+    return ReleaseHoldRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseHoldRequest>): ReleaseHoldRequest {
+    const message = createBaseReleaseHoldRequest();
+    message.holdId = object.holdId ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseHoldResponse(): ReleaseHoldResponse {
+  return { hold: undefined };
+}
+
+export const ReleaseHoldResponse: MessageFns<ReleaseHoldResponse> = {
+  encode(message: ReleaseHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      LegalHold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHoldResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseHoldResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = LegalHold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseHoldResponse {
+    return { hold: isSet(object.hold) ? LegalHold.fromJSON(object.hold) : undefined };
+  },
+
+  toJSON(message: ReleaseHoldResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = LegalHold.toJSON(message.hold);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseHoldResponse>): ReleaseHoldResponse {
+    return ReleaseHoldResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseHoldResponse>): ReleaseHoldResponse {
+    const message = createBaseReleaseHoldResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null) ? LegalHold.fromPartial(object.hold) : undefined;
+    return message;
+  },
+};
+
+function createBaseListHoldsRequest(): ListHoldsRequest {
+  return { subject: undefined, includeEnded: false };
+}
+
+export const ListHoldsRequest: MessageFns<ListHoldsRequest> = {
+  encode(message: ListHoldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    if (message.includeEnded !== false) {
+      writer.uint32(16).bool(message.includeEnded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHoldsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeEnded = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListHoldsRequest {
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      includeEnded: isSet(object.includeEnded)
+        ? globalThis.Boolean(object.includeEnded)
+        : isSet(object.include_ended)
+        ? globalThis.Boolean(object.include_ended)
+        : false,
+    };
+  },
+
+  toJSON(message: ListHoldsRequest): unknown {
+    const obj: any = {};
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.includeEnded !== false) {
+      obj.includeEnded = message.includeEnded;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListHoldsRequest>): ListHoldsRequest {
+    return ListHoldsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListHoldsRequest>): ListHoldsRequest {
+    const message = createBaseListHoldsRequest();
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.includeEnded = object.includeEnded ?? false;
+    return message;
+  },
+};
+
+function createBaseListHoldsResponse(): ListHoldsResponse {
+  return { holds: [] };
+}
+
+export const ListHoldsResponse: MessageFns<ListHoldsResponse> = {
+  encode(message: ListHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.holds) {
+      LegalHold.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHoldsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holds.push(LegalHold.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListHoldsResponse {
+    return {
+      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => LegalHold.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListHoldsResponse): unknown {
+    const obj: any = {};
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => LegalHold.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListHoldsResponse>): ListHoldsResponse {
+    return ListHoldsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListHoldsResponse>): ListHoldsResponse {
+    const message = createBaseListHoldsResponse();
+    message.holds = object.holds?.map((e) => LegalHold.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -5345,6 +6436,44 @@ export const DeletionOrchestratorService = {
       Buffer.from(DownloadExportResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DownloadExportResponse => DownloadExportResponse.decode(value),
   },
+  /**
+   * Legal holds (orchestrator/holds.ts). Callers: operators.
+   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
+   * retention purge until it is released or its end passes. A job of the subject stops before it
+   * erases anything held (ON_HOLD).
+   */
+  placeHold: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/PlaceHold" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlaceHoldRequest): Buffer => Buffer.from(PlaceHoldRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlaceHoldRequest => PlaceHoldRequest.decode(value),
+    responseSerialize: (value: PlaceHoldResponse): Buffer => Buffer.from(PlaceHoldResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlaceHoldResponse => PlaceHoldResponse.decode(value),
+  },
+  /**
+   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
+   * no other hold stops resumes.
+   */
+  releaseHold: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ReleaseHold" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReleaseHoldRequest): Buffer => Buffer.from(ReleaseHoldRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReleaseHoldRequest => ReleaseHoldRequest.decode(value),
+    responseSerialize: (value: ReleaseHoldResponse): Buffer => Buffer.from(ReleaseHoldResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReleaseHoldResponse => ReleaseHoldResponse.decode(value),
+  },
+  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
+  listHolds: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ListHolds" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListHoldsRequest): Buffer => Buffer.from(ListHoldsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListHoldsRequest => ListHoldsRequest.decode(value),
+    responseSerialize: (value: ListHoldsResponse): Buffer => Buffer.from(ListHoldsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListHoldsResponse => ListHoldsResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -5434,6 +6563,20 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
   downloadExport: handleServerStreamingCall<DownloadExportRequest, DownloadExportResponse>;
+  /**
+   * Legal holds (orchestrator/holds.ts). Callers: operators.
+   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
+   * retention purge until it is released or its end passes. A job of the subject stops before it
+   * erases anything held (ON_HOLD).
+   */
+  placeHold: handleUnaryCall<PlaceHoldRequest, PlaceHoldResponse>;
+  /**
+   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
+   * no other hold stops resumes.
+   */
+  releaseHold: handleUnaryCall<ReleaseHoldRequest, ReleaseHoldResponse>;
+  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
+  listHolds: handleUnaryCall<ListHoldsRequest, ListHoldsResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -5710,6 +6853,62 @@ export interface DeletionOrchestratorClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadExportResponse>;
+  /**
+   * Legal holds (orchestrator/holds.ts). Callers: operators.
+   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
+   * retention purge until it is released or its end passes. A job of the subject stops before it
+   * erases anything held (ON_HOLD).
+   */
+  placeHold(
+    request: PlaceHoldRequest,
+    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  ): ClientUnaryCall;
+  placeHold(
+    request: PlaceHoldRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  ): ClientUnaryCall;
+  placeHold(
+    request: PlaceHoldRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
+   * no other hold stops resumes.
+   */
+  releaseHold(
+    request: ReleaseHoldRequest,
+    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
+  ): ClientUnaryCall;
+  releaseHold(
+    request: ReleaseHoldRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
+  ): ClientUnaryCall;
+  releaseHold(
+    request: ReleaseHoldRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
+  ): ClientUnaryCall;
+  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
+  listHolds(
+    request: ListHoldsRequest,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  listHolds(
+    request: ListHoldsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  listHolds(
+    request: ListHoldsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const DeletionOrchestratorClient = makeGenericClientConstructor(
