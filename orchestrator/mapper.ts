@@ -65,6 +65,8 @@ export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): J
     purgeTime: job.purge_at ?? undefined,
     receivedTime: job.received_at,
     dueTime: job.due_at,
+    holdIds: job.hold_ids ?? [],
+    held: (job.held ?? []).map((part) => ({ holdId: part.hold_id, service: part.service, entities: part.entities, rows: String(part.rows), reason: part.reason })),
   };
 }
 
