@@ -86,6 +86,10 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/ExportUser`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/GetExport`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/DownloadExport`]: { users: true, operators: true },
+  // Legal holds are the privacy team's (orchestrator/holds.ts): operators only.
+  [`${DELETION_ORCHESTRATOR}/PlaceHold`]: { operators: true },
+  [`${DELETION_ORCHESTRATOR}/ReleaseHold`]: { operators: true },
+  [`${DELETION_ORCHESTRATOR}/ListHolds`]: { operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */
