@@ -15,7 +15,7 @@ import { AT_ONCE } from '../orchestrator/grace';
 import { seedTenant } from '../services/seed';
 import { bearerMetadata, unaryCall } from '../services/kit/unary';
 import { testServerUrl } from './support/database';
-import { changedTables, meshPools, meshSnapshot, rowsMentioning } from './support/mesh-checks';
+import { changedTables, meshPools, meshSnapshot, rowsMentioning, waitForJobStatus } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh } from './support/process-mesh';
 import { operatorToken, serviceToken, userToken } from './support/services';
@@ -39,6 +39,11 @@ test.before(async (t) => {
     ORCHESTRATOR_BACKOFF_MAX_MS: '1500',
     ORCHESTRATOR_LEASE_MS: '3000',
     ORCHESTRATOR_WATCHDOG_INTERVAL_MS: '1000',
+    // Small, paced chunks: a hold placed while a job runs lands between chunks, long before the end.
+    ERASURE_CHUNK_MIN_ROWS: '10',
+    ERASURE_CHUNK_INITIAL_ROWS: '20',
+    ERASURE_CHUNK_MAX_ROWS: '40',
+    ERASURE_CHUNK_PAUSE_MS: '25',
   });
   await mesh.prepare();
   await mesh.startAll();
@@ -84,16 +89,7 @@ async function jobRow(id: string) {
   return row!;
 }
 
-async function waitForStatus(id: string, wanted: string, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let current = '';
-  while (Date.now() < until) {
-    current = (await jobRow(id)).status;
-    if (current === wanted) return current;
-    await sleep(250);
-  }
-  return current;
-}
+const waitForStatus = (id: string, wanted: string, timeoutMs: number) => waitForJobStatus(pools.get('orchestrator')!, id, wanted, timeoutMs);
 
 const auditKinds = async (jobId: string) => (await sql<{ kind: string }>('orchestrator', 'SELECT kind FROM erasure_audit_log WHERE job_id = $1 ORDER BY seq', [jobId])).map((r) => r.kind);
 const rowsOf = async (tenantId: string) => Object.values(await rowsMentioning(pools, [tenantId])).reduce((sum, n) => sum + n, 0);
@@ -231,4 +227,31 @@ test.serial('the retention purge skips held rows', async (t) => {
   await release(hold!.id, bob);
   await unaryCall(holdsClient, 'purgeExpiredRetention', {}, { metadata: bearerMetadata(bob) });
   t.is((await invoices(held)).split(':')[0], '0', 'released: purged by the next run');
+});
+
+test.serial('a hold placed while the job runs stops it between chunks; nothing more is deleted until its release', async (t) => {
+  const tenantId = randomUUID();
+  await seed(tenantId, 4000);
+  const controlBefore = await rowsOf(control);
+  const rowsBefore = await rowsOf(tenantId);
+  let placed: Promise<{ hold?: { id: string } }> | undefined;
+  const run = await orch.deleteTenant({ tenantId, gracePeriod: AT_ONCE }, alice, (event) => {
+    // The first committed chunk: the job is running; the hold arrives mid-run.
+    if (event.progress && !placed) placed = place({ subject: { tenantId }, reason: 'hold mid-run' }, alice);
+  });
+  t.falsy(run.error, run.error?.details);
+  const { hold } = await placed!;
+  const jobId = run.snapshot!.id;
+  t.is(await waitForStatus(jobId, 'ON_HOLD', 30_000), 'ON_HOLD');
+  const left = await rowsOf(tenantId);
+  t.true(left > 0 && left < rowsBefore, `stopped part-way: ${left} of ${rowsBefore} rows left`);
+  const held = await meshSnapshot(pools);
+  await sleep(2_000);
+  t.deepEqual(changedTables(held, await meshSnapshot(pools)), [], 'nothing is deleted while on hold');
+  t.true((await auditKinds(jobId)).includes('job.on_hold'));
+
+  await release(hold!.id, bob);
+  t.is(await waitForStatus(jobId, 'COMPLETED', 60_000), 'COMPLETED');
+  t.is(await rowsOf(tenantId), 0);
+  t.is(await rowsOf(control), controlBefore, 'the control tenant is untouched');
 });

@@ -73,3 +73,15 @@ export async function rowsMentioning(pools: Map<string, Pool>, values: string[])
   }
   return found;
 }
+
+/** Polls the orchestrator's job row (direct SQL) until it has status `wanted` or `timeoutMs` passed; returns the last status seen. */
+export async function waitForJobStatus(orchestrator: Pool, id: string, wanted: string, timeoutMs: number): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  let current = '';
+  while (Date.now() < until) {
+    current = (await orchestrator.query<{ status: string }>('SELECT status FROM erasure_jobs WHERE id = $1', [id]).catch(() => ({ rows: [] }))).rows[0]?.status ?? '';
+    if (current === wanted) return current;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return current;
+}
