@@ -5,7 +5,7 @@
  * their end, reconnecting with WatchJob if the orchestrator restarts meanwhile.
  */
 import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { DeletionOrchestratorClient, type Job, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { DeletionOrchestratorClient, JobStatus, type Job, type JobEvent } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { TombstoneRegistryClient } from '../gen/bakery/erasure/v1/tombstone_registry';
 import { userInfo } from 'node:os';
@@ -168,7 +168,8 @@ export class MeshClient {
       });
       if (outcome.aborted) throw new RpcFailure('interrupted', status.CANCELLED);
       if (outcome.finished) return outcome.finished;
-      if (!outcome.error && last && isFinished(last.status)) return last;
+      // A job a legal hold stops ends its stream ON_HOLD: it may wait for months, nothing to follow.
+      if (!outcome.error && last && (isFinished(last.status) || last.status === JobStatus.JOB_STATUS_ON_HOLD)) return last;
       const error = outcome.error;
       const retryable = !error || error.code === status.UNAVAILABLE || error.code === status.INTERNAL;
       if (!jobId || !retryable || Date.now() > deadline) {

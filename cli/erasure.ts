@@ -105,6 +105,7 @@ function uuidFlag(ctx: CommandContext, name: string): string | undefined {
 /** Exit code of a finished job: 0 when COMPLETED; otherwise 1 with the reason. */
 function jobOutcome(ctx: CommandContext, job: Job): number {
   if (job.status === JobStatus.JOB_STATUS_COMPLETED) return 0;
+  if (job.status === JobStatus.JOB_STATUS_ON_HOLD) throw new CommandFailure(`job ${job.id} ON_HOLD: legal hold ${job.holdIds.join(', ')}; it resumes when released (erasure hold list)`);
   throw new CommandFailure(`job ${job.id} ${jobStatusName(job.status)}${job.error ? `: ${job.error}` : ''}`);
 }
 
