@@ -18,6 +18,7 @@ import { testServerUrl } from './support/database';
 import { changedTables, meshPools, meshSnapshot, rowsMentioning, waitForJobStatus } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh } from './support/process-mesh';
+import { cli } from './support/cli';
 import { operatorToken, serviceToken, userToken } from './support/services';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -216,7 +217,12 @@ test.serial('the retention purge skips held rows', async (t) => {
   const controlBefore = await invoices(control);
   t.not(heldBefore.split(':')[0], '0');
   t.not((await invoices(free)).split(':')[0], '0');
-  const { hold } = await place({ subject: { tenantId: held }, reason: 'regulator inquiry', entities: ['sales/invoices'] }, alice);
+  // Through the CLI this time: `erasure hold place|release|list`.
+  const as = (token: string) => ({ ERASURE_TOKEN: token, ORCHESTRATOR_ADDR: mesh.addresses.orchestrator! });
+  const placed = await cli(['hold', 'place', '--tenant', held, '--entities', 'sales/invoices', '--reason', 'regulator inquiry', '--json'], as(alice));
+  t.is(placed.code, 0, placed.stderr);
+  const [hold] = JSON.parse(placed.stdout) as { id: string; status: string }[];
+  t.is(hold!.status, 'ACTIVE');
 
   const purge = await unaryCall(holdsClient, 'purgeExpiredRetention', {}, { metadata: bearerMetadata(bob) });
   t.is(purge.purge?.status, 'COMPLETED', purge.purge?.error);
@@ -224,7 +230,12 @@ test.serial('the retention purge skips held rows', async (t) => {
   t.is((await invoices(free)).split(':')[0], '0', 'the other erased tenant\'s expired invoices are purged');
   t.is(await invoices(control), controlBefore, 'a live tenant\'s invoices are untouched');
 
-  await release(hold!.id, bob);
+  const self = await cli(['hold', 'release', hold!.id], as(alice));
+  t.is(self.code, 1, 'the placer cannot release it');
+  t.regex(self.stderr, /another operator/);
+  t.is((await cli(['hold', 'release', hold!.id, '--json'], as(bob))).code, 0);
+  const listed = JSON.parse((await cli(['hold', 'list', '--tenant', held, '--all', '--json'], as(bob))).stdout) as { id: string; status: string }[];
+  t.deepEqual(listed.map((h) => [h.id, h.status]), [[hold!.id, 'RELEASED']]);
   await unaryCall(holdsClient, 'purgeExpiredRetention', {}, { metadata: bearerMetadata(bob) });
   t.is((await invoices(held)).split(':')[0], '0', 'released: purged by the next run');
 });
