@@ -110,8 +110,9 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
  * held), after the run took in any request to stop for a new one.
  */
 async function holdsOf(job: JobRow, { holds, store }: SagaDeps): Promise<HoldDecision | undefined> {
-  if (!holds || job.job_kind !== 'erasure') return undefined;
+  if (!holds) return undefined;
   await store.clearHoldRequest(job.id);
+  if (job.job_kind !== 'erasure') return undefined;
   const active = await holds.activeFor(job.subject_kind, job.subject_id);
   return active.length ? decide(active) : undefined;
 }
