@@ -143,8 +143,7 @@ export class LegalHolds {
         [id, key.kind, key.ref, key.tenantId, services, entities, reason, this.person(principal), request.endTime ?? null],
       );
       // An export job reads, it erases nothing: a hold does not stop it.
-      const unfinished = await this.store.unfinishedFor(subject.kind, subject.id);
-      const open = unfinished?.job_kind === 'erasure' ? unfinished : undefined;
+      const open = await this.store.unfinishedFor(subject.kind, subject.id, 'erasure');
       const stopped = open && (await this.store.requestHoldStop(client, open.id));
       // The reason is the operator's free text: it stays in the hold, not in the chain.
       await this.audit?.append(client, {

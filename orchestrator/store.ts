@@ -417,11 +417,11 @@ export class JobStore {
     return rows[0];
   }
 
-  /** The subject's unfinished job (SCHEDULED, PENDING or RUNNING), if any. */
-  async unfinishedFor(subjectKind: SubjectKind, subjectId: string): Promise<JobRow | undefined> {
+  /** The subject's unfinished job (SCHEDULED, PENDING, RUNNING or ON_HOLD), if any; of one kind when `jobKind` is given. */
+  async unfinishedFor(subjectKind: SubjectKind, subjectId: string, jobKind?: JobKind): Promise<JobRow | undefined> {
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
-      [subjectKind, subjectId],
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL}) AND ($3::text IS NULL OR job_kind = $3)`,
+      [subjectKind, subjectId, jobKind ?? null],
     );
     return rows[0];
   }
