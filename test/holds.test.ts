@@ -266,3 +266,18 @@ test.serial('a hold placed while the job runs stops it between chunks; nothing m
   t.is(await rowsOf(tenantId), 0);
   t.is(await rowsOf(control), controlBefore, 'the control tenant is untouched');
 });
+
+test.serial('a hold whose end passes expires by itself (audited) and the job it stopped completes', async (t) => {
+  const tenantId = randomUUID();
+  await seed(tenantId, 300);
+  const controlBefore = await rowsOf(control);
+  const { hold } = await place({ subject: { tenantId }, reason: 'short hold', endTime: new Date(Date.now() + 4_000) }, alice);
+  const run = await orch.deleteTenant({ tenantId, gracePeriod: AT_ONCE }, alice);
+  const jobId = run.snapshot!.id;
+  t.is(await waitForStatus(jobId, 'ON_HOLD', 10_000), 'ON_HOLD');
+  t.is(await waitForStatus(jobId, 'COMPLETED', 60_000), 'COMPLETED', 'resumed when the hold ended');
+  t.is((await sql<{ status: string }>('orchestrator', 'SELECT status FROM legal_holds WHERE id = $1', [hold!.id]))[0]!.status, 'EXPIRED');
+  t.true((await auditKinds(jobId)).includes('hold.expired'));
+  t.is(await rowsOf(tenantId), 0);
+  t.is(await rowsOf(control), controlBefore, 'the control tenant is untouched');
+});
