@@ -272,6 +272,7 @@ export class LegalHolds {
         .catch((error) => this.log.warn({ err: error }, 'hold expiry sweep failed; trying again'))
         .finally(() => (this.sweeping = undefined));
     }, intervalMs);
+    this.timer.unref();
   }
 
   async stop(): Promise<void> {
