@@ -168,8 +168,9 @@ export class MeshClient {
       });
       if (outcome.aborted) throw new RpcFailure('interrupted', status.CANCELLED);
       if (outcome.finished) return outcome.finished;
-      // A job awaiting approval is answered with its snapshot: nothing to follow until someone decides.
-      if (!outcome.error && last && (isFinished(last.status) || last.status === JobStatus.JOB_STATUS_AWAITING_APPROVAL)) return last;
+      // A job awaiting approval, or one a legal hold stops, is answered with its snapshot: it may wait
+      // for months, nothing to follow until someone decides or releases.
+      if (!outcome.error && last && (isFinished(last.status) || last.status === JobStatus.JOB_STATUS_AWAITING_APPROVAL || last.status === JobStatus.JOB_STATUS_ON_HOLD)) return last;
       const error = outcome.error;
       const retryable = !error || error.code === status.UNAVAILABLE || error.code === status.INTERNAL;
       if (!jobId || !retryable || Date.now() > deadline) {

@@ -14,6 +14,7 @@ import {
   Job,
   JobStatus,
   JobOrder,
+  LegalHold,
   ListJobsResponse,
   PreviewTenantDeletionResponse,
   type ApproveJobResponse,
@@ -109,6 +110,7 @@ function uuidFlag(ctx: CommandContext, name: string): string | undefined {
 /** Exit code of a finished job: 0 when COMPLETED; otherwise 1 with the reason. */
 function jobOutcome(ctx: CommandContext, job: Job): number {
   if (job.status === JobStatus.JOB_STATUS_COMPLETED) return 0;
+  if (job.status === JobStatus.JOB_STATUS_ON_HOLD) throw new CommandFailure(`job ${job.id} ON_HOLD: legal hold ${job.holdIds.join(', ')}; it resumes when released (erasure hold list)`);
   throw new CommandFailure(`job ${job.id} ${jobStatusName(job.status)}${job.error ? `: ${job.error}` : ''}`);
 }
 
@@ -416,6 +418,58 @@ const commands: Record<string, Command> = {
         for (const a of erased) print(ctx, `${a.kind} ${id} was erased at ${a.erasedAt?.toISOString() ?? '(time unknown)'}`);
       } else {
         print(ctx, `${id} was not erased (no ${kinds.join(' or ')} tombstone)`);
+      }
+      return 0;
+    },
+  },
+
+  hold: {
+    usage:
+      'erasure hold place (--tenant <id> | --user <id>) --reason <text> [--services a,b] [--entities service/table,…] [--until <time>] [--json]\n' +
+      '       erasure hold release <hold-id> [--json]\n' +
+      '       erasure hold list [--tenant <id> | --user <id>] [--all] [--json]',
+    summary: 'place, release and list legal holds (data under a hold is not erased nor purged)',
+    details:
+      'A hold without --services or --entities stops the subject\'s erasure before anything is deleted (job ON_HOLD);\n' +
+      'with them, the rest is erased and the held part kept. The operator who placed a hold cannot release it.\n' +
+      '  --until  an ISO 8601 time in the future when the hold ends by itself\n' +
+      '  --all    list released and expired holds too',
+    flags: { tenant: 'string', user: 'string', reason: 'string', services: 'list', entities: 'list', until: 'string', all: 'boolean' },
+    async run(ctx) {
+      const [action, ...rest] = ctx.args.positionals;
+      const tenantId = uuidFlag(ctx, 'tenant');
+      const userId = uuidFlag(ctx, 'user');
+      if (tenantId && userId) throw new UsageError('give --tenant or --user, not both');
+      const subject = tenantId ? { tenantId } : userId ? { userId } : undefined;
+      let holds: LegalHold[];
+      if (action === 'place') {
+        if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+        if (!subject) throw new UsageError('hold place needs --tenant <id> or --user <id>');
+        const until = ctx.args.flags.until as string | undefined;
+        if (until !== undefined && Number.isNaN(Date.parse(until))) throw new UsageError(`--until must be an ISO 8601 time, got ${JSON.stringify(until)}`);
+        const response = await ctx.client.call<{ hold?: LegalHold }>('orchestrator', 'placeHold', {
+          subject,
+          reason: (ctx.args.flags.reason as string | undefined) ?? '',
+          services: (ctx.args.flags.services as string[] | undefined) ?? [],
+          entities: (ctx.args.flags.entities as string[] | undefined) ?? [],
+          endTime: until === undefined ? undefined : new Date(until),
+        });
+        holds = [response.hold!];
+      } else if (action === 'release') {
+        const holdId = rest[0];
+        if (holdId === undefined || rest.length > 1 || !isUuid(holdId)) throw new UsageError('hold release needs one <hold-id> (a UUID)');
+        holds = [(await ctx.client.call<{ hold?: LegalHold }>('orchestrator', 'releaseHold', { holdId })).hold!];
+      } else if (action === 'list') {
+        if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+        holds = (await ctx.client.call<{ holds: LegalHold[] }>('orchestrator', 'listHolds', { subject, includeEnded: !!ctx.args.flags.all })).holds;
+      } else {
+        throw new UsageError('hold needs place, release or list');
+      }
+      if (ctx.json) printJson(ctx, holds.map((hold) => LegalHold.toJSON(hold)));
+      else if (!holds.length) print(ctx, 'no holds');
+      else {
+        const scope = (hold: LegalHold) => [...hold.services, ...hold.entities].join(', ') || 'whole subject';
+        print(ctx, table(['hold', 'subject', 'holds', 'status', 'until', 'reason'], holds.map((h) => [h.id, h.subjectKind, scope(h), h.status, h.endTime?.toISOString() ?? '-', h.reason])));
       }
       return 0;
     },

@@ -222,6 +222,10 @@ export function jobDetail(job: Job, env: Record<string, string | undefined> = {}
     step.entities.map((entity) => [step.service, entity.entity, actionName(entity.action), formatCount(entity.rows), formatCount(entity.chunks)]),
   );
   if (entities.length) lines.push('', table(['service', 'entity', 'action', 'rows', 'chunks'], entities, [3, 4]));
+  // Legal holds: what they keep (orchestrator/holds.ts); a whole-subject hold names no service.
+  if (job.holdIds.length) lines.push('', `legal holds  ${job.holdIds.join(', ')}${job.status === JobStatus.JOB_STATUS_ON_HOLD ? ' (ON_HOLD: resumes when released; erasure hold list)' : ''}`);
+  const held = job.held.map((part) => [part.holdId, part.service, part.entities.join(', ') || 'all', formatCount(part.rows), part.reason]);
+  if (held.length) lines.push('', table(['hold', 'service', 'entities', 'rows held', 'reason'], held, [3]));
   return lines.join('\n');
 }
 

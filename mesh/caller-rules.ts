@@ -91,6 +91,10 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/RejectJob`]: { users: true, operators: true },
   // Extending a legal deadline is an operator's decision, with a reason.
   [`${DELETION_ORCHESTRATOR}/ExtendDeadline`]: { operators: true },
+  // Legal holds are the privacy team's (orchestrator/holds.ts): operators only.
+  [`${DELETION_ORCHESTRATOR}/PlaceHold`]: { operators: true },
+  [`${DELETION_ORCHESTRATOR}/ReleaseHold`]: { operators: true },
+  [`${DELETION_ORCHESTRATOR}/ListHolds`]: { operators: true },
 };
 
 /** The rule of a fully qualified method (`package.Service/Method`, no leading slash), if any. */

@@ -37,7 +37,14 @@ import {
   type ExportUserRequest,
   type GetExportRequest,
   type GetExportResponse,
+  type ListHoldsRequest,
+  type ListHoldsResponse,
+  type PlaceHoldRequest,
+  type PlaceHoldResponse,
+  type ReleaseHoldRequest,
+  type ReleaseHoldResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { decide, toHoldMessage, type LegalHolds } from './holds';
 import { limit } from '../services/kit/limits';
 import type { ArchiveStore } from './export/archive-store';
 import { ARCHIVE_FORMAT, recipientKey, type ArchiveLine } from './export/format';
@@ -95,6 +102,8 @@ export interface OrchestratorApiDeps {
   retentionPurges?: RetentionPurges;
   /** A tenant erasure at once waits for a second person's approval (orchestrator/config.ts). */
   fourEyesTenantAtOnce: boolean;
+  /** Legal holds (orchestrator/holds.ts); unset, the hold RPCs are refused. */
+  holds?: LegalHolds;
 }
 
 function requestIdOf(value: string): string | undefined {
@@ -175,10 +184,17 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   const previewTenantDeletion = unary<PreviewTenantDeletionRequest, PreviewTenantDeletionResponse>(deps.rpc, 'PreviewTenantDeletion', async (request, ctx) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     await authorize.tenant(ctx.principal, tenantId);
+    // What legal holds keep is shown as held, not as rows an erasure would remove.
+    const holds = deps.holds && decide(await deps.holds.activeFor('tenant', tenantId));
     const services = await Promise.all(
       ALL_SERVICES.map(async (service) => {
         try {
-          const response = await clients.preview(service, { tenantId }, 15_000);
+          const held = holds?.held(service);
+          const response = await clients.preview(service, { tenantId }, 15_000, held && held.scope !== 'all' ? held.scope : []);
+          if (held?.scope === 'all') {
+            const entities = response.entities.map((e) => ({ ...e, heldRowCount: String(Number(e.rowCount) || Number(e.retainedRowCount)), rowCount: '0' }));
+            return { service, reachable: true, error: '', entities, totalRows: '0' };
+          }
           return { service, reachable: true, error: '', entities: response.entities, totalRows: response.totalRows };
         } catch (error) {
           return { service, reachable: false, error: describeError(error), entities: [], totalRows: '0' };
@@ -532,12 +548,32 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     }
   });
 
+  // Legal holds: operators only (mesh/caller-rules.ts); the rules are orchestrator/holds.ts's.
+  const holdsOrRefuse = (): LegalHolds => {
+    if (!deps.holds) throw failedPrecondition('this orchestrator keeps no legal holds');
+    return deps.holds;
+  };
+  const placeHold = unary<PlaceHoldRequest, PlaceHoldResponse>(deps.rpc, 'PlaceHold', async (request, ctx) => {
+    const hold = await holdsOrRefuse().place(ctx.principal, request);
+    return { hold: toHoldMessage(hold) };
+  });
+  const releaseHold = unary<ReleaseHoldRequest, ReleaseHoldResponse>(deps.rpc, 'ReleaseHold', async (request, ctx) => {
+    const { hold, resumed } = await holdsOrRefuse().release(ctx.principal, request.holdId);
+    // The job is queued again (in the release's transaction); starting it here only saves a poll.
+    if (resumed) kick(resumed);
+    return { hold: toHoldMessage(hold) };
+  });
+  const listHolds = unary<ListHoldsRequest, ListHoldsResponse>(deps.rpc, 'ListHolds', async (request) => ({
+    holds: (await holdsOrRefuse().list(request.subject, request.includeEnded)).map(toHoldMessage),
+  }));
+
   return {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
     implementation: {
       previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser, exportTenant, exportUser, getExport, downloadExport,
       ...approvalHandlers({ rpc: deps.rpc, store, authorization: authorize, log, jobMessage, kick, hideScheduledTenant, callerRef }),
+      placeHold, releaseHold, listHolds,
     },
   };
 }

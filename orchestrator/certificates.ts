@@ -45,6 +45,11 @@ export interface CertificatePayload {
   backup_retention_until: string;
   /** The archive exported before the erasure (export_first): its manifest's SHA-256 and when it expires; null without one. */
   export_archive: { manifest_sha256: string; expires_at: string | null } | null;
+  /**
+   * The legal holds that stopped the erasure or kept part of it before their release
+   * (orchestrator/holds.ts): what each kept, per service, as last counted while it held; empty when none did.
+   */
+  legal_holds: { hold_id: string; service: string; entities: string[]; rows: number; reason: string }[];
   issued_at: string;
   issuer: 'orchestrator';
 }
@@ -103,6 +108,11 @@ export function certificatePayload(
     audit_head: context.head,
     backup_retention_until: new Date(context.completedAt.getTime() + context.backupRetentionDays * 86_400_000).toISOString(),
     export_archive: context.exportArchive ? { manifest_sha256: context.exportArchive.manifestSha256, expires_at: iso(context.exportArchive.expiresAt) } : null,
+    legal_holds: [
+      ...(job.held ?? []).map(({ hold_id, service, entities, rows, reason }) => ({ hold_id, service, entities, rows, reason })),
+      // A whole-subject hold stopped the job before anything ran: no service's part to name.
+      ...(job.hold_ids ?? []).filter((id) => !(job.held ?? []).some((part) => part.hold_id === id)).map((hold_id) => ({ hold_id, service: '*', entities: [], rows: 0, reason: '' })),
+    ],
     issued_at: context.issuedAt.toISOString(),
     issuer: 'orchestrator',
   };

@@ -1,5 +1,5 @@
 import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { TenantDataDeletionClient, type DeleteProgress, type ExportChunk, type PreviewResponse, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { TenantDataDeletionClient, type DeleteProgress, type ExportChunk, type PreviewResponse, type PurgeHold, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { maxTokenLifetime, mintServiceToken } from '../services/kit/auth';
 import type { SigningKey } from '../services/kit/keys';
@@ -58,8 +58,9 @@ export class ServiceClients {
     return this.tenantClient;
   }
 
-  async preview(service: string, subject: Subject, deadlineMs: number): Promise<PreviewResponse> {
-    return unaryCall(this.erasureClient(service), 'preview', { subject }, { metadata: await this.metadata(), deadlineMs });
+  /** `heldEntities`: tables of the service under a legal hold, counted as held (orchestrator/holds.ts). */
+  async preview(service: string, subject: Subject, deadlineMs: number, heldEntities: string[] = []): Promise<PreviewResponse> {
+    return unaryCall(this.erasureClient(service), 'preview', { subject, heldEntities }, { metadata: await this.metadata(), deadlineMs });
   }
 
   /** Runs a Delete stream to its end; `onMessage` sees every message; `signal` cancels the call. */
@@ -70,15 +71,16 @@ export class ServiceClients {
     deadlineMs: number,
     onMessage: (message: DeleteProgress) => void,
     signal: AbortSignal,
+    heldEntities: string[] = [],
   ): Promise<void> {
     const metadata = await this.metadata();
-    return runStream(this.erasureClient(service).delete({ subject, jobId }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
+    return runStream(this.erasureClient(service).delete({ subject, jobId, heldEntities }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
   }
 
-  /** Runs a PurgeExpired stream to its end (expired retained rows of erased tenants). */
-  async purgeExpired(service: string, jobId: string, deadlineMs: number, onMessage: (message: DeleteProgress) => void, signal: AbortSignal): Promise<void> {
+  /** Runs a PurgeExpired stream to its end (expired retained rows of erased tenants; `holds`: tenants under a legal hold, skipped). */
+  async purgeExpired(service: string, jobId: string, deadlineMs: number, onMessage: (message: DeleteProgress) => void, signal: AbortSignal, holds: PurgeHold[] = []): Promise<void> {
     const metadata = await this.metadata();
-    return runStream(this.erasureClient(service).purgeExpired({ jobId }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
+    return runStream(this.erasureClient(service).purgeExpired({ jobId, holds }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
   }
 
   /**

@@ -21,7 +21,9 @@ export type JobBusEvent =
       jobRowsDone: number;
     }
   | { kind: 'finished'; jobId: string }
-  | { kind: 'cancel'; jobId: string };
+  | { kind: 'cancel'; jobId: string }
+  /** A legal hold was placed on the job's subject: its runner stops between chunks and decides again (orchestrator/holds.ts). */
+  | { kind: 'hold'; jobId: string };
 
 /** An event as it arrives: JSON carries a step's times as strings. */
 function decode(payload: string): JobBusEvent | undefined {

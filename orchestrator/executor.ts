@@ -6,6 +6,7 @@ import { inJobRun } from './job-trace';
 import type { JobJournal } from './journal';
 import type { ExportServices } from './export/steps';
 import type { JobLocks } from './job-locks';
+import type { LegalHolds } from './holds';
 import { NonRetryableError } from './retry';
 import { runSaga, type SagaDeps, type StopReason } from './saga';
 import { sleep } from '../services/kit/sleep';
@@ -40,8 +41,9 @@ export class JobExecutor {
     /** This replica's identity, recorded on the jobs it runs. */
     readonly owner: string,
     exports?: ExportServices,
+    holds?: LegalHolds,
   ) {
-    this.saga = { store, journal, clients, config, log, exports, eraseTenant: (parent, tenantId, signal) => this.eraseTenant(parent, tenantId, signal) };
+    this.saga = { store, journal, clients, config, log, exports, holds, eraseTenant: (parent, tenantId, signal) => this.eraseTenant(parent, tenantId, signal) };
   }
 
   /**
@@ -145,9 +147,10 @@ export class JobExecutor {
       if (this.closing) return 'held';
       if (!(await this.locks.tryLock(jobId))) return (await this.isOpen(jobId)) ? 'held' : 'closed';
       try {
-        const job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
+        let job = await this.store.claim(jobId, this.owner, this.config.leaseMs);
         if (!job) return 'closed';
-        await this.execute(job);
+        // A hold placed mid-run stops it between chunks; the next run (at once, still under the lock) reads the holds.
+        while ((await this.execute(job)) === 'hold' && (job = await this.store.claim(jobId, this.owner, this.config.leaseMs)));
         return 'ran';
       } finally {
         await this.locks.unlock(jobId);
@@ -157,21 +160,24 @@ export class JobExecutor {
     }
   }
 
-  private async execute(job: JobRow): Promise<void> {
+  /** Runs the job once; returns why the run stopped early, if it did. */
+  private async execute(job: JobRow): Promise<StopReason | undefined> {
     const stop = new AbortController();
     this.stops.set(job.id, stop);
     const log = this.log.child({ job_id: job.id });
     const heartbeat = setInterval(() => {
       this.store.heartbeat(job.id, this.owner, this.config.leaseMs).then(
-        ({ held, cancelRequested }) => {
+        ({ held, cancelRequested, holdRequested }) => {
           if (!held) stop.abort('lease-lost' satisfies StopReason);
           else if (cancelRequested) stop.abort('cancel' satisfies StopReason);
+          else if (holdRequested) stop.abort('hold' satisfies StopReason);
         },
         (error) => log.warn({ err: error }, 'heartbeat failed'),
       );
     }, Math.max(200, Math.floor(this.config.leaseMs / 3)));
     const unsubscribe = this.events.subscribe(job.id, (event) => {
       if (event.kind === 'cancel') stop.abort('cancel' satisfies StopReason);
+      if (event.kind === 'hold') stop.abort('hold' satisfies StopReason);
     });
     if (job.cancel_requested) stop.abort('cancel' satisfies StopReason);
     try {
@@ -186,6 +192,7 @@ export class JobExecutor {
       unsubscribe();
       await this.store.release(job.id, this.owner).catch(() => undefined);
     }
+    return stop.signal.reason as StopReason | undefined;
   }
 
   /** Erases a tenant a user owns as a tenant job of its own (attaching to one already open) and waits for it. */

@@ -1,6 +1,6 @@
 import { count, instruments, observeMs } from '../services/kit/metrics';
 import type { JobBusEvent, JobEvents } from './events';
-import type { JobRow, JobStatusName, JobStep, JobStore, StepChanges } from './store';
+import type { HeldPartRecord, JobRow, JobStatusName, JobStep, JobStore, StepChanges } from './store';
 
 /** The final states of a job. */
 export type FinalStatus = Extract<JobStatusName, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
@@ -75,6 +75,13 @@ export class JobJournal {
   async verified(job: JobRow): Promise<void> {
     job.verified_at = new Date();
     await this.store.updateJob(job.id, { verified_at: job.verified_at });
+  }
+
+  /** A legal hold stops the job (ON_HOLD, naming the holds and what they keep); watchers get its state. */
+  async onHold(job: JobRow, holdIds: string[], held: HeldPartRecord[]): Promise<void> {
+    if (!(await this.store.putOnHold(job.id, holdIds, held))) return;
+    job.status = 'ON_HOLD';
+    await this.announce({ kind: 'job', jobId: job.id });
   }
 
   /** The job ends; watchers get its final state. */

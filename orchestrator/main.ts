@@ -36,6 +36,7 @@ import { ExportSweep } from './export/sweep';
 import { refuseErasedUsers } from '../services/kit/tombstone-client';
 import { TOMBSTONE_REGISTRY } from '../mesh/catalog';
 import { DELIVERY_OUTCOMES, WebhookOutbox } from './webhooks';
+import { LegalHolds } from './holds';
 
 export interface OrchestratorOptions {
   address?: string;
@@ -101,7 +102,8 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const locks = new JobLocks(url, log);
   const journal = new JobJournal(store, events);
   const archives = new PgArchiveStore(db.pool);
-  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner, { archives, signer });
+  const holds = new LegalHolds(db.pool, tombstones.keys, store, events, clients, log, audit);
+  const executor = new JobExecutor(store, locks, events, journal, clients, config, log, owner, { archives, signer }, holds);
   const exportSweep = new ExportSweep(archives, log, undefined, audit);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [DELETION_ORCHESTRATOR]: 'NOT_SERVING', [TOMBSTONE_REGISTRY]: 'NOT_SERVING' });
   // SERVING only while this replica can run jobs: its lock connection, event listener and queue work.
@@ -124,7 +126,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const rpc: RpcDeps = { trust: keys.trust, log, mapError: mapDatabaseError, checkPrincipal: refuseErasedUsers({ state }) };
   const authorization = new Authorization(store, clients, config.retry);
   // Erased tenants' retained rows whose period is over: daily (durable schedule) and on demand.
-  const retentionPurges = new RetentionPurges(db.pool, clients, Object.keys(config.registry), log, { deadlineMs: config.retry.budgetMs, concurrency: config.concurrency, audit });
+  const retentionPurges = new RetentionPurges(db.pool, clients, Object.keys(config.registry), log, { deadlineMs: config.retry.budgetMs, concurrency: config.concurrency, audit, holds: () => holds.activeTenantHolds() });
   if (config.retentionPurgeCron !== 'off') {
     await queue.schedule(RETENTION_PURGE_QUEUE, config.retentionPurgeCron, async () => {
       await retentionPurges.run('schedule', 'schedule').catch((error) => {
@@ -137,6 +139,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     options.address ?? serviceAddress('orchestrator'),
     [
       deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives, fourEyesTenantAtOnce: config.fourEyesTenantAtOnce }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives, holds }),
       tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones), audit),
     ],
     log,
@@ -157,6 +160,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   heads.start(config.auditHeadIntervalMs);
   exportSweep.start();
   notifications.start();
+  holds.start(config.watchdogIntervalMs);
 
   return {
     address: server.address,
@@ -178,6 +182,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       await exportSweep.stop();
       stopWebhookGauges();
       await notifications.stop();
+      await holds.stop();
       await executor.shutdown();
       await server.shutdown(graceMs);
       await queue.stop();

@@ -69,6 +69,8 @@ export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): J
     approvedBy: job.approved_by ?? '',
     approveTime: job.approved_at ?? undefined,
     originalDueTime: job.original_due_at ?? undefined,
+    holdIds: job.hold_ids ?? [],
+    held: (job.held ?? []).map((part) => ({ holdId: part.hold_id, service: part.service, entities: part.entities, rows: String(part.rows), reason: part.reason })),
   };
 }
 

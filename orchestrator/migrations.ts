@@ -375,20 +375,61 @@ export const migrations: ServiceMigration[] = [
     },
   },
   {
+    name: '0011_legal_holds',
+    up: async ({ context: db }) => {
+      await db.query(`
+        ${addStatus('erasure_jobs', 'erasure_jobs_status_check', 'ON_HOLD')}
+        ${addStatus('erasure_job_steps', 'erasure_job_steps_status_check', 'ON_HOLD')}
+        -- An ON_HOLD job has not ended: the subject's next request attaches to it.
+        ${addIndexStatus('erasure_jobs_one_open_per_subject', 'ON_HOLD')}
+        -- The holds that stopped the job or kept part of it (all of them, over its life), what they kept
+        -- (HeldPart), and whether a hold was placed while it ran (its runner stops between chunks).
+        ALTER TABLE erasure_jobs ADD COLUMN hold_ids uuid[] NOT NULL DEFAULT '{}',
+          ADD COLUMN held jsonb NOT NULL DEFAULT '[]',
+          ADD COLUMN hold_requested boolean NOT NULL DEFAULT false;
+
+        -- Legal holds (orchestrator/holds.ts). A subject is named by its keyed hash, as in the audit
+        -- chain; a tenant (a bakery, not a person) also by its id, which the retention purge sends to
+        -- the services. A user's id is never stored here. placed_by/released_by are keyed hashes.
+        CREATE TABLE legal_holds (
+          id uuid PRIMARY KEY,
+          subject_kind text NOT NULL,
+          subject_ref text NOT NULL,
+          tenant_id uuid,
+          services text[] NOT NULL DEFAULT '{}',
+          entities text[] NOT NULL DEFAULT '{}',
+          reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
+          placed_by text NOT NULL,
+          placed_at timestamptz NOT NULL DEFAULT now(),
+          ends_at timestamptz,
+          status text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'RELEASED', 'EXPIRED')),
+          released_by text,
+          released_at timestamptz,
+          CHECK (subject_kind <> 'tenant' OR tenant_id IS NOT NULL)
+        );
+        CREATE INDEX legal_holds_active ON legal_holds (subject_ref) WHERE status = 'ACTIVE';
+        CREATE INDEX legal_holds_listing ON legal_holds (placed_at DESC, id DESC);
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP TABLE legal_holds;
+        ALTER TABLE erasure_jobs DROP COLUMN hold_ids, DROP COLUMN held, DROP COLUMN hold_requested;
+      `);
+    },
+  },
+  {
     name: '0012_approvals_and_deadline_extensions',
     up: async ({ context: db }) => {
       await db.query(`
         -- Four-eyes approval (orchestrator/approvals.ts): a job may wait AWAITING_APPROVAL for a second
         -- person, who approves it (it goes on) or rejects it (REJECTED, nothing deleted). A waiting job is
         -- unfinished: the subject's one unfinished job, counted against its requester's open-job limit.
-        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_status_check;
-        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_status_check
-          CHECK (status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'AWAITING_APPROVAL', 'REJECTED'));
-        DROP INDEX erasure_jobs_one_open_per_subject;
-        CREATE UNIQUE INDEX erasure_jobs_one_open_per_subject ON erasure_jobs (job_kind, subject_kind, subject_id)
-          WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'AWAITING_APPROVAL');
-        DROP INDEX erasure_jobs_open_by_caller;
-        CREATE INDEX erasure_jobs_open_by_caller ON erasure_jobs (requested_by) WHERE status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'AWAITING_APPROVAL');
+        -- Statuses are added to what the CHECK and the indexes allow (other migrations add theirs).
+        ${addStatus('erasure_jobs', 'erasure_jobs_status_check', 'AWAITING_APPROVAL')}
+        ${addStatus('erasure_jobs', 'erasure_jobs_status_check', 'REJECTED')}
+        ${addIndexStatus('erasure_jobs_one_open_per_subject', 'AWAITING_APPROVAL')}
+        ${addIndexStatus('erasure_jobs_open_by_caller', 'AWAITING_APPROVAL')}
         -- Who approved or rejected (a keyed pseudonym, as in the audit chain) and when.
         ALTER TABLE erasure_jobs ADD COLUMN approval_required boolean NOT NULL DEFAULT false,
           ADD COLUMN approved_by text, ADD COLUMN approved_at timestamptz,
@@ -448,6 +489,30 @@ export const migrations: ServiceMigration[] = [
     },
   },
 ];
+
+/**
+ * SQL that adds one value to a status CHECK constraint, whatever values it already allows (read from
+ * the catalog), so migrations that each add their own status apply in any order.
+ */
+function addStatus(table: string, constraint: string, value: string): string {
+  return `DO $$ DECLARE def text; BEGIN
+    SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = '${table}'::regclass AND conname = '${constraint}';
+    IF strpos(def, '''${value}''') = 0 THEN
+      EXECUTE format('ALTER TABLE ${table} DROP CONSTRAINT ${constraint}, ADD CONSTRAINT ${constraint} %s', replace(def, 'ARRAY[', 'ARRAY[''${value}''::text, '));
+    END IF;
+  END $$;`;
+}
+
+/** SQL that adds one status value to a partial index's `status IN (…)` predicate, as addStatus does. */
+function addIndexStatus(index: string, value: string): string {
+  return `DO $$ DECLARE def text; BEGIN
+    SELECT pg_get_indexdef(oid) INTO def FROM pg_class WHERE relname = '${index}';
+    IF strpos(def, '''${value}''') = 0 THEN
+      EXECUTE 'DROP INDEX ${index}';
+      EXECUTE replace(def, 'ARRAY[', 'ARRAY[''${value}''::text, ');
+    END IF;
+  END $$;`;
+}
 
 /**
  * Tables the orchestrator's runtime role may only read and insert into (mesh/provision.ts): nothing that

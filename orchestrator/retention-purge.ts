@@ -6,6 +6,7 @@ import type { AuditSink } from './tombstone-registry';
 import type { DeleteProgress, EntityResult } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { sleep } from '../services/kit/sleep';
 import type { ServiceClients } from './clients';
+import { purgeHoldsFor, type HoldRow } from './holds';
 
 /** One service's part of a run. */
 export interface ServicePurgeOutcome {
@@ -68,7 +69,7 @@ export class RetentionPurges {
     private readonly clients: ServiceClients,
     private readonly services: readonly string[],
     private readonly log: Logger,
-    private readonly options: { deadlineMs: number; concurrency: number; audit?: AuditSink },
+    private readonly options: { deadlineMs: number; concurrency: number; audit?: AuditSink; holds?: () => Promise<HoldRow[]> },
   ) {}
 
   /** Runs a purge now; ABORTED-like error when another run holds the lock (the caller may retry). */
@@ -96,13 +97,15 @@ export class RetentionPurges {
   private async runLocked(trigger: RetentionPurgeRecord['trigger'], requestedBy: string, signal: AbortSignal): Promise<RetentionPurgeRecord> {
     const id = randomUUID();
     await this.pool.query(`INSERT INTO retention_purges (id, status, trigger, requested_by) VALUES ($1, 'RUNNING', $2, $3)`, [id, trigger, requestedBy]);
-    const outcomes = await this.eachService((service) => this.purgeOne(service, id, signal));
+    // Legal holds, read once per run: every held tenant's rows stay, in both passes.
+    const holds = (await this.options.holds?.()) ?? [];
+    const outcomes = await this.eachService((service) => this.purgeOne(service, id, signal, holds));
     const failed = outcomes.filter((o) => o.error);
     let error = failed.length ? `retention purge failed in ${failed.map((o) => `${o.service} (${o.error})`).join(', ')}` : '';
     let verifiedAt: Date | undefined;
     if (!error) {
       // Verification: a second pass must find nothing expired anywhere.
-      const second = await this.eachService((service) => this.purgeOne(service, id, signal));
+      const second = await this.eachService((service) => this.purgeOne(service, id, signal, holds));
       const left = second.filter((o) => o.error || o.rows > 0);
       if (left.length) error = `verification found expired rows or failed in ${left.map((o) => `${o.service} (${o.error || `${o.rows} rows`})`).join(', ')}`;
       else verifiedAt = new Date();
@@ -130,12 +133,12 @@ export class RetentionPurges {
     return this.services.map((service) => results.get(service)!);
   }
 
-  private async purgeOne(service: string, jobId: string, signal: AbortSignal): Promise<ServicePurgeOutcome> {
+  private async purgeOne(service: string, jobId: string, signal: AbortSignal, holds: HoldRow[]): Promise<ServicePurgeOutcome> {
     let result: { entities: EntityResult[] } | undefined;
     const attempt = () =>
       this.clients.purgeExpired(service, jobId, this.options.deadlineMs, (message: DeleteProgress) => {
         if (message.result) result = message.result;
-      }, signal);
+      }, signal, purgeHoldsFor(holds, service));
     try {
       // A service restarting (UNAVAILABLE) gets a few more tries; anything else fails its part.
       for (let tries = 1; ; tries++) {

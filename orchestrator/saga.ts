@@ -7,16 +7,22 @@ import { ALL_SERVICES } from './config';
 import { inSpan } from './job-trace';
 import type { JobJournal } from './journal';
 import { describeError, withRetry } from './retry';
+import { decide, heldParts, type HoldDecision, type LegalHolds } from './holds';
 import { STEP_HANDLERS, type StepServices } from './step-handlers';
 import { PHASES } from './steps';
 import type { JobRow, JobStep, JobStore } from './store';
 
-/** Why a run stopped early: the job was cancelled, or this replica lost its claim (or is shutting down). */
-export type StopReason = 'cancel' | 'lease-lost' | 'shutdown';
+/**
+ * Why a run stopped early: the job was cancelled, this replica lost its claim (or is shutting down),
+ * or a legal hold was placed on its subject (the run starts again and reads the holds).
+ */
+export type StopReason = 'cancel' | 'lease-lost' | 'shutdown' | 'hold';
 
 export interface SagaDeps extends StepServices {
   store: JobStore;
   journal: JobJournal;
+  /** Legal holds (orchestrator/holds.ts); without them (some tests) nothing is held. */
+  holds?: LegalHolds;
 }
 
 /**
@@ -29,6 +35,13 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   const deps: SagaDeps = { ...sagaDeps, log };
   const { store, journal, config } = deps;
   const subject: Subject = job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id };
+  // Legal holds first, before anything is touched: a whole-subject hold stops the job here.
+  const holds = await holdsOf(job, deps);
+  if (holds?.whole.length) {
+    await journal.onHold(job, holds.whole.map((hold) => hold.id), []);
+    log.info({ hold_ids: holds.whole.map((hold) => hold.id) }, 'job on hold: a legal hold covers the whole subject');
+    return;
+  }
   if (job.status === 'PENDING') {
     await journal.start(job);
     log.info({ subject_kind: job.subject_kind }, 'job started');
@@ -44,7 +57,7 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     if (job.subject_kind === 'tenant' && job.job_kind === 'erasure') await beginTenantDeletion(job, steps, signal, deps);
     for (const phase of PHASES) {
       const todo = steps.filter((step) => step.phase === phase && step.status !== 'SUCCEEDED');
-      await inParallel(todo, phase === 'domain' || phase === 'export' ? config.concurrency : 1, (step) => runStep(job, step, subject, signal, jobRowsDone, deps));
+      await inParallel(todo, phase === 'domain' || phase === 'export' ? config.concurrency : 1, (step) => runStep(job, step, subject, signal, jobRowsDone, deps, holds));
       if (signal.aborted || steps.some((step) => step.status === 'FAILED')) break;
     }
   } catch (error) {
@@ -52,7 +65,7 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   }
 
   const reason = signal.reason as StopReason | undefined;
-  if (reason === 'lease-lost' || reason === 'shutdown') {
+  if (reason === 'lease-lost' || reason === 'shutdown' || reason === 'hold') {
     log.warn({ reason }, 'run stopped; the job stays open for another runner');
     return;
   }
@@ -71,7 +84,7 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   // An export job's archive was checked by its seal step (orchestrator/export/steps.ts); it erased
   // nothing, so there is nothing to find gone and no erasure verification to record.
   if (job.job_kind === 'export') return finish(job, 'COMPLETED', '', deps, log);
-  const leftovers = await verify(subject, signal, deps);
+  const { leftovers, held } = await verify(subject, signal, deps, holds);
   if (leftovers.length) {
     for (const { service, rows, error } of leftovers) {
       count(instruments.verificationFailures, 1, { service });
@@ -80,8 +93,28 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     }
     return finish(job, 'FAILED', `verification: ${leftovers.map((l) => l.error ?? `${l.service} has ${l.rows} rows left`).join('; ')}`, deps, log);
   }
+  // Everything else is erased and verified; the held part waits for the holds' release (orchestrator/holds.ts).
+  const heldSteps = steps.filter((step) => step.status === 'ON_HOLD');
+  if (holds && heldSteps.length) {
+    const parts = heldParts(holds, heldSteps.map((step) => step.name), (service) => held.get(service) ?? 0);
+    await journal.onHold(job, [...new Set(parts.map((part) => part.hold_id))], parts);
+    log.info({ held: parts.map((part) => ({ hold_id: part.hold_id, service: part.service, rows: part.rows })) }, 'job on hold: the rest is erased and verified');
+    return;
+  }
   await journal.verified(job);
   await finish(job, 'COMPLETED', '', deps, log);
+}
+
+/**
+ * The subject's active legal holds, read at the start of every run (an erasure's; an export is not
+ * held), after the run took in any request to stop for a new one.
+ */
+async function holdsOf(job: JobRow, { holds, store }: SagaDeps): Promise<HoldDecision | undefined> {
+  if (!holds) return undefined;
+  await store.clearHoldRequest(job.id);
+  if (job.job_kind !== 'erasure') return undefined;
+  const active = await holds.activeFor(job.subject_kind, job.subject_id);
+  return active.length ? decide(active) : undefined;
 }
 
 async function finish(job: JobRow, final: 'COMPLETED' | 'FAILED' | 'CANCELLED', error: string, { journal }: SagaDeps, log: Logger): Promise<void> {
@@ -128,13 +161,20 @@ async function beginTenantDeletion(job: JobRow, steps: JobStep[], signal: AbortS
  * Runs one step by the handler of its kind, with the retry policy and its own span. The retry budget
  * (time) is per run: a resumed run or RetryJob gives a step a fresh budget; `attempts` counts them all.
  */
-function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSignal, jobRowsDone: () => number, deps: SagaDeps): Promise<void> {
+function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSignal, jobRowsDone: () => number, deps: SagaDeps, holds?: HoldDecision): Promise<void> {
   const { journal, config, log } = deps;
   const handler = STEP_HANDLERS[step.kind];
+  // A held service is not asked at all; one with held entities erases the rest and then waits ON_HOLD.
+  const held = step.kind === 'erase-service' ? holds?.held(step.name) : undefined;
   return inSpan('erasure.step', { 'erasure.job.id': job.id, 'erasure.service': step.name, 'erasure.phase': step.phase }, async (span) => {
     try {
       if (signal.aborted) return;
-      await withRetry(config.retry, signal, () => handler({ job, step, subject, signal, jobRowsDone }, deps), {
+      if (held?.scope === 'all') {
+        await journal.recordStep(step, { status: 'ON_HOLD', lastError: '', nextAttemptAt: null });
+        return;
+      }
+      const heldEntities = held ? (held.scope as string[]) : undefined;
+      await withRetry(config.retry, signal, () => handler({ job, step, subject, signal, jobRowsDone, heldEntities }, deps), {
         onAttempt: () => journal.recordStep(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? new Date(), nextAttemptAt: null }),
         onRetry: async (error, _attempt, delayMs, nextAttemptAt) => {
           const message = describeError(error);
@@ -142,7 +182,7 @@ function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSign
           await journal.recordStep(step, { status: 'RETRYING', lastError: message, nextAttemptAt });
         },
       });
-      await journal.recordStep(step, { status: 'SUCCEEDED', lastError: '', finishedAt: new Date(), nextAttemptAt: null });
+      await journal.recordStep(step, held ? { status: 'ON_HOLD', lastError: '', nextAttemptAt: null } : { status: 'SUCCEEDED', lastError: '', finishedAt: new Date(), nextAttemptAt: null });
     } catch (error) {
       if (signal.aborted) return;
       const message = describeError(error);
@@ -155,20 +195,31 @@ function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSign
   });
 }
 
-/** Verification: Preview on every service must find nothing left. */
-async function verify(subject: Subject, signal: AbortSignal, { clients, config }: SagaDeps): Promise<{ service: string; rows: number; error?: string }[]> {
+/**
+ * Verification: Preview on every service must find nothing left but what legal holds keep: a held
+ * service is only counted (its rows are the held part), one with held entities must have nothing
+ * left outside them. Returns the leftovers and the rows held per service.
+ */
+async function verify(
+  subject: Subject,
+  signal: AbortSignal,
+  { clients, config }: SagaDeps,
+  holds?: HoldDecision,
+): Promise<{ leftovers: { service: string; rows: number; error?: string }[]; held: Map<string, number> }> {
   // One span with the number of services asked, so the bench can show no target is met by asking fewer.
   const results = await inSpan('erasure.verify', { 'erasure.verify.calls': ALL_SERVICES.length }, () => Promise.all(
     ALL_SERVICES.map(async (service) => {
+      const held = holds?.held(service);
       try {
-        const response = await withRetry(config.retry, signal, () => clients.preview(service, subject, 15_000));
-        return { service, rows: Number(response.totalRows) };
+        const response = await withRetry(config.retry, signal, () => clients.preview(service, subject, 15_000, held && held.scope !== 'all' ? held.scope : []));
+        if (held?.scope === 'all') return { service, rows: 0, held: Number(response.totalRows) };
+        return { service, rows: Number(response.totalRows), held: Number(response.heldRows) };
       } catch (error) {
-        return { service, rows: -1, error: `verification could not ask ${service}: ${describeError(error)}` };
+        return { service, rows: -1, held: 0, error: `verification could not ask ${service}: ${describeError(error)}` };
       }
     }),
   ));
-  return results.filter((r) => r.rows !== 0);
+  return { leftovers: results.filter((r) => r.rows !== 0), held: new Map(results.map((r) => [r.service, r.held])) };
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */

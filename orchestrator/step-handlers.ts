@@ -18,6 +18,8 @@ export interface StepContext {
   signal: AbortSignal;
   /** Rows done over the whole job so far (for progress events). */
   jobRowsDone(): number;
+  /** Tables of the step's service under a legal hold: kept, with what they reference (orchestrator/holds.ts). */
+  heldEntities?: string[];
 }
 
 /** What step handlers use besides their step. */
@@ -50,11 +52,12 @@ function refusalsAreFinal(error: unknown): never {
  * service's Preview still finds, plus what this attempt reports; after a repeated attempt, expected
  * − what is left at the end.
  */
-const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDone }, { clients, journal, config }) => {
+const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDone, heldEntities = [] }, { clients, journal, config }) => {
   const service = step.name;
   const previewDeadline = Math.min(config.attemptDeadlineMs, 15_000);
-  const remaining = Number((await clients.preview(service, subject, previewDeadline)).totalRows);
-  if (step.expectedRows === null) await journal.recordStep(step, { expectedRows: remaining });
+  const remaining = Number((await clients.preview(service, subject, previewDeadline, heldEntities)).totalRows);
+  // A step resumed after a legal hold counts anew, on top of what it removed before the hold.
+  if (step.expectedRows === null) await journal.recordStep(step, { expectedRows: step.rowsDeleted + remaining });
   const expected = step.expectedRows!;
   const before = expected - remaining;
   step.rowsDeleted = before;
@@ -92,6 +95,7 @@ const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDo
       }
     },
     signal,
+    heldEntities,
   );
   if (!result) throw new Error(`${service} ended the Delete stream without a result`);
   for (const entity of result.entities) {
@@ -108,7 +112,7 @@ const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDo
   if (step.attempts > 1) {
     // An earlier attempt's call may still have been finishing its last chunk when this one counted
     // what was left (a runner that died mid-step): count against what is left now instead.
-    const after = Number((await clients.preview(service, subject, previewDeadline)).totalRows);
+    const after = Number((await clients.preview(service, subject, previewDeadline, heldEntities)).totalRows);
     step.rowsDeleted = Math.max(step.rowsDeleted, expected - after);
   }
   step.entities = entities;

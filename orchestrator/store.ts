@@ -12,17 +12,17 @@ import type { AuditHeads } from './audit-heads';
 import type { Certificates } from './certificates';
 
 /** Every status a job can have (the metrics report each, 0 included). */
-export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'AWAITING_APPROVAL', 'REJECTED'] as const;
+export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'AWAITING_APPROVAL', 'REJECTED', 'ON_HOLD'] as const;
 export type JobStatusName = (typeof JOB_STATUSES)[number];
-export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+export type StepStatusName = 'PENDING' | 'RUNNING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'ON_HOLD';
 export const OPEN_STATUSES: readonly JobStatusName[] = ['PENDING', 'RUNNING'];
 export const isOpen = (status: JobStatusName) => OPEN_STATUSES.includes(status);
 /**
  * Jobs that have not ended: the open ones, those waiting out their grace period (SCHEDULED) and those
- * waiting for a second person's approval (AWAITING_APPROVAL). A subject has at most one of them (a
- * unique index), and a second request attaches to it.
+ * waiting for a second person's approval (AWAITING_APPROVAL) and those a legal hold stops (ON_HOLD). A
+ * subject has at most one of them (a unique index), and a second request attaches to it.
  */
-export const UNFINISHED_STATUSES: readonly JobStatusName[] = ['SCHEDULED', ...OPEN_STATUSES, 'AWAITING_APPROVAL'];
+export const UNFINISHED_STATUSES: readonly JobStatusName[] = ['SCHEDULED', ...OPEN_STATUSES, 'AWAITING_APPROVAL', 'ON_HOLD'];
 const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /** The error a restored job ends with (CANCELLED): the grace period ended early and nothing was deleted. */
@@ -77,6 +77,20 @@ export interface JobRow {
   approved_at: Date | null;
   /** The due date before the first extension; null when never extended. */
   original_due_at: Date | null;
+  /** The legal holds that stopped the job or kept part of it, over its life (orchestrator/holds.ts). */
+  hold_ids: string[];
+  /** What those holds kept, per hold and service (the latest count of each). */
+  held: HeldPartRecord[];
+}
+
+/** What one legal hold kept of one service in a job (the contract's HeldPart). */
+export interface HeldPartRecord {
+  hold_id: string;
+  service: string;
+  /** Held tables; empty: the whole service. */
+  entities: string[];
+  rows: number;
+  reason: string;
 }
 
 export interface EntityTally {
@@ -208,7 +222,7 @@ export class JobAlreadyOpen extends Error {
 // An erased user's jobs have no subject_id any more, only its keyed hash.
 const JOB_COLUMNS = `id, job_kind, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status, requested_by, request_id, viewers, options, parent_job_id,
   trace_id, trace_parent, error, cancel_requested, created_at, started_at, finished_at, verified_at, last_progress_at, stalled_since,
-  received_at, due_at, purge_at, approval_required, approved_by, approved_at, original_due_at`;
+  received_at, due_at, purge_at, approval_required, approved_by, approved_at, original_due_at, hold_ids, held`;
 
 interface StepRow {
   job_id: string;
@@ -267,7 +281,7 @@ const UNIQUE_VIOLATION = '23505';
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | undefined)?.code === UNIQUE_VIOLATION;
 
 /** Step statuses that end a step: each is an audit entry (the others are progress). */
-const STEP_ENDS: readonly StepStatusName[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+const STEP_ENDS: readonly StepStatusName[] = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'ON_HOLD'];
 
 /** What records a job's lifecycle besides the job tables (orchestrator/audit-chain.ts, orchestrator/certificates.ts). */
 export interface JobLifecycle {
@@ -507,11 +521,11 @@ export class JobStore {
     return rows[0];
   }
 
-  /** The subject's unfinished job (SCHEDULED, PENDING or RUNNING), if any. */
-  async unfinishedFor(subjectKind: SubjectKind, subjectId: string): Promise<JobRow | undefined> {
+  /** The subject's unfinished job (SCHEDULED, PENDING, RUNNING or ON_HOLD), if any; of one kind when `jobKind` is given. */
+  async unfinishedFor(subjectKind: SubjectKind, subjectId: string, jobKind?: JobKind): Promise<JobRow | undefined> {
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
-      [subjectKind, subjectId],
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL}) AND ($3::text IS NULL OR job_kind = $3)`,
+      [subjectKind, subjectId, jobKind ?? null],
     );
     return rows[0];
   }
@@ -654,13 +668,13 @@ export class JobStore {
   }
 
   /** Extends the lease; says whether it is still ours and whether a cancellation was requested. */
-  async heartbeat(id: string, owner: string, leaseMs: number): Promise<{ held: boolean; cancelRequested: boolean }> {
-    const { rows } = await this.pool.query<{ cancel_requested: boolean }>(
+  async heartbeat(id: string, owner: string, leaseMs: number): Promise<{ held: boolean; cancelRequested: boolean; holdRequested: boolean }> {
+    const { rows } = await this.pool.query<{ cancel_requested: boolean; hold_requested: boolean }>(
       `UPDATE erasure_jobs SET lease_until = now() + $3 * interval '1 millisecond'
-        WHERE id = $1 AND lease_owner = $2 RETURNING cancel_requested`,
+        WHERE id = $1 AND lease_owner = $2 RETURNING cancel_requested, hold_requested`,
       [id, owner, leaseMs],
     );
-    return { held: rows.length === 1, cancelRequested: rows[0]?.cancel_requested ?? false };
+    return { held: rows.length === 1, cancelRequested: rows[0]?.cancel_requested ?? false, holdRequested: rows[0]?.hold_requested ?? false };
   }
 
   async release(id: string, owner: string): Promise<void> {
@@ -715,11 +729,73 @@ export class JobStore {
       const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }>(sql, params);
       const job = rows[0];
       if (!job) return;
-      if (fields.status !== undefined) {
-        await this.notify(db, job.id, job.status);
-        await this.auditJob(db, `job.${job.status.toLowerCase()}`, job, { status: job.status });
-      } else await this.auditJob(db, 'job.verified', job);
+      if (fields.status !== undefined) await this.auditStatus(db, job);
+      else await this.auditJob(db, 'job.verified', job);
     });
+  }
+
+  /**
+   * The one record of a job's status change, in its transaction: the webhook outbox row of a notified
+   * status (orchestrator/webhooks.ts) and the audit entry `job.<status lowercased>` (e.g. `job.on_hold`).
+   */
+  private async auditStatus(db: PoolClient, job: { id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }, details: Record<string, unknown> = {}): Promise<void> {
+    await this.notify(db, job.id, job.status);
+    await this.auditJob(db, `job.${job.status.toLowerCase()}`, job, { status: job.status, ...details });
+  }
+
+  /**
+   * A legal hold stops an open job (orchestrator/holds.ts): ON_HOLD, naming the holds, and what they
+   * keep. Steps cut off mid-attempt go back to PENDING. False when the job is not open any more.
+   */
+  async putOnHold(id: string, holdIds: string[], held: HeldPartRecord[]): Promise<boolean> {
+    return withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<JobRow>(
+        `UPDATE erasure_jobs SET status = 'ON_HOLD', hold_requested = false, stalled_since = NULL,
+                hold_ids = ARRAY(SELECT DISTINCT unnest(hold_ids || $2::uuid[])), held = $3
+          WHERE id = $1 AND status IN ('PENDING', 'RUNNING') RETURNING ${JOB_COLUMNS}`,
+        [id, holdIds, JSON.stringify(held)],
+      );
+      if (!rows[0]) return false;
+      await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', next_attempt_at = NULL WHERE job_id = $1 AND status IN ('RUNNING', 'RETRYING')`, [id]);
+      await this.auditStatus(client, rows[0], { hold_ids: holdIds });
+      return true;
+    });
+  }
+
+  /**
+   * A hold was released or ended: an ON_HOLD job goes back to PENDING (its held steps too, their
+   * counts to be taken again) and to the queue, in the caller's transaction. The run decides again
+   * what the remaining holds keep. False when the job is not ON_HOLD.
+   */
+  async resumeFromHold(client: PoolClient, id: string, cause: Record<string, unknown>): Promise<boolean> {
+    const { rows } = await client.query<JobRow>(`UPDATE erasure_jobs SET status = 'PENDING' WHERE id = $1 AND status = 'ON_HOLD' RETURNING ${JOB_COLUMNS}`, [id]);
+    if (!rows[0]) return false;
+    await client.query(`UPDATE erasure_job_steps SET status = 'PENDING', expected_rows = NULL, finished_at = NULL WHERE job_id = $1 AND status = 'ON_HOLD'`, [id]);
+    await this.queue.enqueue(client, id);
+    await this.auditStatus(client, rows[0], cause);
+    return true;
+  }
+
+  /** A hold was placed on the subject of an open job: its runner stops between chunks (heartbeat) and decides again. */
+  async requestHoldStop(client: PoolClient, id: string): Promise<boolean> {
+    const { rowCount } = await client.query(`UPDATE erasure_jobs SET hold_requested = true WHERE id = $1 AND status IN ('PENDING', 'RUNNING')`, [id]);
+    return rowCount === 1;
+  }
+
+  /** A run takes in the holds placed so far: clears the request, before it reads them. */
+  async clearHoldRequest(id: string): Promise<void> {
+    await this.pool.query(`UPDATE erasure_jobs SET hold_requested = false WHERE id = $1 AND hold_requested`, [id]);
+  }
+
+  /** Records what partial holds keep of a running job (shown by GetJob and the certificate). */
+  async recordHeld(id: string, holdIds: string[], held: HeldPartRecord[]): Promise<void> {
+    await this.pool.query(`UPDATE erasure_jobs SET hold_ids = ARRAY(SELECT DISTINCT unnest(hold_ids || $2::uuid[])), held = $3 WHERE id = $1`, [id, holdIds, JSON.stringify(held)]);
+  }
+
+  /** Unfinished jobs of a kind whose subject id (never a keyed hash: those ended) is one of `ids`; for holds, which know users by hash only. */
+  async onHoldJobs(): Promise<JobRow[]> {
+    const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE status = 'ON_HOLD'`);
+    return rows;
   }
 
   /**

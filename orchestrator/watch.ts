@@ -4,6 +4,8 @@ import type { JobBusEvent, JobEvents } from './events';
 import { toProgressMessage, toStepMessage } from './mapper';
 
 const FINAL = new Set([JobStatus.JOB_STATUS_COMPLETED, JobStatus.JOB_STATUS_FAILED, JobStatus.JOB_STATUS_CANCELLED, JobStatus.JOB_STATUS_REJECTED]);
+/** A job a legal hold stops may wait for months: its stream ends with the snapshot that shows it ON_HOLD (orchestrator/holds.ts). */
+const PAUSED = new Set([JobStatus.JOB_STATUS_ON_HOLD]);
 
 export interface WatchOptions {
   /** Reads the job's current state (a snapshot). */
@@ -33,7 +35,7 @@ export async function* watchJob(events: JobEvents, jobId: string, signal: AbortS
   try {
     const snapshot = await options.load(jobId);
     yield { snapshot };
-    if (options.detach) return;
+    if (options.detach || PAUSED.has(snapshot.status)) return;
     if (FINAL.has(snapshot.status)) {
       yield { finished: snapshot };
       return;
@@ -54,6 +56,7 @@ export async function* watchJob(events: JobEvents, jobId: string, signal: AbortS
             return;
           }
           yield { snapshot: job };
+          if (PAUSED.has(job.status)) return;
           break;
         }
         case 'finished':

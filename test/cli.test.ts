@@ -79,6 +79,8 @@ function job(steps: Step[], extra: Partial<Job> = {}): Job {
     queueAgeMs: '0',
     parentJobId: '',
     verifiedTime: undefined,
+    holdIds: [],
+    held: [],
     ...extra,
   };
 }
@@ -177,9 +179,9 @@ test('preview and job tables', (t) => {
         error: '',
         totalRows: '710',
         entities: [
-          { entity: 'sales_transactions', action: EntityAction.ENTITY_ACTION_DELETE, rowCount: '700', retainedRowCount: '0', retainReason: '' },
-          { entity: 'invoices', action: EntityAction.ENTITY_ACTION_RETAIN, rowCount: '10', retainedRowCount: '10', retainReason: 'Tax law: kept 10 years' },
-          { entity: 'empty', action: EntityAction.ENTITY_ACTION_DELETE, rowCount: '0', retainedRowCount: '0', retainReason: '' },
+          { entity: 'sales_transactions', action: EntityAction.ENTITY_ACTION_DELETE, rowCount: '700', retainedRowCount: '0', retainReason: '', heldRowCount: '0' },
+          { entity: 'invoices', action: EntityAction.ENTITY_ACTION_RETAIN, rowCount: '10', retainedRowCount: '10', retainReason: 'Tax law: kept 10 years', heldRowCount: '0' },
+          { entity: 'empty', action: EntityAction.ENTITY_ACTION_DELETE, rowCount: '0', retainedRowCount: '0', retainReason: '', heldRowCount: '0' },
         ],
       },
       { service: 'pos', reachable: false, error: 'UNAVAILABLE: connection refused', totalRows: '0', entities: [] },

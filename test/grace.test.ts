@@ -14,7 +14,7 @@ import { oneMonthAfter } from '../orchestrator/store';
 import { seedTenant } from '../services/seed';
 import { testServerUrl } from './support/database';
 import { codeOf, authCaller, outcome, tenantCaller } from './support/identity';
-import { changedTables, meshPools, meshSnapshot, rowsMentioning } from './support/mesh-checks';
+import { changedTables, meshPools, meshSnapshot, rowsMentioning, waitForJobStatus } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh } from './support/process-mesh';
 import { operatorToken, userToken } from './support/services';
@@ -73,16 +73,7 @@ async function jobRow(id: string) {
   return row!;
 }
 
-async function waitForStatus(id: string, wanted: string, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let current = '';
-  while (Date.now() < until) {
-    current = (await jobRow(id).catch(() => ({ status: '' }))).status;
-    if (current === wanted) return current;
-    await sleep(250);
-  }
-  return current;
-}
+const waitForStatus = (id: string, wanted: string, timeoutMs: number) => waitForJobStatus(pools.get('orchestrator')!, id, wanted, timeoutMs);
 
 /** Rows that mention the tenant anywhere in the mesh, by direct SQL (retained rows and the outbox aside). */
 async function rowsOf(tenantId: string): Promise<number> {

@@ -109,15 +109,15 @@ test('unaryCall: typed call with metadata and deadline; errors keep their status
   await new Promise<void>((resolve, reject) => server.bindAsync(address, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())));
   const client = new TenantDataDeletionClient(address, credentials.createInsecure());
   try {
-    const response = await unaryCall(client, 'preview', { subject: { tenantId: 't' } }, { metadata: bearerMetadata('abc'), deadlineMs: 5000 });
+    const response = await unaryCall(client, 'preview', { subject: { tenantId: 't' }, heldEntities: [] }, { metadata: bearerMetadata('abc'), deadlineMs: 5000 });
     t.is(response.totalRows, String('Bearer abc'.length), 'metadata reached the server');
-    const refused = (await t.throwsAsync(unaryCall(client, 'preview', { subject: { tenantId: 't' } }))) as ServiceError;
+    const refused = (await t.throwsAsync(unaryCall(client, 'preview', { subject: { tenantId: 't' }, heldEntities: [] }))) as ServiceError;
     t.is(refused.code, status.UNAUTHENTICATED);
-    const late = (await t.throwsAsync(unaryCall(client, 'preview', { subject: { tenantId: 'slow' } }, { metadata: bearerMetadata('x'), deadlineMs: 100 }))) as ServiceError;
+    const late = (await t.throwsAsync(unaryCall(client, 'preview', { subject: { tenantId: 'slow' }, heldEntities: [] }, { metadata: bearerMetadata('x'), deadlineMs: 100 }))) as ServiceError;
     t.is(late.code, status.DEADLINE_EXCEEDED);
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    const cancelled = (await t.throwsAsync(unaryCall(client, 'preview', { subject: { tenantId: 'slow' } }, { metadata: bearerMetadata('x'), signal: controller.signal }))) as ServiceError;
+    const cancelled = (await t.throwsAsync(unaryCall(client, 'preview', { subject: { tenantId: 'slow' }, heldEntities: [] }, { metadata: bearerMetadata('x'), signal: controller.signal }))) as ServiceError;
     t.is(cancelled.code, status.CANCELLED);
   } finally {
     client.close();

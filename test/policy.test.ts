@@ -7,7 +7,7 @@ import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../servic
 import { getEventListeners } from 'node:events';
 import { nextChunkSize } from '../services/kit/deletion/engine';
 import { sleep as pause } from '../services/kit/sleep';
-import { buildPlans } from '../services/kit/deletion/plan';
+import { UnknownEntity, buildPlans, heldClosure } from '../services/kit/deletion/plan';
 
 const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: Catalog['foreignKeys'] = []): Catalog => ({
   columns: new Map(Object.entries(tables).map(([t, cols]) => [t, new Map(Object.entries(cols))])),
@@ -232,6 +232,24 @@ test('chunk statements address rows by ctid, never by id lists; a parent and its
   t.deepEqual(user.entities.map((p) => p.entity), ['orders']);
   t.regex(user.chunks[0]!.sql, /UPDATE "orders" SET "created_by" = CASE WHEN "created_by" = \$1 THEN NULL ELSE "created_by" END WHERE ctid = ANY/);
   t.regex(user.chunks[0]!.sql, /WHERE \(t\."created_by" = \$1\) LIMIT \$2/);
+});
+
+test('a legal hold keeps the held tables and every table they reference; the rest reached through a held table is deleted on its own', (t) => {
+  t.deepEqual([...heldClosure(policy, ['notes'])].sort(), ['items', 'notes', 'orders'], 'notes reference items, items reference orders');
+  t.deepEqual([...heldClosure(policy, ['orders'])], ['orders'], 'a held parent does not hold its children');
+  t.throws(() => heldClosure(policy, ['nope']), { instanceOf: UnknownEntity });
+
+  const plans = buildPlans(policy, deleteOrder(policy, bakery), 'tenant', heldClosure(policy, ['orders']));
+  const orders = plans.entities.find((p) => p.entity === 'orders')!;
+  t.is(orders.countSql, 'SELECT 0::bigint AS n', 'a held entity acts on nothing');
+  t.regex(orders.heldCountSql!, /FROM "orders" t WHERE t\."tenant_id" = \$1/, 'and counts its rows as held');
+  t.deepEqual(plans.chunks.map((c) => c.entities.map((e) => e.entity)), [['notes'], ['items']], 'the cascade becomes one chunk per unheld table, children first');
+  for (const chunk of plans.chunks) t.notRegex(chunk.sql, /DELETE FROM "orders"/);
+  t.regex(plans.chunks[1]!.sql, /DELETE FROM "items" WHERE ctid/);
+  t.regex(plans.chunks[1]!.sql, /t\."order_id" IN \(SELECT p0\."id" FROM "orders" p0 WHERE p0\."tenant_id" = \$1\)/, 'found through the held parent');
+
+  const held = buildPlans(policy, deleteOrder(policy, bakery), 'tenant', heldClosure(policy, ['notes']));
+  t.deepEqual(held.chunks, [], 'holding the deepest table keeps the whole chain');
 });
 
 test('chunk size steers towards the target time within bounds', (t) => {

@@ -30,7 +30,7 @@ test.after.always(async () => reg?.close());
 function purge(client: ReturnType<typeof erasureClient>, token: string): Promise<{ messages: DeleteProgress[]; error?: ServiceError }> {
   return new Promise((resolve) => {
     const messages: DeleteProgress[] = [];
-    const call = client.purgeExpired({ jobId: '' }, bearer(token));
+    const call = client.purgeExpired({ jobId: '', holds: [] }, bearer(token));
     call.on('data', (message: DeleteProgress) => messages.push(message));
     call.on('error', (error: ServiceError) => resolve({ messages, error }));
     call.on('end', () => resolve({ messages }));

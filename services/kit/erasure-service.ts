@@ -15,7 +15,7 @@ import {
 } from '../../gen/bakery/erasure/v1/tenant_data_deletion';
 import { CoverageError, DeletionCancelled, DeletionFailed, type ChunkEvent, type DeletionEngine, type EntityOutcome } from './deletion/engine';
 import { TombstoneRegistryUnavailable, type SubjectRegistry } from './tombstone-client';
-import type { SubjectKind } from './deletion/plan';
+import { UnknownEntity, type SubjectKind } from './deletion/plan';
 import { RpcError, invalidArgument, requireUuid } from './errors';
 import { ExportCancelled, RowTooLarge, exportSubject } from './export';
 import { mapDatabaseError } from './pg-errors';
@@ -54,6 +54,8 @@ export function tenantDataDeletion(
       health?.setStatus(TENANT_DATA_DELETION, 'SERVING');
       return result;
     } catch (error) {
+      // A legal hold naming a table this service does not have: the caller's mistake, nothing done.
+      if (error instanceof UnknownEntity) throw invalidArgument(`held_entities: ${error.message} in ${engine.serviceName}`);
       if (error instanceof CoverageError) {
         health?.setStatus(TENANT_DATA_DELETION, 'NOT_SERVING');
         deps.log.error({ problems: error.problems }, "the database does not match the service's models");
@@ -66,7 +68,7 @@ export function tenantDataDeletion(
   // Who may preview (orchestrator, operators) and delete (orchestrator only) is mesh/caller-rules.ts's.
   const preview = unary<PreviewRequest, PreviewResponse>(deps, 'Preview', async (request) => {
     const subject = parseSubject(request.subject);
-    const entities = await guard(() => engine.preview(subject.kind, subject.id));
+    const entities = await guard(() => engine.preview(subject.kind, subject.id, request.heldEntities));
     return {
       service: engine.serviceName,
       entities: entities.map((e) => ({
@@ -77,8 +79,10 @@ export function tenantDataDeletion(
         retainReason: e.retainReason ?? '',
         earliestExpiry: e.earliestExpiry,
         latestExpiry: e.latestExpiry,
+        heldRowCount: String(e.heldRows),
       })),
       totalRows: String(entities.reduce((sum, e) => sum + e.rows, 0)),
+      heldRows: String(entities.reduce((sum, e) => sum + e.heldRows, 0)),
     };
   });
 
@@ -168,7 +172,7 @@ export function tenantDataDeletion(
     span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
     if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
     const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
-    await streamed(ctx, log, send, 'erasure', (onChunk, signal) => engine.erase(subject.kind, subject.id, onChunk, signal));
+    await streamed(ctx, log, send, 'erasure', (onChunk, signal) => engine.erase(subject.kind, subject.id, onChunk, signal, request.heldEntities));
   });
 
   // Expired retained rows of erased tenants (which tenants were erased, the tombstone registry says).
@@ -178,9 +182,11 @@ export function tenantDataDeletion(
     span?.setAttributes({ 'erasure.service': engine.serviceName });
     if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
     const log = ctx.log.child({ job_id: request.jobId || undefined });
+    // Legal holds: the held tenants' rows stay, expired or not.
+    const holds = new Map(request.holds.map((hold) => [requireUuid(hold.tenantId, 'holds.tenant_id'), hold.entities]));
     await streamed(ctx, log, send, 'retention purge', async (onChunk, signal) => {
       try {
-        return await engine.purgeExpired((subjects) => registry.erasedAmong(subjects), onChunk, signal);
+        return await engine.purgeExpired((subjects) => registry.erasedAmong(subjects), onChunk, signal, undefined, holds);
       } catch (error) {
         if (error instanceof TombstoneRegistryUnavailable) throw new RpcError(status.UNAVAILABLE, error.message, 'TOMBSTONE_REGISTRY_UNAVAILABLE');
         throw error;

@@ -44,7 +44,7 @@ export function erasureClient(address: string): TenantDataDeletionClient {
 }
 
 export function preview(client: TenantDataDeletionClient, subject: Subject | undefined, token: string | undefined): Promise<PreviewResponse> {
-  return unaryCall(client, 'preview', { subject }, { metadata: bearerMetadata(token) });
+  return unaryCall(client, 'preview', { subject, heldEntities: [] }, { metadata: bearerMetadata(token) });
 }
 
 export interface DeleteOutcome {
@@ -61,7 +61,7 @@ export function runDelete(
 ): Promise<DeleteOutcome> {
   return new Promise((resolve) => {
     const messages: DeleteProgress[] = [];
-    const call = client.delete({ subject, jobId: '' }, bearer(token));
+    const call = client.delete({ subject, jobId: '', heldEntities: [] }, bearer(token));
     call.on('data', (message: DeleteProgress) => {
       messages.push(message);
       if (options.cancelAfter !== undefined && messages.filter((m) => m.chunk).length >= options.cancelAfter) call.cancel();

@@ -5,7 +5,7 @@ import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
+import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
 
@@ -16,6 +16,8 @@ export interface EntityCount {
   action: EntityAction;
   rows: number;
   retainedRows: number;
+  /** Rows a legal hold keeps (held entities only). */
+  heldRows: number;
   retainReason?: string;
   /** When the first and the last retained row's retention period ends (RETAIN with a period). */
   earliestExpiry?: Date;
@@ -114,9 +116,12 @@ export class DeletionEngine {
     return { reason: rule.retain.reason, period: describeRetention(rule.retain.retention) };
   }
 
-  /** Reads the catalog and returns the plans, or throws CoverageError (fail closed). */
-  async plans(kind: SubjectKind): Promise<Plans> {
-    return buildPlans(this.policy, await this.deleteOrder(), kind);
+  /**
+   * Reads the catalog and returns the plans, or throws CoverageError (fail closed). `held` names
+   * tables under a legal hold (UnknownEntity for a table the policy does not know).
+   */
+  async plans(kind: SubjectKind, held: readonly string[] = []): Promise<Plans> {
+    return buildPlans(this.policy, await this.deleteOrder(), kind, heldClosure(this.policy, held));
   }
 
   /** The tables in delete order once the catalog check passed, or throws CoverageError (fail closed). */
@@ -137,23 +142,25 @@ export class DeletionEngine {
     return coverageProblems(this.policy, await readCatalog(this.pool));
   }
 
-  async preview(kind: SubjectKind, subjectId: string): Promise<EntityCount[]> {
-    return this.count((await this.plans(kind)).entities, subjectId);
+  async preview(kind: SubjectKind, subjectId: string, held: readonly string[] = []): Promise<EntityCount[]> {
+    return this.count((await this.plans(kind, held)).entities, subjectId);
   }
 
   private async count(plans: EntityPlan[], subjectId: string): Promise<EntityCount[]> {
     return Promise.all(
       plans.map(async (plan) => {
-        const [rows, retained, expiry] = await Promise.all([
-          this.pool.query<{ n: string }>(plan.countSql, [subjectId]),
+        const [rows, retained, expiry, held] = await Promise.all([
+          this.pool.query<{ n: string }>(plan.countSql, plan.heldCountSql ? [] : [subjectId]),
           plan.retainedCountSql ? this.pool.query<{ n: string }>(plan.retainedCountSql, [subjectId]) : undefined,
           plan.expirySql ? this.pool.query<{ earliest: Date | null; latest: Date | null }>(plan.expirySql, [subjectId]) : undefined,
+          plan.heldCountSql ? this.pool.query<{ n: string }>(plan.heldCountSql, [subjectId]) : undefined,
         ]);
         return {
           entity: plan.entity,
           action: plan.action,
           rows: Number(rows.rows[0]!.n),
           retainedRows: retained ? Number(retained.rows[0]!.n) : 0,
+          heldRows: held ? Number(held.rows[0]!.n) : 0,
           retainReason: plan.retainReason,
           earliestExpiry: expiry?.rows[0]?.earliest ?? undefined,
           latestExpiry: expiry?.rows[0]?.latest ?? undefined,
@@ -172,8 +179,9 @@ export class DeletionEngine {
     subjectId: string,
     onChunk: (event: ChunkEvent) => Promise<void>,
     signal: AbortSignal,
+    held: readonly string[] = [],
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
-    const plans = await this.plans(kind);
+    const plans = await this.plans(kind, held);
     const expected = await this.count(plans.entities, subjectId);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
     const outcomes = new Map<string, EntityOutcome>(
@@ -235,13 +243,15 @@ export class DeletionEngine {
    * Purges retained rows whose retention period is over, of erased tenants only: the distinct tenant
    * ids of the retained tables are read a batch at a time (skip scan) and `erasedAmong` (the tombstone
    * registry) says which were erased; a live tenant's rows are its own business. Chunks as in `erase`;
-   * for each tenant, passes repeat until its expired count is zero (verification).
+   * for each tenant, passes repeat until its expired count is zero (verification). `holds` (tenant id →
+   * held tables, empty: all) are legal holds: a held tenant's plans that touch a held table are skipped.
    */
   async purgeExpired(
     erasedAmong: (subjects: { kind: 'tenant'; id: string }[]) => Promise<boolean[]>,
     onChunk: (event: ChunkEvent) => Promise<void>,
     signal: AbortSignal,
     batch = 100,
+    holds: ReadonlyMap<string, readonly string[]> = new Map(),
   ): Promise<{ tenants: number; outcomes: EntityOutcome[] }> {
     await this.plans('tenant'); // the schema check (fail closed) before anything is removed
     const purges = buildPurgePlans(this.policy);
@@ -260,7 +270,10 @@ export class DeletionEngine {
       for (const [i, tenantId] of ids.entries()) {
         if (!erased[i]) continue;
         let purged = false;
+        const held = holds.get(tenantId);
+        const keep = held && (held.length === 0 ? undefined : heldClosure(this.policy, held));
         for (const plan of purges) {
+          if (held && (!keep || plan.entities.some((e) => keep.has(e.entity)))) continue;
           for (let pass = 0; ; pass++) {
             const left = Number((await this.pool.query<{ n: string }>(plan.expiredCountSql, [tenantId])).rows[0]!.n);
             if (left === 0) break;

@@ -14,6 +14,8 @@ export interface EntityPlan {
   retainedCountSql?: string;
   /** `earliest` and `latest` expiry of the retained rows (RETAIN with a retention period only). */
   expirySql?: string;
+  /** Rows a legal hold keeps (the entity is held; `countSql` then counts nothing). */
+  heldCountSql?: string;
 }
 
 /**
@@ -161,8 +163,66 @@ function cascadeChunk(policy: DeletionPolicy, root: string, rootColumn: string, 
     SELECT (SELECT count(*) FROM keys_0)::int AS picked, ${order.map((_, i) => `(SELECT count(*) FROM gone_${i})::int AS n${i}`).join(', ')}`;
 }
 
-/** The plans for a subject kind, following the given delete order; tables without a rule for it are left out. */
-export function buildPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind): Plans {
+/**
+ * The tables a legal hold on `tables` keeps: those tables and every table their rows reference
+ * (foreign keys of the models, and the parent a row is reached through), transitively, so that
+ * erasing the rest never breaks a foreign key of a kept row. Throws on a table the policy does not know.
+ */
+export function heldClosure(policy: DeletionPolicy, tables: readonly string[]): Set<string> {
+  const held = new Set<string>();
+  const todo = [...tables];
+  for (let table = todo.pop(); table !== undefined; table = todo.pop()) {
+    if (!policy.tables[table]) throw new UnknownEntity(table);
+    if (held.has(table)) continue;
+    held.add(table);
+    const definition = policy.schema?.find((d) => d.table === table);
+    for (const column of definition?.columns ?? []) if (column.references && policy.tables[column.references.table]) todo.push(column.references.table);
+    const parent = viaParent(policy, table)?.parent;
+    if (parent) todo.push(parent);
+  }
+  return held;
+}
+
+/** A held entity the service's policy does not name. */
+export class UnknownEntity extends Error {
+  constructor(readonly entity: string) {
+    super(`unknown entity "${entity}"`);
+    this.name = 'UnknownEntity';
+  }
+}
+
+/**
+ * Plans with held tables kept: a held entity counts its rows as held and acts on none; chunks over
+ * held tables are dropped, except that the rows reached through a held table that are not held
+ * themselves are deleted by chunks of their own (found through the parent chain), children first.
+ */
+function withHeld(policy: DeletionPolicy, plans: Plans, held: Set<string>): Plans {
+  if (!held.size) return plans;
+  const zero = `SELECT 0::bigint AS n`;
+  const entities = plans.entities.map((plan) =>
+    held.has(plan.entity) ? { ...plan, countSql: zero, heldCountSql: plan.retainedCountSql ?? plan.countSql } : plan,
+  );
+  const chunks = plans.chunks.flatMap((chunk): ChunkPlan[] => {
+    if (!chunk.entities.some((e) => held.has(e.entity))) return [chunk];
+    return chunk.entities
+      .filter((e) => !held.has(e.entity) && e.action === EntityAction.ENTITY_ACTION_DELETE)
+      .map(({ entity, action }) => ({
+        entities: [{ entity, action }],
+        sql: singleChunk(entity, tenantScope(policy, entity, 't'), (where) => `DELETE FROM ${ident(entity)} WHERE ${where}`),
+      }));
+  });
+  return { entities, chunks };
+}
+
+/**
+ * The plans for a subject kind, following the given delete order; tables without a rule for it are
+ * left out. `held` (a legal hold, closed by heldClosure) names tables whose rows are kept.
+ */
+export function buildPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind, held: Set<string> = new Set()): Plans {
+  return withHeld(policy, buildAllPlans(policy, order, kind), held);
+}
+
+function buildAllPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind): Plans {
   const entities: EntityPlan[] = [];
   const chunks: ChunkPlan[] = [];
   const position = new Map(order.map((table, i) => [table, i]));
