@@ -138,8 +138,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
   const server = await startGrpcServer(
     options.address ?? serviceAddress('orchestrator'),
     [
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives, fourEyesTenantAtOnce: config.fourEyesTenantAtOnce }),
-      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives, holds }),
+      deletionOrchestrator({ rpc, store, executor, events, clients, authorization, watchers, openJobsPerCaller: config.limits.openJobsPerCaller, grace: config.grace, retry: config.retry, log, certificates, jwks, retentionPurges, archives, fourEyesTenantAtOnce: config.fourEyesTenantAtOnce, holds }),
       tombstoneRegistry(rpc, tombstones, new Resurrections(db.pool, tombstones), audit),
     ],
     log,

@@ -477,6 +477,7 @@ export class JobStore {
       const people = { requester: this.lifecycle?.audit.keys.pseudonym('requester', job.requested_by), approver };
       if (!decision.approve) {
         await client.query(`UPDATE erasure_job_steps SET status = 'CANCELLED', finished_at = now() WHERE job_id = $1`, [id]);
+        await this.notify(client, id, 'REJECTED');
         await this.auditJob(client, 'job.rejected', job, { ...people, status: job.status, reason: decision.reason });
         return job;
       }

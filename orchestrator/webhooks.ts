@@ -22,10 +22,11 @@ import { certificateSha256 } from './certificates';
 import { retryDelay } from './retry';
 
 /**
- * The statuses that send a notification. A status added here (e.g. ON_HOLD) is notified wherever the
- * store records it: the store tells the outbox of every status change, the outbox keeps these.
+ * The statuses that send a notification: the job is done (completed, failed, or rejected by the second
+ * person) or a legal hold stops it. A status added here is notified wherever the store records it: the
+ * store tells the outbox of every status change, the outbox keeps these.
  */
-export const NOTIFIED_STATUSES: readonly string[] = ['COMPLETED', 'FAILED'];
+export const NOTIFIED_STATUSES: readonly string[] = ['COMPLETED', 'FAILED', 'REJECTED', 'ON_HOLD'];
 
 /** The header with the event's id: the same on every attempt and every URL (de-duplication key). */
 export const EVENT_ID_HEADER = 'x-erasure-event-id';

@@ -53,6 +53,16 @@ export enum JobStatus {
    * until the last of them is released or ends, then the job resumes.
    */
   JOB_STATUS_ON_HOLD = 7,
+  /**
+   * JOB_STATUS_AWAITING_APPROVAL - JOB_STATUS_AWAITING_APPROVAL means the job waits for a second authorized person (ApproveJob or
+   * RejectJob): nothing is hidden or deleted yet, and no run or grace timer is queued.
+   */
+  JOB_STATUS_AWAITING_APPROVAL = 8,
+  /**
+   * JOB_STATUS_REJECTED - JOB_STATUS_REJECTED means a second person rejected the erasure (RejectJob): nothing was hidden or
+   * deleted; the job cannot be retried (a new request starts over).
+   */
+  JOB_STATUS_REJECTED = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -82,6 +92,12 @@ export function jobStatusFromJSON(object: any): JobStatus {
     case 7:
     case "JOB_STATUS_ON_HOLD":
       return JobStatus.JOB_STATUS_ON_HOLD;
+    case 8:
+    case "JOB_STATUS_AWAITING_APPROVAL":
+      return JobStatus.JOB_STATUS_AWAITING_APPROVAL;
+    case 9:
+    case "JOB_STATUS_REJECTED":
+      return JobStatus.JOB_STATUS_REJECTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -107,6 +123,10 @@ export function jobStatusToJSON(object: JobStatus): string {
       return "JOB_STATUS_SCHEDULED";
     case JobStatus.JOB_STATUS_ON_HOLD:
       return "JOB_STATUS_ON_HOLD";
+    case JobStatus.JOB_STATUS_AWAITING_APPROVAL:
+      return "JOB_STATUS_AWAITING_APPROVAL";
+    case JobStatus.JOB_STATUS_REJECTED:
+      return "JOB_STATUS_REJECTED";
     case JobStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -189,6 +209,42 @@ export function stepStatusToJSON(object: StepStatus): string {
     case StepStatus.STEP_STATUS_ON_HOLD:
       return "STEP_STATUS_ON_HOLD";
     case StepStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** JobOrder is the order of a job listing. */
+export enum JobOrder {
+  /** JOB_ORDER_UNSPECIFIED - JOB_ORDER_UNSPECIFIED lists newest first (by create_time). */
+  JOB_ORDER_UNSPECIFIED = 0,
+  /** JOB_ORDER_DUE_TIME - JOB_ORDER_DUE_TIME lists the soonest due first (by due_time). */
+  JOB_ORDER_DUE_TIME = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function jobOrderFromJSON(object: any): JobOrder {
+  switch (object) {
+    case 0:
+    case "JOB_ORDER_UNSPECIFIED":
+      return JobOrder.JOB_ORDER_UNSPECIFIED;
+    case 1:
+    case "JOB_ORDER_DUE_TIME":
+      return JobOrder.JOB_ORDER_DUE_TIME;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return JobOrder.UNRECOGNIZED;
+  }
+}
+
+export function jobOrderToJSON(object: JobOrder): string {
+  switch (object) {
+    case JobOrder.JOB_ORDER_UNSPECIFIED:
+      return "JOB_ORDER_UNSPECIFIED";
+    case JobOrder.JOB_ORDER_DUE_TIME:
+      return "JOB_ORDER_DUE_TIME";
+    case JobOrder.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -296,6 +352,16 @@ export interface Job {
   holdIds: string[];
   /** held lists what legal holds keep from the erasure, per hold and service, with the rows kept. */
   held: HeldPart[];
+  /** approval_required says the job waits (or waited) for a second person's approval. */
+  approvalRequired: boolean;
+  /** approved_by is the approver (or rejecter) as a keyed pseudonym (never the raw name or id). */
+  approvedBy: string;
+  /** approve_time is when the job was approved or rejected. */
+  approveTime?:
+    | Date
+    | undefined;
+  /** original_due_time is the due date before any extension (unset when never extended). */
+  originalDueTime?: Date | undefined;
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -402,7 +468,14 @@ export interface DeleteTenantRequest {
     | Date
     | undefined;
   /** export_first runs an export of the tenant first; the erasure starts only once its archive is sealed and verified. */
-  exportFirst?: ExportFirst | undefined;
+  exportFirst?:
+    | ExportFirst
+    | undefined;
+  /**
+   * require_approval makes the job wait AWAITING_APPROVAL for a second person (ApproveJob). A tenant
+   * erasure with a zero grace waits anyway while the operator's four-eyes setting is on (the default).
+   */
+  requireApproval: boolean;
 }
 
 /** DeleteUserRequest starts or attaches to a user erasure job. */
@@ -431,7 +504,11 @@ export interface DeleteUserRequest {
     | Date
     | undefined;
   /** export_first runs an export of the user first; the erasure starts only once its archive is sealed and verified. */
-  exportFirst?: ExportFirst | undefined;
+  exportFirst?:
+    | ExportFirst
+    | undefined;
+  /** require_approval makes the job wait AWAITING_APPROVAL for a second person (ApproveJob). */
+  requireApproval: boolean;
 }
 
 /** WatchJobRequest names the job to watch. */
@@ -462,8 +539,16 @@ export interface ListJobsRequest {
     | undefined;
   /** page_size is the maximum number of jobs returned (default 50, at most 500). */
   pageSize: number;
-  /** page_token continues a previous listing. */
+  /** page_token continues a previous listing (with the same filters and order). */
   pageToken: string;
+  /** due_before keeps jobs due before this time (unset: any). */
+  dueBefore?:
+    | Date
+    | undefined;
+  /** order_by sorts the listing (default: newest first). */
+  orderBy: JobOrder;
+  /** unfinished keeps only jobs that have not ended (awaiting approval, scheduled, pending, running). */
+  unfinished: boolean;
 }
 
 /** ListJobsResponse is one page of jobs. */
@@ -766,6 +851,54 @@ export interface ListHoldsResponse {
   holds: LegalHold[];
 }
 
+/** ApproveJobRequest names the job to approve. */
+export interface ApproveJobRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+}
+
+/** ApproveJobResponse carries the approved job. */
+export interface ApproveJobResponse {
+  /** job is the job's state after the approval. */
+  job?: Job | undefined;
+}
+
+/** RejectJobRequest names the job to reject and why. */
+export interface RejectJobRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+  /** reason says why (required, at most 500 characters; no personal data: it is kept in the job and audit). */
+  reason: string;
+}
+
+/** RejectJobResponse carries the rejected job. */
+export interface RejectJobResponse {
+  /** job is the job's state after the rejection. */
+  job?: Job | undefined;
+}
+
+/** ExtendDeadlineRequest extends an unfinished job's due date. */
+export interface ExtendDeadlineRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+  /** extension is added to the current due date (exactly one of extension and new_due_time). */
+  extension?:
+    | Duration
+    | undefined;
+  /** new_due_time is the new due date (later than the current one). */
+  newDueTime?:
+    | Date
+    | undefined;
+  /** reason says why the request needs longer (required, at most 500 characters; no personal data). */
+  reason: string;
+}
+
+/** ExtendDeadlineResponse carries the job with its new due date. */
+export interface ExtendDeadlineResponse {
+  /** job is the job's state after the extension. */
+  job?: Job | undefined;
+}
+
 function createBaseStep(): Step {
   return {
     service: "",
@@ -1060,6 +1193,10 @@ function createBaseJob(): Job {
     dueTime: undefined,
     holdIds: [],
     held: [],
+    approvalRequired: false,
+    approvedBy: "",
+    approveTime: undefined,
+    originalDueTime: undefined,
   };
 }
 
@@ -1139,6 +1276,18 @@ export const Job: MessageFns<Job> = {
     }
     for (const v of message.held) {
       HeldPart.encode(v!, writer.uint32(202).fork()).join();
+    }
+    if (message.approvalRequired !== false) {
+      writer.uint32(224).bool(message.approvalRequired);
+    }
+    if (message.approvedBy !== "") {
+      writer.uint32(234).string(message.approvedBy);
+    }
+    if (message.approveTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.approveTime), writer.uint32(242).fork()).join();
+    }
+    if (message.originalDueTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.originalDueTime), writer.uint32(250).fork()).join();
     }
     return writer;
   },
@@ -1356,6 +1505,38 @@ export const Job: MessageFns<Job> = {
             message.held.push(HeldPart.decode(reader, reader.uint32()));
             continue;
           }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.approvalRequired = reader.bool();
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.approvedBy = reader.string();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.approveTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.originalDueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1469,6 +1650,26 @@ export const Job: MessageFns<Job> = {
       held: globalThis.Array.isArray(object?.held)
         ? object.held.map((e: any) => HeldPart.fromJSON(e))
         : [],
+      approvalRequired: isSet(object.approvalRequired)
+        ? globalThis.Boolean(object.approvalRequired)
+        : isSet(object.approval_required)
+        ? globalThis.Boolean(object.approval_required)
+        : false,
+      approvedBy: isSet(object.approvedBy)
+        ? globalThis.String(object.approvedBy)
+        : isSet(object.approved_by)
+        ? globalThis.String(object.approved_by)
+        : "",
+      approveTime: isSet(object.approveTime)
+        ? fromJsonTimestamp(object.approveTime)
+        : isSet(object.approve_time)
+        ? fromJsonTimestamp(object.approve_time)
+        : undefined,
+      originalDueTime: isSet(object.originalDueTime)
+        ? fromJsonTimestamp(object.originalDueTime)
+        : isSet(object.original_due_time)
+        ? fromJsonTimestamp(object.original_due_time)
+        : undefined,
     };
   },
 
@@ -1549,6 +1750,18 @@ export const Job: MessageFns<Job> = {
     if (message.held?.length) {
       obj.held = message.held.map((e) => HeldPart.toJSON(e));
     }
+    if (message.approvalRequired !== false) {
+      obj.approvalRequired = message.approvalRequired;
+    }
+    if (message.approvedBy !== "") {
+      obj.approvedBy = message.approvedBy;
+    }
+    if (message.approveTime !== undefined) {
+      obj.approveTime = message.approveTime.toISOString();
+    }
+    if (message.originalDueTime !== undefined) {
+      obj.originalDueTime = message.originalDueTime.toISOString();
+    }
     return obj;
   },
 
@@ -1584,6 +1797,10 @@ export const Job: MessageFns<Job> = {
     message.dueTime = object.dueTime ?? undefined;
     message.holdIds = object.holdIds?.map((e) => e) || [];
     message.held = object.held?.map((e) => HeldPart.fromPartial(e)) || [];
+    message.approvalRequired = object.approvalRequired ?? false;
+    message.approvedBy = object.approvedBy ?? "";
+    message.approveTime = object.approveTime ?? undefined;
+    message.originalDueTime = object.originalDueTime ?? undefined;
     return message;
   },
 };
@@ -2370,6 +2587,7 @@ function createBaseDeleteTenantRequest(): DeleteTenantRequest {
     gracePeriod: undefined,
     receivedTime: undefined,
     exportFirst: undefined,
+    requireApproval: false,
   };
 }
 
@@ -2392,6 +2610,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     }
     if (message.exportFirst !== undefined) {
       ExportFirst.encode(message.exportFirst, writer.uint32(50).fork()).join();
+    }
+    if (message.requireApproval !== false) {
+      writer.uint32(64).bool(message.requireApproval);
     }
     return writer;
   },
@@ -2457,6 +2678,14 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
             message.exportFirst = ExportFirst.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.requireApproval = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2497,6 +2726,11 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
         : isSet(object.export_first)
         ? ExportFirst.fromJSON(object.export_first)
         : undefined,
+      requireApproval: isSet(object.requireApproval)
+        ? globalThis.Boolean(object.requireApproval)
+        : isSet(object.require_approval)
+        ? globalThis.Boolean(object.require_approval)
+        : false,
     };
   },
 
@@ -2520,6 +2754,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     if (message.exportFirst !== undefined) {
       obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
     }
+    if (message.requireApproval !== false) {
+      obj.requireApproval = message.requireApproval;
+    }
     return obj;
   },
 
@@ -2538,6 +2775,7 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
       ? ExportFirst.fromPartial(object.exportFirst)
       : undefined;
+    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
@@ -2551,6 +2789,7 @@ function createBaseDeleteUserRequest(): DeleteUserRequest {
     gracePeriod: undefined,
     receivedTime: undefined,
     exportFirst: undefined,
+    requireApproval: false,
   };
 }
 
@@ -2576,6 +2815,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     }
     if (message.exportFirst !== undefined) {
       ExportFirst.encode(message.exportFirst, writer.uint32(58).fork()).join();
+    }
+    if (message.requireApproval !== false) {
+      writer.uint32(64).bool(message.requireApproval);
     }
     return writer;
   },
@@ -2649,6 +2891,14 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.exportFirst = ExportFirst.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.requireApproval = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2694,6 +2944,11 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
         : isSet(object.export_first)
         ? ExportFirst.fromJSON(object.export_first)
         : undefined,
+      requireApproval: isSet(object.requireApproval)
+        ? globalThis.Boolean(object.requireApproval)
+        : isSet(object.require_approval)
+        ? globalThis.Boolean(object.require_approval)
+        : false,
     };
   },
 
@@ -2720,6 +2975,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     if (message.exportFirst !== undefined) {
       obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
     }
+    if (message.requireApproval !== false) {
+      obj.requireApproval = message.requireApproval;
+    }
     return obj;
   },
 
@@ -2739,6 +2997,7 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
       ? ExportFirst.fromPartial(object.exportFirst)
       : undefined;
+    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
@@ -2957,7 +3216,15 @@ export const GetJobResponse: MessageFns<GetJobResponse> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { status: 0, subject: undefined, pageSize: 0, pageToken: "" };
+  return {
+    status: 0,
+    subject: undefined,
+    pageSize: 0,
+    pageToken: "",
+    dueBefore: undefined,
+    orderBy: 0,
+    unfinished: false,
+  };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -2973,6 +3240,15 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.dueBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueBefore), writer.uint32(42).fork()).join();
+    }
+    if (message.orderBy !== 0) {
+      writer.uint32(48).int32(message.orderBy);
+    }
+    if (message.unfinished !== false) {
+      writer.uint32(56).bool(message.unfinished);
     }
     return writer;
   },
@@ -3022,6 +3298,30 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.dueBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.orderBy = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.unfinished = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3048,6 +3348,17 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      dueBefore: isSet(object.dueBefore)
+        ? fromJsonTimestamp(object.dueBefore)
+        : isSet(object.due_before)
+        ? fromJsonTimestamp(object.due_before)
+        : undefined,
+      orderBy: isSet(object.orderBy)
+        ? jobOrderFromJSON(object.orderBy)
+        : isSet(object.order_by)
+        ? jobOrderFromJSON(object.order_by)
+        : 0,
+      unfinished: isSet(object.unfinished) ? globalThis.Boolean(object.unfinished) : false,
     };
   },
 
@@ -3065,6 +3376,15 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.dueBefore !== undefined) {
+      obj.dueBefore = message.dueBefore.toISOString();
+    }
+    if (message.orderBy !== 0) {
+      obj.orderBy = jobOrderToJSON(message.orderBy);
+    }
+    if (message.unfinished !== false) {
+      obj.unfinished = message.unfinished;
+    }
     return obj;
   },
 
@@ -3079,6 +3399,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
       : undefined;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.dueBefore = object.dueBefore ?? undefined;
+    message.orderBy = object.orderBy ?? 0;
+    message.unfinished = object.unfinished ?? false;
     return message;
   },
 };
@@ -6195,6 +6518,496 @@ export const ListHoldsResponse: MessageFns<ListHoldsResponse> = {
   },
 };
 
+function createBaseApproveJobRequest(): ApproveJobRequest {
+  return { jobId: "" };
+}
+
+export const ApproveJobRequest: MessageFns<ApproveJobRequest> = {
+  encode(message: ApproveJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ApproveJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApproveJobRequest>): ApproveJobRequest {
+    return ApproveJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApproveJobRequest>): ApproveJobRequest {
+    const message = createBaseApproveJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseApproveJobResponse(): ApproveJobResponse {
+  return { job: undefined };
+}
+
+export const ApproveJobResponse: MessageFns<ApproveJobResponse> = {
+  encode(message: ApproveJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: ApproveJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApproveJobResponse>): ApproveJobResponse {
+    return ApproveJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApproveJobResponse>): ApproveJobResponse {
+    const message = createBaseApproveJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseRejectJobRequest(): RejectJobRequest {
+  return { jobId: "", reason: "" };
+}
+
+export const RejectJobRequest: MessageFns<RejectJobRequest> = {
+  encode(message: RejectJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RejectJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RejectJobRequest>): RejectJobRequest {
+    return RejectJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RejectJobRequest>): RejectJobRequest {
+    const message = createBaseRejectJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseRejectJobResponse(): RejectJobResponse {
+  return { job: undefined };
+}
+
+export const RejectJobResponse: MessageFns<RejectJobResponse> = {
+  encode(message: RejectJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: RejectJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RejectJobResponse>): RejectJobResponse {
+    return RejectJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RejectJobResponse>): RejectJobResponse {
+    const message = createBaseRejectJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseExtendDeadlineRequest(): ExtendDeadlineRequest {
+  return { jobId: "", extension: undefined, newDueTime: undefined, reason: "" };
+}
+
+export const ExtendDeadlineRequest: MessageFns<ExtendDeadlineRequest> = {
+  encode(message: ExtendDeadlineRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.extension !== undefined) {
+      Duration.encode(message.extension, writer.uint32(18).fork()).join();
+    }
+    if (message.newDueTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.newDueTime), writer.uint32(26).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendDeadlineRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendDeadlineRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.extension = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.newDueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendDeadlineRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      extension: isSet(object.extension) ? Duration.fromJSON(object.extension) : undefined,
+      newDueTime: isSet(object.newDueTime)
+        ? fromJsonTimestamp(object.newDueTime)
+        : isSet(object.new_due_time)
+        ? fromJsonTimestamp(object.new_due_time)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ExtendDeadlineRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.extension !== undefined) {
+      obj.extension = Duration.toJSON(message.extension);
+    }
+    if (message.newDueTime !== undefined) {
+      obj.newDueTime = message.newDueTime.toISOString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExtendDeadlineRequest>): ExtendDeadlineRequest {
+    return ExtendDeadlineRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtendDeadlineRequest>): ExtendDeadlineRequest {
+    const message = createBaseExtendDeadlineRequest();
+    message.jobId = object.jobId ?? "";
+    message.extension = (object.extension !== undefined && object.extension !== null)
+      ? Duration.fromPartial(object.extension)
+      : undefined;
+    message.newDueTime = object.newDueTime ?? undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseExtendDeadlineResponse(): ExtendDeadlineResponse {
+  return { job: undefined };
+}
+
+export const ExtendDeadlineResponse: MessageFns<ExtendDeadlineResponse> = {
+  encode(message: ExtendDeadlineResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendDeadlineResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendDeadlineResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendDeadlineResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: ExtendDeadlineResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExtendDeadlineResponse>): ExtendDeadlineResponse {
+    return ExtendDeadlineResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtendDeadlineResponse>): ExtendDeadlineResponse {
+    const message = createBaseExtendDeadlineResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -6474,6 +7287,45 @@ export const DeletionOrchestratorService = {
     responseSerialize: (value: ListHoldsResponse): Buffer => Buffer.from(ListHoldsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListHoldsResponse => ListHoldsResponse.decode(value),
   },
+  /**
+   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
+   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
+   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
+   */
+  approveJob: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ApproveJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApproveJobRequest): Buffer => Buffer.from(ApproveJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApproveJobRequest => ApproveJobRequest.decode(value),
+    responseSerialize: (value: ApproveJobResponse): Buffer => Buffer.from(ApproveJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApproveJobResponse => ApproveJobResponse.decode(value),
+  },
+  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
+  rejectJob: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/RejectJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RejectJobRequest): Buffer => Buffer.from(RejectJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RejectJobRequest => RejectJobRequest.decode(value),
+    responseSerialize: (value: RejectJobResponse): Buffer => Buffer.from(RejectJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RejectJobResponse => RejectJobResponse.decode(value),
+  },
+  /**
+   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
+   * the original due date in all (GDPR Art. 12(3)). Operators only.
+   */
+  extendDeadline: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ExtendDeadline" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExtendDeadlineRequest): Buffer =>
+      Buffer.from(ExtendDeadlineRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExtendDeadlineRequest => ExtendDeadlineRequest.decode(value),
+    responseSerialize: (value: ExtendDeadlineResponse): Buffer =>
+      Buffer.from(ExtendDeadlineResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExtendDeadlineResponse => ExtendDeadlineResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -6577,6 +7429,19 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
   releaseHold: handleUnaryCall<ReleaseHoldRequest, ReleaseHoldResponse>;
   /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
   listHolds: handleUnaryCall<ListHoldsRequest, ListHoldsResponse>;
+  /**
+   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
+   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
+   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
+   */
+  approveJob: handleUnaryCall<ApproveJobRequest, ApproveJobResponse>;
+  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
+  rejectJob: handleUnaryCall<RejectJobRequest, RejectJobResponse>;
+  /**
+   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
+   * the original due date in all (GDPR Art. 12(3)). Operators only.
+   */
+  extendDeadline: handleUnaryCall<ExtendDeadlineRequest, ExtendDeadlineResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -6908,6 +7773,61 @@ export interface DeletionOrchestratorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
+   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
+   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
+   */
+  approveJob(
+    request: ApproveJobRequest,
+    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
+  ): ClientUnaryCall;
+  approveJob(
+    request: ApproveJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
+  ): ClientUnaryCall;
+  approveJob(
+    request: ApproveJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
+  ): ClientUnaryCall;
+  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
+  rejectJob(
+    request: RejectJobRequest,
+    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
+  ): ClientUnaryCall;
+  rejectJob(
+    request: RejectJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
+  ): ClientUnaryCall;
+  rejectJob(
+    request: RejectJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
+   * the original due date in all (GDPR Art. 12(3)). Operators only.
+   */
+  extendDeadline(
+    request: ExtendDeadlineRequest,
+    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
+  ): ClientUnaryCall;
+  extendDeadline(
+    request: ExtendDeadlineRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
+  ): ClientUnaryCall;
+  extendDeadline(
+    request: ExtendDeadlineRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
   ): ClientUnaryCall;
 }
 
