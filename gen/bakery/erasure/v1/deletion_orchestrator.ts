@@ -22,7 +22,7 @@ import {
 } from "@grpc/grpc-js";
 import { Duration } from "../../../google/protobuf/duration.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
-import { EntityPreview, EntityResult, Subject } from "./tenant_data_deletion.js";
+import { CustomerSubject, EntityPreview, EntityResult, Subject } from "./tenant_data_deletion.js";
 
 export const protobufPackage = "bakery.erasure.v1";
 
@@ -269,7 +269,11 @@ export interface Job {
     | Date
     | undefined;
   /** due_time is when the request must be done: received_time plus one month (GDPR Art. 12(3)). */
-  dueTime?: Date | undefined;
+  dueTime?:
+    | Date
+    | undefined;
+  /** customer describes a customer subject without its identifier (set only for customer jobs; `subject` is then unset). */
+  customer?: CustomerRef | undefined;
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -644,6 +648,44 @@ export interface DownloadExportResponse {
   data: Buffer;
 }
 
+/** CustomerRef names a customer subject in a job without the raw identifier. */
+export interface CustomerRef {
+  /** tenant_id is the tenant whose customer it is. */
+  tenantId: string;
+  /** identifier_kind is `email`, `phone` or `customer_id`. */
+  identifierKind: string;
+  /** subject_ref is the keyed hash of (tenant, identifier kind, normalized identifier): `erased:k<version>:…`. */
+  subjectRef: string;
+}
+
+/** DeleteCustomerRequest starts or attaches to a customer erasure job. */
+export interface DeleteCustomerRequest {
+  /** customer is the tenant and the customer's identifier; required. */
+  customer?:
+    | CustomerSubject
+    | undefined;
+  /** request_id is an idempotency key: the same key always returns the same job. */
+  requestId: string;
+  /** detach ends the stream after the first snapshot: the job goes on without the caller. */
+  detach: boolean;
+}
+
+/** PreviewCustomerDeletionRequest names the customer to preview. */
+export interface PreviewCustomerDeletionRequest {
+  /** customer is the tenant and the customer's identifier; required. */
+  customer?: CustomerSubject | undefined;
+}
+
+/** PreviewCustomerDeletionResponse is the mesh-wide preview of a customer erasure. */
+export interface PreviewCustomerDeletionResponse {
+  /** services lists every service's answer. */
+  services: ServicePreview[];
+  /** total_rows is the sum over the reachable services. */
+  totalRows: string;
+  /** unreachable_services names the services that could not be asked. */
+  unreachableServices: string[];
+}
+
 function createBaseStep(): Step {
   return {
     service: "",
@@ -936,6 +978,7 @@ function createBaseJob(): Job {
     purgeTime: undefined,
     receivedTime: undefined,
     dueTime: undefined,
+    customer: undefined,
   };
 }
 
@@ -1009,6 +1052,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.dueTime !== undefined) {
       Timestamp.encode(toTimestamp(message.dueTime), writer.uint32(186).fork()).join();
+    }
+    if (message.customer !== undefined) {
+      CustomerRef.encode(message.customer, writer.uint32(290).fork()).join();
     }
     return writer;
   },
@@ -1210,6 +1256,14 @@ export const Job: MessageFns<Job> = {
             message.dueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 36: {
+            if (tag !== 290) {
+              break;
+            }
+
+            message.customer = CustomerRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1315,6 +1369,7 @@ export const Job: MessageFns<Job> = {
         : isSet(object.due_time)
         ? fromJsonTimestamp(object.due_time)
         : undefined,
+      customer: isSet(object.customer) ? CustomerRef.fromJSON(object.customer) : undefined,
     };
   },
 
@@ -1389,6 +1444,9 @@ export const Job: MessageFns<Job> = {
     if (message.dueTime !== undefined) {
       obj.dueTime = message.dueTime.toISOString();
     }
+    if (message.customer !== undefined) {
+      obj.customer = CustomerRef.toJSON(message.customer);
+    }
     return obj;
   },
 
@@ -1422,6 +1480,9 @@ export const Job: MessageFns<Job> = {
     message.purgeTime = object.purgeTime ?? undefined;
     message.receivedTime = object.receivedTime ?? undefined;
     message.dueTime = object.dueTime ?? undefined;
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerRef.fromPartial(object.customer)
+      : undefined;
     return message;
   },
 };
@@ -5104,6 +5165,406 @@ export const DownloadExportResponse: MessageFns<DownloadExportResponse> = {
   },
 };
 
+function createBaseCustomerRef(): CustomerRef {
+  return { tenantId: "", identifierKind: "", subjectRef: "" };
+}
+
+export const CustomerRef: MessageFns<CustomerRef> = {
+  encode(message: CustomerRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.identifierKind !== "") {
+      writer.uint32(18).string(message.identifierKind);
+    }
+    if (message.subjectRef !== "") {
+      writer.uint32(26).string(message.subjectRef);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CustomerRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCustomerRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.identifierKind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subjectRef = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CustomerRef {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      identifierKind: isSet(object.identifierKind)
+        ? globalThis.String(object.identifierKind)
+        : isSet(object.identifier_kind)
+        ? globalThis.String(object.identifier_kind)
+        : "",
+      subjectRef: isSet(object.subjectRef)
+        ? globalThis.String(object.subjectRef)
+        : isSet(object.subject_ref)
+        ? globalThis.String(object.subject_ref)
+        : "",
+    };
+  },
+
+  toJSON(message: CustomerRef): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.identifierKind !== "") {
+      obj.identifierKind = message.identifierKind;
+    }
+    if (message.subjectRef !== "") {
+      obj.subjectRef = message.subjectRef;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CustomerRef>): CustomerRef {
+    return CustomerRef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CustomerRef>): CustomerRef {
+    const message = createBaseCustomerRef();
+    message.tenantId = object.tenantId ?? "";
+    message.identifierKind = object.identifierKind ?? "";
+    message.subjectRef = object.subjectRef ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteCustomerRequest(): DeleteCustomerRequest {
+  return { customer: undefined, requestId: "", detach: false };
+}
+
+export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
+  encode(message: DeleteCustomerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.customer !== undefined) {
+      CustomerSubject.encode(message.customer, writer.uint32(10).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.detach !== false) {
+      writer.uint32(24).bool(message.detach);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCustomerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCustomerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.customer = CustomerSubject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.detach = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteCustomerRequest {
+    return {
+      customer: isSet(object.customer) ? CustomerSubject.fromJSON(object.customer) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+    };
+  },
+
+  toJSON(message: DeleteCustomerRequest): unknown {
+    const obj: any = {};
+    if (message.customer !== undefined) {
+      obj.customer = CustomerSubject.toJSON(message.customer);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.detach !== false) {
+      obj.detach = message.detach;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteCustomerRequest>): DeleteCustomerRequest {
+    return DeleteCustomerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteCustomerRequest>): DeleteCustomerRequest {
+    const message = createBaseDeleteCustomerRequest();
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerSubject.fromPartial(object.customer)
+      : undefined;
+    message.requestId = object.requestId ?? "";
+    message.detach = object.detach ?? false;
+    return message;
+  },
+};
+
+function createBasePreviewCustomerDeletionRequest(): PreviewCustomerDeletionRequest {
+  return { customer: undefined };
+}
+
+export const PreviewCustomerDeletionRequest: MessageFns<PreviewCustomerDeletionRequest> = {
+  encode(message: PreviewCustomerDeletionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.customer !== undefined) {
+      CustomerSubject.encode(message.customer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewCustomerDeletionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviewCustomerDeletionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.customer = CustomerSubject.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviewCustomerDeletionRequest {
+    return { customer: isSet(object.customer) ? CustomerSubject.fromJSON(object.customer) : undefined };
+  },
+
+  toJSON(message: PreviewCustomerDeletionRequest): unknown {
+    const obj: any = {};
+    if (message.customer !== undefined) {
+      obj.customer = CustomerSubject.toJSON(message.customer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreviewCustomerDeletionRequest>): PreviewCustomerDeletionRequest {
+    return PreviewCustomerDeletionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreviewCustomerDeletionRequest>): PreviewCustomerDeletionRequest {
+    const message = createBasePreviewCustomerDeletionRequest();
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerSubject.fromPartial(object.customer)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePreviewCustomerDeletionResponse(): PreviewCustomerDeletionResponse {
+  return { services: [], totalRows: "0", unreachableServices: [] };
+}
+
+export const PreviewCustomerDeletionResponse: MessageFns<PreviewCustomerDeletionResponse> = {
+  encode(message: PreviewCustomerDeletionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.services) {
+      ServicePreview.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totalRows !== "0") {
+      writer.uint32(16).int64(message.totalRows);
+    }
+    for (const v of message.unreachableServices) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewCustomerDeletionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviewCustomerDeletionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.services.push(ServicePreview.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalRows = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.unreachableServices.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviewCustomerDeletionResponse {
+    return {
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServicePreview.fromJSON(e))
+        : [],
+      totalRows: isSet(object.totalRows)
+        ? globalThis.String(object.totalRows)
+        : isSet(object.total_rows)
+        ? globalThis.String(object.total_rows)
+        : "0",
+      unreachableServices: globalThis.Array.isArray(object?.unreachableServices)
+        ? object.unreachableServices.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.unreachable_services)
+        ? object.unreachable_services.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PreviewCustomerDeletionResponse): unknown {
+    const obj: any = {};
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServicePreview.toJSON(e));
+    }
+    if (message.totalRows !== "0") {
+      obj.totalRows = message.totalRows;
+    }
+    if (message.unreachableServices?.length) {
+      obj.unreachableServices = message.unreachableServices;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreviewCustomerDeletionResponse>): PreviewCustomerDeletionResponse {
+    return PreviewCustomerDeletionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreviewCustomerDeletionResponse>): PreviewCustomerDeletionResponse {
+    const message = createBasePreviewCustomerDeletionResponse();
+    message.services = object.services?.map((e) => ServicePreview.fromPartial(e)) || [];
+    message.totalRows = object.totalRows ?? "0";
+    message.unreachableServices = object.unreachableServices?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /**
  * DeletionOrchestrator is the one front door for erasure. It records each erasure job in its own
  * database before any work starts, fans out to every service, streams per-service progress to any
@@ -5345,6 +5806,37 @@ export const DeletionOrchestratorService = {
       Buffer.from(DownloadExportResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DownloadExportResponse => DownloadExportResponse.decode(value),
   },
+  /**
+   * Customer subjects (issue 14, item 1).
+   * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
+   * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
+   * the identifier encrypted); callers: the tenant's owners and admins, and operators.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  deleteCustomer: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/DeleteCustomer" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DeleteCustomerRequest): Buffer =>
+      Buffer.from(DeleteCustomerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteCustomerRequest => DeleteCustomerRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /** PreviewCustomerDeletion asks every service what an erasure of the customer would act on. It changes nothing. */
+  previewCustomerDeletion: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/PreviewCustomerDeletion" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreviewCustomerDeletionRequest): Buffer =>
+      Buffer.from(PreviewCustomerDeletionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewCustomerDeletionRequest => PreviewCustomerDeletionRequest.decode(value),
+    responseSerialize: (value: PreviewCustomerDeletionResponse): Buffer =>
+      Buffer.from(PreviewCustomerDeletionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewCustomerDeletionResponse =>
+      PreviewCustomerDeletionResponse.decode(value),
+  },
 } as const;
 
 export interface DeletionOrchestratorServer extends UntypedServiceImplementation {
@@ -5434,6 +5926,17 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
   downloadExport: handleServerStreamingCall<DownloadExportRequest, DownloadExportResponse>;
+  /**
+   * Customer subjects (issue 14, item 1).
+   * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
+   * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
+   * the identifier encrypted); callers: the tenant's owners and admins, and operators.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  deleteCustomer: handleServerStreamingCall<DeleteCustomerRequest, JobEvent>;
+  /** PreviewCustomerDeletion asks every service what an erasure of the customer would act on. It changes nothing. */
+  previewCustomerDeletion: handleUnaryCall<PreviewCustomerDeletionRequest, PreviewCustomerDeletionResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -5710,6 +6213,36 @@ export interface DeletionOrchestratorClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadExportResponse>;
+  /**
+   * Customer subjects (issue 14, item 1).
+   * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
+   * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
+   * the identifier encrypted); callers: the tenant's owners and admins, and operators.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  deleteCustomer(request: DeleteCustomerRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  deleteCustomer(
+    request: DeleteCustomerRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** PreviewCustomerDeletion asks every service what an erasure of the customer would act on. It changes nothing. */
+  previewCustomerDeletion(
+    request: PreviewCustomerDeletionRequest,
+    callback: (error: ServiceError | null, response: PreviewCustomerDeletionResponse) => void,
+  ): ClientUnaryCall;
+  previewCustomerDeletion(
+    request: PreviewCustomerDeletionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PreviewCustomerDeletionResponse) => void,
+  ): ClientUnaryCall;
+  previewCustomerDeletion(
+    request: PreviewCustomerDeletionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PreviewCustomerDeletionResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const DeletionOrchestratorClient = makeGenericClientConstructor(

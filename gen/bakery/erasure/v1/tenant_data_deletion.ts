@@ -89,7 +89,11 @@ export interface Subject {
     | string
     | undefined;
   /** user_id is the UUID of a user whose rows are erased or anonymized. */
-  userId?: string | undefined;
+  userId?:
+    | string
+    | undefined;
+  /** customer is a customer of one tenant (a bakery's own customer), matched inside that tenant only. */
+  customer?: CustomerSubject | undefined;
 }
 
 /** PreviewRequest asks what an erasure of the subject would do. */
@@ -266,6 +270,26 @@ export interface ExportResult {
   finishedAt?: Date | undefined;
 }
 
+/**
+ * CustomerSubject names a bakery's own customer: the tenant and exactly one identifier. Services match
+ * the normalized identifier against the columns their models mark as identifying a customer, inside
+ * the tenant only (README.md, "Customer erasure").
+ */
+export interface CustomerSubject {
+  /** tenant_id is the UUID of the tenant (bakery) whose customer this is; required. */
+  tenantId: string;
+  /** email is matched trimmed and lower-cased. */
+  email?:
+    | string
+    | undefined;
+  /** phone is matched in E.164 form: `+` and 8–15 digits once spaces, dashes, dots and parentheses are removed. */
+  phone?:
+    | string
+    | undefined;
+  /** customer_id is the tenant's own id of the customer (e.g. its customer record's id), matched trimmed. */
+  customerId?: string | undefined;
+}
+
 function createBasePurgeExpiredRequest(): PurgeExpiredRequest {
   return { jobId: "" };
 }
@@ -340,7 +364,7 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
 };
 
 function createBaseSubject(): Subject {
-  return { tenantId: undefined, userId: undefined };
+  return { tenantId: undefined, userId: undefined, customer: undefined };
 }
 
 export const Subject: MessageFns<Subject> = {
@@ -350,6 +374,9 @@ export const Subject: MessageFns<Subject> = {
     }
     if (message.userId !== undefined) {
       writer.uint32(18).string(message.userId);
+    }
+    if (message.customer !== undefined) {
+      CustomerSubject.encode(message.customer, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -383,6 +410,14 @@ export const Subject: MessageFns<Subject> = {
             message.userId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.customer = CustomerSubject.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -407,6 +442,7 @@ export const Subject: MessageFns<Subject> = {
         : isSet(object.user_id)
         ? globalThis.String(object.user_id)
         : undefined,
+      customer: isSet(object.customer) ? CustomerSubject.fromJSON(object.customer) : undefined,
     };
   },
 
@@ -418,6 +454,9 @@ export const Subject: MessageFns<Subject> = {
     if (message.userId !== undefined) {
       obj.userId = message.userId;
     }
+    if (message.customer !== undefined) {
+      obj.customer = CustomerSubject.toJSON(message.customer);
+    }
     return obj;
   },
 
@@ -428,6 +467,9 @@ export const Subject: MessageFns<Subject> = {
     const message = createBaseSubject();
     message.tenantId = object.tenantId ?? undefined;
     message.userId = object.userId ?? undefined;
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerSubject.fromPartial(object.customer)
+      : undefined;
     return message;
   },
 };
@@ -2047,6 +2089,131 @@ export const ExportResult: MessageFns<ExportResult> = {
     message.totalRows = object.totalRows ?? "0";
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCustomerSubject(): CustomerSubject {
+  return { tenantId: "", email: undefined, phone: undefined, customerId: undefined };
+}
+
+export const CustomerSubject: MessageFns<CustomerSubject> = {
+  encode(message: CustomerSubject, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.email !== undefined) {
+      writer.uint32(18).string(message.email);
+    }
+    if (message.phone !== undefined) {
+      writer.uint32(26).string(message.phone);
+    }
+    if (message.customerId !== undefined) {
+      writer.uint32(34).string(message.customerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CustomerSubject {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCustomerSubject();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CustomerSubject {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      email: isSet(object.email) ? globalThis.String(object.email) : undefined,
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : undefined,
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CustomerSubject): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.email !== undefined) {
+      obj.email = message.email;
+    }
+    if (message.phone !== undefined) {
+      obj.phone = message.phone;
+    }
+    if (message.customerId !== undefined) {
+      obj.customerId = message.customerId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CustomerSubject>): CustomerSubject {
+    return CustomerSubject.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CustomerSubject>): CustomerSubject {
+    const message = createBaseCustomerSubject();
+    message.tenantId = object.tenantId ?? "";
+    message.email = object.email ?? undefined;
+    message.phone = object.phone ?? undefined;
+    message.customerId = object.customerId ?? undefined;
     return message;
   },
 };
