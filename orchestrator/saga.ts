@@ -9,6 +9,7 @@ import type { JobJournal } from './journal';
 import { describeError, withRetry } from './retry';
 import { STEP_HANDLERS, type StepServices } from './step-handlers';
 import { PHASES } from './steps';
+import { customerMessage } from '../services/kit/customers';
 import type { JobRow, JobStep, JobStore } from './store';
 
 /** Why a run stopped early: the job was cancelled, or this replica lost its claim (or is shutting down). */
@@ -28,7 +29,7 @@ export interface SagaDeps extends StepServices {
 export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDeps, log: Logger): Promise<void> {
   const deps: SagaDeps = { ...sagaDeps, log };
   const { store, journal, config } = deps;
-  const subject: Subject = job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id };
+  const subject = await subjectOf(job, store);
   if (job.status === 'PENDING') {
     await journal.start(job);
     log.info({ subject_kind: job.subject_kind }, 'job started');
@@ -169,6 +170,18 @@ async function verify(subject: Subject, signal: AbortSignal, { clients, config }
     }),
   ));
   return results.filter((r) => r.rows !== 0);
+}
+
+/**
+ * The subject as the services are sent it. A customer's identifier is read from its encrypted copy on
+ * the job row (orchestrator/customers.ts), also on a resumed run; a job without one cannot run.
+ */
+async function subjectOf(job: JobRow, store: JobStore): Promise<Subject> {
+  if (job.subject_kind === 'tenant') return { tenantId: job.subject_id };
+  if (job.subject_kind === 'user') return { userId: job.subject_id };
+  const key = await store.customerSubject(job.id);
+  if (!key) throw new Error(`job ${job.id}: the customer's identifier is no longer held (the job ended); request a new DeleteCustomer`);
+  return { customer: customerMessage(key) };
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */
