@@ -83,6 +83,13 @@ export async function createExpressionIndexes(queryInterface: QueryInterface, ta
   }
 }
 
+/** Drops the tables' expression indexes, for the `down` of a migration that created them. */
+export async function dropExpressionIndexes(queryInterface: QueryInterface, tables: TableDefinition[]): Promise<void> {
+  for (const definition of tables) {
+    for (const index of definition.expressionIndexes) await queryInterface.sequelize.query(`DROP INDEX IF EXISTS ${ident(index.name)}`);
+  }
+}
+
 /** Drops the tables (children first), for a migration's `down`. */
 export async function dropTables(queryInterface: QueryInterface, tables: TableDefinition[]): Promise<void> {
   for (const definition of [...tables].reverse()) await queryInterface.dropTable(definition.table);

@@ -1,4 +1,4 @@
-import { createExpressionIndexes, createTables, dropTables } from '../kit/migrations';
+import { createExpressionIndexes, createTables, dropExpressionIndexes, dropTables } from '../kit/migrations';
 import type { ServiceMigration } from '../kit/service-definition';
 import { tables } from './models';
 
@@ -13,6 +13,6 @@ export const migrations: ServiceMigration[] = [
     // them on a fresh database, from the same models).
     name: '0002_customer_indexes',
     up: ({ context: db }) => createExpressionIndexes(db.getQueryInterface(), tables),
-    down: async () => undefined,
+    down: ({ context: db }) => dropExpressionIndexes(db.getQueryInterface(), tables),
   },
 ];
