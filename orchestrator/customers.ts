@@ -23,8 +23,11 @@ export interface CustomerJobOptions {
   identifier: CustomerIdentifierKind;
 }
 
-/** The id a customer is hashed by: tenant, kind and normalized value, one string. */
-const hashedId = (key: CustomerKey): string => `${key.tenantId}:${key.identifier}:${key.value}`;
+/**
+ * The id a customer is hashed by: tenant, kind and normalized value, one string. The value goes in as
+ * hex: the tombstone hash lower-cases ids, and a tenant's customer ids may differ only in case.
+ */
+const hashedId = (key: CustomerKey): string => `${key.tenantId}:${key.identifier}:${Buffer.from(key.value, 'utf8').toString('hex')}`;
 
 export class CustomerSubjects {
   constructor(private readonly keys: TombstoneKeys) {}

@@ -103,13 +103,17 @@ async function tenantHash(tenantId: string): Promise<Record<string, string>> {
   return hashes;
 }
 
-/** Rows of any table of the orchestrator's database whose text holds one of `values` (case-insensitive). */
+/** Rows of any table, in any schema (the queue's too), of the orchestrator's database whose text holds one of `values` (case-insensitive). */
 async function orchestratorRowsHolding(values: string[]): Promise<Record<string, number>> {
   const pool = pools.get('orchestrator')!;
   const found: Record<string, number> = {};
-  for (const table of await tableNames(pool)) {
+  const { rows: tables } = await pool.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`,
+  );
+  for (const { name: table } of tables) {
     const { rows } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM "${table}" t WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) v WHERE t::text ILIKE '%' || v || '%')`,
+      `SELECT count(*)::int AS n FROM ${table} t WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) v WHERE t::text ILIKE '%' || v || '%')`,
       [values],
     );
     if (rows[0]!.n > 0) found[table] = rows[0]!.n;
@@ -182,6 +186,8 @@ test.serial('a customer erased in tenant A: none of A\'s rows hold the e-mail or
   t.deepEqual(await orchestratorRowsHolding([email, phone, phone.replace(/\s/g, '')]), {});
   const [row] = await sql<{ subject_sealed: string | null; subject_id: string | null }>('orchestrator', 'SELECT subject_sealed, subject_id FROM erasure_jobs WHERE id = $1', [job.id]);
   t.deepEqual(row, { subject_sealed: null, subject_id: null });
+  const audited = await sql<{ n: number }>('orchestrator', 'SELECT count(*)::int AS n FROM erasure_audit_log WHERE job_id = $1 AND subject_ref = $2', [job.id, read!.customer!.subjectRef]);
+  t.true(audited[0]!.n >= 3, 'the audit chain names the customer by its keyed hash (requested, running, completed)');
   t.is((await sql<{ n: number }>('orchestrator', "SELECT count(*)::int AS n FROM erasure_tombstones WHERE subject_kind = 'customer'"))[0]!.n, 0, 'no tombstone: a customer may order again');
 });
 
