@@ -46,7 +46,7 @@ test.before(async (t) => {
   operator = await operatorToken();
   const seed = (tenantId: string) =>
     seedTenant({ tenantId, rows: 600, users: 2, identity: true, migrate: false, databaseUrl: async (name) => mesh.databases[name]! });
-  [ownerA, ownerB] = [(await seed(tenantA)).userIds[0]!, (await seed(tenantB)).userIds[0]!];
+  [ownerA, ownerB] = (await Promise.all([seed(tenantA), seed(tenantB)])).map((report) => report.userIds[0]!) as [string, string];
 });
 
 test.after.always(async () => {
@@ -66,41 +66,44 @@ const phonePattern = (phone: string) => {
   return `(${esc(phone)}|${esc(e164)})([^0-9]|$)`;
 };
 
+/** Runs `work` for every table of every service database: the databases at once, each one's tables in turn. */
+async function eachServiceTable(work: (database: string, pool: Pool, table: string) => Promise<void>): Promise<void> {
+  await Promise.all(
+    [...pools].filter(([database]) => database !== 'orchestrator').map(async ([database, pool]) => {
+      for (const table of await tableNames(pool)) await work(database, pool, table);
+    }),
+  );
+}
+
 /**
  * Rows of every table of every service database that hold the e-mail or phone: tables with a
  * tenant_id only for `tenantId`, the others whole.
  */
 async function sweep(tenantId: string, email: string, phone: string): Promise<Record<string, number>> {
   const found: Record<string, number> = {};
-  for (const [database, pool] of pools) {
-    if (database === 'orchestrator') continue;
-    for (const table of await tableNames(pool)) {
-      const scoped = (await tableColumns(pool, table)).includes('tenant_id');
-      const { rows } = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM "${table}" t WHERE ${HOLDS}${scoped ? ' AND t.tenant_id = $3' : ''}`,
-        scoped ? [email, phonePattern(phone), tenantId] : [email, phonePattern(phone)],
-      );
-      if (rows[0]!.n > 0) found[`${database}.${table}`] = rows[0]!.n;
-    }
-  }
-  return found;
+  await eachServiceTable(async (database, pool, table) => {
+    const scoped = (await tableColumns(pool, table)).includes('tenant_id');
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${table}" t WHERE ${HOLDS}${scoped ? ' AND t.tenant_id = $3' : ''}`,
+      scoped ? [email, phonePattern(phone), tenantId] : [email, phonePattern(phone)],
+    );
+    if (rows[0]!.n > 0) found[`${database}.${table}`] = rows[0]!.n;
+  });
+  return Object.fromEntries(Object.entries(found).sort());
 }
 
 /** A checksum of every row of the tenant in every service database (tables without tenant_id: every row). */
 async function tenantHash(tenantId: string): Promise<Record<string, string>> {
   const hashes: Record<string, string> = {};
-  for (const [database, pool] of pools) {
-    if (database === 'orchestrator') continue;
-    for (const table of await tableNames(pool)) {
-      const scoped = (await tableColumns(pool, table)).includes('tenant_id');
-      const { rows } = await pool.query<{ n: number; h: string | null }>(
-        `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM "${table}" t${scoped ? ' WHERE t.tenant_id = $1' : ''}`,
-        scoped ? [tenantId] : [],
-      );
-      hashes[`${database}.${table}`] = `${rows[0]!.n}:${rows[0]!.h ?? ''}`;
-    }
-  }
-  return hashes;
+  await eachServiceTable(async (database, pool, table) => {
+    const scoped = (await tableColumns(pool, table)).includes('tenant_id');
+    const { rows } = await pool.query<{ n: number; h: string | null }>(
+      `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM "${table}" t${scoped ? ' WHERE t.tenant_id = $1' : ''}`,
+      scoped ? [tenantId] : [],
+    );
+    hashes[`${database}.${table}`] = `${rows[0]!.n}:${rows[0]!.h ?? ''}`;
+  });
+  return Object.fromEntries(Object.entries(hashes).sort());
 }
 
 /** Rows of any table, in any schema (the queue's too), of the orchestrator's database whose text holds one of `values` (case-insensitive). */
