@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { decryptArchive, verifyArchive } from '../orchestrator/export/archive-file';
 import {
+  DeleteCustomerRequest,
   DeleteTenantRequest,
   DeleteUserRequest,
+  PreviewCustomerDeletionResponse,
   Job,
   JobStatus,
   JobOrder,
@@ -37,6 +39,7 @@ import { listDeliveries } from '../orchestrator/webhooks';
 import type { Duration } from '../gen/google/protobuf/duration';
 import { ListTenantsResponse, TenantStatus } from '../gen/bakery/tenant/v1/tenant_service';
 import type { CheckSubjectsResponse } from '../gen/bakery/erasure/v1/tombstone_registry';
+import type { CustomerSubject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { maxTokenLifetime, mintOperatorToken, mintServiceToken, mintUserToken, type TokenKind } from '../services/kit/auth';
 import { DEV_IDENTITIES, OPERATOR_IDENTITY, TRUST_BUNDLE_FILE, TrustBundle, USER_TOKEN_ISSUER, isIdentity, writeKeySet } from '../services/kit/keys';
 import { resolveServiceDatabaseUrl, withDatabase } from '../services/kit/database';
@@ -94,6 +97,20 @@ function one(ctx: CommandContext, what: string, check: (value: string) => boolea
   if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   if (!check(value)) throw new UsageError(`<${what}> must be a UUID, got ${JSON.stringify(value)}`);
   return value.toLowerCase();
+}
+
+/** The flags that name a customer of a tenant (erasure preview, erasure delete-customer). */
+const CUSTOMER_FLAGS: FlagSpec = { email: 'string', phone: 'string', 'customer-id': 'string' };
+
+/** The customer the flags name, or undefined when none is given; the orchestrator validates the value. */
+function customerFlags(ctx: CommandContext, tenantId: string): CustomerSubject | undefined {
+  const given = (['email', 'phone', 'customer-id'] as const).filter((flag) => ctx.args.flags[flag] !== undefined);
+  if (given.length > 1) throw new UsageError(`give only one of --email, --phone, --customer-id (got ${given.map((f) => `--${f}`).join(', ')})`);
+  if (!given.length) return undefined;
+  const value = ctx.args.flags[given[0]!] as string;
+  if (given[0] === 'email') return { tenantId, email: value };
+  if (given[0] === 'phone') return { tenantId, phone: value };
+  return { tenantId, customerId: value };
 }
 
 function none(ctx: CommandContext): void {
@@ -525,11 +542,19 @@ const commands: Record<string, Command> = {
   },
 
   preview: {
-    usage: 'erasure preview <tenant> [--json]',
-    summary: 'what erasing a tenant would remove, per service and entity',
-    flags: {},
+    usage: 'erasure preview <tenant> [--email <e-mail> | --phone <phone> | --customer-id <id>] [--json]',
+    summary: 'what erasing a tenant (or one of its customers) would remove, per service and entity',
+    flags: CUSTOMER_FLAGS,
     async run(ctx) {
       const tenantId = one(ctx, 'tenant');
+      const customer = customerFlags(ctx, tenantId);
+      if (customer) {
+        const answer = await ctx.client.call<PreviewCustomerDeletionResponse>('orchestrator', 'previewCustomerDeletion', { customer });
+        if (ctx.json) printJson(ctx, PreviewCustomerDeletionResponse.toJSON(answer));
+        else print(ctx, previewTable(answer, `customer of tenant ${tenantId}`));
+        if (answer.unreachableServices.length) throw new CommandFailure(`unreachable services (counts unknown): ${answer.unreachableServices.join(', ')}`);
+        return 0;
+      }
       const response = await ctx.client.call<PreviewTenantDeletionResponse>('orchestrator', 'previewTenantDeletion', { tenantId });
       if (ctx.json) printJson(ctx, PreviewTenantDeletionResponse.toJSON(response));
       else print(ctx, previewTable(response));
@@ -594,6 +619,31 @@ const commands: Record<string, Command> = {
       });
       if (request.detach || mayBeScheduled(request)) return detached(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
       return followJob(ctx, (md) => ctx.client.orchestrator.deleteUser(request, md));
+    },
+  },
+
+  'delete-customer': {
+    usage: 'erasure delete-customer <tenant> --email <e-mail> | --phone <phone> | --customer-id <id> [--request-id <key>] [--detach] [--json]',
+    summary: "erase one of a tenant's customers (its own rows deleted, kept invoices anonymized), with live progress",
+    details:
+      '  --email <e-mail>     the customer\'s e-mail (matched trimmed, lower-cased)\n' +
+      '  --phone <phone>      the customer\'s phone in E.164 (+ and 8–15 digits; spaces, dashes, dots, parentheses ignored)\n' +
+      '  --customer-id <id>   the tenant\'s own id of the customer\n' +
+      '  --request-id <key>   idempotency key\n' +
+      '  --detach             start the job and return\n' +
+      'The job keeps only a keyed hash of the identifier; nothing is matched outside the tenant.',
+    flags: { ...CUSTOMER_FLAGS, 'request-id': 'string', detach: 'boolean' },
+    async run(ctx) {
+      const tenantId = one(ctx, 'tenant');
+      const customer = customerFlags(ctx, tenantId);
+      if (!customer) throw new UsageError('give one of --email, --phone, --customer-id');
+      const request = DeleteCustomerRequest.fromPartial({
+        customer,
+        requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
+        detach: Boolean(ctx.args.flags.detach),
+      });
+      if (request.detach) return detached(ctx, (md) => ctx.client.orchestrator.deleteCustomer(request, md));
+      return followJob(ctx, (md) => ctx.client.orchestrator.deleteCustomer(request, md));
     },
   },
 

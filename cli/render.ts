@@ -118,9 +118,11 @@ export function jaegerUrl(traceId: string, env: Record<string, string | undefine
 }
 
 /** `tenant 8d1c…` or `user 3a4b…`. */
-export function subjectLabel(job: Pick<Job, 'subject'>): string {
+export function subjectLabel(job: Pick<Job, 'subject' | 'customer'>): string {
   if (job.subject?.tenantId) return `tenant ${job.subject.tenantId}`;
   if (job.subject?.userId) return `user ${job.subject.userId}`;
+  // A customer is shown as the job keeps it: tenant, kind of identifier, keyed hash.
+  if (job.customer) return `customer of tenant ${job.customer.tenantId} by ${job.customer.identifierKind} ${job.customer.subjectRef.slice(0, 24)}…`;
   return 'unknown subject';
 }
 
@@ -144,7 +146,8 @@ export function summary(job: Job, env: Record<string, string | undefined> = {}, 
 }
 
 /** The preview of a tenant's erasure: per service the rows and what happens to each entity. */
-export function previewTable(preview: PreviewTenantDeletionResponse): string {
+/** A tenant preview, or a customer's (`subject` names whom: `tenant <id>` by default). */
+export function previewTable(preview: Pick<PreviewTenantDeletionResponse, 'services' | 'totalRows' | 'unreachableServices'> & { tenantId?: string }, subject = `tenant ${preview.tenantId ?? ''}`): string {
   const rows = preview.services.map((service) => {
     if (!service.reachable) return [service.service, 'unreachable', service.error];
     const entities = service.entities
@@ -157,7 +160,7 @@ export function previewTable(preview: PreviewTenantDeletionResponse): string {
     return [service.service, formatCount(service.totalRows), entities.join(', ') || '-'];
   });
   const lines = [
-    `tenant ${preview.tenantId}: ${formatCount(preview.totalRows)} rows would be removed or anonymized`,
+    `${subject}: ${formatCount(preview.totalRows)} rows would be removed or anonymized`,
     '',
     table(['service', 'rows', 'entities'], rows, [1]),
   ];
@@ -174,8 +177,8 @@ export function jobsTable(response: ListJobsResponse): string {
   if (response.jobs.length === 0) return 'no jobs';
   const rows = response.jobs.map((job) => [
     job.id,
-    job.subject?.tenantId ? 'tenant' : 'user',
-    job.subject?.tenantId ?? job.subject?.userId ?? '',
+    job.subject?.tenantId ? 'tenant' : job.customer ? 'customer' : 'user',
+    job.subject?.tenantId ?? job.subject?.userId ?? (job.customer ? `${job.customer.tenantId} (${job.customer.identifierKind})` : ''),
     jobStatusName(job.status),
     formatCount(job.totalRowsDeleted),
     job.createTime ? job.createTime.toISOString().replace('T', ' ').slice(0, 19) : '-',

@@ -66,6 +66,9 @@ export const CALLER_RULES: Readonly<Record<string, CallerRule>> = {
   [`${DELETION_ORCHESTRATOR}/PreviewTenantDeletion`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/DeleteTenant`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/DeleteUser`]: { users: true, operators: true },
+  // A bakery's customer: the tenant's owners and admins (checked per tenant by the handler) and operators.
+  [`${DELETION_ORCHESTRATOR}/DeleteCustomer`]: { users: true, operators: true },
+  [`${DELETION_ORCHESTRATOR}/PreviewCustomerDeletion`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/WatchJob`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/GetJob`]: { users: true, operators: true },
   [`${DELETION_ORCHESTRATOR}/ListJobs`]: { users: true, operators: true },

@@ -48,7 +48,7 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
   const env = { ...process.env, ...mesh.env };
   const databaseUrl = async (name: string) => (await resolveServiceDatabaseUrl(name, env)).url;
 
-  out(`2/7 seeding bakery A (to be erased) with ${formatCount(rows)} rows and bakery B (control) with ${formatCount(controlRows)} rows ...`);
+  out(`2/8 seeding bakery A (to be erased) with ${formatCount(rows)} rows and bakery B (control) with ${formatCount(controlRows)} rows ...`);
   const started = Date.now();
   const target = await seedTenant({ tenantId: randomUUID(), rows, users: 5, identity: true, databaseUrl });
   const control = await seedTenant({ tenantId: randomUUID(), rows: controlRows, users: 4, identity: true, databaseUrl });
@@ -56,18 +56,18 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
   out(`    bakery B ${control.tenantId}: ${formatCount(control.rows)} rows (${formatDuration(Date.now() - started)})`);
   out();
 
-  out('3/7 counting both bakeries\' rows in every service database (direct SQL, with a checksum per table) ...');
+  out('3/8 counting both bakeries\' rows in every service database (direct SQL, with a checksum per table) ...');
   const [targetBefore, controlBefore] = await Promise.all([censusOf(env, target), censusOf(env, control)]);
   out();
 
   const client = new MeshClient(env);
   try {
-    out(`4/7 previewing the erasure of bakery A (DeletionOrchestrator.PreviewTenantDeletion) ...`);
+    out(`4/8 previewing the erasure of bakery A (DeletionOrchestrator.PreviewTenantDeletion) ...`);
     const preview = await client.call<PreviewTenantDeletionResponse>('orchestrator', 'previewTenantDeletion', { tenantId: target.tenantId });
     out(indent(previewTable(preview)));
     out();
 
-    out('5/7 deleting bakery A at once (DeletionOrchestrator.DeleteTenant): four-eyes approval, then live:');
+    out('5/8 deleting bakery A at once (DeletionOrchestrator.DeleteTenant): four-eyes approval, then live:');
     const requested = await client.firstSnapshot((metadata) =>
       client.orchestrator.deleteTenant({ tenantId: target.tenantId, requestId: `demo-${target.tenantId}`, detach: true, gracePeriod: AT_ONCE, requireApproval: false }, metadata),
     );
@@ -80,7 +80,7 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
     out();
     if (jobStatusName(job.status) !== 'COMPLETED') failures.push(`the job ended ${jobStatusName(job.status)}: ${job.error}`);
 
-    out('6/7 checking with direct SQL ...');
+    out('6/8 checking with direct SQL ...');
     const [targetAfter, controlAfter] = await Promise.all([censusOf(env, target), censusOf(env, control)]);
     // Kept on purpose: rows a RETAIN policy keeps (anonymized, e.g. invoices for tax law), and the users
     // themselves (auth), which a user erasure removes, not a tenant erasure.
@@ -120,6 +120,8 @@ async function demo(mesh: Mesh, rows: number, controlRows: number, failures: str
     out();
     if (jobStatusName(job.status) === 'COMPLETED') await showCertificate(client, job.id, failures);
     await graceDemo(client, env, databaseUrl, failures);
+    out();
+    await customerDemo(client, env, databaseUrl, failures);
     return job;
   } finally {
     client.close();
@@ -161,7 +163,7 @@ async function approveAsSecondPerson(client: MeshClient, env: Record<string, str
 }
 
 async function graceDemo(client: MeshClient, env: Record<string, string | undefined>, databaseUrl: (name: string) => Promise<string>, failures: string[]): Promise<void> {
-  out('7/7 grace period: bakery C scheduled with a 1 h grace and restored; bakery D scheduled with 5 s and purged by itself ...');
+  out('7/8 grace period: bakery C scheduled with a 1 h grace and restored; bakery D scheduled with 5 s and purged by itself ...');
   const [c, d] = [await seedTenant({ tenantId: randomUUID(), rows: 300, users: 2, identity: true, databaseUrl }), await seedTenant({ tenantId: randomUUID(), rows: 300, users: 2, identity: true, databaseUrl })];
   const before = await censusOf(env, c);
   const scheduled = await client.firstSnapshot((metadata) => client.orchestrator.deleteTenant({ tenantId: c.tenantId, requestId: '', detach: true, gracePeriod: graceDuration(3_600_000), requireApproval: false }, metadata));
@@ -177,6 +179,44 @@ async function graceDemo(client: MeshClient, env: Record<string, string | undefi
   const purged = await client.follow((metadata) => client.orchestrator.watchJob({ jobId: purge.id }, metadata), () => undefined);
   out(indent(`job ${purged.id} ${jobStatusName(purged.status)}: started ${purged.startTime?.toISOString()} (purge time ${purged.purgeTime?.toISOString()}), ${formatCount(purged.totalRowsDeleted)} rows`));
   if (jobStatusName(purged.status) !== 'COMPLETED') failures.push(`the scheduled job for bakery D ended ${jobStatusName(purged.status)}: ${purged.error}`);
+}
+
+/** Direct SQL: where a bakery holds the customer's e-mail (orders, notification), and its invoices to them (sales). */
+async function customerRows(env: Record<string, string | undefined>, tenantId: string, email: string): Promise<{ customers: number; messages: number; invoicesNaming: number; invoices: number }> {
+  const count = async (service: string, sql: string, params: unknown[]) => {
+    const pool = new Pool({ connectionString: (await resolveServiceDatabaseUrl(service, env)).url, max: 1 });
+    pool.on('error', () => undefined);
+    try {
+      return (await pool.query<{ n: number }>(sql, params)).rows[0]!.n;
+    } finally {
+      await pool.end();
+    }
+  };
+  return {
+    customers: await count('orders', 'SELECT count(*)::int AS n FROM customers WHERE tenant_id = $1 AND lower(email) = $2', [tenantId, email]),
+    messages: await count('notification', 'SELECT count(*)::int AS n FROM customer_messages WHERE tenant_id = $1 AND lower(recipient_email) = $2', [tenantId, email]),
+    invoicesNaming: await count('sales', 'SELECT count(*)::int AS n FROM invoices WHERE tenant_id = $1 AND lower(customer_email) = $2', [tenantId, email]),
+    invoices: await count('sales', 'SELECT count(*)::int AS n FROM invoices WHERE tenant_id = $1', [tenantId]),
+  };
+}
+
+/** Step 8: one customer erased from bakery E; the same e-mail at bakery F untouched (README.md, "Customer erasure"). */
+async function customerDemo(client: MeshClient, env: Record<string, string | undefined>, databaseUrl: (name: string) => Promise<string>, failures: string[]): Promise<void> {
+  const email = 'customer1@example.test';
+  out(`8/8 customer erasure: ${email} is a customer of bakeries E and F; erasing it from E only ...`);
+  const [e, f] = [await seedTenant({ tenantId: randomUUID(), rows: 600, users: 2, identity: true, databaseUrl }), await seedTenant({ tenantId: randomUUID(), rows: 600, users: 2, identity: true, databaseUrl })];
+  const line = (name: string, rows: Awaited<ReturnType<typeof customerRows>>) =>
+    `bakery ${name}: customer records ${rows.customers}, messages ${rows.messages}, invoices naming them ${rows.invoicesNaming} (of ${rows.invoices} invoices)`;
+  const [eBefore, fBefore] = [await customerRows(env, e.tenantId, email), await customerRows(env, f.tenantId, email)];
+  out(indent(`before  ${line('E', eBefore)}\n        ${line('F', fBefore)}`));
+  const job = await client.follow((metadata) => client.orchestrator.deleteCustomer({ customer: { tenantId: e.tenantId, email: 'Customer1@Example.test' }, requestId: '', detach: false }, metadata), () => undefined);
+  out(indent(`job ${job.id} ${jobStatusName(job.status)}: ${formatCount(job.totalRowsDeleted)} rows deleted or anonymized; the job names the customer as ${job.customer?.subjectRef.slice(0, 24)}…`));
+  const [eAfter, fAfter] = [await customerRows(env, e.tenantId, email), await customerRows(env, f.tenantId, email)];
+  out(indent(`after   ${line('E', eAfter)}\n        ${line('F', fAfter)}`));
+  if (jobStatusName(job.status) !== 'COMPLETED') failures.push(`the customer job ended ${jobStatusName(job.status)}: ${job.error}`);
+  if (eAfter.customers || eAfter.messages || eAfter.invoicesNaming) failures.push('bakery E still holds the erased customer');
+  if (eAfter.invoices !== eBefore.invoices) failures.push("bakery E's invoices were not all kept");
+  if (JSON.stringify(fAfter) !== JSON.stringify(fBefore) || !fBefore.customers) failures.push('bakery F\'s customer changed (or was never there)');
 }
 
 const indent = (text: string) =>
@@ -214,7 +254,7 @@ async function main(): Promise<number> {
 
   out('bakery erasure mesh — demo');
   out();
-  out('1/7 starting the mesh: PostgreSQL, 14 services and the orchestrator, each its own process ...');
+  out('1/8 starting the mesh: PostgreSQL, 14 services and the orchestrator, each its own process ...');
   mesh = await startMesh({ verbose: Boolean(flags.verbose), signal: abort.signal, out: (line) => out(`    ${line}`) });
   out(`    ready in ${formatDuration(mesh.readyMs)}; database ${mesh.databaseServer}`);
   out();
@@ -232,7 +272,7 @@ async function main(): Promise<number> {
     for (const failure of failures) out(`  ${failure}`);
     return 1;
   }
-  out(`done in ${formatDuration(Date.now() - began)}: bakery A is erased everywhere, bakery B is untouched.`);
+  out(`done in ${formatDuration(Date.now() - began)}: bakery A is erased everywhere, bakery B is untouched; the customer is gone from bakery E, kept at F.`);
   return 0;
 }
 

@@ -15,6 +15,9 @@ import {
   type ListJobsRequest,
   type ListJobsResponse,
   type PreviewTenantDeletionRequest,
+  type DeleteCustomerRequest,
+  type PreviewCustomerDeletionRequest,
+  type PreviewCustomerDeletionResponse,
   type RestoreTenantRequest,
   type RestoreTenantResponse,
   type RestoreUserRequest,
@@ -44,7 +47,8 @@ import {
   type ReleaseHoldRequest,
   type ReleaseHoldResponse,
 } from '../gen/bakery/erasure/v1/deletion_orchestrator';
-import { decide, toHoldMessage, type LegalHolds } from './holds';
+import { decide, toHoldMessage, type HoldDecision, type LegalHolds } from './holds';
+import type { Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { limit } from '../services/kit/limits';
 import type { ArchiveStore } from './export/archive-store';
 import { ARCHIVE_FORMAT, recipientKey, type ArchiveLine } from './export/format';
@@ -53,6 +57,8 @@ import { DELETION_ORCHESTRATOR } from '../mesh/catalog';
 import { RpcError, failedPrecondition, invalidArgument, notFound, requireUuid } from '../services/kit/errors';
 import type { Certificates, Jwks } from './certificates';
 import { parseSubject } from '../services/kit/erasure-service';
+import { customerMessage, parseCustomerSubject } from '../services/kit/customers';
+import { CustomerSubjects } from './customers';
 import { decodePageToken, pageSize } from '../services/kit/pagination';
 import { serverStream, unary, type CallContext, type RpcDeps } from '../services/kit/rpc';
 import type { HostedService } from '../services/kit/server';
@@ -115,6 +121,12 @@ function requestIdOf(value: string): string | undefined {
 /** The DeletionOrchestrator API: job creation or attachment, job streams, and steering. */
 export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   const { store, executor, events, clients, authorization: authorize, watchers, log } = deps;
+  // Customer subjects are hashed and sealed with the tombstone keys; without them (some tests) they are refused.
+  const customerSubjects = store.tombstones && new CustomerSubjects(store.tombstones.keys);
+  const customersOrRefuse = (): CustomerSubjects => {
+    if (!customerSubjects) throw new RpcError(status.UNIMPLEMENTED, 'this orchestrator has no tombstone keys to hash customer subjects with', 'CUSTOMERS_DISABLED');
+    return customerSubjects;
+  };
 
   /**
    * The caller as log lines name them: a service by name, a user by a short keyed hash (never the
@@ -181,16 +193,16 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     }
   }
 
-  const previewTenantDeletion = unary<PreviewTenantDeletionRequest, PreviewTenantDeletionResponse>(deps.rpc, 'PreviewTenantDeletion', async (request, ctx) => {
-    const tenantId = requireUuid(request.tenantId, 'tenant_id');
-    await authorize.tenant(ctx.principal, tenantId);
-    // What legal holds keep is shown as held, not as rows an erasure would remove.
-    const holds = deps.holds && decide(await deps.holds.activeFor('tenant', tenantId));
+  /**
+   * Every service's Preview of a subject; an unreachable service is named, its counts unknown. What
+   * legal holds keep is shown as held, not as rows an erasure would remove.
+   */
+  async function previewEverywhere(subject: Subject, holds?: HoldDecision) {
     const services = await Promise.all(
       ALL_SERVICES.map(async (service) => {
         try {
           const held = holds?.held(service);
-          const response = await clients.preview(service, { tenantId }, 15_000, held && held.scope !== 'all' ? held.scope : []);
+          const response = await clients.preview(service, subject, 15_000, held && held.scope !== 'all' ? held.scope : []);
           if (held?.scope === 'all') {
             const entities = response.entities.map((e) => ({ ...e, heldRowCount: String(Number(e.rowCount) || Number(e.retainedRowCount)), rowCount: '0' }));
             return { service, reachable: true, error: '', entities, totalRows: '0' };
@@ -202,11 +214,17 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
       }),
     );
     return {
-      tenantId,
       services,
       totalRows: String(services.reduce((sum, s) => sum + Number(s.totalRows), 0)),
       unreachableServices: services.filter((s) => !s.reachable).map((s) => s.service),
     };
+  }
+
+  const previewTenantDeletion = unary<PreviewTenantDeletionRequest, PreviewTenantDeletionResponse>(deps.rpc, 'PreviewTenantDeletion', async (request, ctx) => {
+    const tenantId = requireUuid(request.tenantId, 'tenant_id');
+    await authorize.tenant(ctx.principal, tenantId);
+    const holds = deps.holds && decide(await deps.holds.activeFor('tenant', tenantId));
+    return { tenantId, ...(await previewEverywhere({ tenantId }, holds)) };
   });
 
   /** Calls the tenant service with the usual retries, bounded in time (a restore or a hide must answer). */
@@ -444,6 +462,33 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     });
   });
 
+  // Customer subjects (orchestrator/customers.ts): the tenant's owners and admins, and operators.
+  const deleteCustomer = serverStream<DeleteCustomerRequest, JobEvent>(deps.rpc, 'DeleteCustomer', async (request, ctx, send) => {
+    const key = parseCustomerSubject(request.customer);
+    const requestId = requestIdOf(request.requestId);
+    const admins = await authorize.tenant(ctx.principal, key.tenantId);
+    const customers = customersOrRefuse();
+    await asWatcher(ctx, async () => {
+      const job = await createOrAttach({
+        subjectKind: 'customer',
+        subjectId: customers.ref(key),
+        sealedSubject: customers.seal(key),
+        requestedBy: principalName(ctx.principal),
+        requestId,
+        viewers: admins,
+        options: { customer: { tenantId: key.tenantId, identifier: key.identifier } },
+        steps: stepsFor('customer'),
+      });
+      await stream(job.id, ctx, send, request.detach);
+    });
+  });
+
+  const previewCustomerDeletion = unary<PreviewCustomerDeletionRequest, PreviewCustomerDeletionResponse>(deps.rpc, 'PreviewCustomerDeletion', async (request, ctx) => {
+    const key = parseCustomerSubject(request.customer);
+    await authorize.tenant(ctx.principal, key.tenantId);
+    return previewEverywhere({ customer: customerMessage(key) });
+  });
+
   const watch = serverStream<WatchJobRequest, JobEvent>(deps.rpc, 'WatchJob', async (request, ctx, send) => {
     const job = await authorize.visibleJob(ctx.principal, request.jobId);
     await asWatcher(ctx, () => stream(job.id, ctx, send));
@@ -456,14 +501,15 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
 
   const listJobs = unary<ListJobsRequest, ListJobsResponse>(deps.rpc, 'ListJobs', async (request, ctx) => {
     const size = pageSize(request.pageSize, { defaultSize: 50, maxSize: 500 });
+    const customer = request.subject?.customer && parseCustomerSubject(request.subject.customer, 'subject.customer');
     const subject = request.subject && (request.subject.tenantId !== undefined || request.subject.userId !== undefined) ? parseSubject(request.subject) : undefined;
     const statusName = fromJobStatus(request.status);
     if (statusName === null) throw invalidArgument(`unknown status ${request.status}`);
     const { jobs, nextPageToken } = await store.list({
       status: statusName,
-      subjectKind: subject?.kind,
+      subjectKind: customer ? 'customer' : subject?.kind,
       subjectId: subject?.id,
-      subjectRefs: subject && store.tombstones ? store.tombstones.keys.refs(subject.kind, subject.id) : undefined,
+      subjectRefs: customer ? customersOrRefuse().refs(customer) : subject && store.tombstones ? store.tombstones.keys.refs(subject.kind, subject.id) : undefined,
       visibleTo: authorize.listingScope(ctx.principal),
       pageSize: size,
       after: decodePageToken(request.pageToken),
@@ -500,6 +546,9 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
 
   const retryJob = unary<RetryJobRequest, RetryJobResponse>(deps.rpc, 'RetryJob', async (request, ctx) => {
     const job = await authorize.visibleJob(ctx.principal, request.jobId);
+    if (job.subject_kind === 'customer' && !isOpen(job.status)) {
+      throw failedPrecondition(`job ${job.id} is a customer erasure, whose identifier is not kept once it ends; send DeleteCustomer again`, 'JOB_NOT_RETRYABLE');
+    }
     let reopened: boolean;
     try {
       reopened = await store.reopen(job.id);
@@ -571,7 +620,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
     name: DELETION_ORCHESTRATOR,
     definition: DeletionOrchestratorService,
     implementation: {
-      previewTenantDeletion, deleteTenant, deleteUser, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser, exportTenant, exportUser, getExport, downloadExport,
+      previewTenantDeletion, deleteTenant, deleteUser, deleteCustomer, previewCustomerDeletion, watchJob: watch, getJob, listJobs, cancelJob, retryJob, getCertificate, getPublicKeys, purgeExpiredRetention, restoreTenant, restoreUser, exportTenant, exportUser, getExport, downloadExport,
       ...approvalHandlers({ rpc: deps.rpc, store, authorization: authorize, log, jobMessage, kick, hideScheduledTenant, callerRef }),
       placeHold, releaseHold, listHolds,
     },

@@ -38,12 +38,20 @@ export function fromJobStatus(status: JobStatus): JobStatusName | undefined | nu
   return name && name !== 'UNRECOGNIZED' ? (name as JobStatusName) : null;
 }
 
+/** A tenant or user job names its subject; a customer job only its tenant, kind of identifier and keyed hash. */
+function subjectFields(job: JobRow): Pick<Job, 'subject' | 'customer'> {
+  if (job.subject_kind === 'tenant') return { subject: { tenantId: job.subject_id } };
+  if (job.subject_kind === 'user') return { subject: { userId: job.subject_id } };
+  const customer = job.options.customer;
+  return { subject: undefined, customer: { tenantId: customer?.tenantId ?? '', identifierKind: customer?.identifier ?? '', subjectRef: job.subject_id } };
+}
+
 export function toJobMessage(job: JobRow, steps: JobStep[], now = new Date()): Job {
   // An export job counts the rows it exported; an erasure (with export_first too) only the rows it erased.
   const counted = job.job_kind === 'export' ? steps : steps.filter((s) => s.kind !== 'export-service');
   return {
     id: job.id,
-    subject: job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id },
+    ...subjectFields(job),
     status: toJobStatus(job.status),
     requestedBy: job.requested_by,
     requestId: job.request_id ?? '',

@@ -375,6 +375,47 @@ export const migrations: ServiceMigration[] = [
     },
   },
   {
+    name: '0010_customer_subjects',
+    up: async ({ context: db }) => {
+      await db.query(`
+        -- A customer of one tenant is a third kind of subject (orchestrator/customers.ts). Its job keeps
+        -- no raw identifier: subject_id stays NULL, subject_ref is the keyed hash of (tenant, identifier
+        -- kind, normalized identifier), and the identifier the services must be sent lives only
+        -- encrypted in subject_sealed while the job is open.
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_subject_kind_check;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_subject_kind_check CHECK (subject_kind IN ('tenant', 'user', 'customer'));
+        ALTER TABLE erasure_jobs ADD COLUMN subject_sealed text;
+        ALTER TABLE erasure_jobs ADD CONSTRAINT erasure_jobs_customer_subject
+          CHECK (subject_kind <> 'customer' OR (subject_id IS NULL AND subject_ref IS NOT NULL));
+        -- One open job per customer subject (the subject index above keys on subject_id, NULL here).
+        CREATE UNIQUE INDEX erasure_jobs_one_open_per_customer ON erasure_jobs (job_kind, subject_ref)
+          WHERE subject_kind = 'customer' AND status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'AWAITING_APPROVAL', 'ON_HOLD');
+        -- Wiped when the job ends, whichever code path ends it: afterwards only the hash is left.
+        CREATE FUNCTION erasure_jobs_wipe_sealed_subject() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'REJECTED') THEN
+            NEW.subject_sealed := NULL;
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER erasure_jobs_wipe_sealed_subject BEFORE INSERT OR UPDATE ON erasure_jobs
+          FOR EACH ROW WHEN (NEW.subject_sealed IS NOT NULL) EXECUTE FUNCTION erasure_jobs_wipe_sealed_subject();
+      `);
+    },
+    down: async ({ context: db }) => {
+      await db.query(`
+        DROP TRIGGER erasure_jobs_wipe_sealed_subject ON erasure_jobs;
+        DROP FUNCTION erasure_jobs_wipe_sealed_subject();
+        DROP INDEX erasure_jobs_one_open_per_customer;
+        UPDATE erasure_jobs SET status = 'CANCELLED', error = 'customer subjects dropped by a schema downgrade', finished_at = now()
+          WHERE subject_kind = 'customer' AND status IN ('SCHEDULED', 'PENDING', 'RUNNING', 'AWAITING_APPROVAL', 'ON_HOLD');
+        ALTER TABLE erasure_jobs DROP CONSTRAINT erasure_jobs_customer_subject;
+        ALTER TABLE erasure_jobs DROP COLUMN subject_sealed;
+        -- The subject_kind CHECK keeps 'customer': finished customer jobs (hashes only) stay on record.
+      `);
+    },
+  },
+  {
     name: '0011_legal_holds',
     up: async ({ context: db }) => {
       await db.query(`

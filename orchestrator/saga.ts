@@ -10,6 +10,7 @@ import { describeError, withRetry } from './retry';
 import { decide, heldParts, type HoldDecision, type LegalHolds } from './holds';
 import { STEP_HANDLERS, type StepServices } from './step-handlers';
 import { PHASES } from './steps';
+import { customerMessage } from '../services/kit/customers';
 import type { JobRow, JobStep, JobStore } from './store';
 
 /**
@@ -34,7 +35,7 @@ export interface SagaDeps extends StepServices {
 export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDeps, log: Logger): Promise<void> {
   const deps: SagaDeps = { ...sagaDeps, log };
   const { store, journal, config } = deps;
-  const subject: Subject = job.subject_kind === 'tenant' ? { tenantId: job.subject_id } : { userId: job.subject_id };
+  const subject = await subjectOf(job, store);
   // Legal holds first, before anything is touched: a whole-subject hold stops the job here.
   const holds = await holdsOf(job, deps);
   if (holds?.whole.length) {
@@ -220,6 +221,18 @@ async function verify(
     }),
   ));
   return { leftovers: results.filter((r) => r.rows !== 0), held: new Map(results.map((r) => [r.service, r.held])) };
+}
+
+/**
+ * The subject as the services are sent it. A customer's identifier is read from its encrypted copy on
+ * the job row (orchestrator/customers.ts), also on a resumed run; a job without one cannot run.
+ */
+async function subjectOf(job: JobRow, store: JobStore): Promise<Subject> {
+  if (job.subject_kind === 'tenant') return { tenantId: job.subject_id };
+  if (job.subject_kind === 'user') return { userId: job.subject_id };
+  const key = await store.customerSubject(job.id);
+  if (!key) throw new Error(`job ${job.id}: the customer's identifier is no longer held (the job ended); request a new DeleteCustomer`);
+  return { customer: customerMessage(key) };
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */

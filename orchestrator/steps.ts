@@ -1,6 +1,7 @@
 import { ALL_SERVICES, DOMAIN_SERVICES } from './config';
 
-export type SubjectKind = 'tenant' | 'user';
+/** A tenant, a user, or a customer of one tenant (orchestrator/customers.ts). */
+export type SubjectKind = 'tenant' | 'user' | 'customer';
 /** Steps run phase by phase: a phase starts when every step of the one before succeeded. */
 export type Phase = 'export' | 'seal' | 'prepare' | 'domain' | 'identity';
 /** An export (a job of its own, or an erasure's `export_first`) comes before anything is erased. */
@@ -33,6 +34,8 @@ export function stepsFor(subject: SubjectKind): StepDeclaration[] {
   const erase = (name: string, phase: Phase): StepDeclaration => ({ name, phase, kind: 'erase-service' });
   const domain = DOMAIN_SERVICES.map((name) => erase(name, 'domain'));
   if (subject === 'tenant') return [...domain, erase('tenant', 'identity')];
+  // A bakery's customer is in the domain services only; the identity services hold no customer.
+  if (subject === 'customer') return domain;
   return [
     { name: 'ownership', phase: 'prepare', kind: 'resolve-ownership' },
     { name: 'memberships', phase: 'prepare', kind: 'remove-memberships' },

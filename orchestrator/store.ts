@@ -6,6 +6,8 @@ import type { JobGaugeReading, TimeLeft } from '../services/kit/metrics';
 import { withTransaction } from '../services/kit/transactions';
 import { beginJobTrace } from './job-trace';
 import type { Phase, StepDeclaration, StepKind, SubjectKind } from './steps';
+import { CustomerSubjects, type CustomerJobOptions } from './customers';
+import type { CustomerKey } from '../services/kit/customers';
 import type { Tombstones } from './tombstones';
 import type { AuditChain } from './audit-chain';
 import type { AuditHeads } from './audit-heads';
@@ -31,6 +33,8 @@ export const RESTORED_ERROR = 'restored during the grace period; nothing was del
 export interface JobOptions {
   /** User jobs: erase owned tenants that have members but no other admin instead of refusing. */
   eraseOwnedTenants?: boolean;
+  /** Customer jobs: the tenant and the kind of identifier (never the identifier). */
+  customer?: CustomerJobOptions;
 }
 
 /** What a job does: erase its subject, or export it into an archive (orchestrator/export/). */
@@ -158,6 +162,11 @@ export interface NewJob {
   openExportLimit?: number;
   /** The job waits AWAITING_APPROVAL (no queue entry, nothing hidden) until a second person decides. */
   requireApproval?: boolean;
+  /**
+   * A customer job (`subjectId` is then the customer's keyed hash): the identifier, encrypted
+   * (orchestrator/customers.ts), kept until the job ends.
+   */
+  sealedSubject?: string;
 }
 
 /** One month after `from` (GDPR Art. 12(3)), the calendar way: 31 Jan → 28/29 Feb (the date clamps to the month's end). */
@@ -355,12 +364,13 @@ export class JobStore {
           if (input.openExportLimit !== undefined) await this.checkOpenJobLimit(client, input.requestedBy, input.openExportLimit, 'export');
           const { rows } = await client.query<JobRow>(
             `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, request_id, viewers, options, parent_job_id, trace_id, trace_parent,
-                                       received_at, due_at, purge_at, job_kind, approval_required)
-             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16) RETURNING ${JOB_COLUMNS}`,
+                                       received_at, due_at, purge_at, job_kind, approval_required, subject_ref, subject_sealed)
+             VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $18) RETURNING ${JOB_COLUMNS}`,
             [
               id,
               input.subjectKind,
-              input.subjectId,
+              // A customer has no id, only its keyed hash (orchestrator/customers.ts).
+              input.subjectKind === 'customer' ? null : input.subjectId,
               input.requestedBy,
               input.requestId ?? null,
               input.viewers,
@@ -374,6 +384,8 @@ export class JobStore {
               scheduled ? input.purgeAt : null,
               input.jobKind ?? 'erasure',
               input.requireApproval ?? false,
+              input.subjectKind === 'customer' ? input.subjectId : null,
+              input.sealedSubject ?? null,
             ],
           );
           if (input.archive) await client.query(`INSERT INTO export_archives (job_id, recipient) VALUES ($1, $2)`, [id, input.archive.recipient]);
@@ -561,10 +573,19 @@ export class JobStore {
       }
     }
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE job_kind = $3 AND subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL})`,
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE job_kind = $3 AND subject_kind = $1 AND ${input.subjectKind === 'customer' ? 'subject_ref' : 'subject_id'} = $2
+          AND status IN (${UNFINISHED_SQL})`,
       [input.subjectKind, input.subjectId, input.jobKind ?? 'erasure'],
     );
     return rows[0];
+  }
+
+  /** A customer job's identifier, decrypted (orchestrator/customers.ts); undefined once the job ended (wiped) or for other jobs. */
+  async customerSubject(id: string): Promise<CustomerKey | undefined> {
+    const { rows } = await this.pool.query<{ subject_sealed: string | null }>(`SELECT subject_sealed FROM erasure_jobs WHERE id = $1`, [id]);
+    const sealed = rows[0]?.subject_sealed;
+    if (!sealed || !this.tombstones) return undefined;
+    return new CustomerSubjects(this.tombstones.keys).open(sealed);
   }
 
   async get(id: string): Promise<JobRow | undefined> {
@@ -599,7 +620,8 @@ export class JobStore {
     };
     if (filter.status) where.push(`status = ${param(filter.status)}`);
     if (filter.subjectKind) where.push(`subject_kind = ${param(filter.subjectKind)}`);
-    if (filter.subjectId) {
+    if (filter.subjectKind === 'customer') where.push(`subject_ref = ANY(${param(filter.subjectRefs ?? [])}::text[])`);
+    else if (filter.subjectId) {
       const byId = `subject_id = ${param(filter.subjectId)}::uuid`;
       where.push(filter.subjectRefs?.length ? `(${byId} OR subject_ref = ANY(${param(filter.subjectRefs)}::text[]))` : byId);
     }
@@ -808,7 +830,8 @@ export class JobStore {
   async complete(job: JobRow, finishedAt: Date): Promise<void> {
     const head = await withTransaction(this.pool, async (client) => {
       // An export job erased nothing: it leaves no tombstone and gets no deletion certificate.
-      if (this.tombstones && job.job_kind === 'erasure') {
+      // A customer leaves no tombstone: they may order again (orchestrator/customers.ts).
+      if (this.tombstones && job.job_kind === 'erasure' && job.subject_kind !== 'customer') {
         await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
         if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
       }

@@ -8,6 +8,7 @@ import { getEventListeners } from 'node:events';
 import { nextChunkSize } from '../services/kit/deletion/engine';
 import { sleep as pause } from '../services/kit/sleep';
 import { UnknownEntity, buildPlans, heldClosure } from '../services/kit/deletion/plan';
+import { normalizeEmail, normalizePhone } from '../services/kit/customers';
 
 const catalog = (tables: Record<string, Record<string, boolean>>, foreignKeys: Catalog['foreignKeys'] = []): Catalog => ({
   columns: new Map(Object.entries(tables).map(([t, cols]) => [t, new Map(Object.entries(cols))])),
@@ -270,4 +271,75 @@ test('the pause between chunks leaves no abort listener behind', async (t) => {
   controller.abort();
   await waiting;
   t.true(performance.now() - started < 1000, 'an abort ends the pause at once');
+});
+
+test('customer rules: an e-mail or phone column without one is named; unlinking and kept columns are checked; plans match in the tenant, normalized', (t) => {
+  const people = defineTable(
+    'people',
+    { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, email: DataTypes.TEXT, workPhone: DataTypes.TEXT, name: DataTypes.TEXT },
+    { erasure: { tenant: { deleteBy: 'tenantId' }, customer: { deleteBy: { tenant: 'tenantId', email: 'email' }, describe: ['name'] } } },
+  );
+  const visits = defineTable(
+    'visits',
+    { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, personId: foreignKey('people', { nullable: true }) },
+    { erasure: { tenant: { deleteBy: 'tenantId' } } },
+  );
+  const bills = defineTable(
+    'bills',
+    { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, payerEmail: { type: DataTypes.TEXT, allowNull: false } },
+    { erasure: { tenant: { deleteBy: 'tenantId' }, customer: { anonymize: { tenant: 'tenantId', email: 'payerEmail', reason: 'tax law' } } } },
+  );
+  const live = catalog(
+    {
+      people: { id: false, tenant_id: false, email: true, work_phone: true, name: true },
+      visits: { id: false, tenant_id: false, person_id: true },
+      bills: { id: false, tenant_id: false, payer_email: false },
+    },
+    [{ child: 'visits', columns: ['person_id'], parent: 'people', parentColumns: ['id'] }],
+  );
+  const problems = coverageProblems(policyFromModels('demo', [people, visits, bills]), live).join('\n');
+  t.regex(problems, /"people\.work_phone": its name marks it as identifying a customer, but the model has no customer rule for it/);
+  t.regex(problems, /table "visits" references "people", whose customer rows are deleted, but has no customer unlink rule for it/);
+  t.regex(problems, /column "bills\.payer_email" is anonymized \(set to NULL\) but is NOT NULL/);
+  t.notRegex(problems, /"people\.email": its name/);
+
+  // Declared whose they are, or unlinked, the same tables are sound.
+  const sound = policyFromModels('demo', [
+    defineTable(
+      'people',
+      { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, email: DataTypes.TEXT, workPhone: DataTypes.TEXT, name: DataTypes.TEXT },
+      { erasure: { tenant: { deleteBy: 'tenantId' }, customer: { deleteBy: { tenant: 'tenantId', email: 'email', phone: 'workPhone' }, describe: ['name'] } } },
+    ),
+    defineTable(
+      'visits',
+      { id: uuidPrimaryKey(), tenantId: { type: DataTypes.UUID, allowNull: false }, personId: foreignKey('people', { nullable: true }) },
+      { erasure: { tenant: { deleteBy: 'tenantId' }, customer: { unlink: 'personId' } } },
+    ),
+  ]);
+  const soundLive = catalog(
+    { people: { id: false, tenant_id: false, email: true, work_phone: true, name: true }, visits: { id: false, tenant_id: false, person_id: true } },
+    live.foreignKeys,
+  );
+  for (const column of ['email', 'work_phone', 'name']) soundLive.types.get('people')!.set(column, 'text');
+  t.deepEqual(coverageProblems(sound, soundLive), []);
+  const plans = buildPlans(sound, deleteOrder(sound, soundLive), 'customer:phone');
+  t.deepEqual(plans.entities.map((p) => p.entity), ['visits', 'people'], 'the referencing rows are unlinked before the customer row goes');
+  t.regex(plans.chunks[1]!.sql, /t\."tenant_id" = \(\$1::text\[\]\)\[1\]::uuid AND regexp_replace\(t\."work_phone", '\[\[:space:\]\(\)\.-\]', '', 'g'\) = \(\$1::text\[\]\)\[2\]/);
+  t.regex(plans.chunks[0]!.sql, /UPDATE "visits" SET "person_id" = NULL WHERE ctid = ANY/);
+  t.deepEqual(buildPlans(sound, deleteOrder(sound, soundLive), 'customer:customer_id').entities, [], 'no table matches by a customer id');
+});
+
+test('customer identifiers are normalized once; refusals name the rule, never the value', (t) => {
+  t.is(normalizeEmail('  Anna.Schmidt@Example.COM '), 'anna.schmidt@example.com');
+  t.is(normalizePhone('+49 (30) 123-45.67'), '+49301234567');
+  for (const [fn, value] of [
+    [normalizeEmail, 'anna.schmidt at example.com'],
+    [normalizePhone, '030 1234567'],
+    [normalizePhone, '+49 30 1234567 ext 5'],
+    [normalizePhone, '+1234567'],
+  ] as const) {
+    const error = t.throws(() => fn(value));
+    t.false(error!.message.includes(value.trim()), error!.message);
+    t.false(/\d{5}/.test(error!.message), `no digits of the number: ${error!.message}`);
+  }
 });

@@ -12,6 +12,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, importJWK, type JWK, type KeyObject, type CryptoKey } from 'jose';
 import type { SigningKey, TrustBundle } from '../../services/kit/keys';
+import type { SubjectKind } from '../steps';
 
 export const ARCHIVE_FORMAT = 'bakery-erasure-export/1';
 /** Key management and content encryption of the wrapped content keys. */
@@ -34,7 +35,7 @@ export interface ManifestFile {
 export interface Manifest {
   format: typeof ARCHIVE_FORMAT;
   job_id: string;
-  subject: { kind: 'tenant' | 'user'; id: string };
+  subject: { kind: SubjectKind; id: string };
   created_at: string;
   expires_at: string;
   files: ManifestFile[];

@@ -56,7 +56,10 @@ export const users = defineTable(
     passwordHash: { type: DataTypes.TEXT, allowNull: false, secret: true },
     createdAt: timestampNow(),
   },
-  { modelName: 'User', erasure: { user: { deleteBy: 'id' } } },
+  {
+    modelName: 'User',
+    erasure: { user: { deleteBy: 'id' }, customer: { notCustomerData: "platform users (a bakery's staff) are erased as users, not as a bakery's customers" } },
+  },
 );
 
 export const refreshTokens = defineTable(

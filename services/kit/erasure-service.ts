@@ -15,7 +15,8 @@ import {
 } from '../../gen/bakery/erasure/v1/tenant_data_deletion';
 import { CoverageError, DeletionCancelled, DeletionFailed, type ChunkEvent, type DeletionEngine, type EntityOutcome } from './deletion/engine';
 import { TombstoneRegistryUnavailable, type SubjectRegistry } from './tombstone-client';
-import { UnknownEntity, type SubjectKind } from './deletion/plan';
+import { UnknownEntity, type PlanKind, type SubjectKind, type SubjectParam } from './deletion/plan';
+import { customerParam, parseCustomerSubject } from './customers';
 import { RpcError, invalidArgument, requireUuid } from './errors';
 import { ExportCancelled, RowTooLarge, exportSubject } from './export';
 import { mapDatabaseError } from './pg-errors';
@@ -24,13 +25,33 @@ import type { HostedService } from './server';
 
 export const TENANT_DATA_DELETION = 'bakery.erasure.v1.TenantDataDeletion';
 
-/** Validates a Subject: exactly one of tenant_id / user_id, a UUID. */
+/** Validates a Subject: exactly one of tenant_id / user_id, a UUID (a customer is refused: see `parseAnySubject`). */
 export function parseSubject(subject: Subject | undefined): { kind: SubjectKind; id: string } {
+  if (subject?.customer !== undefined) throw invalidArgument('subject.customer is not accepted here: set subject.tenant_id or subject.user_id');
   if (!subject || (subject.tenantId === undefined && subject.userId === undefined)) {
-    throw invalidArgument('subject is required: set subject.tenant_id or subject.user_id');
+    throw invalidArgument('subject is required: set subject.tenant_id, subject.user_id or subject.customer');
   }
   if (subject.tenantId !== undefined) return { kind: 'tenant', id: requireUuid(subject.tenantId, 'subject.tenant_id') };
   return { kind: 'user', id: requireUuid(subject.userId, 'subject.user_id') };
+}
+
+/** A subject as the engine takes it: what plans to use, the statements' $1, and for logs the kind only. */
+export interface EngineSubject {
+  kind: SubjectKind | 'customer';
+  plan: PlanKind;
+  param: SubjectParam;
+  /** Tenant and user subjects (for `beforeErase`); undefined for a customer. */
+  id?: string;
+}
+
+/** Validates any Subject (tenant, user or customer, normalized by services/kit/customers.ts). */
+export function parseAnySubject(subject: Subject | undefined): EngineSubject {
+  if (subject?.customer !== undefined) {
+    const key = parseCustomerSubject(subject.customer, 'subject.customer');
+    return { kind: 'customer', plan: `customer:${key.identifier}`, param: customerParam(key) };
+  }
+  const { kind, id } = parseSubject(subject);
+  return { kind, plan: kind, param: id, id };
 }
 
 /**
@@ -67,8 +88,8 @@ export function tenantDataDeletion(
 
   // Who may preview (orchestrator, operators) and delete (orchestrator only) is mesh/caller-rules.ts's.
   const preview = unary<PreviewRequest, PreviewResponse>(deps, 'Preview', async (request) => {
-    const subject = parseSubject(request.subject);
-    const entities = await guard(() => engine.preview(subject.kind, subject.id, request.heldEntities));
+    const subject = parseAnySubject(request.subject);
+    const entities = await guard(() => engine.preview(subject.plan, subject.param, request.heldEntities));
     return {
       service: engine.serviceName,
       entities: entities.map((e) => ({
@@ -166,13 +187,13 @@ export function tenantDataDeletion(
   };
 
   const erase = serverStream<DeleteRequest, DeleteProgress>(deps, 'Delete', async (request, ctx, send) => {
-    const subject = parseSubject(request.subject);
-    await beforeErase?.(subject);
+    const subject = parseAnySubject(request.subject);
+    if (subject.id !== undefined && subject.kind !== 'customer') await beforeErase?.({ kind: subject.kind, id: subject.id });
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
     if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
     const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
-    await streamed(ctx, log, send, 'erasure', (onChunk, signal) => engine.erase(subject.kind, subject.id, onChunk, signal, request.heldEntities));
+    await streamed(ctx, log, send, 'erasure', (onChunk, signal) => engine.erase(subject.plan, subject.param, onChunk, signal, request.heldEntities));
   });
 
   // Expired retained rows of erased tenants (which tenants were erased, the tombstone registry says).
@@ -196,7 +217,7 @@ export function tenantDataDeletion(
 
   // Who may export (the orchestrator only: every export is a job with an archive) is mesh/caller-rules.ts's.
   const exportRows = serverStream<ExportRequest, ExportChunk>(deps, 'Export', async (request, ctx, send) => {
-    const subject = parseSubject(request.subject);
+    const subject = parseAnySubject(request.subject);
     const startedAt = new Date();
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
@@ -206,8 +227,8 @@ export function tenantDataDeletion(
       const entities = await guard(() =>
         exportSubject(
           engine,
-          subject.kind,
-          subject.id,
+          subject.plan,
+          subject.param,
           (batch) => send({ rows: { entity: batch.entity, rows: batch.rows, entityRowsDone: String(batch.entityRowsDone) } }),
           ctx.signal,
         ),

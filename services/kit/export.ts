@@ -8,7 +8,7 @@
  * while a slow reader holds the stream (the caller's back-pressure pauses between pages).
  */
 import type { DeletionEngine } from './deletion/engine';
-import { tenantScope, type SubjectKind } from './deletion/plan';
+import { customerIdentifierOf, customerScope, tenantScope, type PlanKind, type SubjectParam } from './deletion/plan';
 import type { DeletionPolicy } from './deletion/policy';
 import { limit } from './limits';
 import type { TableDefinition } from './models';
@@ -30,8 +30,11 @@ export interface ExportEntityPlan {
 }
 
 /** The subject's predicate on a table (alias `t`), or undefined when the table holds none of its rows. */
-function subjectScope(policy: DeletionPolicy, table: string, kind: SubjectKind): string | undefined {
+function subjectScope(policy: DeletionPolicy, table: string, kind: PlanKind): string | undefined {
   const rule = policy.tables[table];
+  // A customer's rows: the ones an erasure deletes or anonymizes, and the rows that point at them.
+  const identifier = customerIdentifierOf(kind);
+  if (identifier) return customerScope(policy, table, 't', identifier);
   if (kind === 'tenant') return rule?.tenant ? tenantScope(policy, table, 't') : undefined;
   const user = rule?.user;
   if (!user) return undefined;
@@ -42,7 +45,7 @@ function subjectScope(policy: DeletionPolicy, table: string, kind: SubjectKind):
 }
 
 /** The export plans of a subject kind, in the given table order (the delete order of the catalog check). */
-export function exportPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind): ExportEntityPlan[] {
+export function exportPlans(policy: DeletionPolicy, order: string[], kind: PlanKind): ExportEntityPlan[] {
   const schema = new Map<string, TableDefinition>((policy.schema ?? []).map((table) => [table.table, table]));
   const plans: ExportEntityPlan[] = [];
   for (const table of order) {
@@ -99,8 +102,8 @@ export interface ExportedEntityCount {
  */
 export async function exportSubject(
   engine: DeletionEngine,
-  kind: SubjectKind,
-  subjectId: string,
+  kind: PlanKind,
+  subjectId: SubjectParam,
   send: (batch: ExportBatch) => Promise<void>,
   signal: AbortSignal,
 ): Promise<ExportedEntityCount[]> {

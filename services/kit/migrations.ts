@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import type { ModelAttributeColumnOptions, QueryInterface, Sequelize } from 'sequelize';
+import type { ModelAttributeColumnOptions, QueryInterface, Sequelize, Transaction } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import type { Logger } from 'pino';
 import type { TableDefinition } from './models';
@@ -65,8 +65,29 @@ export async function createTables(queryInterface: QueryInterface, tables: Table
           transaction,
         });
       }
+      await createExpressionIndexes(queryInterface, [definition], transaction);
     }
   });
+}
+
+/**
+ * Creates the tables' expression indexes (the normalized customer identifiers) that do not exist yet:
+ * for a migration that adds customer rules to tables an earlier migration created. On a fresh database
+ * that earlier migration (derived from the current models) already made them, and this does nothing.
+ */
+export async function createExpressionIndexes(queryInterface: QueryInterface, tables: TableDefinition[], transaction?: Transaction): Promise<void> {
+  for (const definition of tables) {
+    for (const index of definition.expressionIndexes) {
+      await queryInterface.sequelize.query(`CREATE INDEX IF NOT EXISTS ${ident(index.name)} ON ${ident(definition.table)} (${index.sql})`, { transaction });
+    }
+  }
+}
+
+/** Drops the tables' expression indexes, for the `down` of a migration that created them. */
+export async function dropExpressionIndexes(queryInterface: QueryInterface, tables: TableDefinition[]): Promise<void> {
+  for (const definition of tables) {
+    for (const index of definition.expressionIndexes) await queryInterface.sequelize.query(`DROP INDEX IF EXISTS ${ident(index.name)}`);
+  }
 }
 
 /** Drops the tables (children first), for a migration's `down`. */

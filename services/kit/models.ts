@@ -13,7 +13,8 @@ import {
   type ModelStatic,
   type Sequelize,
 } from 'sequelize';
-import type { Retention, TablePolicy } from './deletion/policy';
+import type { CustomerRule, Retention, TablePolicy } from './deletion/policy';
+import { normalizedColumnSql, type CustomerIdentifierKind } from './customers';
 
 /** What the kit reads on a column besides Sequelize's options. */
 export interface KitColumnOptions {
@@ -52,9 +53,36 @@ export type UserAnnotation<A extends string = string> =
    */
   | { keep: { by: A; reason: string } };
 
+/** The columns that identify a customer in a table, always with the tenant column (matching stays in the tenant). */
+export interface CustomerMatch<A extends string = string> {
+  tenant: A;
+  email?: A;
+  phone?: A;
+  /** The tenant's own id of the customer (text or uuid column). */
+  customerId?: A;
+}
+
+/**
+ * How a customer erasure (README.md, "Customer erasure") treats the table's rows. A row is the
+ * customer's when its tenant column holds the tenant and one of its identifying columns holds the
+ * customer's identifier (compared normalized, services/kit/customers.ts).
+ */
+export type CustomerAnnotation<A extends string = string> =
+  /** The customer's rows are deleted (`describe`: other columns about the customer, exported with them). */
+  | { deleteBy: CustomerMatch<A>; describe?: A[] }
+  /**
+   * The customer's rows are kept for `reason` (e.g. invoices, tax law); their identifying columns and
+   * the `describe` columns are set to NULL.
+   */
+  | { anonymize: CustomerMatch<A> & { reason: string }; describe?: A[] }
+  /** The attribute references (foreign key) a table with a customer rule: set to NULL where it points at the customer's row. */
+  | { unlink: A }
+  /** Columns that look like customer identifiers hold someone else's data (a supplier, a platform user), for `reason`. */
+  | { notCustomerData: string };
+
 /** A table's erasure annotation: its rules, or why it holds no subject data. */
 export type Erasure<A extends string = string> =
-  | { tenant?: TenantAnnotation<A>; user?: UserAnnotation<A> }
+  | { tenant?: TenantAnnotation<A>; user?: UserAnnotation<A>; customer?: CustomerAnnotation<A> }
   | { noSubjectData: string };
 
 export interface TableOptions<A extends string = string> {
@@ -93,6 +121,8 @@ export interface TableDefinition {
   erasure: TablePolicy;
   /** Indexes the migration creates, by column names. */
   indexes: { columns: string[]; unique: boolean }[];
+  /** Expression indexes (the normalized customer identifiers), by name and the SQL of their key. */
+  expressionIndexes: { name: string; sql: string }[];
 }
 
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -238,6 +268,7 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
       if (!user.keep.reason.trim()) throw new Error(`${table}: say why a user erasure keeps "${user.keep.by}"`);
       erasure.user = { keep: { column: col(user.keep.by), reason: user.keep.reason } };
     }
+    if (annotation.customer) erasure.customer = customerRule(table, annotation.customer, col, byAttribute);
   }
 
   // The engine finds rows by these columns (and PostgreSQL checks foreign keys by them): index each.
@@ -251,8 +282,42 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
   ];
   const indexes = [...new Set(erasureColumns)].map((column) => ({ columns: [column], unique: false }));
   for (const index of options.indexes ?? []) indexes.push({ columns: index.fields.map(col), unique: index.unique ?? false });
+  // A customer is found by (tenant, normalized identifier): one expression index per identifying column.
+  const match = erasure.customer && ('delete' in erasure.customer ? erasure.customer.delete : 'anonymize' in erasure.customer ? erasure.customer.anonymize : undefined);
+  const expressionIndexes = Object.entries(match?.identifiers ?? {}).map(([identifier, column]) => ({
+    name: `${table}_${column}_customer_idx`,
+    sql: `${ident(match!.tenant)}, (${normalizedColumnSql(identifier as CustomerIdentifierKind, ident(column!))})`,
+  }));
 
-  return { table, modelName: options.modelName ?? table, columns, erasure, indexes };
+  return { table, modelName: options.modelName ?? table, columns, erasure, indexes, expressionIndexes };
+}
+
+/** A customer annotation resolved to column names. */
+function customerRule(
+  table: string,
+  annotation: CustomerAnnotation,
+  col: (attribute: string) => string,
+  byAttribute: Map<string, ColumnDefinition>,
+): CustomerRule {
+  if ('notCustomerData' in annotation) {
+    if (!annotation.notCustomerData.trim()) throw new Error(`${table}: say why the table holds no customer data`);
+    return { none: annotation.notCustomerData };
+  }
+  if ('unlink' in annotation) {
+    const via = byAttribute.get(annotation.unlink);
+    if (!via?.references) throw new Error(`${table}: customer unlink "${annotation.unlink}" must be a column with references`);
+    return { unlink: { column: via.column, parent: via.references.table, parentKey: via.references.column } };
+  }
+  const given = 'deleteBy' in annotation ? annotation.deleteBy : annotation.anonymize;
+  const identifiers: Partial<Record<CustomerIdentifierKind, string>> = {};
+  if (given.email) identifiers.email = col(given.email);
+  if (given.phone) identifiers.phone = col(given.phone);
+  if (given.customerId) identifiers.customer_id = col(given.customerId);
+  if (!Object.keys(identifiers).length) throw new Error(`${table}: a customer rule names at least one identifying column (email, phone, customerId)`);
+  const match = { tenant: col(given.tenant), identifiers, describe: (annotation.describe ?? []).map(col) };
+  if ('deleteBy' in annotation) return { delete: match };
+  if (!annotation.anonymize.reason.trim()) throw new Error(`${table}: say why a customer erasure keeps the rows`);
+  return { anonymize: { ...match, reason: annotation.anonymize.reason } };
 }
 
 /** `id uuid PRIMARY KEY DEFAULT gen_random_uuid()`. */

@@ -80,5 +80,37 @@ export const notificationDeliveries = defineTable(
   { modelName: 'NotificationDelivery', erasure: { tenant: { deleteThrough: 'notificationId' } } },
 );
 
+/**
+ * Messages to a bakery's customers (an order is ready, a pickup reminder) by e-mail or SMS: the
+ * customer's own data, deleted with them. Added by migration 0002.
+ */
+export const customerMessages = defineTable(
+  'customer_messages',
+  {
+    id: uuidPrimaryKey(),
+    tenantId: { type: DataTypes.UUID, allowNull: false },
+    channel: { type: DataTypes.TEXT, allowNull: false, validate: { isIn: [['email', 'sms']] } },
+    recipientEmail: DataTypes.TEXT,
+    recipientPhone: DataTypes.TEXT,
+    subject: DataTypes.TEXT,
+    body: { type: DataTypes.TEXT, allowNull: false },
+    status: { type: DataTypes.TEXT, allowNull: false },
+    sentAt: timestampNow(),
+  },
+  {
+    modelName: 'CustomerMessage',
+    erasure: {
+      tenant: { deleteBy: 'tenantId' },
+      customer: { deleteBy: { tenant: 'tenantId', email: 'recipientEmail', phone: 'recipientPhone' }, describe: ['subject', 'body'] },
+    },
+  },
+);
+
+/** The tables of the first migration, parents first. */
+const firstTables = [notificationTemplates, notificationPreferences, notifications, notificationDeliveries];
+
 /** Every table of the notification database, parents first. */
-export const tables = [notificationTemplates, notificationPreferences, notifications, notificationDeliveries];
+export const tables = [...firstTables, customerMessages];
+
+/** Migration 0001's tables (the models as they were then, minus what later migrations add). */
+export const initialTables = firstTables;

@@ -66,4 +66,12 @@ export const seed: Seeder = async (pool, { tenantId, userIds, rows }) => {
      WHERE a = 1 OR n.priority = 'high'`,
     [tenantId, userIds, templates, CHANNELS, channels, notifications],
   );
+  // Pickup messages to the orders service's first customers (their e-mail and phone as it seeds them).
+  await pool.query(
+    `INSERT INTO customer_messages (tenant_id, channel, recipient_email, recipient_phone, subject, body, status, sent_at)
+     SELECT $1::uuid, (ARRAY['email','sms'])[1 + m % 2], 'customer' || c || '@example.test', '+49 30 ' || (1000000 + c),
+            'Your order is ready', 'Your order is ready for pickup at the counter.', 'DELIVERED', now() - m * interval '1 day'
+     FROM generate_series(1, $2::int) c CROSS JOIN generate_series(1, 2) m`,
+    [tenantId, Math.min(3, Math.max(1, Math.floor(rows / 50)))],
+  );
 };

@@ -13,7 +13,15 @@ export const customers = defineTable(
     createdBy: DataTypes.UUID,
     createdAt: timestampNow(),
   },
-  { modelName: 'Customer', erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy'] } } },
+  {
+    modelName: 'Customer',
+    erasure: {
+      tenant: { deleteBy: 'tenantId' },
+      user: { anonymize: ['createdBy'] },
+      // The customer record is the customer's own: it goes. Its id is the tenant's own customer id.
+      customer: { deleteBy: { tenant: 'tenantId', email: 'email', phone: 'phone', customerId: 'id' }, describe: ['name'] },
+    },
+  },
 );
 
 export const customerOrders = defineTable(
@@ -32,7 +40,8 @@ export const customerOrders = defineTable(
   },
   {
     modelName: 'CustomerOrder',
-    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy', 'updatedBy'] } },
+    // An order without its customer is the bakery's sales record and names nobody: it stays, unlinked.
+    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy', 'updatedBy'] }, customer: { unlink: 'customerId' } },
   },
 );
 

@@ -87,6 +87,8 @@ export const invoices = defineTable(
         },
       },
       user: { anonymize: ['createdBy'] },
+      // Kept for tax law; the customer's name, e-mail and address are cleared.
+      customer: { anonymize: { tenant: 'tenantId', email: 'customerEmail', reason: TAX_RETENTION }, describe: ['customerName', 'billingAddress'] },
     },
   },
 );

@@ -1,6 +1,9 @@
 import { DataTypes } from 'sequelize';
 import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
+/** Why the e-mail and phone columns here are not customer identifiers. */
+const SUPPLIERS_ARE_NOT_CUSTOMERS = "a supplier's addresses and its contacts' are a business partner's, not a bakery's customers'";
+
 export const suppliers = defineTable(
   'suppliers',
   {
@@ -20,7 +23,11 @@ export const suppliers = defineTable(
   {
     modelName: 'Supplier',
     indexes: [{ unique: true, fields: ['tenantId', 'supplierNumber'] }],
-    erasure: { tenant: { deleteBy: 'tenantId' }, user: { anonymize: ['createdBy'] } },
+    erasure: {
+      tenant: { deleteBy: 'tenantId' },
+      user: { anonymize: ['createdBy'] },
+      customer: { notCustomerData: SUPPLIERS_ARE_NOT_CUSTOMERS },
+    },
   },
 );
 
@@ -36,7 +43,7 @@ export const supplierContacts = defineTable(
     phone: DataTypes.TEXT,
     isPrimary: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
   },
-  { modelName: 'SupplierContact', erasure: { tenant: { deleteThrough: 'supplierId' } } },
+  { modelName: 'SupplierContact', erasure: { tenant: { deleteThrough: 'supplierId' }, customer: { notCustomerData: SUPPLIERS_ARE_NOT_CUSTOMERS } } },
 );
 
 export const purchaseOrders = defineTable(

@@ -3,6 +3,7 @@ import {
   DeletionOrchestratorClient,
   JobStatus,
   ListJobsRequest,
+  type DeleteCustomerRequest,
   type DeleteTenantRequest,
   type DeleteUserRequest,
   type Job,
@@ -56,12 +57,15 @@ export function orchestratorClient(address: string) {
       getPublicKeys: unary('getPublicKeys'),
       restoreTenant: unary('restoreTenant'),
       restoreUser: unary('restoreUser'),
+      previewCustomerDeletion: unary('previewCustomerDeletion'),
     },
     // Every test names its grace period (AT_ONCE for an erasure at once): nothing changes meaning with the default.
     deleteTenant: (request: Partial<DeleteTenantRequest> & { tenantId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
       collect(() => client.deleteTenant({ requestId: '', detach: false, requireApproval: false, ...request }, bearerMetadata(token)), onEvent),
     deleteUser: (request: Partial<DeleteUserRequest> & { userId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
       collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, requireApproval: false, ...request }, bearerMetadata(token)), onEvent),
+    deleteCustomer: (request: Partial<DeleteCustomerRequest> & Pick<DeleteCustomerRequest, 'customer'>, token?: string, onEvent?: (event: JobEvent) => void) =>
+      collect(() => client.deleteCustomer({ requestId: '', detach: false, ...request }, bearerMetadata(token)), onEvent),
     watchJob: (jobId: string, token?: string, onEvent?: (event: JobEvent) => void) => collect(() => client.watchJob({ jobId }, bearerMetadata(token)), onEvent),
     close: () => client.close(),
   };

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { DeletionPolicy, TablePolicy } from './policy';
+import { identifiesCustomer } from '../customers';
 
 /** What the live database says about its tables (public schema). */
 export interface Catalog {
@@ -70,7 +71,25 @@ function namedColumns(policy: TablePolicy): { column: string; setToNull: boolean
   if (user && 'delete' in user) named.push({ column: user.delete.column, setToNull: false });
   if (user && 'anonymize' in user) for (const column of user.anonymize) named.push({ column, setToNull: true });
   if (user && 'keep' in user) named.push({ column: user.keep.column, setToNull: false });
+  const customer = policy.customer;
+  if (customer && 'unlink' in customer) named.push({ column: customer.unlink.column, setToNull: true });
+  const match = customer && ('delete' in customer ? customer.delete : 'anonymize' in customer ? customer.anonymize : undefined);
+  if (match) {
+    // Kept rows lose their identifying and describing columns: those must be nullable.
+    const cleared = customer && 'anonymize' in customer;
+    named.push({ column: match.tenant, setToNull: false });
+    for (const column of [...Object.values(match.identifiers), ...match.describe] as string[]) named.push({ column, setToNull: Boolean(cleared) });
+  }
   return named;
+}
+
+/** The columns a table's customer rule names (identifying, describing, unlinked), or none. */
+function customerColumns(policy: TablePolicy): Set<string> {
+  const rule = policy.customer;
+  if (!rule || 'none' in rule) return new Set();
+  if ('unlink' in rule) return new Set([rule.unlink.column]);
+  const match = 'delete' in rule ? rule.delete : rule.anonymize;
+  return new Set([...(Object.values(match.identifiers) as string[]), ...match.describe]);
 }
 
 /**
@@ -161,6 +180,16 @@ export function schemaProblems(policy: DeletionPolicy, catalog: Catalog): string
         problems.push(`column "${table}.${column.column}": its name marks it as pointing at a user, but the model has no user rule for it`);
       }
     }
+    // Fail closed for customers too: an e-mail or phone column is a customer's unless the model says whose it is.
+    const customer = model.erasure.customer;
+    const covered = customerColumns(model.erasure);
+    for (const column of model.columns) {
+      if (identifiesCustomer(column.column) && !covered.has(column.column) && !(customer && 'none' in customer)) {
+        problems.push(
+          `column "${table}.${column.column}": its name marks it as identifying a customer, but the model has no customer rule for it (name it in a customer rule, or declare notCustomerData)`,
+        );
+      }
+    }
     const liveKeys = catalog.foreignKeys.filter((key) => key.child === table);
     const same = (key: Catalog['foreignKeys'][number], column: string, parent: string, parentColumn: string) =>
       key.parent === parent && key.columns.length === 1 && key.columns[0] === column && (key.parentColumns?.[0] ?? 'id') === parentColumn;
@@ -206,6 +235,24 @@ function ruleProblems(policy: DeletionPolicy, catalog: Catalog): string[] {
     }
     if (columns.has('user_id') && !tablePolicy.user) {
       problems.push(`table "${table}" has a user_id column but no user rule in the deletion policy`);
+    }
+    const customer = tablePolicy.customer;
+    if (customer && 'unlink' in customer) {
+      const parentRule = policy.tables[customer.unlink.parent]?.customer;
+      if (!parentRule || 'none' in parentRule || 'unlink' in parentRule) {
+        problems.push(`table "${table}" unlinks customers through "${customer.unlink.parent}", which has no customer rule that finds them`);
+      } else if (!catalog.foreignKeys.some((key) => key.child === table && key.parent === customer.unlink.parent && key.columns.includes(customer.unlink.column))) {
+        problems.push(`table "${table}" unlinks customers by column ${customer.unlink.column}, but no foreign key to "${customer.unlink.parent}" exists`);
+      }
+    }
+    // A customer's rows can only be deleted when every row that references them is unlinked first.
+    if (customer && 'delete' in customer) {
+      for (const key of catalog.foreignKeys.filter((k) => k.parent === table && k.child !== table)) {
+        const childRule = policy.tables[key.child]?.customer;
+        if (!childRule || !('unlink' in childRule) || childRule.unlink.parent !== table) {
+          problems.push(`table "${key.child}" references "${table}", whose customer rows are deleted, but has no customer unlink rule for it`);
+        }
+      }
     }
     const tenant = tablePolicy.tenant;
     if (tenant && 'delete' in tenant && 'parent' in tenant.delete) {

@@ -5,7 +5,7 @@ import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
 import { coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type Plans, type SubjectKind } from './plan';
+import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
 
@@ -120,7 +120,7 @@ export class DeletionEngine {
    * Reads the catalog and returns the plans, or throws CoverageError (fail closed). `held` names
    * tables under a legal hold (UnknownEntity for a table the policy does not know).
    */
-  async plans(kind: SubjectKind, held: readonly string[] = []): Promise<Plans> {
+  async plans(kind: PlanKind, held: readonly string[] = []): Promise<Plans> {
     return buildPlans(this.policy, await this.deleteOrder(), kind, heldClosure(this.policy, held));
   }
 
@@ -142,11 +142,11 @@ export class DeletionEngine {
     return coverageProblems(this.policy, await readCatalog(this.pool));
   }
 
-  async preview(kind: SubjectKind, subjectId: string, held: readonly string[] = []): Promise<EntityCount[]> {
+  async preview(kind: PlanKind, subjectId: SubjectParam, held: readonly string[] = []): Promise<EntityCount[]> {
     return this.count((await this.plans(kind, held)).entities, subjectId);
   }
 
-  private async count(plans: EntityPlan[], subjectId: string): Promise<EntityCount[]> {
+  private async count(plans: EntityPlan[], subjectId: SubjectParam): Promise<EntityCount[]> {
     return Promise.all(
       plans.map(async (plan) => {
         const [rows, retained, expiry, held] = await Promise.all([
@@ -175,8 +175,8 @@ export class DeletionEngine {
    * progress). Stops between chunks when `signal` is aborted.
    */
   async erase(
-    kind: SubjectKind,
-    subjectId: string,
+    kind: PlanKind,
+    subjectId: SubjectParam,
     onChunk: (event: ChunkEvent) => Promise<void>,
     signal: AbortSignal,
     held: readonly string[] = [],
@@ -301,7 +301,7 @@ export class DeletionEngine {
 
   private async runChunks(
     chunk: ChunkPlan,
-    subjectId: string,
+    subjectId: SubjectParam,
     signal: AbortSignal,
     committed: (counts: number[], durationMs: number) => Promise<void>,
   ): Promise<void> {

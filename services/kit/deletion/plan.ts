@@ -1,7 +1,17 @@
 import { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
 import type { DeletionPolicy, Retention } from './policy';
+import { normalizedColumnSql, type CustomerIdentifierKind } from '../customers';
 
 export type SubjectKind = 'tenant' | 'user';
+/** What plans are built for: a tenant, a user, or a customer found by one kind of identifier. */
+export type PlanKind = SubjectKind | `customer:${CustomerIdentifierKind}`;
+/** The subject as statements take it as $1: an id, or for a customer {tenant id, normalized value} (services/kit/customers.ts). */
+export type SubjectParam = string | string[];
+
+/** The identifier kind of a customer plan kind; undefined for a tenant or a user. */
+export function customerIdentifierOf(kind: PlanKind): CustomerIdentifierKind | undefined {
+  return kind.startsWith('customer:') ? (kind.slice('customer:'.length) as CustomerIdentifierKind) : undefined;
+}
 
 /** How Preview counts one entity. Every statement takes the subject id as $1. */
 export interface EntityPlan {
@@ -64,6 +74,27 @@ export function tenantScope(policy: DeletionPolicy, table: string, alias: string
   const { parent, column, parentKey = 'id' } = rule.delete;
   const parentAlias = `p${depth}`;
   return `${alias}.${ident(column)} IN (SELECT ${parentAlias}.${ident(parentKey)} FROM ${ident(parent)} ${parentAlias} WHERE ${tenantScope(policy, parent, parentAlias, depth + 1)})`;
+}
+
+/**
+ * The predicate selecting a customer's rows of `table` (aliased `alias`) by one identifier kind: the
+ * tenant column holds the tenant ($1[1]) and the normalized identifying column equals the normalized
+ * value ($1[2]); a table that unlinks from a customer table, its rows pointing at the customer's rows
+ * there. Undefined when the table cannot hold the customer by this identifier.
+ */
+export function customerScope(policy: DeletionPolicy, table: string, alias: string, identifier: CustomerIdentifierKind, depth = 0): string | undefined {
+  const rule = policy.tables[table]?.customer;
+  if (!rule || 'none' in rule) return undefined;
+  if ('unlink' in rule) {
+    const parentAlias = `c${depth}`;
+    const parentScope = customerScope(policy, rule.unlink.parent, parentAlias, identifier, depth + 1);
+    if (!parentScope) return undefined;
+    return `${alias}.${ident(rule.unlink.column)} = ANY(ARRAY(SELECT ${parentAlias}.${ident(rule.unlink.parentKey)} FROM ${ident(rule.unlink.parent)} ${parentAlias} WHERE ${parentScope}))`;
+  }
+  const match = 'delete' in rule ? rule.delete : rule.anonymize;
+  const column = match.identifiers[identifier];
+  if (!column) return undefined;
+  return `${alias}.${ident(match.tenant)} = ($1::text[])[1]::uuid AND ${normalizedColumnSql(identifier, `${alias}.${ident(column)}`)} = ($1::text[])[2]`;
 }
 
 /** When a retained row's retention ends: the `from` column plus the period. */
@@ -163,6 +194,26 @@ function cascadeChunk(policy: DeletionPolicy, root: string, rootColumn: string, 
     SELECT (SELECT count(*) FROM keys_0)::int AS picked, ${order.map((_, i) => `(SELECT count(*) FROM gone_${i})::int AS n${i}`).join(', ')}`;
 }
 
+/** A customer's entity and chunk on one table (delete, anonymize the kept rows, or unlink), or nothing. */
+function customerPlan(policy: DeletionPolicy, table: string, identifier: CustomerIdentifierKind): { entity: EntityPlan; chunk: ChunkPlan } | undefined {
+  const rule = policy.tables[table]?.customer;
+  const scope = customerScope(policy, table, 't', identifier);
+  if (!rule || 'none' in rule || !scope) return undefined;
+  const one = (action: EntityAction, act: (where: string) => string, retainReason?: string) => ({
+    entity: { entity: table, action, countSql: count(table, scope), ...(retainReason && { retainReason, retainedCountSql: count(table, scope) }) },
+    chunk: { entities: [{ entity: table, action }], sql: singleChunk(table, scope, act) },
+  });
+  if ('delete' in rule) return one(EntityAction.ENTITY_ACTION_DELETE, (where) => `DELETE FROM ${ident(table)} WHERE ${where}`);
+  if ('unlink' in rule) return one(EntityAction.ENTITY_ACTION_ANONYMIZE, (where) => `UPDATE ${ident(table)} SET ${ident(rule.unlink.column)} = NULL WHERE ${where}`);
+  // Every identifying column goes, not only the one matched: the kept row must not name the customer.
+  const cleared = [...new Set([...Object.values(rule.anonymize.identifiers), ...rule.anonymize.describe])] as string[];
+  return one(
+    EntityAction.ENTITY_ACTION_RETAIN,
+    (where) => `UPDATE ${ident(table)} SET ${cleared.map((c) => `${ident(c)} = NULL`).join(', ')} WHERE ${where}`,
+    rule.anonymize.reason,
+  );
+}
+
 /**
  * The tables a legal hold on `tables` keeps: those tables and every table their rows reference
  * (foreign keys of the models, and the parent a row is reached through), transitively, so that
@@ -218,16 +269,25 @@ function withHeld(policy: DeletionPolicy, plans: Plans, held: Set<string>): Plan
  * The plans for a subject kind, following the given delete order; tables without a rule for it are
  * left out. `held` (a legal hold, closed by heldClosure) names tables whose rows are kept.
  */
-export function buildPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind, held: Set<string> = new Set()): Plans {
+export function buildPlans(policy: DeletionPolicy, order: string[], kind: PlanKind, held: Set<string> = new Set()): Plans {
   return withHeld(policy, buildAllPlans(policy, order, kind), held);
 }
 
-function buildAllPlans(policy: DeletionPolicy, order: string[], kind: SubjectKind): Plans {
+function buildAllPlans(policy: DeletionPolicy, order: string[], kind: PlanKind): Plans {
   const entities: EntityPlan[] = [];
   const chunks: ChunkPlan[] = [];
   const position = new Map(order.map((table, i) => [table, i]));
+  const identifier = customerIdentifierOf(kind);
   for (const table of order) {
     const tablePolicy = policy.tables[table]!;
+    if (identifier) {
+      const plan = customerPlan(policy, table, identifier);
+      if (plan) {
+        entities.push(plan.entity);
+        chunks.push(plan.chunk);
+      }
+      continue;
+    }
     if (kind === 'tenant' && tablePolicy.tenant) {
       const rule = tablePolicy.tenant;
       const scope = tenantScope(policy, table, 't');

@@ -4,6 +4,7 @@
  * models (`policyFromModels`, after Meta's DELF), so each table is declared once.
  */
 import type { TableDefinition } from '../models';
+import type { CustomerIdentifierKind } from '../customers';
 
 /** How long retained rows are kept, counted from a column; then the retention purge removes them. */
 export interface Retention {
@@ -37,10 +38,30 @@ export type UserRule =
   /** `column` references the user and is left as it is, for `reason`; nothing to preview or delete. */
   | { keep: { column: string; reason: string } };
 
+/** Which columns find a customer's rows: the tenant column, and the identifying columns by identifier kind. */
+export interface CustomerMatchColumns {
+  tenant: string;
+  identifiers: Partial<Record<CustomerIdentifierKind, string>>;
+  /** Columns that describe the customer (a name, an address): exported, and cleared where rows are kept. */
+  describe: string[];
+}
+
+/** How a customer erasure treats a table (services/kit/models.ts `CustomerAnnotation`). */
+export type CustomerRule =
+  /** The customer's rows are deleted. */
+  | { delete: CustomerMatchColumns }
+  /** The customer's rows are kept for `reason`; identifying and describing columns are set to NULL. */
+  | { anonymize: CustomerMatchColumns & { reason: string } }
+  /** `column` references `parent`.`parentKey`, whose customer rule finds the customer's rows: set to NULL there. */
+  | { unlink: { column: string; parent: string; parentKey: string } }
+  /** Identifier-like columns hold no customer's data, for `reason`. */
+  | { none: string };
+
 /** The policy for one table. A rule that is absent means the table holds no data of that subject kind. */
 export interface TablePolicy {
   tenant?: TenantRule;
   user?: UserRule;
+  customer?: CustomerRule;
   /** Why the table holds no subject data at all (declared instead of rules). */
   noSubjectData?: string;
 }

@@ -22,7 +22,7 @@ import {
 } from "@grpc/grpc-js";
 import { Duration } from "../../../google/protobuf/duration.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
-import { EntityPreview, EntityResult, Subject } from "./tenant_data_deletion.js";
+import { CustomerSubject, EntityPreview, EntityResult, Subject } from "./tenant_data_deletion.js";
 
 export const protobufPackage = "bakery.erasure.v1";
 
@@ -48,21 +48,6 @@ export enum JobStatus {
    * is deleted yet. A restore (or CancelJob) ends it CANCELLED; at purge_time it runs by itself.
    */
   JOB_STATUS_SCHEDULED = 6,
-  /**
-   * JOB_STATUS_ON_HOLD - JOB_STATUS_ON_HOLD means a legal hold stops the job (hold_ids names them): nothing held is erased
-   * until the last of them is released or ends, then the job resumes.
-   */
-  JOB_STATUS_ON_HOLD = 7,
-  /**
-   * JOB_STATUS_AWAITING_APPROVAL - JOB_STATUS_AWAITING_APPROVAL means the job waits for a second authorized person (ApproveJob or
-   * RejectJob): nothing is hidden or deleted yet, and no run or grace timer is queued.
-   */
-  JOB_STATUS_AWAITING_APPROVAL = 8,
-  /**
-   * JOB_STATUS_REJECTED - JOB_STATUS_REJECTED means a second person rejected the erasure (RejectJob): nothing was hidden or
-   * deleted; the job cannot be retried (a new request starts over).
-   */
-  JOB_STATUS_REJECTED = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -89,15 +74,6 @@ export function jobStatusFromJSON(object: any): JobStatus {
     case 6:
     case "JOB_STATUS_SCHEDULED":
       return JobStatus.JOB_STATUS_SCHEDULED;
-    case 7:
-    case "JOB_STATUS_ON_HOLD":
-      return JobStatus.JOB_STATUS_ON_HOLD;
-    case 8:
-    case "JOB_STATUS_AWAITING_APPROVAL":
-      return JobStatus.JOB_STATUS_AWAITING_APPROVAL;
-    case 9:
-    case "JOB_STATUS_REJECTED":
-      return JobStatus.JOB_STATUS_REJECTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -121,12 +97,6 @@ export function jobStatusToJSON(object: JobStatus): string {
       return "JOB_STATUS_CANCELLED";
     case JobStatus.JOB_STATUS_SCHEDULED:
       return "JOB_STATUS_SCHEDULED";
-    case JobStatus.JOB_STATUS_ON_HOLD:
-      return "JOB_STATUS_ON_HOLD";
-    case JobStatus.JOB_STATUS_AWAITING_APPROVAL:
-      return "JOB_STATUS_AWAITING_APPROVAL";
-    case JobStatus.JOB_STATUS_REJECTED:
-      return "JOB_STATUS_REJECTED";
     case JobStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -149,11 +119,6 @@ export enum StepStatus {
   STEP_STATUS_FAILED = 5,
   /** STEP_STATUS_CANCELLED - STEP_STATUS_CANCELLED means the job was cancelled before the step finished. */
   STEP_STATUS_CANCELLED = 6,
-  /**
-   * STEP_STATUS_ON_HOLD - STEP_STATUS_ON_HOLD means a legal hold keeps the step's service (or some of its entities) from
-   * being erased; the step runs when the hold is released.
-   */
-  STEP_STATUS_ON_HOLD = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -180,9 +145,6 @@ export function stepStatusFromJSON(object: any): StepStatus {
     case 6:
     case "STEP_STATUS_CANCELLED":
       return StepStatus.STEP_STATUS_CANCELLED;
-    case 7:
-    case "STEP_STATUS_ON_HOLD":
-      return StepStatus.STEP_STATUS_ON_HOLD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -206,45 +168,7 @@ export function stepStatusToJSON(object: StepStatus): string {
       return "STEP_STATUS_FAILED";
     case StepStatus.STEP_STATUS_CANCELLED:
       return "STEP_STATUS_CANCELLED";
-    case StepStatus.STEP_STATUS_ON_HOLD:
-      return "STEP_STATUS_ON_HOLD";
     case StepStatus.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** JobOrder is the order of a job listing. */
-export enum JobOrder {
-  /** JOB_ORDER_UNSPECIFIED - JOB_ORDER_UNSPECIFIED lists newest first (by create_time). */
-  JOB_ORDER_UNSPECIFIED = 0,
-  /** JOB_ORDER_DUE_TIME - JOB_ORDER_DUE_TIME lists the soonest due first (by due_time). */
-  JOB_ORDER_DUE_TIME = 1,
-  UNRECOGNIZED = -1,
-}
-
-export function jobOrderFromJSON(object: any): JobOrder {
-  switch (object) {
-    case 0:
-    case "JOB_ORDER_UNSPECIFIED":
-      return JobOrder.JOB_ORDER_UNSPECIFIED;
-    case 1:
-    case "JOB_ORDER_DUE_TIME":
-      return JobOrder.JOB_ORDER_DUE_TIME;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return JobOrder.UNRECOGNIZED;
-  }
-}
-
-export function jobOrderToJSON(object: JobOrder): string {
-  switch (object) {
-    case JobOrder.JOB_ORDER_UNSPECIFIED:
-      return "JOB_ORDER_UNSPECIFIED";
-    case JobOrder.JOB_ORDER_DUE_TIME:
-      return "JOB_ORDER_DUE_TIME";
-    case JobOrder.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -348,20 +272,8 @@ export interface Job {
   dueTime?:
     | Date
     | undefined;
-  /** hold_ids names the legal holds that stop the job (ON_HOLD) or keep part of it. */
-  holdIds: string[];
-  /** held lists what legal holds keep from the erasure, per hold and service, with the rows kept. */
-  held: HeldPart[];
-  /** approval_required says the job waits (or waited) for a second person's approval. */
-  approvalRequired: boolean;
-  /** approved_by is the approver (or rejecter) as a keyed pseudonym (never the raw name or id). */
-  approvedBy: string;
-  /** approve_time is when the job was approved or rejected. */
-  approveTime?:
-    | Date
-    | undefined;
-  /** original_due_time is the due date before any extension (unset when never extended). */
-  originalDueTime?: Date | undefined;
+  /** customer describes a customer subject without its identifier (set only for customer jobs; `subject` is then unset). */
+  customer?: CustomerRef | undefined;
 }
 
 /** EntityProgress reports one committed chunk of one service's step. */
@@ -468,14 +380,7 @@ export interface DeleteTenantRequest {
     | Date
     | undefined;
   /** export_first runs an export of the tenant first; the erasure starts only once its archive is sealed and verified. */
-  exportFirst?:
-    | ExportFirst
-    | undefined;
-  /**
-   * require_approval makes the job wait AWAITING_APPROVAL for a second person (ApproveJob). A tenant
-   * erasure with a zero grace waits anyway while the operator's four-eyes setting is on (the default).
-   */
-  requireApproval: boolean;
+  exportFirst?: ExportFirst | undefined;
 }
 
 /** DeleteUserRequest starts or attaches to a user erasure job. */
@@ -504,11 +409,7 @@ export interface DeleteUserRequest {
     | Date
     | undefined;
   /** export_first runs an export of the user first; the erasure starts only once its archive is sealed and verified. */
-  exportFirst?:
-    | ExportFirst
-    | undefined;
-  /** require_approval makes the job wait AWAITING_APPROVAL for a second person (ApproveJob). */
-  requireApproval: boolean;
+  exportFirst?: ExportFirst | undefined;
 }
 
 /** WatchJobRequest names the job to watch. */
@@ -539,16 +440,8 @@ export interface ListJobsRequest {
     | undefined;
   /** page_size is the maximum number of jobs returned (default 50, at most 500). */
   pageSize: number;
-  /** page_token continues a previous listing (with the same filters and order). */
+  /** page_token continues a previous listing. */
   pageToken: string;
-  /** due_before keeps jobs due before this time (unset: any). */
-  dueBefore?:
-    | Date
-    | undefined;
-  /** order_by sorts the listing (default: newest first). */
-  orderBy: JobOrder;
-  /** unfinished keeps only jobs that have not ended (awaiting approval, scheduled, pending, running). */
-  unfinished: boolean;
 }
 
 /** ListJobsResponse is one page of jobs. */
@@ -755,148 +648,42 @@ export interface DownloadExportResponse {
   data: Buffer;
 }
 
-/** LegalHold is a legal hold as recorded: the subject only as its keyed hash, never its id. */
-export interface LegalHold {
-  /** id is the hold's UUID. */
-  id: string;
-  /** subject_kind is `tenant` or `user`. */
-  subjectKind: string;
-  /** subject_ref is the subject's keyed hash (as the audit chain names it). */
+/** CustomerRef names a customer subject in a job without the raw identifier. */
+export interface CustomerRef {
+  /** tenant_id is the tenant whose customer it is. */
+  tenantId: string;
+  /** identifier_kind is `email`, `phone` or `customer_id`. */
+  identifierKind: string;
+  /** subject_ref is the keyed hash of (tenant, identifier kind, normalized identifier): `erased:k<version>:…`. */
   subjectRef: string;
-  /** services limits the hold to these services; empty (with entities empty) means the whole subject. */
-  services: string[];
-  /** entities limits the hold to these tables, each `service/table`. */
-  entities: string[];
-  /** reason says why the data is held (e.g. a case reference). */
-  reason: string;
-  /** placed_by is the placing operator as a keyed hash. */
-  placedBy: string;
-  /** place_time is when the hold was placed. */
-  placeTime?:
-    | Date
+}
+
+/** DeleteCustomerRequest starts or attaches to a customer erasure job. */
+export interface DeleteCustomerRequest {
+  /** customer is the tenant and the customer's identifier; required. */
+  customer?:
+    | CustomerSubject
     | undefined;
-  /** end_time is when the hold ends by itself; unset for a hold that lasts until released. */
-  endTime?:
-    | Date
-    | undefined;
-  /** status is ACTIVE, RELEASED or EXPIRED. */
-  status: string;
-  /** released_by is the releasing operator as a keyed hash (RELEASED only). */
-  releasedBy: string;
-  /** release_time is when the hold was released or expired. */
-  releaseTime?: Date | undefined;
+  /** request_id is an idempotency key: the same key always returns the same job. */
+  requestId: string;
+  /** detach ends the stream after the first snapshot: the job goes on without the caller. */
+  detach: boolean;
 }
 
-/** HeldPart is what one hold keeps of one service in a job. */
-export interface HeldPart {
-  /** hold_id is the hold. */
-  holdId: string;
-  /** service is the service whose rows are kept. */
-  service: string;
-  /** entities are the kept tables; empty means every table of the service. */
-  entities: string[];
-  /** rows is the number of rows kept, as the service's preview counted them. */
-  rows: string;
-  /** reason is the hold's reason. */
-  reason: string;
+/** PreviewCustomerDeletionRequest names the customer to preview. */
+export interface PreviewCustomerDeletionRequest {
+  /** customer is the tenant and the customer's identifier; required. */
+  customer?: CustomerSubject | undefined;
 }
 
-/** PlaceHoldRequest places a legal hold. */
-export interface PlaceHoldRequest {
-  /** subject is the tenant or user held; required. */
-  subject?:
-    | Subject
-    | undefined;
-  /** services limits the hold to these services (catalog names). */
-  services: string[];
-  /** entities limits the hold to these tables, each `service/table` as the service's policy names it. */
-  entities: string[];
-  /** reason says why; required, at most 500 characters, no personal data. */
-  reason: string;
-  /** end_time is when the hold ends by itself; must be in the future; unset: until released. */
-  endTime?: Date | undefined;
-}
-
-/** PlaceHoldResponse carries the placed hold. */
-export interface PlaceHoldResponse {
-  /** hold is the hold as recorded. */
-  hold?: LegalHold | undefined;
-}
-
-/** ReleaseHoldRequest names the hold to release. */
-export interface ReleaseHoldRequest {
-  /** hold_id is the hold's UUID; required. */
-  holdId: string;
-}
-
-/** ReleaseHoldResponse carries the released hold. */
-export interface ReleaseHoldResponse {
-  /** hold is the hold after its release. */
-  hold?: LegalHold | undefined;
-}
-
-/** ListHoldsRequest filters the hold list. */
-export interface ListHoldsRequest {
-  /** subject keeps holds of this subject (unset: any). */
-  subject?:
-    | Subject
-    | undefined;
-  /** include_ended also lists released and expired holds. */
-  includeEnded: boolean;
-}
-
-/** ListHoldsResponse lists holds, newest first (at most 500). */
-export interface ListHoldsResponse {
-  /** holds are the holds found. */
-  holds: LegalHold[];
-}
-
-/** ApproveJobRequest names the job to approve. */
-export interface ApproveJobRequest {
-  /** job_id is the job's UUID; required. */
-  jobId: string;
-}
-
-/** ApproveJobResponse carries the approved job. */
-export interface ApproveJobResponse {
-  /** job is the job's state after the approval. */
-  job?: Job | undefined;
-}
-
-/** RejectJobRequest names the job to reject and why. */
-export interface RejectJobRequest {
-  /** job_id is the job's UUID; required. */
-  jobId: string;
-  /** reason says why (required, at most 500 characters; no personal data: it is kept in the job and audit). */
-  reason: string;
-}
-
-/** RejectJobResponse carries the rejected job. */
-export interface RejectJobResponse {
-  /** job is the job's state after the rejection. */
-  job?: Job | undefined;
-}
-
-/** ExtendDeadlineRequest extends an unfinished job's due date. */
-export interface ExtendDeadlineRequest {
-  /** job_id is the job's UUID; required. */
-  jobId: string;
-  /** extension is added to the current due date (exactly one of extension and new_due_time). */
-  extension?:
-    | Duration
-    | undefined;
-  /** new_due_time is the new due date (later than the current one). */
-  newDueTime?:
-    | Date
-    | undefined;
-  /** reason says why the request needs longer (required, at most 500 characters; no personal data). */
-  reason: string;
-}
-
-/** ExtendDeadlineResponse carries the job with its new due date. */
-export interface ExtendDeadlineResponse {
-  /** job is the job's state after the extension. */
-  job?: Job | undefined;
+/** PreviewCustomerDeletionResponse is the mesh-wide preview of a customer erasure. */
+export interface PreviewCustomerDeletionResponse {
+  /** services lists every service's answer. */
+  services: ServicePreview[];
+  /** total_rows is the sum over the reachable services. */
+  totalRows: string;
+  /** unreachable_services names the services that could not be asked. */
+  unreachableServices: string[];
 }
 
 function createBaseStep(): Step {
@@ -1191,12 +978,7 @@ function createBaseJob(): Job {
     purgeTime: undefined,
     receivedTime: undefined,
     dueTime: undefined,
-    holdIds: [],
-    held: [],
-    approvalRequired: false,
-    approvedBy: "",
-    approveTime: undefined,
-    originalDueTime: undefined,
+    customer: undefined,
   };
 }
 
@@ -1271,23 +1053,8 @@ export const Job: MessageFns<Job> = {
     if (message.dueTime !== undefined) {
       Timestamp.encode(toTimestamp(message.dueTime), writer.uint32(186).fork()).join();
     }
-    for (const v of message.holdIds) {
-      writer.uint32(194).string(v!);
-    }
-    for (const v of message.held) {
-      HeldPart.encode(v!, writer.uint32(202).fork()).join();
-    }
-    if (message.approvalRequired !== false) {
-      writer.uint32(224).bool(message.approvalRequired);
-    }
-    if (message.approvedBy !== "") {
-      writer.uint32(234).string(message.approvedBy);
-    }
-    if (message.approveTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.approveTime), writer.uint32(242).fork()).join();
-    }
-    if (message.originalDueTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.originalDueTime), writer.uint32(250).fork()).join();
+    if (message.customer !== undefined) {
+      CustomerRef.encode(message.customer, writer.uint32(290).fork()).join();
     }
     return writer;
   },
@@ -1489,52 +1256,12 @@ export const Job: MessageFns<Job> = {
             message.dueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
-          case 24: {
-            if (tag !== 194) {
+          case 36: {
+            if (tag !== 290) {
               break;
             }
 
-            message.holdIds.push(reader.string());
-            continue;
-          }
-          case 25: {
-            if (tag !== 202) {
-              break;
-            }
-
-            message.held.push(HeldPart.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 28: {
-            if (tag !== 224) {
-              break;
-            }
-
-            message.approvalRequired = reader.bool();
-            continue;
-          }
-          case 29: {
-            if (tag !== 234) {
-              break;
-            }
-
-            message.approvedBy = reader.string();
-            continue;
-          }
-          case 30: {
-            if (tag !== 242) {
-              break;
-            }
-
-            message.approveTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 31: {
-            if (tag !== 250) {
-              break;
-            }
-
-            message.originalDueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            message.customer = CustomerRef.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1642,34 +1369,7 @@ export const Job: MessageFns<Job> = {
         : isSet(object.due_time)
         ? fromJsonTimestamp(object.due_time)
         : undefined,
-      holdIds: globalThis.Array.isArray(object?.holdIds)
-        ? object.holdIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.hold_ids)
-        ? object.hold_ids.map((e: any) => globalThis.String(e))
-        : [],
-      held: globalThis.Array.isArray(object?.held)
-        ? object.held.map((e: any) => HeldPart.fromJSON(e))
-        : [],
-      approvalRequired: isSet(object.approvalRequired)
-        ? globalThis.Boolean(object.approvalRequired)
-        : isSet(object.approval_required)
-        ? globalThis.Boolean(object.approval_required)
-        : false,
-      approvedBy: isSet(object.approvedBy)
-        ? globalThis.String(object.approvedBy)
-        : isSet(object.approved_by)
-        ? globalThis.String(object.approved_by)
-        : "",
-      approveTime: isSet(object.approveTime)
-        ? fromJsonTimestamp(object.approveTime)
-        : isSet(object.approve_time)
-        ? fromJsonTimestamp(object.approve_time)
-        : undefined,
-      originalDueTime: isSet(object.originalDueTime)
-        ? fromJsonTimestamp(object.originalDueTime)
-        : isSet(object.original_due_time)
-        ? fromJsonTimestamp(object.original_due_time)
-        : undefined,
+      customer: isSet(object.customer) ? CustomerRef.fromJSON(object.customer) : undefined,
     };
   },
 
@@ -1744,23 +1444,8 @@ export const Job: MessageFns<Job> = {
     if (message.dueTime !== undefined) {
       obj.dueTime = message.dueTime.toISOString();
     }
-    if (message.holdIds?.length) {
-      obj.holdIds = message.holdIds;
-    }
-    if (message.held?.length) {
-      obj.held = message.held.map((e) => HeldPart.toJSON(e));
-    }
-    if (message.approvalRequired !== false) {
-      obj.approvalRequired = message.approvalRequired;
-    }
-    if (message.approvedBy !== "") {
-      obj.approvedBy = message.approvedBy;
-    }
-    if (message.approveTime !== undefined) {
-      obj.approveTime = message.approveTime.toISOString();
-    }
-    if (message.originalDueTime !== undefined) {
-      obj.originalDueTime = message.originalDueTime.toISOString();
+    if (message.customer !== undefined) {
+      obj.customer = CustomerRef.toJSON(message.customer);
     }
     return obj;
   },
@@ -1795,12 +1480,9 @@ export const Job: MessageFns<Job> = {
     message.purgeTime = object.purgeTime ?? undefined;
     message.receivedTime = object.receivedTime ?? undefined;
     message.dueTime = object.dueTime ?? undefined;
-    message.holdIds = object.holdIds?.map((e) => e) || [];
-    message.held = object.held?.map((e) => HeldPart.fromPartial(e)) || [];
-    message.approvalRequired = object.approvalRequired ?? false;
-    message.approvedBy = object.approvedBy ?? "";
-    message.approveTime = object.approveTime ?? undefined;
-    message.originalDueTime = object.originalDueTime ?? undefined;
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerRef.fromPartial(object.customer)
+      : undefined;
     return message;
   },
 };
@@ -2587,7 +2269,6 @@ function createBaseDeleteTenantRequest(): DeleteTenantRequest {
     gracePeriod: undefined,
     receivedTime: undefined,
     exportFirst: undefined,
-    requireApproval: false,
   };
 }
 
@@ -2610,9 +2291,6 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     }
     if (message.exportFirst !== undefined) {
       ExportFirst.encode(message.exportFirst, writer.uint32(50).fork()).join();
-    }
-    if (message.requireApproval !== false) {
-      writer.uint32(64).bool(message.requireApproval);
     }
     return writer;
   },
@@ -2678,14 +2356,6 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
             message.exportFirst = ExportFirst.decode(reader, reader.uint32());
             continue;
           }
-          case 8: {
-            if (tag !== 64) {
-              break;
-            }
-
-            message.requireApproval = reader.bool();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2726,11 +2396,6 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
         : isSet(object.export_first)
         ? ExportFirst.fromJSON(object.export_first)
         : undefined,
-      requireApproval: isSet(object.requireApproval)
-        ? globalThis.Boolean(object.requireApproval)
-        : isSet(object.require_approval)
-        ? globalThis.Boolean(object.require_approval)
-        : false,
     };
   },
 
@@ -2754,9 +2419,6 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     if (message.exportFirst !== undefined) {
       obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
     }
-    if (message.requireApproval !== false) {
-      obj.requireApproval = message.requireApproval;
-    }
     return obj;
   },
 
@@ -2775,7 +2437,6 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
       ? ExportFirst.fromPartial(object.exportFirst)
       : undefined;
-    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
@@ -2789,7 +2450,6 @@ function createBaseDeleteUserRequest(): DeleteUserRequest {
     gracePeriod: undefined,
     receivedTime: undefined,
     exportFirst: undefined,
-    requireApproval: false,
   };
 }
 
@@ -2815,9 +2475,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     }
     if (message.exportFirst !== undefined) {
       ExportFirst.encode(message.exportFirst, writer.uint32(58).fork()).join();
-    }
-    if (message.requireApproval !== false) {
-      writer.uint32(64).bool(message.requireApproval);
     }
     return writer;
   },
@@ -2891,14 +2548,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.exportFirst = ExportFirst.decode(reader, reader.uint32());
             continue;
           }
-          case 8: {
-            if (tag !== 64) {
-              break;
-            }
-
-            message.requireApproval = reader.bool();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2944,11 +2593,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
         : isSet(object.export_first)
         ? ExportFirst.fromJSON(object.export_first)
         : undefined,
-      requireApproval: isSet(object.requireApproval)
-        ? globalThis.Boolean(object.requireApproval)
-        : isSet(object.require_approval)
-        ? globalThis.Boolean(object.require_approval)
-        : false,
     };
   },
 
@@ -2975,9 +2619,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     if (message.exportFirst !== undefined) {
       obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
     }
-    if (message.requireApproval !== false) {
-      obj.requireApproval = message.requireApproval;
-    }
     return obj;
   },
 
@@ -2997,7 +2638,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
       ? ExportFirst.fromPartial(object.exportFirst)
       : undefined;
-    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
@@ -3216,15 +2856,7 @@ export const GetJobResponse: MessageFns<GetJobResponse> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return {
-    status: 0,
-    subject: undefined,
-    pageSize: 0,
-    pageToken: "",
-    dueBefore: undefined,
-    orderBy: 0,
-    unfinished: false,
-  };
+  return { status: 0, subject: undefined, pageSize: 0, pageToken: "" };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -3240,15 +2872,6 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
-    }
-    if (message.dueBefore !== undefined) {
-      Timestamp.encode(toTimestamp(message.dueBefore), writer.uint32(42).fork()).join();
-    }
-    if (message.orderBy !== 0) {
-      writer.uint32(48).int32(message.orderBy);
-    }
-    if (message.unfinished !== false) {
-      writer.uint32(56).bool(message.unfinished);
     }
     return writer;
   },
@@ -3298,30 +2921,6 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.dueBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 6: {
-            if (tag !== 48) {
-              break;
-            }
-
-            message.orderBy = reader.int32() as any;
-            continue;
-          }
-          case 7: {
-            if (tag !== 56) {
-              break;
-            }
-
-            message.unfinished = reader.bool();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3348,17 +2947,6 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
-      dueBefore: isSet(object.dueBefore)
-        ? fromJsonTimestamp(object.dueBefore)
-        : isSet(object.due_before)
-        ? fromJsonTimestamp(object.due_before)
-        : undefined,
-      orderBy: isSet(object.orderBy)
-        ? jobOrderFromJSON(object.orderBy)
-        : isSet(object.order_by)
-        ? jobOrderFromJSON(object.order_by)
-        : 0,
-      unfinished: isSet(object.unfinished) ? globalThis.Boolean(object.unfinished) : false,
     };
   },
 
@@ -3376,15 +2964,6 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
-    if (message.dueBefore !== undefined) {
-      obj.dueBefore = message.dueBefore.toISOString();
-    }
-    if (message.orderBy !== 0) {
-      obj.orderBy = jobOrderToJSON(message.orderBy);
-    }
-    if (message.unfinished !== false) {
-      obj.unfinished = message.unfinished;
-    }
     return obj;
   },
 
@@ -3399,9 +2978,6 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
       : undefined;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
-    message.dueBefore = object.dueBefore ?? undefined;
-    message.orderBy = object.orderBy ?? 0;
-    message.unfinished = object.unfinished ?? false;
     return message;
   },
 };
@@ -5589,65 +5165,25 @@ export const DownloadExportResponse: MessageFns<DownloadExportResponse> = {
   },
 };
 
-function createBaseLegalHold(): LegalHold {
-  return {
-    id: "",
-    subjectKind: "",
-    subjectRef: "",
-    services: [],
-    entities: [],
-    reason: "",
-    placedBy: "",
-    placeTime: undefined,
-    endTime: undefined,
-    status: "",
-    releasedBy: "",
-    releaseTime: undefined,
-  };
+function createBaseCustomerRef(): CustomerRef {
+  return { tenantId: "", identifierKind: "", subjectRef: "" };
 }
 
-export const LegalHold: MessageFns<LegalHold> = {
-  encode(message: LegalHold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== "") {
-      writer.uint32(10).string(message.id);
+export const CustomerRef: MessageFns<CustomerRef> = {
+  encode(message: CustomerRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
     }
-    if (message.subjectKind !== "") {
-      writer.uint32(18).string(message.subjectKind);
+    if (message.identifierKind !== "") {
+      writer.uint32(18).string(message.identifierKind);
     }
     if (message.subjectRef !== "") {
       writer.uint32(26).string(message.subjectRef);
     }
-    for (const v of message.services) {
-      writer.uint32(34).string(v!);
-    }
-    for (const v of message.entities) {
-      writer.uint32(42).string(v!);
-    }
-    if (message.reason !== "") {
-      writer.uint32(50).string(message.reason);
-    }
-    if (message.placedBy !== "") {
-      writer.uint32(58).string(message.placedBy);
-    }
-    if (message.placeTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.placeTime), writer.uint32(66).fork()).join();
-    }
-    if (message.endTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
-    }
-    if (message.status !== "") {
-      writer.uint32(82).string(message.status);
-    }
-    if (message.releasedBy !== "") {
-      writer.uint32(90).string(message.releasedBy);
-    }
-    if (message.releaseTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.releaseTime), writer.uint32(98).fork()).join();
-    }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): LegalHold {
+  decode(input: BinaryReader | Uint8Array, length?: number): CustomerRef {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -5656,7 +5192,7 @@ export const LegalHold: MessageFns<LegalHold> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseLegalHold();
+      const message = createBaseCustomerRef();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -5665,7 +5201,7 @@ export const LegalHold: MessageFns<LegalHold> = {
               break;
             }
 
-            message.id = reader.string();
+            message.tenantId = reader.string();
             continue;
           }
           case 2: {
@@ -5673,7 +5209,7 @@ export const LegalHold: MessageFns<LegalHold> = {
               break;
             }
 
-            message.subjectKind = reader.string();
+            message.identifierKind = reader.string();
             continue;
           }
           case 3: {
@@ -5684,78 +5220,6 @@ export const LegalHold: MessageFns<LegalHold> = {
             message.subjectRef = reader.string();
             continue;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.services.push(reader.string());
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.entities.push(reader.string());
-            continue;
-          }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.reason = reader.string();
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.placedBy = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.placeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 9: {
-            if (tag !== 74) {
-              break;
-            }
-
-            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 10: {
-            if (tag !== 82) {
-              break;
-            }
-
-            message.status = reader.string();
-            continue;
-          }
-          case 11: {
-            if (tag !== 90) {
-              break;
-            }
-
-            message.releasedBy = reader.string();
-            continue;
-          }
-          case 12: {
-            if (tag !== 98) {
-              break;
-            }
-
-            message.releaseTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5768,138 +5232,71 @@ export const LegalHold: MessageFns<LegalHold> = {
     }
   },
 
-  fromJSON(object: any): LegalHold {
+  fromJSON(object: any): CustomerRef {
     return {
-      id: isSet(object.id) ? globalThis.String(object.id) : "",
-      subjectKind: isSet(object.subjectKind)
-        ? globalThis.String(object.subjectKind)
-        : isSet(object.subject_kind)
-        ? globalThis.String(object.subject_kind)
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      identifierKind: isSet(object.identifierKind)
+        ? globalThis.String(object.identifierKind)
+        : isSet(object.identifier_kind)
+        ? globalThis.String(object.identifier_kind)
         : "",
       subjectRef: isSet(object.subjectRef)
         ? globalThis.String(object.subjectRef)
         : isSet(object.subject_ref)
         ? globalThis.String(object.subject_ref)
         : "",
-      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
-      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
-      placedBy: isSet(object.placedBy)
-        ? globalThis.String(object.placedBy)
-        : isSet(object.placed_by)
-        ? globalThis.String(object.placed_by)
-        : "",
-      placeTime: isSet(object.placeTime)
-        ? fromJsonTimestamp(object.placeTime)
-        : isSet(object.place_time)
-        ? fromJsonTimestamp(object.place_time)
-        : undefined,
-      endTime: isSet(object.endTime)
-        ? fromJsonTimestamp(object.endTime)
-        : isSet(object.end_time)
-        ? fromJsonTimestamp(object.end_time)
-        : undefined,
-      status: isSet(object.status) ? globalThis.String(object.status) : "",
-      releasedBy: isSet(object.releasedBy)
-        ? globalThis.String(object.releasedBy)
-        : isSet(object.released_by)
-        ? globalThis.String(object.released_by)
-        : "",
-      releaseTime: isSet(object.releaseTime)
-        ? fromJsonTimestamp(object.releaseTime)
-        : isSet(object.release_time)
-        ? fromJsonTimestamp(object.release_time)
-        : undefined,
     };
   },
 
-  toJSON(message: LegalHold): unknown {
+  toJSON(message: CustomerRef): unknown {
     const obj: any = {};
-    if (message.id !== "") {
-      obj.id = message.id;
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
     }
-    if (message.subjectKind !== "") {
-      obj.subjectKind = message.subjectKind;
+    if (message.identifierKind !== "") {
+      obj.identifierKind = message.identifierKind;
     }
     if (message.subjectRef !== "") {
       obj.subjectRef = message.subjectRef;
     }
-    if (message.services?.length) {
-      obj.services = message.services;
-    }
-    if (message.entities?.length) {
-      obj.entities = message.entities;
-    }
-    if (message.reason !== "") {
-      obj.reason = message.reason;
-    }
-    if (message.placedBy !== "") {
-      obj.placedBy = message.placedBy;
-    }
-    if (message.placeTime !== undefined) {
-      obj.placeTime = message.placeTime.toISOString();
-    }
-    if (message.endTime !== undefined) {
-      obj.endTime = message.endTime.toISOString();
-    }
-    if (message.status !== "") {
-      obj.status = message.status;
-    }
-    if (message.releasedBy !== "") {
-      obj.releasedBy = message.releasedBy;
-    }
-    if (message.releaseTime !== undefined) {
-      obj.releaseTime = message.releaseTime.toISOString();
-    }
     return obj;
   },
 
-  create(base?: DeepPartial<LegalHold>): LegalHold {
-    return LegalHold.fromPartial(base ?? {});
+  create(base?: DeepPartial<CustomerRef>): CustomerRef {
+    return CustomerRef.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<LegalHold>): LegalHold {
-    const message = createBaseLegalHold();
-    message.id = object.id ?? "";
-    message.subjectKind = object.subjectKind ?? "";
+  fromPartial(object: DeepPartial<CustomerRef>): CustomerRef {
+    const message = createBaseCustomerRef();
+    message.tenantId = object.tenantId ?? "";
+    message.identifierKind = object.identifierKind ?? "";
     message.subjectRef = object.subjectRef ?? "";
-    message.services = object.services?.map((e) => e) || [];
-    message.entities = object.entities?.map((e) => e) || [];
-    message.reason = object.reason ?? "";
-    message.placedBy = object.placedBy ?? "";
-    message.placeTime = object.placeTime ?? undefined;
-    message.endTime = object.endTime ?? undefined;
-    message.status = object.status ?? "";
-    message.releasedBy = object.releasedBy ?? "";
-    message.releaseTime = object.releaseTime ?? undefined;
     return message;
   },
 };
 
-function createBaseHeldPart(): HeldPart {
-  return { holdId: "", service: "", entities: [], rows: "0", reason: "" };
+function createBaseDeleteCustomerRequest(): DeleteCustomerRequest {
+  return { customer: undefined, requestId: "", detach: false };
 }
 
-export const HeldPart: MessageFns<HeldPart> = {
-  encode(message: HeldPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.holdId !== "") {
-      writer.uint32(10).string(message.holdId);
+export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
+  encode(message: DeleteCustomerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.customer !== undefined) {
+      CustomerSubject.encode(message.customer, writer.uint32(10).fork()).join();
     }
-    if (message.service !== "") {
-      writer.uint32(18).string(message.service);
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
     }
-    for (const v of message.entities) {
-      writer.uint32(26).string(v!);
-    }
-    if (message.rows !== "0") {
-      writer.uint32(32).int64(message.rows);
-    }
-    if (message.reason !== "") {
-      writer.uint32(42).string(message.reason);
+    if (message.detach !== false) {
+      writer.uint32(24).bool(message.detach);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): HeldPart {
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCustomerRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -5908,7 +5305,7 @@ export const HeldPart: MessageFns<HeldPart> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseHeldPart();
+      const message = createBaseDeleteCustomerRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -5917,7 +5314,7 @@ export const HeldPart: MessageFns<HeldPart> = {
               break;
             }
 
-            message.holdId = reader.string();
+            message.customer = CustomerSubject.decode(reader, reader.uint32());
             continue;
           }
           case 2: {
@@ -5925,31 +5322,15 @@ export const HeldPart: MessageFns<HeldPart> = {
               break;
             }
 
-            message.service = reader.string();
+            message.requestId = reader.string();
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.entities.push(reader.string());
-            continue;
-          }
-          case 4: {
-            if (tag !== 32) {
-              break;
-            }
-
-            message.rows = reader.int64().toString();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.reason = reader.string();
+            message.detach = reader.bool();
             continue;
           }
         }
@@ -5964,206 +5345,59 @@ export const HeldPart: MessageFns<HeldPart> = {
     }
   },
 
-  fromJSON(object: any): HeldPart {
+  fromJSON(object: any): DeleteCustomerRequest {
     return {
-      holdId: isSet(object.holdId)
-        ? globalThis.String(object.holdId)
-        : isSet(object.hold_id)
-        ? globalThis.String(object.hold_id)
+      customer: isSet(object.customer) ? CustomerSubject.fromJSON(object.customer) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
         : "",
-      service: isSet(object.service) ? globalThis.String(object.service) : "",
-      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
-      rows: isSet(object.rows) ? globalThis.String(object.rows) : "0",
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
     };
   },
 
-  toJSON(message: HeldPart): unknown {
+  toJSON(message: DeleteCustomerRequest): unknown {
     const obj: any = {};
-    if (message.holdId !== "") {
-      obj.holdId = message.holdId;
+    if (message.customer !== undefined) {
+      obj.customer = CustomerSubject.toJSON(message.customer);
     }
-    if (message.service !== "") {
-      obj.service = message.service;
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
-    if (message.entities?.length) {
-      obj.entities = message.entities;
-    }
-    if (message.rows !== "0") {
-      obj.rows = message.rows;
-    }
-    if (message.reason !== "") {
-      obj.reason = message.reason;
+    if (message.detach !== false) {
+      obj.detach = message.detach;
     }
     return obj;
   },
 
-  create(base?: DeepPartial<HeldPart>): HeldPart {
-    return HeldPart.fromPartial(base ?? {});
+  create(base?: DeepPartial<DeleteCustomerRequest>): DeleteCustomerRequest {
+    return DeleteCustomerRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<HeldPart>): HeldPart {
-    const message = createBaseHeldPart();
-    message.holdId = object.holdId ?? "";
-    message.service = object.service ?? "";
-    message.entities = object.entities?.map((e) => e) || [];
-    message.rows = object.rows ?? "0";
-    message.reason = object.reason ?? "";
-    return message;
-  },
-};
-
-function createBasePlaceHoldRequest(): PlaceHoldRequest {
-  return { subject: undefined, services: [], entities: [], reason: "", endTime: undefined };
-}
-
-export const PlaceHoldRequest: MessageFns<PlaceHoldRequest> = {
-  encode(message: PlaceHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.subject !== undefined) {
-      Subject.encode(message.subject, writer.uint32(10).fork()).join();
-    }
-    for (const v of message.services) {
-      writer.uint32(18).string(v!);
-    }
-    for (const v of message.entities) {
-      writer.uint32(26).string(v!);
-    }
-    if (message.reason !== "") {
-      writer.uint32(34).string(message.reason);
-    }
-    if (message.endTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(42).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): PlaceHoldRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePlaceHoldRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.subject = Subject.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.services.push(reader.string());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.entities.push(reader.string());
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.reason = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): PlaceHoldRequest {
-    return {
-      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
-      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
-      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
-      endTime: isSet(object.endTime)
-        ? fromJsonTimestamp(object.endTime)
-        : isSet(object.end_time)
-        ? fromJsonTimestamp(object.end_time)
-        : undefined,
-    };
-  },
-
-  toJSON(message: PlaceHoldRequest): unknown {
-    const obj: any = {};
-    if (message.subject !== undefined) {
-      obj.subject = Subject.toJSON(message.subject);
-    }
-    if (message.services?.length) {
-      obj.services = message.services;
-    }
-    if (message.entities?.length) {
-      obj.entities = message.entities;
-    }
-    if (message.reason !== "") {
-      obj.reason = message.reason;
-    }
-    if (message.endTime !== undefined) {
-      obj.endTime = message.endTime.toISOString();
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<PlaceHoldRequest>): PlaceHoldRequest {
-    return PlaceHoldRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<PlaceHoldRequest>): PlaceHoldRequest {
-    const message = createBasePlaceHoldRequest();
-    message.subject = (object.subject !== undefined && object.subject !== null)
-      ? Subject.fromPartial(object.subject)
+  fromPartial(object: DeepPartial<DeleteCustomerRequest>): DeleteCustomerRequest {
+    const message = createBaseDeleteCustomerRequest();
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerSubject.fromPartial(object.customer)
       : undefined;
-    message.services = object.services?.map((e) => e) || [];
-    message.entities = object.entities?.map((e) => e) || [];
-    message.reason = object.reason ?? "";
-    message.endTime = object.endTime ?? undefined;
+    message.requestId = object.requestId ?? "";
+    message.detach = object.detach ?? false;
     return message;
   },
 };
 
-function createBasePlaceHoldResponse(): PlaceHoldResponse {
-  return { hold: undefined };
+function createBasePreviewCustomerDeletionRequest(): PreviewCustomerDeletionRequest {
+  return { customer: undefined };
 }
 
-export const PlaceHoldResponse: MessageFns<PlaceHoldResponse> = {
-  encode(message: PlaceHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.hold !== undefined) {
-      LegalHold.encode(message.hold, writer.uint32(10).fork()).join();
+export const PreviewCustomerDeletionRequest: MessageFns<PreviewCustomerDeletionRequest> = {
+  encode(message: PreviewCustomerDeletionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.customer !== undefined) {
+      CustomerSubject.encode(message.customer, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PlaceHoldResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewCustomerDeletionRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -6172,7 +5406,7 @@ export const PlaceHoldResponse: MessageFns<PlaceHoldResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePlaceHoldResponse();
+      const message = createBasePreviewCustomerDeletionRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -6181,7 +5415,7 @@ export const PlaceHoldResponse: MessageFns<PlaceHoldResponse> = {
               break;
             }
 
-            message.hold = LegalHold.decode(reader, reader.uint32());
+            message.customer = CustomerSubject.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -6196,41 +5430,49 @@ export const PlaceHoldResponse: MessageFns<PlaceHoldResponse> = {
     }
   },
 
-  fromJSON(object: any): PlaceHoldResponse {
-    return { hold: isSet(object.hold) ? LegalHold.fromJSON(object.hold) : undefined };
+  fromJSON(object: any): PreviewCustomerDeletionRequest {
+    return { customer: isSet(object.customer) ? CustomerSubject.fromJSON(object.customer) : undefined };
   },
 
-  toJSON(message: PlaceHoldResponse): unknown {
+  toJSON(message: PreviewCustomerDeletionRequest): unknown {
     const obj: any = {};
-    if (message.hold !== undefined) {
-      obj.hold = LegalHold.toJSON(message.hold);
+    if (message.customer !== undefined) {
+      obj.customer = CustomerSubject.toJSON(message.customer);
     }
     return obj;
   },
 
-  create(base?: DeepPartial<PlaceHoldResponse>): PlaceHoldResponse {
-    return PlaceHoldResponse.fromPartial(base ?? {});
+  create(base?: DeepPartial<PreviewCustomerDeletionRequest>): PreviewCustomerDeletionRequest {
+    return PreviewCustomerDeletionRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<PlaceHoldResponse>): PlaceHoldResponse {
-    const message = createBasePlaceHoldResponse();
-    message.hold = (object.hold !== undefined && object.hold !== null) ? LegalHold.fromPartial(object.hold) : undefined;
+  fromPartial(object: DeepPartial<PreviewCustomerDeletionRequest>): PreviewCustomerDeletionRequest {
+    const message = createBasePreviewCustomerDeletionRequest();
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerSubject.fromPartial(object.customer)
+      : undefined;
     return message;
   },
 };
 
-function createBaseReleaseHoldRequest(): ReleaseHoldRequest {
-  return { holdId: "" };
+function createBasePreviewCustomerDeletionResponse(): PreviewCustomerDeletionResponse {
+  return { services: [], totalRows: "0", unreachableServices: [] };
 }
 
-export const ReleaseHoldRequest: MessageFns<ReleaseHoldRequest> = {
-  encode(message: ReleaseHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.holdId !== "") {
-      writer.uint32(10).string(message.holdId);
+export const PreviewCustomerDeletionResponse: MessageFns<PreviewCustomerDeletionResponse> = {
+  encode(message: PreviewCustomerDeletionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.services) {
+      ServicePreview.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totalRows !== "0") {
+      writer.uint32(16).int64(message.totalRows);
+    }
+    for (const v of message.unreachableServices) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHoldRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewCustomerDeletionResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -6239,7 +5481,7 @@ export const ReleaseHoldRequest: MessageFns<ReleaseHoldRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseReleaseHoldRequest();
+      const message = createBasePreviewCustomerDeletionResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -6248,150 +5490,7 @@ export const ReleaseHoldRequest: MessageFns<ReleaseHoldRequest> = {
               break;
             }
 
-            message.holdId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ReleaseHoldRequest {
-    return {
-      holdId: isSet(object.holdId)
-        ? globalThis.String(object.holdId)
-        : isSet(object.hold_id)
-        ? globalThis.String(object.hold_id)
-        : "",
-    };
-  },
-
-  toJSON(message: ReleaseHoldRequest): unknown {
-    const obj: any = {};
-    if (message.holdId !== "") {
-      obj.holdId = message.holdId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ReleaseHoldRequest>): ReleaseHoldRequest {
-    return ReleaseHoldRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ReleaseHoldRequest>): ReleaseHoldRequest {
-    const message = createBaseReleaseHoldRequest();
-    message.holdId = object.holdId ?? "";
-    return message;
-  },
-};
-
-function createBaseReleaseHoldResponse(): ReleaseHoldResponse {
-  return { hold: undefined };
-}
-
-export const ReleaseHoldResponse: MessageFns<ReleaseHoldResponse> = {
-  encode(message: ReleaseHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.hold !== undefined) {
-      LegalHold.encode(message.hold, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHoldResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseReleaseHoldResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.hold = LegalHold.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ReleaseHoldResponse {
-    return { hold: isSet(object.hold) ? LegalHold.fromJSON(object.hold) : undefined };
-  },
-
-  toJSON(message: ReleaseHoldResponse): unknown {
-    const obj: any = {};
-    if (message.hold !== undefined) {
-      obj.hold = LegalHold.toJSON(message.hold);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ReleaseHoldResponse>): ReleaseHoldResponse {
-    return ReleaseHoldResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ReleaseHoldResponse>): ReleaseHoldResponse {
-    const message = createBaseReleaseHoldResponse();
-    message.hold = (object.hold !== undefined && object.hold !== null) ? LegalHold.fromPartial(object.hold) : undefined;
-    return message;
-  },
-};
-
-function createBaseListHoldsRequest(): ListHoldsRequest {
-  return { subject: undefined, includeEnded: false };
-}
-
-export const ListHoldsRequest: MessageFns<ListHoldsRequest> = {
-  encode(message: ListHoldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.subject !== undefined) {
-      Subject.encode(message.subject, writer.uint32(10).fork()).join();
-    }
-    if (message.includeEnded !== false) {
-      writer.uint32(16).bool(message.includeEnded);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListHoldsRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.subject = Subject.decode(reader, reader.uint32());
+            message.services.push(ServicePreview.decode(reader, reader.uint32()));
             continue;
           }
           case 2: {
@@ -6399,469 +5498,7 @@ export const ListHoldsRequest: MessageFns<ListHoldsRequest> = {
               break;
             }
 
-            message.includeEnded = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ListHoldsRequest {
-    return {
-      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
-      includeEnded: isSet(object.includeEnded)
-        ? globalThis.Boolean(object.includeEnded)
-        : isSet(object.include_ended)
-        ? globalThis.Boolean(object.include_ended)
-        : false,
-    };
-  },
-
-  toJSON(message: ListHoldsRequest): unknown {
-    const obj: any = {};
-    if (message.subject !== undefined) {
-      obj.subject = Subject.toJSON(message.subject);
-    }
-    if (message.includeEnded !== false) {
-      obj.includeEnded = message.includeEnded;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ListHoldsRequest>): ListHoldsRequest {
-    return ListHoldsRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ListHoldsRequest>): ListHoldsRequest {
-    const message = createBaseListHoldsRequest();
-    message.subject = (object.subject !== undefined && object.subject !== null)
-      ? Subject.fromPartial(object.subject)
-      : undefined;
-    message.includeEnded = object.includeEnded ?? false;
-    return message;
-  },
-};
-
-function createBaseListHoldsResponse(): ListHoldsResponse {
-  return { holds: [] };
-}
-
-export const ListHoldsResponse: MessageFns<ListHoldsResponse> = {
-  encode(message: ListHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.holds) {
-      LegalHold.encode(v!, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListHoldsResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.holds.push(LegalHold.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ListHoldsResponse {
-    return {
-      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => LegalHold.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: ListHoldsResponse): unknown {
-    const obj: any = {};
-    if (message.holds?.length) {
-      obj.holds = message.holds.map((e) => LegalHold.toJSON(e));
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ListHoldsResponse>): ListHoldsResponse {
-    return ListHoldsResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ListHoldsResponse>): ListHoldsResponse {
-    const message = createBaseListHoldsResponse();
-    message.holds = object.holds?.map((e) => LegalHold.fromPartial(e)) || [];
-    return message;
-  },
-};
-
-function createBaseApproveJobRequest(): ApproveJobRequest {
-  return { jobId: "" };
-}
-
-export const ApproveJobRequest: MessageFns<ApproveJobRequest> = {
-  encode(message: ApproveJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.jobId !== "") {
-      writer.uint32(10).string(message.jobId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ApproveJobRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseApproveJobRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.jobId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ApproveJobRequest {
-    return {
-      jobId: isSet(object.jobId)
-        ? globalThis.String(object.jobId)
-        : isSet(object.job_id)
-        ? globalThis.String(object.job_id)
-        : "",
-    };
-  },
-
-  toJSON(message: ApproveJobRequest): unknown {
-    const obj: any = {};
-    if (message.jobId !== "") {
-      obj.jobId = message.jobId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ApproveJobRequest>): ApproveJobRequest {
-    return ApproveJobRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ApproveJobRequest>): ApproveJobRequest {
-    const message = createBaseApproveJobRequest();
-    message.jobId = object.jobId ?? "";
-    return message;
-  },
-};
-
-function createBaseApproveJobResponse(): ApproveJobResponse {
-  return { job: undefined };
-}
-
-export const ApproveJobResponse: MessageFns<ApproveJobResponse> = {
-  encode(message: ApproveJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.job !== undefined) {
-      Job.encode(message.job, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ApproveJobResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseApproveJobResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.job = Job.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ApproveJobResponse {
-    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
-  },
-
-  toJSON(message: ApproveJobResponse): unknown {
-    const obj: any = {};
-    if (message.job !== undefined) {
-      obj.job = Job.toJSON(message.job);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ApproveJobResponse>): ApproveJobResponse {
-    return ApproveJobResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ApproveJobResponse>): ApproveJobResponse {
-    const message = createBaseApproveJobResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
-    return message;
-  },
-};
-
-function createBaseRejectJobRequest(): RejectJobRequest {
-  return { jobId: "", reason: "" };
-}
-
-export const RejectJobRequest: MessageFns<RejectJobRequest> = {
-  encode(message: RejectJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.jobId !== "") {
-      writer.uint32(10).string(message.jobId);
-    }
-    if (message.reason !== "") {
-      writer.uint32(18).string(message.reason);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RejectJobRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRejectJobRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.jobId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.reason = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RejectJobRequest {
-    return {
-      jobId: isSet(object.jobId)
-        ? globalThis.String(object.jobId)
-        : isSet(object.job_id)
-        ? globalThis.String(object.job_id)
-        : "",
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
-    };
-  },
-
-  toJSON(message: RejectJobRequest): unknown {
-    const obj: any = {};
-    if (message.jobId !== "") {
-      obj.jobId = message.jobId;
-    }
-    if (message.reason !== "") {
-      obj.reason = message.reason;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<RejectJobRequest>): RejectJobRequest {
-    return RejectJobRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<RejectJobRequest>): RejectJobRequest {
-    const message = createBaseRejectJobRequest();
-    message.jobId = object.jobId ?? "";
-    message.reason = object.reason ?? "";
-    return message;
-  },
-};
-
-function createBaseRejectJobResponse(): RejectJobResponse {
-  return { job: undefined };
-}
-
-export const RejectJobResponse: MessageFns<RejectJobResponse> = {
-  encode(message: RejectJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.job !== undefined) {
-      Job.encode(message.job, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RejectJobResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRejectJobResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.job = Job.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RejectJobResponse {
-    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
-  },
-
-  toJSON(message: RejectJobResponse): unknown {
-    const obj: any = {};
-    if (message.job !== undefined) {
-      obj.job = Job.toJSON(message.job);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<RejectJobResponse>): RejectJobResponse {
-    return RejectJobResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<RejectJobResponse>): RejectJobResponse {
-    const message = createBaseRejectJobResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
-    return message;
-  },
-};
-
-function createBaseExtendDeadlineRequest(): ExtendDeadlineRequest {
-  return { jobId: "", extension: undefined, newDueTime: undefined, reason: "" };
-}
-
-export const ExtendDeadlineRequest: MessageFns<ExtendDeadlineRequest> = {
-  encode(message: ExtendDeadlineRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.jobId !== "") {
-      writer.uint32(10).string(message.jobId);
-    }
-    if (message.extension !== undefined) {
-      Duration.encode(message.extension, writer.uint32(18).fork()).join();
-    }
-    if (message.newDueTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.newDueTime), writer.uint32(26).fork()).join();
-    }
-    if (message.reason !== "") {
-      writer.uint32(34).string(message.reason);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ExtendDeadlineRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseExtendDeadlineRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.jobId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.extension = Duration.decode(reader, reader.uint32());
+            message.totalRows = reader.int64().toString();
             continue;
           }
           case 3: {
@@ -6869,15 +5506,7 @@ export const ExtendDeadlineRequest: MessageFns<ExtendDeadlineRequest> = {
               break;
             }
 
-            message.newDueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.reason = reader.string();
+            message.unreachableServices.push(reader.string());
             continue;
           }
         }
@@ -6892,118 +5521,46 @@ export const ExtendDeadlineRequest: MessageFns<ExtendDeadlineRequest> = {
     }
   },
 
-  fromJSON(object: any): ExtendDeadlineRequest {
+  fromJSON(object: any): PreviewCustomerDeletionResponse {
     return {
-      jobId: isSet(object.jobId)
-        ? globalThis.String(object.jobId)
-        : isSet(object.job_id)
-        ? globalThis.String(object.job_id)
-        : "",
-      extension: isSet(object.extension) ? Duration.fromJSON(object.extension) : undefined,
-      newDueTime: isSet(object.newDueTime)
-        ? fromJsonTimestamp(object.newDueTime)
-        : isSet(object.new_due_time)
-        ? fromJsonTimestamp(object.new_due_time)
-        : undefined,
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServicePreview.fromJSON(e))
+        : [],
+      totalRows: isSet(object.totalRows)
+        ? globalThis.String(object.totalRows)
+        : isSet(object.total_rows)
+        ? globalThis.String(object.total_rows)
+        : "0",
+      unreachableServices: globalThis.Array.isArray(object?.unreachableServices)
+        ? object.unreachableServices.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.unreachable_services)
+        ? object.unreachable_services.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
-  toJSON(message: ExtendDeadlineRequest): unknown {
+  toJSON(message: PreviewCustomerDeletionResponse): unknown {
     const obj: any = {};
-    if (message.jobId !== "") {
-      obj.jobId = message.jobId;
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServicePreview.toJSON(e));
     }
-    if (message.extension !== undefined) {
-      obj.extension = Duration.toJSON(message.extension);
+    if (message.totalRows !== "0") {
+      obj.totalRows = message.totalRows;
     }
-    if (message.newDueTime !== undefined) {
-      obj.newDueTime = message.newDueTime.toISOString();
-    }
-    if (message.reason !== "") {
-      obj.reason = message.reason;
+    if (message.unreachableServices?.length) {
+      obj.unreachableServices = message.unreachableServices;
     }
     return obj;
   },
 
-  create(base?: DeepPartial<ExtendDeadlineRequest>): ExtendDeadlineRequest {
-    return ExtendDeadlineRequest.fromPartial(base ?? {});
+  create(base?: DeepPartial<PreviewCustomerDeletionResponse>): PreviewCustomerDeletionResponse {
+    return PreviewCustomerDeletionResponse.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<ExtendDeadlineRequest>): ExtendDeadlineRequest {
-    const message = createBaseExtendDeadlineRequest();
-    message.jobId = object.jobId ?? "";
-    message.extension = (object.extension !== undefined && object.extension !== null)
-      ? Duration.fromPartial(object.extension)
-      : undefined;
-    message.newDueTime = object.newDueTime ?? undefined;
-    message.reason = object.reason ?? "";
-    return message;
-  },
-};
-
-function createBaseExtendDeadlineResponse(): ExtendDeadlineResponse {
-  return { job: undefined };
-}
-
-export const ExtendDeadlineResponse: MessageFns<ExtendDeadlineResponse> = {
-  encode(message: ExtendDeadlineResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.job !== undefined) {
-      Job.encode(message.job, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ExtendDeadlineResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseExtendDeadlineResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.job = Job.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ExtendDeadlineResponse {
-    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
-  },
-
-  toJSON(message: ExtendDeadlineResponse): unknown {
-    const obj: any = {};
-    if (message.job !== undefined) {
-      obj.job = Job.toJSON(message.job);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ExtendDeadlineResponse>): ExtendDeadlineResponse {
-    return ExtendDeadlineResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ExtendDeadlineResponse>): ExtendDeadlineResponse {
-    const message = createBaseExtendDeadlineResponse();
-    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+  fromPartial(object: DeepPartial<PreviewCustomerDeletionResponse>): PreviewCustomerDeletionResponse {
+    const message = createBasePreviewCustomerDeletionResponse();
+    message.services = object.services?.map((e) => ServicePreview.fromPartial(e)) || [];
+    message.totalRows = object.totalRows ?? "0";
+    message.unreachableServices = object.unreachableServices?.map((e) => e) || [];
     return message;
   },
 };
@@ -7250,81 +5807,35 @@ export const DeletionOrchestratorService = {
     responseDeserialize: (value: Buffer): DownloadExportResponse => DownloadExportResponse.decode(value),
   },
   /**
-   * Legal holds (orchestrator/holds.ts). Callers: operators.
-   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
-   * retention purge until it is released or its end passes. A job of the subject stops before it
-   * erases anything held (ON_HOLD).
+   * Customer subjects (issue 14, item 1).
+   * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
+   * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
+   * the identifier encrypted); callers: the tenant's owners and admins, and operators.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
-  placeHold: {
-    path: "/bakery.erasure.v1.DeletionOrchestrator/PlaceHold" as const,
+  deleteCustomer: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/DeleteCustomer" as const,
     requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: PlaceHoldRequest): Buffer => Buffer.from(PlaceHoldRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): PlaceHoldRequest => PlaceHoldRequest.decode(value),
-    responseSerialize: (value: PlaceHoldResponse): Buffer => Buffer.from(PlaceHoldResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): PlaceHoldResponse => PlaceHoldResponse.decode(value),
+    responseStream: true as const,
+    requestSerialize: (value: DeleteCustomerRequest): Buffer =>
+      Buffer.from(DeleteCustomerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteCustomerRequest => DeleteCustomerRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
-  /**
-   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
-   * no other hold stops resumes.
-   */
-  releaseHold: {
-    path: "/bakery.erasure.v1.DeletionOrchestrator/ReleaseHold" as const,
+  /** PreviewCustomerDeletion asks every service what an erasure of the customer would act on. It changes nothing. */
+  previewCustomerDeletion: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/PreviewCustomerDeletion" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ReleaseHoldRequest): Buffer => Buffer.from(ReleaseHoldRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ReleaseHoldRequest => ReleaseHoldRequest.decode(value),
-    responseSerialize: (value: ReleaseHoldResponse): Buffer => Buffer.from(ReleaseHoldResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ReleaseHoldResponse => ReleaseHoldResponse.decode(value),
-  },
-  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
-  listHolds: {
-    path: "/bakery.erasure.v1.DeletionOrchestrator/ListHolds" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ListHoldsRequest): Buffer => Buffer.from(ListHoldsRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ListHoldsRequest => ListHoldsRequest.decode(value),
-    responseSerialize: (value: ListHoldsResponse): Buffer => Buffer.from(ListHoldsResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ListHoldsResponse => ListHoldsResponse.decode(value),
-  },
-  /**
-   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
-   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
-   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
-   */
-  approveJob: {
-    path: "/bakery.erasure.v1.DeletionOrchestrator/ApproveJob" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ApproveJobRequest): Buffer => Buffer.from(ApproveJobRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ApproveJobRequest => ApproveJobRequest.decode(value),
-    responseSerialize: (value: ApproveJobResponse): Buffer => Buffer.from(ApproveJobResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ApproveJobResponse => ApproveJobResponse.decode(value),
-  },
-  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
-  rejectJob: {
-    path: "/bakery.erasure.v1.DeletionOrchestrator/RejectJob" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: RejectJobRequest): Buffer => Buffer.from(RejectJobRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): RejectJobRequest => RejectJobRequest.decode(value),
-    responseSerialize: (value: RejectJobResponse): Buffer => Buffer.from(RejectJobResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): RejectJobResponse => RejectJobResponse.decode(value),
-  },
-  /**
-   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
-   * the original due date in all (GDPR Art. 12(3)). Operators only.
-   */
-  extendDeadline: {
-    path: "/bakery.erasure.v1.DeletionOrchestrator/ExtendDeadline" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ExtendDeadlineRequest): Buffer =>
-      Buffer.from(ExtendDeadlineRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ExtendDeadlineRequest => ExtendDeadlineRequest.decode(value),
-    responseSerialize: (value: ExtendDeadlineResponse): Buffer =>
-      Buffer.from(ExtendDeadlineResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ExtendDeadlineResponse => ExtendDeadlineResponse.decode(value),
+    requestSerialize: (value: PreviewCustomerDeletionRequest): Buffer =>
+      Buffer.from(PreviewCustomerDeletionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewCustomerDeletionRequest => PreviewCustomerDeletionRequest.decode(value),
+    responseSerialize: (value: PreviewCustomerDeletionResponse): Buffer =>
+      Buffer.from(PreviewCustomerDeletionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewCustomerDeletionResponse =>
+      PreviewCustomerDeletionResponse.decode(value),
   },
 } as const;
 
@@ -7416,32 +5927,16 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    */
   downloadExport: handleServerStreamingCall<DownloadExportRequest, DownloadExportResponse>;
   /**
-   * Legal holds (orchestrator/holds.ts). Callers: operators.
-   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
-   * retention purge until it is released or its end passes. A job of the subject stops before it
-   * erases anything held (ON_HOLD).
+   * Customer subjects (issue 14, item 1).
+   * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
+   * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
+   * the identifier encrypted); callers: the tenant's owners and admins, and operators.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
-  placeHold: handleUnaryCall<PlaceHoldRequest, PlaceHoldResponse>;
-  /**
-   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
-   * no other hold stops resumes.
-   */
-  releaseHold: handleUnaryCall<ReleaseHoldRequest, ReleaseHoldResponse>;
-  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
-  listHolds: handleUnaryCall<ListHoldsRequest, ListHoldsResponse>;
-  /**
-   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
-   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
-   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
-   */
-  approveJob: handleUnaryCall<ApproveJobRequest, ApproveJobResponse>;
-  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
-  rejectJob: handleUnaryCall<RejectJobRequest, RejectJobResponse>;
-  /**
-   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
-   * the original due date in all (GDPR Art. 12(3)). Operators only.
-   */
-  extendDeadline: handleUnaryCall<ExtendDeadlineRequest, ExtendDeadlineResponse>;
+  deleteCustomer: handleServerStreamingCall<DeleteCustomerRequest, JobEvent>;
+  /** PreviewCustomerDeletion asks every service what an erasure of the customer would act on. It changes nothing. */
+  previewCustomerDeletion: handleUnaryCall<PreviewCustomerDeletionRequest, PreviewCustomerDeletionResponse>;
 }
 
 export interface DeletionOrchestratorClient extends Client {
@@ -7719,115 +6214,34 @@ export interface DeletionOrchestratorClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadExportResponse>;
   /**
-   * Legal holds (orchestrator/holds.ts). Callers: operators.
-   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
-   * retention purge until it is released or its end passes. A job of the subject stops before it
-   * erases anything held (ON_HOLD).
+   * Customer subjects (issue 14, item 1).
+   * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
+   * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
+   * the identifier encrypted); callers: the tenant's owners and admins, and operators.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
-  placeHold(
-    request: PlaceHoldRequest,
-    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  deleteCustomer(request: DeleteCustomerRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  deleteCustomer(
+    request: DeleteCustomerRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** PreviewCustomerDeletion asks every service what an erasure of the customer would act on. It changes nothing. */
+  previewCustomerDeletion(
+    request: PreviewCustomerDeletionRequest,
+    callback: (error: ServiceError | null, response: PreviewCustomerDeletionResponse) => void,
   ): ClientUnaryCall;
-  placeHold(
-    request: PlaceHoldRequest,
+  previewCustomerDeletion(
+    request: PreviewCustomerDeletionRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+    callback: (error: ServiceError | null, response: PreviewCustomerDeletionResponse) => void,
   ): ClientUnaryCall;
-  placeHold(
-    request: PlaceHoldRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
-   * no other hold stops resumes.
-   */
-  releaseHold(
-    request: ReleaseHoldRequest,
-    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
-  ): ClientUnaryCall;
-  releaseHold(
-    request: ReleaseHoldRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
-  ): ClientUnaryCall;
-  releaseHold(
-    request: ReleaseHoldRequest,
+  previewCustomerDeletion(
+    request: PreviewCustomerDeletionRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
-  ): ClientUnaryCall;
-  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
-  listHolds(
-    request: ListHoldsRequest,
-    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
-  ): ClientUnaryCall;
-  listHolds(
-    request: ListHoldsRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
-  ): ClientUnaryCall;
-  listHolds(
-    request: ListHoldsRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
-   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
-   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
-   */
-  approveJob(
-    request: ApproveJobRequest,
-    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
-  ): ClientUnaryCall;
-  approveJob(
-    request: ApproveJobRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
-  ): ClientUnaryCall;
-  approveJob(
-    request: ApproveJobRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
-  ): ClientUnaryCall;
-  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
-  rejectJob(
-    request: RejectJobRequest,
-    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
-  ): ClientUnaryCall;
-  rejectJob(
-    request: RejectJobRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
-  ): ClientUnaryCall;
-  rejectJob(
-    request: RejectJobRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
-   * the original due date in all (GDPR Art. 12(3)). Operators only.
-   */
-  extendDeadline(
-    request: ExtendDeadlineRequest,
-    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
-  ): ClientUnaryCall;
-  extendDeadline(
-    request: ExtendDeadlineRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
-  ): ClientUnaryCall;
-  extendDeadline(
-    request: ExtendDeadlineRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
+    callback: (error: ServiceError | null, response: PreviewCustomerDeletionResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -80,11 +80,6 @@ export function entityActionToJSON(object: EntityAction): string {
 export interface PurgeExpiredRequest {
   /** job_id optionally names the orchestrator job this call belongs to, for logs and traces. */
   jobId: string;
-  /**
-   * holds lists the tenants under a legal hold (and, when entities is set, only those tables): their
-   * rows are skipped, expired or not. Fields 10-14 are the legal holds'.
-   */
-  holds: PurgeHold[];
 }
 
 /** Subject names whose data is erased: a whole tenant (bakery) or one user. */
@@ -94,20 +89,17 @@ export interface Subject {
     | string
     | undefined;
   /** user_id is the UUID of a user whose rows are erased or anonymized. */
-  userId?: string | undefined;
+  userId?:
+    | string
+    | undefined;
+  /** customer is a customer of one tenant (a bakery's own customer), matched inside that tenant only. */
+  customer?: CustomerSubject | undefined;
 }
 
 /** PreviewRequest asks what an erasure of the subject would do. */
 export interface PreviewRequest {
   /** subject is the tenant or user to preview; required. */
-  subject?:
-    | Subject
-    | undefined;
-  /**
-   * held_entities names tables under a legal hold: their rows (and the rows they reference) are
-   * counted as held, not as rows an erasure would act on.
-   */
-  heldEntities: string[];
+  subject?: Subject | undefined;
 }
 
 /** EntityPreview describes one entity (table) in a preview. */
@@ -130,11 +122,7 @@ export interface EntityPreview {
     | Date
     | undefined;
   /** latest_expiry is when the last of the retained rows' retention period ends. */
-  latestExpiry?:
-    | Date
-    | undefined;
-  /** held_row_count is the number of the subject's rows kept because of a legal hold (held_entities). */
-  heldRowCount: string;
+  latestExpiry?: Date | undefined;
 }
 
 /** PreviewResponse is the result of a preview. */
@@ -145,8 +133,6 @@ export interface PreviewResponse {
   entities: EntityPreview[];
   /** total_rows is the sum of row_count over entities: what Delete would remove or anonymize. */
   totalRows: string;
-  /** held_rows is the sum of held_row_count over entities: what a legal hold keeps. */
-  heldRows: string;
 }
 
 /** DeleteRequest asks to erase the subject's rows. */
@@ -157,11 +143,6 @@ export interface DeleteRequest {
     | undefined;
   /** job_id optionally names the orchestrator job this call belongs to, for logs and traces. */
   jobId: string;
-  /**
-   * held_entities names tables under a legal hold: their rows, and the rows they reference (so no
-   * foreign key fails), are kept; everything else is erased.
-   */
-  heldEntities: string[];
 }
 
 /** DeleteProgress is one message of a Delete stream: a chunk's progress, or the final result. */
@@ -289,25 +270,34 @@ export interface ExportResult {
   finishedAt?: Date | undefined;
 }
 
-/** PurgeHold is a legal hold as a retention purge sees it: a tenant whose rows stay. */
-export interface PurgeHold {
-  /** tenant_id is the UUID of the held tenant. */
+/**
+ * CustomerSubject names a bakery's own customer: the tenant and exactly one identifier. Services match
+ * the normalized identifier against the columns their models mark as identifying a customer, inside
+ * the tenant only (README.md, "Customer erasure").
+ */
+export interface CustomerSubject {
+  /** tenant_id is the UUID of the tenant (bakery) whose customer this is; required. */
   tenantId: string;
-  /** entities limits the hold to these tables; empty means every table. */
-  entities: string[];
+  /** email is matched trimmed and lower-cased. */
+  email?:
+    | string
+    | undefined;
+  /** phone is matched in E.164 form: `+` and 8–15 digits once spaces, dashes, dots and parentheses are removed. */
+  phone?:
+    | string
+    | undefined;
+  /** customer_id is the tenant's own id of the customer (e.g. its customer record's id), matched trimmed. */
+  customerId?: string | undefined;
 }
 
 function createBasePurgeExpiredRequest(): PurgeExpiredRequest {
-  return { jobId: "", holds: [] };
+  return { jobId: "" };
 }
 
 export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
   encode(message: PurgeExpiredRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.jobId !== "") {
       writer.uint32(10).string(message.jobId);
-    }
-    for (const v of message.holds) {
-      PurgeHold.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -333,14 +323,6 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
             message.jobId = reader.string();
             continue;
           }
-          case 10: {
-            if (tag !== 82) {
-              break;
-            }
-
-            message.holds.push(PurgeHold.decode(reader, reader.uint32()));
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -360,7 +342,6 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
-      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => PurgeHold.fromJSON(e)) : [],
     };
   },
 
@@ -368,9 +349,6 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
     const obj: any = {};
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
-    }
-    if (message.holds?.length) {
-      obj.holds = message.holds.map((e) => PurgeHold.toJSON(e));
     }
     return obj;
   },
@@ -381,13 +359,12 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
   fromPartial(object: DeepPartial<PurgeExpiredRequest>): PurgeExpiredRequest {
     const message = createBasePurgeExpiredRequest();
     message.jobId = object.jobId ?? "";
-    message.holds = object.holds?.map((e) => PurgeHold.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseSubject(): Subject {
-  return { tenantId: undefined, userId: undefined };
+  return { tenantId: undefined, userId: undefined, customer: undefined };
 }
 
 export const Subject: MessageFns<Subject> = {
@@ -397,6 +374,9 @@ export const Subject: MessageFns<Subject> = {
     }
     if (message.userId !== undefined) {
       writer.uint32(18).string(message.userId);
+    }
+    if (message.customer !== undefined) {
+      CustomerSubject.encode(message.customer, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -430,6 +410,14 @@ export const Subject: MessageFns<Subject> = {
             message.userId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.customer = CustomerSubject.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -454,6 +442,7 @@ export const Subject: MessageFns<Subject> = {
         : isSet(object.user_id)
         ? globalThis.String(object.user_id)
         : undefined,
+      customer: isSet(object.customer) ? CustomerSubject.fromJSON(object.customer) : undefined,
     };
   },
 
@@ -465,6 +454,9 @@ export const Subject: MessageFns<Subject> = {
     if (message.userId !== undefined) {
       obj.userId = message.userId;
     }
+    if (message.customer !== undefined) {
+      obj.customer = CustomerSubject.toJSON(message.customer);
+    }
     return obj;
   },
 
@@ -475,21 +467,21 @@ export const Subject: MessageFns<Subject> = {
     const message = createBaseSubject();
     message.tenantId = object.tenantId ?? undefined;
     message.userId = object.userId ?? undefined;
+    message.customer = (object.customer !== undefined && object.customer !== null)
+      ? CustomerSubject.fromPartial(object.customer)
+      : undefined;
     return message;
   },
 };
 
 function createBasePreviewRequest(): PreviewRequest {
-  return { subject: undefined, heldEntities: [] };
+  return { subject: undefined };
 }
 
 export const PreviewRequest: MessageFns<PreviewRequest> = {
   encode(message: PreviewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.subject !== undefined) {
       Subject.encode(message.subject, writer.uint32(10).fork()).join();
-    }
-    for (const v of message.heldEntities) {
-      writer.uint32(82).string(v!);
     }
     return writer;
   },
@@ -515,14 +507,6 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
             message.subject = Subject.decode(reader, reader.uint32());
             continue;
           }
-          case 10: {
-            if (tag !== 82) {
-              break;
-            }
-
-            message.heldEntities.push(reader.string());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,23 +520,13 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
   },
 
   fromJSON(object: any): PreviewRequest {
-    return {
-      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
-      heldEntities: globalThis.Array.isArray(object?.heldEntities)
-        ? object.heldEntities.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.held_entities)
-        ? object.held_entities.map((e: any) => globalThis.String(e))
-        : [],
-    };
+    return { subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined };
   },
 
   toJSON(message: PreviewRequest): unknown {
     const obj: any = {};
     if (message.subject !== undefined) {
       obj.subject = Subject.toJSON(message.subject);
-    }
-    if (message.heldEntities?.length) {
-      obj.heldEntities = message.heldEntities;
     }
     return obj;
   },
@@ -565,7 +539,6 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
     message.subject = (object.subject !== undefined && object.subject !== null)
       ? Subject.fromPartial(object.subject)
       : undefined;
-    message.heldEntities = object.heldEntities?.map((e) => e) || [];
     return message;
   },
 };
@@ -579,7 +552,6 @@ function createBaseEntityPreview(): EntityPreview {
     retainReason: "",
     earliestExpiry: undefined,
     latestExpiry: undefined,
-    heldRowCount: "0",
   };
 }
 
@@ -605,9 +577,6 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     }
     if (message.latestExpiry !== undefined) {
       Timestamp.encode(toTimestamp(message.latestExpiry), writer.uint32(58).fork()).join();
-    }
-    if (message.heldRowCount !== "0") {
-      writer.uint32(80).int64(message.heldRowCount);
     }
     return writer;
   },
@@ -681,14 +650,6 @@ export const EntityPreview: MessageFns<EntityPreview> = {
             message.latestExpiry = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
-          case 10: {
-            if (tag !== 80) {
-              break;
-            }
-
-            message.heldRowCount = reader.int64().toString();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -730,11 +691,6 @@ export const EntityPreview: MessageFns<EntityPreview> = {
         : isSet(object.latest_expiry)
         ? fromJsonTimestamp(object.latest_expiry)
         : undefined,
-      heldRowCount: isSet(object.heldRowCount)
-        ? globalThis.String(object.heldRowCount)
-        : isSet(object.held_row_count)
-        ? globalThis.String(object.held_row_count)
-        : "0",
     };
   },
 
@@ -761,9 +717,6 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     if (message.latestExpiry !== undefined) {
       obj.latestExpiry = message.latestExpiry.toISOString();
     }
-    if (message.heldRowCount !== "0") {
-      obj.heldRowCount = message.heldRowCount;
-    }
     return obj;
   },
 
@@ -779,13 +732,12 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     message.retainReason = object.retainReason ?? "";
     message.earliestExpiry = object.earliestExpiry ?? undefined;
     message.latestExpiry = object.latestExpiry ?? undefined;
-    message.heldRowCount = object.heldRowCount ?? "0";
     return message;
   },
 };
 
 function createBasePreviewResponse(): PreviewResponse {
-  return { service: "", entities: [], totalRows: "0", heldRows: "0" };
+  return { service: "", entities: [], totalRows: "0" };
 }
 
 export const PreviewResponse: MessageFns<PreviewResponse> = {
@@ -798,9 +750,6 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
     }
     if (message.totalRows !== "0") {
       writer.uint32(24).int64(message.totalRows);
-    }
-    if (message.heldRows !== "0") {
-      writer.uint32(80).int64(message.heldRows);
     }
     return writer;
   },
@@ -842,14 +791,6 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
             message.totalRows = reader.int64().toString();
             continue;
           }
-          case 10: {
-            if (tag !== 80) {
-              break;
-            }
-
-            message.heldRows = reader.int64().toString();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -873,11 +814,6 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
         : isSet(object.total_rows)
         ? globalThis.String(object.total_rows)
         : "0",
-      heldRows: isSet(object.heldRows)
-        ? globalThis.String(object.heldRows)
-        : isSet(object.held_rows)
-        ? globalThis.String(object.held_rows)
-        : "0",
     };
   },
 
@@ -892,9 +828,6 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
     if (message.totalRows !== "0") {
       obj.totalRows = message.totalRows;
     }
-    if (message.heldRows !== "0") {
-      obj.heldRows = message.heldRows;
-    }
     return obj;
   },
 
@@ -906,13 +839,12 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
     message.service = object.service ?? "";
     message.entities = object.entities?.map((e) => EntityPreview.fromPartial(e)) || [];
     message.totalRows = object.totalRows ?? "0";
-    message.heldRows = object.heldRows ?? "0";
     return message;
   },
 };
 
 function createBaseDeleteRequest(): DeleteRequest {
-  return { subject: undefined, jobId: "", heldEntities: [] };
+  return { subject: undefined, jobId: "" };
 }
 
 export const DeleteRequest: MessageFns<DeleteRequest> = {
@@ -922,9 +854,6 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     }
     if (message.jobId !== "") {
       writer.uint32(18).string(message.jobId);
-    }
-    for (const v of message.heldEntities) {
-      writer.uint32(82).string(v!);
     }
     return writer;
   },
@@ -958,14 +887,6 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
             message.jobId = reader.string();
             continue;
           }
-          case 10: {
-            if (tag !== 82) {
-              break;
-            }
-
-            message.heldEntities.push(reader.string());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -986,11 +907,6 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
-      heldEntities: globalThis.Array.isArray(object?.heldEntities)
-        ? object.heldEntities.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.held_entities)
-        ? object.held_entities.map((e: any) => globalThis.String(e))
-        : [],
     };
   },
 
@@ -1001,9 +917,6 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     }
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
-    }
-    if (message.heldEntities?.length) {
-      obj.heldEntities = message.heldEntities;
     }
     return obj;
   },
@@ -1017,7 +930,6 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
       ? Subject.fromPartial(object.subject)
       : undefined;
     message.jobId = object.jobId ?? "";
-    message.heldEntities = object.heldEntities?.map((e) => e) || [];
     return message;
   },
 };
@@ -2181,22 +2093,28 @@ export const ExportResult: MessageFns<ExportResult> = {
   },
 };
 
-function createBasePurgeHold(): PurgeHold {
-  return { tenantId: "", entities: [] };
+function createBaseCustomerSubject(): CustomerSubject {
+  return { tenantId: "", email: undefined, phone: undefined, customerId: undefined };
 }
 
-export const PurgeHold: MessageFns<PurgeHold> = {
-  encode(message: PurgeHold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const CustomerSubject: MessageFns<CustomerSubject> = {
+  encode(message: CustomerSubject, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.tenantId !== "") {
       writer.uint32(10).string(message.tenantId);
     }
-    for (const v of message.entities) {
-      writer.uint32(18).string(v!);
+    if (message.email !== undefined) {
+      writer.uint32(18).string(message.email);
+    }
+    if (message.phone !== undefined) {
+      writer.uint32(26).string(message.phone);
+    }
+    if (message.customerId !== undefined) {
+      writer.uint32(34).string(message.customerId);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PurgeHold {
+  decode(input: BinaryReader | Uint8Array, length?: number): CustomerSubject {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -2205,7 +2123,7 @@ export const PurgeHold: MessageFns<PurgeHold> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePurgeHold();
+      const message = createBaseCustomerSubject();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -2222,7 +2140,23 @@ export const PurgeHold: MessageFns<PurgeHold> = {
               break;
             }
 
-            message.entities.push(reader.string());
+            message.email = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.customerId = reader.string();
             continue;
           }
         }
@@ -2237,35 +2171,49 @@ export const PurgeHold: MessageFns<PurgeHold> = {
     }
   },
 
-  fromJSON(object: any): PurgeHold {
+  fromJSON(object: any): CustomerSubject {
     return {
       tenantId: isSet(object.tenantId)
         ? globalThis.String(object.tenantId)
         : isSet(object.tenant_id)
         ? globalThis.String(object.tenant_id)
         : "",
-      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      email: isSet(object.email) ? globalThis.String(object.email) : undefined,
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : undefined,
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : undefined,
     };
   },
 
-  toJSON(message: PurgeHold): unknown {
+  toJSON(message: CustomerSubject): unknown {
     const obj: any = {};
     if (message.tenantId !== "") {
       obj.tenantId = message.tenantId;
     }
-    if (message.entities?.length) {
-      obj.entities = message.entities;
+    if (message.email !== undefined) {
+      obj.email = message.email;
+    }
+    if (message.phone !== undefined) {
+      obj.phone = message.phone;
+    }
+    if (message.customerId !== undefined) {
+      obj.customerId = message.customerId;
     }
     return obj;
   },
 
-  create(base?: DeepPartial<PurgeHold>): PurgeHold {
-    return PurgeHold.fromPartial(base ?? {});
+  create(base?: DeepPartial<CustomerSubject>): CustomerSubject {
+    return CustomerSubject.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<PurgeHold>): PurgeHold {
-    const message = createBasePurgeHold();
+  fromPartial(object: DeepPartial<CustomerSubject>): CustomerSubject {
+    const message = createBaseCustomerSubject();
     message.tenantId = object.tenantId ?? "";
-    message.entities = object.entities?.map((e) => e) || [];
+    message.email = object.email ?? undefined;
+    message.phone = object.phone ?? undefined;
+    message.customerId = object.customerId ?? undefined;
     return message;
   },
 };
