@@ -48,6 +48,21 @@ export enum JobStatus {
    * is deleted yet. A restore (or CancelJob) ends it CANCELLED; at purge_time it runs by itself.
    */
   JOB_STATUS_SCHEDULED = 6,
+  /**
+   * JOB_STATUS_ON_HOLD - JOB_STATUS_ON_HOLD means a legal hold stops the job (hold_ids names them): nothing held is erased
+   * until the last of them is released or ends, then the job resumes.
+   */
+  JOB_STATUS_ON_HOLD = 7,
+  /**
+   * JOB_STATUS_AWAITING_APPROVAL - JOB_STATUS_AWAITING_APPROVAL means the job waits for a second authorized person (ApproveJob or
+   * RejectJob): nothing is hidden or deleted yet, and no run or grace timer is queued.
+   */
+  JOB_STATUS_AWAITING_APPROVAL = 8,
+  /**
+   * JOB_STATUS_REJECTED - JOB_STATUS_REJECTED means a second person rejected the erasure (RejectJob): nothing was hidden or
+   * deleted; the job cannot be retried (a new request starts over).
+   */
+  JOB_STATUS_REJECTED = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -74,6 +89,15 @@ export function jobStatusFromJSON(object: any): JobStatus {
     case 6:
     case "JOB_STATUS_SCHEDULED":
       return JobStatus.JOB_STATUS_SCHEDULED;
+    case 7:
+    case "JOB_STATUS_ON_HOLD":
+      return JobStatus.JOB_STATUS_ON_HOLD;
+    case 8:
+    case "JOB_STATUS_AWAITING_APPROVAL":
+      return JobStatus.JOB_STATUS_AWAITING_APPROVAL;
+    case 9:
+    case "JOB_STATUS_REJECTED":
+      return JobStatus.JOB_STATUS_REJECTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -97,6 +121,12 @@ export function jobStatusToJSON(object: JobStatus): string {
       return "JOB_STATUS_CANCELLED";
     case JobStatus.JOB_STATUS_SCHEDULED:
       return "JOB_STATUS_SCHEDULED";
+    case JobStatus.JOB_STATUS_ON_HOLD:
+      return "JOB_STATUS_ON_HOLD";
+    case JobStatus.JOB_STATUS_AWAITING_APPROVAL:
+      return "JOB_STATUS_AWAITING_APPROVAL";
+    case JobStatus.JOB_STATUS_REJECTED:
+      return "JOB_STATUS_REJECTED";
     case JobStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -119,6 +149,11 @@ export enum StepStatus {
   STEP_STATUS_FAILED = 5,
   /** STEP_STATUS_CANCELLED - STEP_STATUS_CANCELLED means the job was cancelled before the step finished. */
   STEP_STATUS_CANCELLED = 6,
+  /**
+   * STEP_STATUS_ON_HOLD - STEP_STATUS_ON_HOLD means a legal hold keeps the step's service (or some of its entities) from
+   * being erased; the step runs when the hold is released.
+   */
+  STEP_STATUS_ON_HOLD = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -145,6 +180,9 @@ export function stepStatusFromJSON(object: any): StepStatus {
     case 6:
     case "STEP_STATUS_CANCELLED":
       return StepStatus.STEP_STATUS_CANCELLED;
+    case 7:
+    case "STEP_STATUS_ON_HOLD":
+      return StepStatus.STEP_STATUS_ON_HOLD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -168,7 +206,45 @@ export function stepStatusToJSON(object: StepStatus): string {
       return "STEP_STATUS_FAILED";
     case StepStatus.STEP_STATUS_CANCELLED:
       return "STEP_STATUS_CANCELLED";
+    case StepStatus.STEP_STATUS_ON_HOLD:
+      return "STEP_STATUS_ON_HOLD";
     case StepStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** JobOrder is the order of a job listing. */
+export enum JobOrder {
+  /** JOB_ORDER_UNSPECIFIED - JOB_ORDER_UNSPECIFIED lists newest first (by create_time). */
+  JOB_ORDER_UNSPECIFIED = 0,
+  /** JOB_ORDER_DUE_TIME - JOB_ORDER_DUE_TIME lists the soonest due first (by due_time). */
+  JOB_ORDER_DUE_TIME = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function jobOrderFromJSON(object: any): JobOrder {
+  switch (object) {
+    case 0:
+    case "JOB_ORDER_UNSPECIFIED":
+      return JobOrder.JOB_ORDER_UNSPECIFIED;
+    case 1:
+    case "JOB_ORDER_DUE_TIME":
+      return JobOrder.JOB_ORDER_DUE_TIME;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return JobOrder.UNRECOGNIZED;
+  }
+}
+
+export function jobOrderToJSON(object: JobOrder): string {
+  switch (object) {
+    case JobOrder.JOB_ORDER_UNSPECIFIED:
+      return "JOB_ORDER_UNSPECIFIED";
+    case JobOrder.JOB_ORDER_DUE_TIME:
+      return "JOB_ORDER_DUE_TIME";
+    case JobOrder.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -270,6 +346,22 @@ export interface Job {
     | undefined;
   /** due_time is when the request must be done: received_time plus one month (GDPR Art. 12(3)). */
   dueTime?:
+    | Date
+    | undefined;
+  /** hold_ids names the legal holds that stop the job (ON_HOLD) or keep part of it. */
+  holdIds: string[];
+  /** held lists what legal holds keep from the erasure, per hold and service, with the rows kept. */
+  held: HeldPart[];
+  /** approval_required says the job waits (or waited) for a second person's approval. */
+  approvalRequired: boolean;
+  /** approved_by is the approver (or rejecter) as a keyed pseudonym (never the raw name or id). */
+  approvedBy: string;
+  /** approve_time is when the job was approved or rejected. */
+  approveTime?:
+    | Date
+    | undefined;
+  /** original_due_time is the due date before any extension (unset when never extended). */
+  originalDueTime?:
     | Date
     | undefined;
   /** customer describes a customer subject without its identifier (set only for customer jobs; `subject` is then unset). */
@@ -380,7 +472,14 @@ export interface DeleteTenantRequest {
     | Date
     | undefined;
   /** export_first runs an export of the tenant first; the erasure starts only once its archive is sealed and verified. */
-  exportFirst?: ExportFirst | undefined;
+  exportFirst?:
+    | ExportFirst
+    | undefined;
+  /**
+   * require_approval makes the job wait AWAITING_APPROVAL for a second person (ApproveJob). A tenant
+   * erasure with a zero grace waits anyway while the operator's four-eyes setting is on (the default).
+   */
+  requireApproval: boolean;
 }
 
 /** DeleteUserRequest starts or attaches to a user erasure job. */
@@ -409,7 +508,11 @@ export interface DeleteUserRequest {
     | Date
     | undefined;
   /** export_first runs an export of the user first; the erasure starts only once its archive is sealed and verified. */
-  exportFirst?: ExportFirst | undefined;
+  exportFirst?:
+    | ExportFirst
+    | undefined;
+  /** require_approval makes the job wait AWAITING_APPROVAL for a second person (ApproveJob). */
+  requireApproval: boolean;
 }
 
 /** WatchJobRequest names the job to watch. */
@@ -440,8 +543,16 @@ export interface ListJobsRequest {
     | undefined;
   /** page_size is the maximum number of jobs returned (default 50, at most 500). */
   pageSize: number;
-  /** page_token continues a previous listing. */
+  /** page_token continues a previous listing (with the same filters and order). */
   pageToken: string;
+  /** due_before keeps jobs due before this time (unset: any). */
+  dueBefore?:
+    | Date
+    | undefined;
+  /** order_by sorts the listing (default: newest first). */
+  orderBy: JobOrder;
+  /** unfinished keeps only jobs that have not ended (awaiting approval, scheduled, pending, running). */
+  unfinished: boolean;
 }
 
 /** ListJobsResponse is one page of jobs. */
@@ -646,6 +757,150 @@ export interface DownloadExportRequest {
 export interface DownloadExportResponse {
   /** data is the next bytes of the archive file. */
   data: Buffer;
+}
+
+/** LegalHold is a legal hold as recorded: the subject only as its keyed hash, never its id. */
+export interface LegalHold {
+  /** id is the hold's UUID. */
+  id: string;
+  /** subject_kind is `tenant` or `user`. */
+  subjectKind: string;
+  /** subject_ref is the subject's keyed hash (as the audit chain names it). */
+  subjectRef: string;
+  /** services limits the hold to these services; empty (with entities empty) means the whole subject. */
+  services: string[];
+  /** entities limits the hold to these tables, each `service/table`. */
+  entities: string[];
+  /** reason says why the data is held (e.g. a case reference). */
+  reason: string;
+  /** placed_by is the placing operator as a keyed hash. */
+  placedBy: string;
+  /** place_time is when the hold was placed. */
+  placeTime?:
+    | Date
+    | undefined;
+  /** end_time is when the hold ends by itself; unset for a hold that lasts until released. */
+  endTime?:
+    | Date
+    | undefined;
+  /** status is ACTIVE, RELEASED or EXPIRED. */
+  status: string;
+  /** released_by is the releasing operator as a keyed hash (RELEASED only). */
+  releasedBy: string;
+  /** release_time is when the hold was released or expired. */
+  releaseTime?: Date | undefined;
+}
+
+/** HeldPart is what one hold keeps of one service in a job. */
+export interface HeldPart {
+  /** hold_id is the hold. */
+  holdId: string;
+  /** service is the service whose rows are kept. */
+  service: string;
+  /** entities are the kept tables; empty means every table of the service. */
+  entities: string[];
+  /** rows is the number of rows kept, as the service's preview counted them. */
+  rows: string;
+  /** reason is the hold's reason. */
+  reason: string;
+}
+
+/** PlaceHoldRequest places a legal hold. */
+export interface PlaceHoldRequest {
+  /** subject is the tenant or user held; required. */
+  subject?:
+    | Subject
+    | undefined;
+  /** services limits the hold to these services (catalog names). */
+  services: string[];
+  /** entities limits the hold to these tables, each `service/table` as the service's policy names it. */
+  entities: string[];
+  /** reason says why; required, at most 500 characters, no personal data. */
+  reason: string;
+  /** end_time is when the hold ends by itself; must be in the future; unset: until released. */
+  endTime?: Date | undefined;
+}
+
+/** PlaceHoldResponse carries the placed hold. */
+export interface PlaceHoldResponse {
+  /** hold is the hold as recorded. */
+  hold?: LegalHold | undefined;
+}
+
+/** ReleaseHoldRequest names the hold to release. */
+export interface ReleaseHoldRequest {
+  /** hold_id is the hold's UUID; required. */
+  holdId: string;
+}
+
+/** ReleaseHoldResponse carries the released hold. */
+export interface ReleaseHoldResponse {
+  /** hold is the hold after its release. */
+  hold?: LegalHold | undefined;
+}
+
+/** ListHoldsRequest filters the hold list. */
+export interface ListHoldsRequest {
+  /** subject keeps holds of this subject (unset: any). */
+  subject?:
+    | Subject
+    | undefined;
+  /** include_ended also lists released and expired holds. */
+  includeEnded: boolean;
+}
+
+/** ListHoldsResponse lists holds, newest first (at most 500). */
+export interface ListHoldsResponse {
+  /** holds are the holds found. */
+  holds: LegalHold[];
+}
+
+/** ApproveJobRequest names the job to approve. */
+export interface ApproveJobRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+}
+
+/** ApproveJobResponse carries the approved job. */
+export interface ApproveJobResponse {
+  /** job is the job's state after the approval. */
+  job?: Job | undefined;
+}
+
+/** RejectJobRequest names the job to reject and why. */
+export interface RejectJobRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+  /** reason says why (required, at most 500 characters; no personal data: it is kept in the job and audit). */
+  reason: string;
+}
+
+/** RejectJobResponse carries the rejected job. */
+export interface RejectJobResponse {
+  /** job is the job's state after the rejection. */
+  job?: Job | undefined;
+}
+
+/** ExtendDeadlineRequest extends an unfinished job's due date. */
+export interface ExtendDeadlineRequest {
+  /** job_id is the job's UUID; required. */
+  jobId: string;
+  /** extension is added to the current due date (exactly one of extension and new_due_time). */
+  extension?:
+    | Duration
+    | undefined;
+  /** new_due_time is the new due date (later than the current one). */
+  newDueTime?:
+    | Date
+    | undefined;
+  /** reason says why the request needs longer (required, at most 500 characters; no personal data). */
+  reason: string;
+}
+
+/** ExtendDeadlineResponse carries the job with its new due date. */
+export interface ExtendDeadlineResponse {
+  /** job is the job's state after the extension. */
+  job?: Job | undefined;
 }
 
 /** CustomerRef names a customer subject in a job without the raw identifier. */
@@ -978,6 +1233,12 @@ function createBaseJob(): Job {
     purgeTime: undefined,
     receivedTime: undefined,
     dueTime: undefined,
+    holdIds: [],
+    held: [],
+    approvalRequired: false,
+    approvedBy: "",
+    approveTime: undefined,
+    originalDueTime: undefined,
     customer: undefined,
   };
 }
@@ -1052,6 +1313,24 @@ export const Job: MessageFns<Job> = {
     }
     if (message.dueTime !== undefined) {
       Timestamp.encode(toTimestamp(message.dueTime), writer.uint32(186).fork()).join();
+    }
+    for (const v of message.holdIds) {
+      writer.uint32(194).string(v!);
+    }
+    for (const v of message.held) {
+      HeldPart.encode(v!, writer.uint32(202).fork()).join();
+    }
+    if (message.approvalRequired !== false) {
+      writer.uint32(224).bool(message.approvalRequired);
+    }
+    if (message.approvedBy !== "") {
+      writer.uint32(234).string(message.approvedBy);
+    }
+    if (message.approveTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.approveTime), writer.uint32(242).fork()).join();
+    }
+    if (message.originalDueTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.originalDueTime), writer.uint32(250).fork()).join();
     }
     if (message.customer !== undefined) {
       CustomerRef.encode(message.customer, writer.uint32(290).fork()).join();
@@ -1256,6 +1535,54 @@ export const Job: MessageFns<Job> = {
             message.dueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.holdIds.push(reader.string());
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.held.push(HeldPart.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.approvalRequired = reader.bool();
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.approvedBy = reader.string();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.approveTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.originalDueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
           case 36: {
             if (tag !== 290) {
               break;
@@ -1369,6 +1696,34 @@ export const Job: MessageFns<Job> = {
         : isSet(object.due_time)
         ? fromJsonTimestamp(object.due_time)
         : undefined,
+      holdIds: globalThis.Array.isArray(object?.holdIds)
+        ? object.holdIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.hold_ids)
+        ? object.hold_ids.map((e: any) => globalThis.String(e))
+        : [],
+      held: globalThis.Array.isArray(object?.held)
+        ? object.held.map((e: any) => HeldPart.fromJSON(e))
+        : [],
+      approvalRequired: isSet(object.approvalRequired)
+        ? globalThis.Boolean(object.approvalRequired)
+        : isSet(object.approval_required)
+        ? globalThis.Boolean(object.approval_required)
+        : false,
+      approvedBy: isSet(object.approvedBy)
+        ? globalThis.String(object.approvedBy)
+        : isSet(object.approved_by)
+        ? globalThis.String(object.approved_by)
+        : "",
+      approveTime: isSet(object.approveTime)
+        ? fromJsonTimestamp(object.approveTime)
+        : isSet(object.approve_time)
+        ? fromJsonTimestamp(object.approve_time)
+        : undefined,
+      originalDueTime: isSet(object.originalDueTime)
+        ? fromJsonTimestamp(object.originalDueTime)
+        : isSet(object.original_due_time)
+        ? fromJsonTimestamp(object.original_due_time)
+        : undefined,
       customer: isSet(object.customer) ? CustomerRef.fromJSON(object.customer) : undefined,
     };
   },
@@ -1444,6 +1799,24 @@ export const Job: MessageFns<Job> = {
     if (message.dueTime !== undefined) {
       obj.dueTime = message.dueTime.toISOString();
     }
+    if (message.holdIds?.length) {
+      obj.holdIds = message.holdIds;
+    }
+    if (message.held?.length) {
+      obj.held = message.held.map((e) => HeldPart.toJSON(e));
+    }
+    if (message.approvalRequired !== false) {
+      obj.approvalRequired = message.approvalRequired;
+    }
+    if (message.approvedBy !== "") {
+      obj.approvedBy = message.approvedBy;
+    }
+    if (message.approveTime !== undefined) {
+      obj.approveTime = message.approveTime.toISOString();
+    }
+    if (message.originalDueTime !== undefined) {
+      obj.originalDueTime = message.originalDueTime.toISOString();
+    }
     if (message.customer !== undefined) {
       obj.customer = CustomerRef.toJSON(message.customer);
     }
@@ -1480,6 +1853,12 @@ export const Job: MessageFns<Job> = {
     message.purgeTime = object.purgeTime ?? undefined;
     message.receivedTime = object.receivedTime ?? undefined;
     message.dueTime = object.dueTime ?? undefined;
+    message.holdIds = object.holdIds?.map((e) => e) || [];
+    message.held = object.held?.map((e) => HeldPart.fromPartial(e)) || [];
+    message.approvalRequired = object.approvalRequired ?? false;
+    message.approvedBy = object.approvedBy ?? "";
+    message.approveTime = object.approveTime ?? undefined;
+    message.originalDueTime = object.originalDueTime ?? undefined;
     message.customer = (object.customer !== undefined && object.customer !== null)
       ? CustomerRef.fromPartial(object.customer)
       : undefined;
@@ -2269,6 +2648,7 @@ function createBaseDeleteTenantRequest(): DeleteTenantRequest {
     gracePeriod: undefined,
     receivedTime: undefined,
     exportFirst: undefined,
+    requireApproval: false,
   };
 }
 
@@ -2291,6 +2671,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     }
     if (message.exportFirst !== undefined) {
       ExportFirst.encode(message.exportFirst, writer.uint32(50).fork()).join();
+    }
+    if (message.requireApproval !== false) {
+      writer.uint32(64).bool(message.requireApproval);
     }
     return writer;
   },
@@ -2356,6 +2739,14 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
             message.exportFirst = ExportFirst.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.requireApproval = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2396,6 +2787,11 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
         : isSet(object.export_first)
         ? ExportFirst.fromJSON(object.export_first)
         : undefined,
+      requireApproval: isSet(object.requireApproval)
+        ? globalThis.Boolean(object.requireApproval)
+        : isSet(object.require_approval)
+        ? globalThis.Boolean(object.require_approval)
+        : false,
     };
   },
 
@@ -2419,6 +2815,9 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     if (message.exportFirst !== undefined) {
       obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
     }
+    if (message.requireApproval !== false) {
+      obj.requireApproval = message.requireApproval;
+    }
     return obj;
   },
 
@@ -2437,6 +2836,7 @@ export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
     message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
       ? ExportFirst.fromPartial(object.exportFirst)
       : undefined;
+    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
@@ -2450,6 +2850,7 @@ function createBaseDeleteUserRequest(): DeleteUserRequest {
     gracePeriod: undefined,
     receivedTime: undefined,
     exportFirst: undefined,
+    requireApproval: false,
   };
 }
 
@@ -2475,6 +2876,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     }
     if (message.exportFirst !== undefined) {
       ExportFirst.encode(message.exportFirst, writer.uint32(58).fork()).join();
+    }
+    if (message.requireApproval !== false) {
+      writer.uint32(64).bool(message.requireApproval);
     }
     return writer;
   },
@@ -2548,6 +2952,14 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.exportFirst = ExportFirst.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.requireApproval = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2593,6 +3005,11 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
         : isSet(object.export_first)
         ? ExportFirst.fromJSON(object.export_first)
         : undefined,
+      requireApproval: isSet(object.requireApproval)
+        ? globalThis.Boolean(object.requireApproval)
+        : isSet(object.require_approval)
+        ? globalThis.Boolean(object.require_approval)
+        : false,
     };
   },
 
@@ -2619,6 +3036,9 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     if (message.exportFirst !== undefined) {
       obj.exportFirst = ExportFirst.toJSON(message.exportFirst);
     }
+    if (message.requireApproval !== false) {
+      obj.requireApproval = message.requireApproval;
+    }
     return obj;
   },
 
@@ -2638,6 +3058,7 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     message.exportFirst = (object.exportFirst !== undefined && object.exportFirst !== null)
       ? ExportFirst.fromPartial(object.exportFirst)
       : undefined;
+    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
@@ -2856,7 +3277,15 @@ export const GetJobResponse: MessageFns<GetJobResponse> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { status: 0, subject: undefined, pageSize: 0, pageToken: "" };
+  return {
+    status: 0,
+    subject: undefined,
+    pageSize: 0,
+    pageToken: "",
+    dueBefore: undefined,
+    orderBy: 0,
+    unfinished: false,
+  };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -2872,6 +3301,15 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.dueBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueBefore), writer.uint32(42).fork()).join();
+    }
+    if (message.orderBy !== 0) {
+      writer.uint32(48).int32(message.orderBy);
+    }
+    if (message.unfinished !== false) {
+      writer.uint32(56).bool(message.unfinished);
     }
     return writer;
   },
@@ -2921,6 +3359,30 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.dueBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.orderBy = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.unfinished = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2947,6 +3409,17 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      dueBefore: isSet(object.dueBefore)
+        ? fromJsonTimestamp(object.dueBefore)
+        : isSet(object.due_before)
+        ? fromJsonTimestamp(object.due_before)
+        : undefined,
+      orderBy: isSet(object.orderBy)
+        ? jobOrderFromJSON(object.orderBy)
+        : isSet(object.order_by)
+        ? jobOrderFromJSON(object.order_by)
+        : 0,
+      unfinished: isSet(object.unfinished) ? globalThis.Boolean(object.unfinished) : false,
     };
   },
 
@@ -2964,6 +3437,15 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.dueBefore !== undefined) {
+      obj.dueBefore = message.dueBefore.toISOString();
+    }
+    if (message.orderBy !== 0) {
+      obj.orderBy = jobOrderToJSON(message.orderBy);
+    }
+    if (message.unfinished !== false) {
+      obj.unfinished = message.unfinished;
+    }
     return obj;
   },
 
@@ -2978,6 +3460,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
       : undefined;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.dueBefore = object.dueBefore ?? undefined;
+    message.orderBy = object.orderBy ?? 0;
+    message.unfinished = object.unfinished ?? false;
     return message;
   },
 };
@@ -5165,6 +5650,1425 @@ export const DownloadExportResponse: MessageFns<DownloadExportResponse> = {
   },
 };
 
+function createBaseLegalHold(): LegalHold {
+  return {
+    id: "",
+    subjectKind: "",
+    subjectRef: "",
+    services: [],
+    entities: [],
+    reason: "",
+    placedBy: "",
+    placeTime: undefined,
+    endTime: undefined,
+    status: "",
+    releasedBy: "",
+    releaseTime: undefined,
+  };
+}
+
+export const LegalHold: MessageFns<LegalHold> = {
+  encode(message: LegalHold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.subjectKind !== "") {
+      writer.uint32(18).string(message.subjectKind);
+    }
+    if (message.subjectRef !== "") {
+      writer.uint32(26).string(message.subjectRef);
+    }
+    for (const v of message.services) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.entities) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    if (message.placedBy !== "") {
+      writer.uint32(58).string(message.placedBy);
+    }
+    if (message.placeTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.placeTime), writer.uint32(66).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    if (message.status !== "") {
+      writer.uint32(82).string(message.status);
+    }
+    if (message.releasedBy !== "") {
+      writer.uint32(90).string(message.releasedBy);
+    }
+    if (message.releaseTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.releaseTime), writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LegalHold {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLegalHold();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subjectKind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subjectRef = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.services.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.placedBy = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.placeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.releasedBy = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.releaseTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LegalHold {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      subjectKind: isSet(object.subjectKind)
+        ? globalThis.String(object.subjectKind)
+        : isSet(object.subject_kind)
+        ? globalThis.String(object.subject_kind)
+        : "",
+      subjectRef: isSet(object.subjectRef)
+        ? globalThis.String(object.subjectRef)
+        : isSet(object.subject_ref)
+        ? globalThis.String(object.subject_ref)
+        : "",
+      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      placedBy: isSet(object.placedBy)
+        ? globalThis.String(object.placedBy)
+        : isSet(object.placed_by)
+        ? globalThis.String(object.placed_by)
+        : "",
+      placeTime: isSet(object.placeTime)
+        ? fromJsonTimestamp(object.placeTime)
+        : isSet(object.place_time)
+        ? fromJsonTimestamp(object.place_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      releasedBy: isSet(object.releasedBy)
+        ? globalThis.String(object.releasedBy)
+        : isSet(object.released_by)
+        ? globalThis.String(object.released_by)
+        : "",
+      releaseTime: isSet(object.releaseTime)
+        ? fromJsonTimestamp(object.releaseTime)
+        : isSet(object.release_time)
+        ? fromJsonTimestamp(object.release_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LegalHold): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.subjectKind !== "") {
+      obj.subjectKind = message.subjectKind;
+    }
+    if (message.subjectRef !== "") {
+      obj.subjectRef = message.subjectRef;
+    }
+    if (message.services?.length) {
+      obj.services = message.services;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.placedBy !== "") {
+      obj.placedBy = message.placedBy;
+    }
+    if (message.placeTime !== undefined) {
+      obj.placeTime = message.placeTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.releasedBy !== "") {
+      obj.releasedBy = message.releasedBy;
+    }
+    if (message.releaseTime !== undefined) {
+      obj.releaseTime = message.releaseTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LegalHold>): LegalHold {
+    return LegalHold.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LegalHold>): LegalHold {
+    const message = createBaseLegalHold();
+    message.id = object.id ?? "";
+    message.subjectKind = object.subjectKind ?? "";
+    message.subjectRef = object.subjectRef ?? "";
+    message.services = object.services?.map((e) => e) || [];
+    message.entities = object.entities?.map((e) => e) || [];
+    message.reason = object.reason ?? "";
+    message.placedBy = object.placedBy ?? "";
+    message.placeTime = object.placeTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    message.status = object.status ?? "";
+    message.releasedBy = object.releasedBy ?? "";
+    message.releaseTime = object.releaseTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseHeldPart(): HeldPart {
+  return { holdId: "", service: "", entities: [], rows: "0", reason: "" };
+}
+
+export const HeldPart: MessageFns<HeldPart> = {
+  encode(message: HeldPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    for (const v of message.entities) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.rows !== "0") {
+      writer.uint32(32).int64(message.rows);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeldPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeldPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rows = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeldPart {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      rows: isSet(object.rows) ? globalThis.String(object.rows) : "0",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: HeldPart): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    if (message.rows !== "0") {
+      obj.rows = message.rows;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeldPart>): HeldPart {
+    return HeldPart.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeldPart>): HeldPart {
+    const message = createBaseHeldPart();
+    message.holdId = object.holdId ?? "";
+    message.service = object.service ?? "";
+    message.entities = object.entities?.map((e) => e) || [];
+    message.rows = object.rows ?? "0";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePlaceHoldRequest(): PlaceHoldRequest {
+  return { subject: undefined, services: [], entities: [], reason: "", endTime: undefined };
+}
+
+export const PlaceHoldRequest: MessageFns<PlaceHoldRequest> = {
+  encode(message: PlaceHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.services) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.entities) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlaceHoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlaceHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.services.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlaceHoldRequest {
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PlaceHoldRequest): unknown {
+    const obj: any = {};
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.services?.length) {
+      obj.services = message.services;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlaceHoldRequest>): PlaceHoldRequest {
+    return PlaceHoldRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlaceHoldRequest>): PlaceHoldRequest {
+    const message = createBasePlaceHoldRequest();
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.services = object.services?.map((e) => e) || [];
+    message.entities = object.entities?.map((e) => e) || [];
+    message.reason = object.reason ?? "";
+    message.endTime = object.endTime ?? undefined;
+    return message;
+  },
+};
+
+function createBasePlaceHoldResponse(): PlaceHoldResponse {
+  return { hold: undefined };
+}
+
+export const PlaceHoldResponse: MessageFns<PlaceHoldResponse> = {
+  encode(message: PlaceHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      LegalHold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlaceHoldResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlaceHoldResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = LegalHold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlaceHoldResponse {
+    return { hold: isSet(object.hold) ? LegalHold.fromJSON(object.hold) : undefined };
+  },
+
+  toJSON(message: PlaceHoldResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = LegalHold.toJSON(message.hold);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlaceHoldResponse>): PlaceHoldResponse {
+    return PlaceHoldResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlaceHoldResponse>): PlaceHoldResponse {
+    const message = createBasePlaceHoldResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null) ? LegalHold.fromPartial(object.hold) : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseHoldRequest(): ReleaseHoldRequest {
+  return { holdId: "" };
+}
+
+export const ReleaseHoldRequest: MessageFns<ReleaseHoldRequest> = {
+  encode(message: ReleaseHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseHoldRequest {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReleaseHoldRequest): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseHoldRequest>): ReleaseHoldRequest {
+    return ReleaseHoldRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseHoldRequest>): ReleaseHoldRequest {
+    const message = createBaseReleaseHoldRequest();
+    message.holdId = object.holdId ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseHoldResponse(): ReleaseHoldResponse {
+  return { hold: undefined };
+}
+
+export const ReleaseHoldResponse: MessageFns<ReleaseHoldResponse> = {
+  encode(message: ReleaseHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      LegalHold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHoldResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseHoldResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = LegalHold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseHoldResponse {
+    return { hold: isSet(object.hold) ? LegalHold.fromJSON(object.hold) : undefined };
+  },
+
+  toJSON(message: ReleaseHoldResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = LegalHold.toJSON(message.hold);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseHoldResponse>): ReleaseHoldResponse {
+    return ReleaseHoldResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseHoldResponse>): ReleaseHoldResponse {
+    const message = createBaseReleaseHoldResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null) ? LegalHold.fromPartial(object.hold) : undefined;
+    return message;
+  },
+};
+
+function createBaseListHoldsRequest(): ListHoldsRequest {
+  return { subject: undefined, includeEnded: false };
+}
+
+export const ListHoldsRequest: MessageFns<ListHoldsRequest> = {
+  encode(message: ListHoldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    if (message.includeEnded !== false) {
+      writer.uint32(16).bool(message.includeEnded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHoldsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeEnded = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListHoldsRequest {
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      includeEnded: isSet(object.includeEnded)
+        ? globalThis.Boolean(object.includeEnded)
+        : isSet(object.include_ended)
+        ? globalThis.Boolean(object.include_ended)
+        : false,
+    };
+  },
+
+  toJSON(message: ListHoldsRequest): unknown {
+    const obj: any = {};
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.includeEnded !== false) {
+      obj.includeEnded = message.includeEnded;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListHoldsRequest>): ListHoldsRequest {
+    return ListHoldsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListHoldsRequest>): ListHoldsRequest {
+    const message = createBaseListHoldsRequest();
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.includeEnded = object.includeEnded ?? false;
+    return message;
+  },
+};
+
+function createBaseListHoldsResponse(): ListHoldsResponse {
+  return { holds: [] };
+}
+
+export const ListHoldsResponse: MessageFns<ListHoldsResponse> = {
+  encode(message: ListHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.holds) {
+      LegalHold.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHoldsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holds.push(LegalHold.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListHoldsResponse {
+    return {
+      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => LegalHold.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListHoldsResponse): unknown {
+    const obj: any = {};
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => LegalHold.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListHoldsResponse>): ListHoldsResponse {
+    return ListHoldsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListHoldsResponse>): ListHoldsResponse {
+    const message = createBaseListHoldsResponse();
+    message.holds = object.holds?.map((e) => LegalHold.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseApproveJobRequest(): ApproveJobRequest {
+  return { jobId: "" };
+}
+
+export const ApproveJobRequest: MessageFns<ApproveJobRequest> = {
+  encode(message: ApproveJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ApproveJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApproveJobRequest>): ApproveJobRequest {
+    return ApproveJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApproveJobRequest>): ApproveJobRequest {
+    const message = createBaseApproveJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseApproveJobResponse(): ApproveJobResponse {
+  return { job: undefined };
+}
+
+export const ApproveJobResponse: MessageFns<ApproveJobResponse> = {
+  encode(message: ApproveJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: ApproveJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApproveJobResponse>): ApproveJobResponse {
+    return ApproveJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApproveJobResponse>): ApproveJobResponse {
+    const message = createBaseApproveJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseRejectJobRequest(): RejectJobRequest {
+  return { jobId: "", reason: "" };
+}
+
+export const RejectJobRequest: MessageFns<RejectJobRequest> = {
+  encode(message: RejectJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RejectJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RejectJobRequest>): RejectJobRequest {
+    return RejectJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RejectJobRequest>): RejectJobRequest {
+    const message = createBaseRejectJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseRejectJobResponse(): RejectJobResponse {
+  return { job: undefined };
+}
+
+export const RejectJobResponse: MessageFns<RejectJobResponse> = {
+  encode(message: RejectJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: RejectJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RejectJobResponse>): RejectJobResponse {
+    return RejectJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RejectJobResponse>): RejectJobResponse {
+    const message = createBaseRejectJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseExtendDeadlineRequest(): ExtendDeadlineRequest {
+  return { jobId: "", extension: undefined, newDueTime: undefined, reason: "" };
+}
+
+export const ExtendDeadlineRequest: MessageFns<ExtendDeadlineRequest> = {
+  encode(message: ExtendDeadlineRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.extension !== undefined) {
+      Duration.encode(message.extension, writer.uint32(18).fork()).join();
+    }
+    if (message.newDueTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.newDueTime), writer.uint32(26).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendDeadlineRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendDeadlineRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.extension = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.newDueTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendDeadlineRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      extension: isSet(object.extension) ? Duration.fromJSON(object.extension) : undefined,
+      newDueTime: isSet(object.newDueTime)
+        ? fromJsonTimestamp(object.newDueTime)
+        : isSet(object.new_due_time)
+        ? fromJsonTimestamp(object.new_due_time)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ExtendDeadlineRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.extension !== undefined) {
+      obj.extension = Duration.toJSON(message.extension);
+    }
+    if (message.newDueTime !== undefined) {
+      obj.newDueTime = message.newDueTime.toISOString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExtendDeadlineRequest>): ExtendDeadlineRequest {
+    return ExtendDeadlineRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtendDeadlineRequest>): ExtendDeadlineRequest {
+    const message = createBaseExtendDeadlineRequest();
+    message.jobId = object.jobId ?? "";
+    message.extension = (object.extension !== undefined && object.extension !== null)
+      ? Duration.fromPartial(object.extension)
+      : undefined;
+    message.newDueTime = object.newDueTime ?? undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseExtendDeadlineResponse(): ExtendDeadlineResponse {
+  return { job: undefined };
+}
+
+export const ExtendDeadlineResponse: MessageFns<ExtendDeadlineResponse> = {
+  encode(message: ExtendDeadlineResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendDeadlineResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendDeadlineResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendDeadlineResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: ExtendDeadlineResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExtendDeadlineResponse>): ExtendDeadlineResponse {
+    return ExtendDeadlineResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtendDeadlineResponse>): ExtendDeadlineResponse {
+    const message = createBaseExtendDeadlineResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
 function createBaseCustomerRef(): CustomerRef {
   return { tenantId: "", identifierKind: "", subjectRef: "" };
 }
@@ -5807,6 +7711,83 @@ export const DeletionOrchestratorService = {
     responseDeserialize: (value: Buffer): DownloadExportResponse => DownloadExportResponse.decode(value),
   },
   /**
+   * Legal holds (orchestrator/holds.ts). Callers: operators.
+   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
+   * retention purge until it is released or its end passes. A job of the subject stops before it
+   * erases anything held (ON_HOLD).
+   */
+  placeHold: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/PlaceHold" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlaceHoldRequest): Buffer => Buffer.from(PlaceHoldRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlaceHoldRequest => PlaceHoldRequest.decode(value),
+    responseSerialize: (value: PlaceHoldResponse): Buffer => Buffer.from(PlaceHoldResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlaceHoldResponse => PlaceHoldResponse.decode(value),
+  },
+  /**
+   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
+   * no other hold stops resumes.
+   */
+  releaseHold: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ReleaseHold" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReleaseHoldRequest): Buffer => Buffer.from(ReleaseHoldRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReleaseHoldRequest => ReleaseHoldRequest.decode(value),
+    responseSerialize: (value: ReleaseHoldResponse): Buffer => Buffer.from(ReleaseHoldResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReleaseHoldResponse => ReleaseHoldResponse.decode(value),
+  },
+  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
+  listHolds: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ListHolds" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListHoldsRequest): Buffer => Buffer.from(ListHoldsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListHoldsRequest => ListHoldsRequest.decode(value),
+    responseSerialize: (value: ListHoldsResponse): Buffer => Buffer.from(ListHoldsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListHoldsResponse => ListHoldsResponse.decode(value),
+  },
+  /**
+   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
+   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
+   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
+   */
+  approveJob: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ApproveJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApproveJobRequest): Buffer => Buffer.from(ApproveJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApproveJobRequest => ApproveJobRequest.decode(value),
+    responseSerialize: (value: ApproveJobResponse): Buffer => Buffer.from(ApproveJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApproveJobResponse => ApproveJobResponse.decode(value),
+  },
+  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
+  rejectJob: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/RejectJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RejectJobRequest): Buffer => Buffer.from(RejectJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RejectJobRequest => RejectJobRequest.decode(value),
+    responseSerialize: (value: RejectJobResponse): Buffer => Buffer.from(RejectJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RejectJobResponse => RejectJobResponse.decode(value),
+  },
+  /**
+   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
+   * the original due date in all (GDPR Art. 12(3)). Operators only.
+   */
+  extendDeadline: {
+    path: "/bakery.erasure.v1.DeletionOrchestrator/ExtendDeadline" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExtendDeadlineRequest): Buffer =>
+      Buffer.from(ExtendDeadlineRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExtendDeadlineRequest => ExtendDeadlineRequest.decode(value),
+    responseSerialize: (value: ExtendDeadlineResponse): Buffer =>
+      Buffer.from(ExtendDeadlineResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExtendDeadlineResponse => ExtendDeadlineResponse.decode(value),
+  },
+  /**
    * Customer subjects (issue 14, item 1).
    * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
    * open one) and streams it. The job keeps only a keyed hash of the identifier (and, while it is open,
@@ -5926,6 +7907,33 @@ export interface DeletionOrchestratorServer extends UntypedServiceImplementation
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
   downloadExport: handleServerStreamingCall<DownloadExportRequest, DownloadExportResponse>;
+  /**
+   * Legal holds (orchestrator/holds.ts). Callers: operators.
+   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
+   * retention purge until it is released or its end passes. A job of the subject stops before it
+   * erases anything held (ON_HOLD).
+   */
+  placeHold: handleUnaryCall<PlaceHoldRequest, PlaceHoldResponse>;
+  /**
+   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
+   * no other hold stops resumes.
+   */
+  releaseHold: handleUnaryCall<ReleaseHoldRequest, ReleaseHoldResponse>;
+  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
+  listHolds: handleUnaryCall<ListHoldsRequest, ListHoldsResponse>;
+  /**
+   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
+   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
+   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
+   */
+  approveJob: handleUnaryCall<ApproveJobRequest, ApproveJobResponse>;
+  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
+  rejectJob: handleUnaryCall<RejectJobRequest, RejectJobResponse>;
+  /**
+   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
+   * the original due date in all (GDPR Art. 12(3)). Operators only.
+   */
+  extendDeadline: handleUnaryCall<ExtendDeadlineRequest, ExtendDeadlineResponse>;
   /**
    * Customer subjects (issue 14, item 1).
    * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's
@@ -6213,6 +8221,117 @@ export interface DeletionOrchestratorClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadExportResponse>;
+  /**
+   * Legal holds (orchestrator/holds.ts). Callers: operators.
+   * PlaceHold keeps a subject's data (or only some services' or entities') from erasure and from the
+   * retention purge until it is released or its end passes. A job of the subject stops before it
+   * erases anything held (ON_HOLD).
+   */
+  placeHold(
+    request: PlaceHoldRequest,
+    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  ): ClientUnaryCall;
+  placeHold(
+    request: PlaceHoldRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  ): ClientUnaryCall;
+  placeHold(
+    request: PlaceHoldRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ReleaseHold ends a hold; the operator who placed it cannot release it (PERMISSION_DENIED). A job
+   * no other hold stops resumes.
+   */
+  releaseHold(
+    request: ReleaseHoldRequest,
+    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
+  ): ClientUnaryCall;
+  releaseHold(
+    request: ReleaseHoldRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
+  ): ClientUnaryCall;
+  releaseHold(
+    request: ReleaseHoldRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
+  ): ClientUnaryCall;
+  /** ListHolds lists holds, newest first, optionally of one subject and with ended ones. */
+  listHolds(
+    request: ListHoldsRequest,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  listHolds(
+    request: ListHoldsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  listHolds(
+    request: ListHoldsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Four-eyes approval and deadlines (README.md "Approvals", "Deadlines").
+   * ApproveJob lets an AWAITING_APPROVAL job go on (SCHEDULED when it has a grace left, else it runs).
+   * The approver must be allowed to request that erasure and must not be its requester (PERMISSION_DENIED).
+   */
+  approveJob(
+    request: ApproveJobRequest,
+    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
+  ): ClientUnaryCall;
+  approveJob(
+    request: ApproveJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
+  ): ClientUnaryCall;
+  approveJob(
+    request: ApproveJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApproveJobResponse) => void,
+  ): ClientUnaryCall;
+  /** RejectJob ends an AWAITING_APPROVAL job REJECTED with nothing deleted; same rules as ApproveJob. */
+  rejectJob(
+    request: RejectJobRequest,
+    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
+  ): ClientUnaryCall;
+  rejectJob(
+    request: RejectJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
+  ): ClientUnaryCall;
+  rejectJob(
+    request: RejectJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RejectJobResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ExtendDeadline moves an unfinished job's due_time later, with a reason: by at most two months past
+   * the original due date in all (GDPR Art. 12(3)). Operators only.
+   */
+  extendDeadline(
+    request: ExtendDeadlineRequest,
+    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
+  ): ClientUnaryCall;
+  extendDeadline(
+    request: ExtendDeadlineRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
+  ): ClientUnaryCall;
+  extendDeadline(
+    request: ExtendDeadlineRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExtendDeadlineResponse) => void,
+  ): ClientUnaryCall;
   /**
    * Customer subjects (issue 14, item 1).
    * DeleteCustomer starts an erasure job of one customer of one tenant (or attaches to the customer's

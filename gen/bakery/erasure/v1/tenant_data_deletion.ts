@@ -80,6 +80,11 @@ export function entityActionToJSON(object: EntityAction): string {
 export interface PurgeExpiredRequest {
   /** job_id optionally names the orchestrator job this call belongs to, for logs and traces. */
   jobId: string;
+  /**
+   * holds lists the tenants under a legal hold (and, when entities is set, only those tables): their
+   * rows are skipped, expired or not. Fields 10-14 are the legal holds'.
+   */
+  holds: PurgeHold[];
 }
 
 /** Subject names whose data is erased: a whole tenant (bakery) or one user. */
@@ -99,7 +104,14 @@ export interface Subject {
 /** PreviewRequest asks what an erasure of the subject would do. */
 export interface PreviewRequest {
   /** subject is the tenant or user to preview; required. */
-  subject?: Subject | undefined;
+  subject?:
+    | Subject
+    | undefined;
+  /**
+   * held_entities names tables under a legal hold: their rows (and the rows they reference) are
+   * counted as held, not as rows an erasure would act on.
+   */
+  heldEntities: string[];
 }
 
 /** EntityPreview describes one entity (table) in a preview. */
@@ -122,7 +134,11 @@ export interface EntityPreview {
     | Date
     | undefined;
   /** latest_expiry is when the last of the retained rows' retention period ends. */
-  latestExpiry?: Date | undefined;
+  latestExpiry?:
+    | Date
+    | undefined;
+  /** held_row_count is the number of the subject's rows kept because of a legal hold (held_entities). */
+  heldRowCount: string;
 }
 
 /** PreviewResponse is the result of a preview. */
@@ -133,6 +149,8 @@ export interface PreviewResponse {
   entities: EntityPreview[];
   /** total_rows is the sum of row_count over entities: what Delete would remove or anonymize. */
   totalRows: string;
+  /** held_rows is the sum of held_row_count over entities: what a legal hold keeps. */
+  heldRows: string;
 }
 
 /** DeleteRequest asks to erase the subject's rows. */
@@ -143,6 +161,11 @@ export interface DeleteRequest {
     | undefined;
   /** job_id optionally names the orchestrator job this call belongs to, for logs and traces. */
   jobId: string;
+  /**
+   * held_entities names tables under a legal hold: their rows, and the rows they reference (so no
+   * foreign key fails), are kept; everything else is erased.
+   */
+  heldEntities: string[];
 }
 
 /** DeleteProgress is one message of a Delete stream: a chunk's progress, or the final result. */
@@ -270,6 +293,14 @@ export interface ExportResult {
   finishedAt?: Date | undefined;
 }
 
+/** PurgeHold is a legal hold as a retention purge sees it: a tenant whose rows stay. */
+export interface PurgeHold {
+  /** tenant_id is the UUID of the held tenant. */
+  tenantId: string;
+  /** entities limits the hold to these tables; empty means every table. */
+  entities: string[];
+}
+
 /**
  * CustomerSubject names a bakery's own customer: the tenant and exactly one identifier. Services match
  * the normalized identifier against the columns their models mark as identifying a customer, inside
@@ -291,13 +322,16 @@ export interface CustomerSubject {
 }
 
 function createBasePurgeExpiredRequest(): PurgeExpiredRequest {
-  return { jobId: "" };
+  return { jobId: "", holds: [] };
 }
 
 export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
   encode(message: PurgeExpiredRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.jobId !== "") {
       writer.uint32(10).string(message.jobId);
+    }
+    for (const v of message.holds) {
+      PurgeHold.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -323,6 +357,14 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
             message.jobId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.holds.push(PurgeHold.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -342,6 +384,7 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
+      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => PurgeHold.fromJSON(e)) : [],
     };
   },
 
@@ -349,6 +392,9 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
     const obj: any = {};
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
+    }
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => PurgeHold.toJSON(e));
     }
     return obj;
   },
@@ -359,6 +405,7 @@ export const PurgeExpiredRequest: MessageFns<PurgeExpiredRequest> = {
   fromPartial(object: DeepPartial<PurgeExpiredRequest>): PurgeExpiredRequest {
     const message = createBasePurgeExpiredRequest();
     message.jobId = object.jobId ?? "";
+    message.holds = object.holds?.map((e) => PurgeHold.fromPartial(e)) || [];
     return message;
   },
 };
@@ -475,13 +522,16 @@ export const Subject: MessageFns<Subject> = {
 };
 
 function createBasePreviewRequest(): PreviewRequest {
-  return { subject: undefined };
+  return { subject: undefined, heldEntities: [] };
 }
 
 export const PreviewRequest: MessageFns<PreviewRequest> = {
   encode(message: PreviewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.subject !== undefined) {
       Subject.encode(message.subject, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.heldEntities) {
+      writer.uint32(82).string(v!);
     }
     return writer;
   },
@@ -507,6 +557,14 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
             message.subject = Subject.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.heldEntities.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -520,13 +578,23 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
   },
 
   fromJSON(object: any): PreviewRequest {
-    return { subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined };
+    return {
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      heldEntities: globalThis.Array.isArray(object?.heldEntities)
+        ? object.heldEntities.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.held_entities)
+        ? object.held_entities.map((e: any) => globalThis.String(e))
+        : [],
+    };
   },
 
   toJSON(message: PreviewRequest): unknown {
     const obj: any = {};
     if (message.subject !== undefined) {
       obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.heldEntities?.length) {
+      obj.heldEntities = message.heldEntities;
     }
     return obj;
   },
@@ -539,6 +607,7 @@ export const PreviewRequest: MessageFns<PreviewRequest> = {
     message.subject = (object.subject !== undefined && object.subject !== null)
       ? Subject.fromPartial(object.subject)
       : undefined;
+    message.heldEntities = object.heldEntities?.map((e) => e) || [];
     return message;
   },
 };
@@ -552,6 +621,7 @@ function createBaseEntityPreview(): EntityPreview {
     retainReason: "",
     earliestExpiry: undefined,
     latestExpiry: undefined,
+    heldRowCount: "0",
   };
 }
 
@@ -577,6 +647,9 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     }
     if (message.latestExpiry !== undefined) {
       Timestamp.encode(toTimestamp(message.latestExpiry), writer.uint32(58).fork()).join();
+    }
+    if (message.heldRowCount !== "0") {
+      writer.uint32(80).int64(message.heldRowCount);
     }
     return writer;
   },
@@ -650,6 +723,14 @@ export const EntityPreview: MessageFns<EntityPreview> = {
             message.latestExpiry = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.heldRowCount = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -691,6 +772,11 @@ export const EntityPreview: MessageFns<EntityPreview> = {
         : isSet(object.latest_expiry)
         ? fromJsonTimestamp(object.latest_expiry)
         : undefined,
+      heldRowCount: isSet(object.heldRowCount)
+        ? globalThis.String(object.heldRowCount)
+        : isSet(object.held_row_count)
+        ? globalThis.String(object.held_row_count)
+        : "0",
     };
   },
 
@@ -717,6 +803,9 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     if (message.latestExpiry !== undefined) {
       obj.latestExpiry = message.latestExpiry.toISOString();
     }
+    if (message.heldRowCount !== "0") {
+      obj.heldRowCount = message.heldRowCount;
+    }
     return obj;
   },
 
@@ -732,12 +821,13 @@ export const EntityPreview: MessageFns<EntityPreview> = {
     message.retainReason = object.retainReason ?? "";
     message.earliestExpiry = object.earliestExpiry ?? undefined;
     message.latestExpiry = object.latestExpiry ?? undefined;
+    message.heldRowCount = object.heldRowCount ?? "0";
     return message;
   },
 };
 
 function createBasePreviewResponse(): PreviewResponse {
-  return { service: "", entities: [], totalRows: "0" };
+  return { service: "", entities: [], totalRows: "0", heldRows: "0" };
 }
 
 export const PreviewResponse: MessageFns<PreviewResponse> = {
@@ -750,6 +840,9 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
     }
     if (message.totalRows !== "0") {
       writer.uint32(24).int64(message.totalRows);
+    }
+    if (message.heldRows !== "0") {
+      writer.uint32(80).int64(message.heldRows);
     }
     return writer;
   },
@@ -791,6 +884,14 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
             message.totalRows = reader.int64().toString();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.heldRows = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -814,6 +915,11 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
         : isSet(object.total_rows)
         ? globalThis.String(object.total_rows)
         : "0",
+      heldRows: isSet(object.heldRows)
+        ? globalThis.String(object.heldRows)
+        : isSet(object.held_rows)
+        ? globalThis.String(object.held_rows)
+        : "0",
     };
   },
 
@@ -828,6 +934,9 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
     if (message.totalRows !== "0") {
       obj.totalRows = message.totalRows;
     }
+    if (message.heldRows !== "0") {
+      obj.heldRows = message.heldRows;
+    }
     return obj;
   },
 
@@ -839,12 +948,13 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
     message.service = object.service ?? "";
     message.entities = object.entities?.map((e) => EntityPreview.fromPartial(e)) || [];
     message.totalRows = object.totalRows ?? "0";
+    message.heldRows = object.heldRows ?? "0";
     return message;
   },
 };
 
 function createBaseDeleteRequest(): DeleteRequest {
-  return { subject: undefined, jobId: "" };
+  return { subject: undefined, jobId: "", heldEntities: [] };
 }
 
 export const DeleteRequest: MessageFns<DeleteRequest> = {
@@ -854,6 +964,9 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     }
     if (message.jobId !== "") {
       writer.uint32(18).string(message.jobId);
+    }
+    for (const v of message.heldEntities) {
+      writer.uint32(82).string(v!);
     }
     return writer;
   },
@@ -887,6 +1000,14 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
             message.jobId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.heldEntities.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -907,6 +1028,11 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
+      heldEntities: globalThis.Array.isArray(object?.heldEntities)
+        ? object.heldEntities.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.held_entities)
+        ? object.held_entities.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -917,6 +1043,9 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     }
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
+    }
+    if (message.heldEntities?.length) {
+      obj.heldEntities = message.heldEntities;
     }
     return obj;
   },
@@ -930,6 +1059,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
       ? Subject.fromPartial(object.subject)
       : undefined;
     message.jobId = object.jobId ?? "";
+    message.heldEntities = object.heldEntities?.map((e) => e) || [];
     return message;
   },
 };
@@ -2089,6 +2219,95 @@ export const ExportResult: MessageFns<ExportResult> = {
     message.totalRows = object.totalRows ?? "0";
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBasePurgeHold(): PurgeHold {
+  return { tenantId: "", entities: [] };
+}
+
+export const PurgeHold: MessageFns<PurgeHold> = {
+  encode(message: PurgeHold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    for (const v of message.entities) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeHold {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeHold();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entities.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeHold {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      entities: globalThis.Array.isArray(object?.entities) ? object.entities.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: PurgeHold): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.entities?.length) {
+      obj.entities = message.entities;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PurgeHold>): PurgeHold {
+    return PurgeHold.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PurgeHold>): PurgeHold {
+    const message = createBasePurgeHold();
+    message.tenantId = object.tenantId ?? "";
+    message.entities = object.entities?.map((e) => e) || [];
     return message;
   },
 };
