@@ -79,7 +79,10 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
   const keys = await benchKeys();
   const receiver = new OtlpReceiver();
   await receiver.start();
-  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, ORCHESTRATOR_FOUR_EYES: 'off' }, keys.dir);
+  // The bench follows every concurrent job with a watch stream of one caller: the per-caller limit
+  // (64 by default) would refuse the 65th.
+  const watchers = String(Math.max(64, options.concurrentJobs + 8));
+  const mesh = new ProcessMesh(serverUrl, label, { LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, ORCHESTRATOR_FOUR_EYES: 'off', ORCHESTRATOR_WATCHERS_PER_CALLER: watchers }, keys.dir);
   const floorDbs: string[] = [];
   try {
     await mesh.prepare();

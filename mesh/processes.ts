@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { type WriteStream } from 'node:fs';
 import { openLogFile } from './logs';
 import { LineSplitter } from './logs';
+import { PROCESS_ENV } from './process-env';
 
 /** When a crashed process is started again, and when the launcher stops trying. */
 export interface CrashPolicy {
@@ -117,7 +118,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.stopping) return;
     const child = spawn(this.spec.command, this.spec.args, {
       cwd: this.spec.cwd,
-      env: this.spec.env,
+      // The mesh's runtime settings (mesh/process-env.ts), unless the caller's environment sets them.
+      env: { ...PROCESS_ENV, ...this.spec.env },
       // Its own process group: a terminal's Ctrl-C reaches only the launcher, which stops the children
       // in order (services before the database). The IPC channel tells the child when the launcher dies.
       detached: true,

@@ -80,7 +80,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     if (resolved.embedded?.startedHere) stopEmbedded = resolved.embedded.stop;
   }
   const db = openServiceDatabase(url, 6);
-  if (envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, migrations, log);
+  if (envBool(process.env, 'MIGRATE', true)) await migrate(url, () => db.sequelize, migrations, log);
   const config = options.config ?? orchestratorConfig();
   const keys = options.keys ?? (await loadProcessKeys('orchestrator'));
   // The orchestrator calls every service as itself: it must hold its own key.

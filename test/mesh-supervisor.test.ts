@@ -4,7 +4,7 @@
  * and the early refusals of startMesh.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { portHolder } from '../mesh/port-holder';
 import { freePort } from '../mesh/ports';
 import { describeExit, NO_RESTART, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
 import { repoRoot } from '../services/kit/paths';
+import { PROCESS_ENV } from '../mesh/process-env';
 import { addressEnv, ensureRuntimeBuilt, healthNames, MESH_SERVICES, selectServices, serviceCommand } from '../mesh/services';
 
 const policy: CrashPolicy = { maxCrashes: 5, windowMs: 60_000, baseDelayMs: 500, maxDelayMs: 10_000 };
@@ -48,6 +49,10 @@ test('services: fifteen processes, health names, addresses, and the command that
   t.deepEqual(command.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
   t.true(existsSync(join(command.cwd, 'dist/bin/service.js')), 'the build step ran');
   t.false(command.args.some((arg) => arg.includes('tsx')));
+  // `npm run service` and the Docker entrypoint take the same runtime environment as the spawner, printed by the compiled module.
+  const printed = spawnSync(process.execPath, ['dist/mesh/process-env.js'], { cwd: repoRoot, encoding: 'utf8' });
+  t.deepEqual(printed.stdout.trim().split(' '), Object.entries(PROCESS_ENV).map(([name, value]) => `${name}=${value}`));
+  for (const file of ['package.json', 'docker/entrypoint.sh']) t.true(readFileSync(join(repoRoot, file), 'utf8').includes('exec env $(node dist/mesh/process-env.js) node --require'), file);
 });
 
 test('consoleLine: warnings and errors are shown, info only with --verbose; other lines always', (t) => {
@@ -107,6 +112,27 @@ function supervised(name: string, script: string, crashPolicy: CrashPolicy, dir:
     crashPolicy,
   );
 }
+
+test('Supervisor: every child runs with the mesh runtime environment, which the caller may override', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'supervisor-'));
+  const script = `console.log(${JSON.stringify(Object.keys(PROCESS_ENV))}.map((name) => name + '=' + process.env[name]).join(' '))`;
+  const [name, value] = Object.entries(PROCESS_ENV)[0]!;
+  const lines: string[] = [];
+  try {
+    for (const env of [{}, { [name]: `${value}7` }]) {
+      const supervisor = supervised('env', script, NO_RESTART, dir);
+      Object.assign(supervisor.spec.env, env);
+      const line = new Promise<string>((resolve) => supervisor.once('line', resolve));
+      supervisor.start();
+      lines.push(await line);
+      await supervisor.stop();
+    }
+    const expected = Object.entries(PROCESS_ENV).map(([n, v]) => `${n}=${v}`);
+    t.deepEqual(lines, [expected.join(' '), [`${name}=${value}7`, ...expected.slice(1)].join(' ')]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('Supervisor: a crashing process is restarted with backoff, then given up on', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'supervisor-'));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Client, Pool } from 'pg';
-import { Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import { envOptional, envPrefix } from './config';
 import { ensureEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 
@@ -77,14 +77,16 @@ export async function resolveServiceDatabaseUrl(
 /** The service's two handles on its database: Sequelize for models and migrations, pg for the engine. */
 export interface ServiceDatabase {
   url: string;
-  sequelize: Sequelize;
+  /** Made on first use (see openServiceDatabase). */
+  readonly sequelize: Sequelize;
   pool: Pool;
   close(): Promise<void>;
 }
 
 export function openServiceDatabase(url: string, poolSize = 3): ServiceDatabase {
-  // Small pools: a machine runs fifteen of these processes against one PostgreSQL.
-  const sequelize = new Sequelize(url, { logging: false, pool: { max: 2, min: 0, idle: 5000 } });
+  // Sequelize is made (and loaded) on first use: the orchestrator, and a service whose migrations
+  // have all run, never use it (it and its dependencies are ~230 modules, ~18 MB of a process).
+  let sequelize: Sequelize | undefined;
   const pool = new Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 5000 });
   // A connection error must never crash the process, whoever holds the connection: the pool's own
   // listener covers idle clients, the per-client one a client checked out between queries (e.g. a
@@ -94,10 +96,15 @@ export function openServiceDatabase(url: string, poolSize = 3): ServiceDatabase 
   pool.on('connect', (client) => client.on('error', () => undefined));
   return {
     url,
-    sequelize,
+    get sequelize() {
+      // Small pools: a machine runs fifteen of these processes against one PostgreSQL.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      sequelize ??= new (require('sequelize') as typeof import('sequelize')).Sequelize(url, { logging: false, pool: { max: 2, min: 0, idle: 5000 } });
+      return sequelize;
+    },
     pool,
     async close() {
-      await Promise.allSettled([sequelize.close(), pool.end()]);
+      await Promise.allSettled([sequelize?.close(), pool.end()]);
     },
   };
 }

@@ -1,6 +1,5 @@
 import { Client } from 'pg';
 import type { ModelAttributeColumnOptions, QueryInterface, Sequelize, Transaction } from 'sequelize';
-import { SequelizeStorage, Umzug } from 'umzug';
 import type { Logger } from 'pino';
 import type { TableDefinition } from './models';
 import type { ServiceMigration } from './service-definition';
@@ -8,16 +7,25 @@ import type { ServiceMigration } from './service-definition';
 /** Arbitrary constant: the advisory lock that serialises migrations of one database across processes. */
 const MIGRATION_LOCK = 727_001;
 
-/** Runs pending migrations (umzug, recorded in SequelizeMeta) under an advisory lock. */
-export async function migrate(url: string, sequelize: Sequelize, migrations: ServiceMigration[], log: Logger): Promise<string[]> {
+/**
+ * Runs pending migrations (umzug, recorded in SequelizeMeta) under an advisory lock. `sequelize` may be
+ * a function that makes it: it is then called only when a migration is pending.
+ */
+export async function migrate(url: string, sequelize: Sequelize | (() => Sequelize), migrations: ServiceMigration[], log: Logger): Promise<string[]> {
   const lock = new Client({ connectionString: url });
   await lock.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    // Nothing pending (every start but the first): umzug is not loaded at all. It brings ~300 modules
+    // (a command-line framework among them) that would stay in the process's memory for its lifetime.
+    if (await allApplied(lock, migrations)) return [];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SequelizeStorage, Umzug } = require('umzug') as typeof import('umzug');
+    const context = typeof sequelize === 'function' ? sequelize() : sequelize;
     const umzug = new Umzug({
       migrations: migrations.map((m) => ({ name: m.name, up: m.up, down: m.down })),
-      context: sequelize,
-      storage: new SequelizeStorage({ sequelize }),
+      context,
+      storage: new SequelizeStorage({ sequelize: context }),
       logger: undefined,
     });
     const applied = await umzug.up();
@@ -26,6 +34,14 @@ export async function migrate(url: string, sequelize: Sequelize, migrations: Ser
   } finally {
     await lock.end().catch(() => undefined);
   }
+}
+
+/** Whether SequelizeMeta (umzug's SequelizeStorage table) names every migration already. */
+async function allApplied(client: Client, migrations: ServiceMigration[]): Promise<boolean> {
+  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('"SequelizeMeta"') IS NOT NULL AS exists`);
+  if (!rows[0]?.exists) return false;
+  const applied = new Set((await client.query<{ name: string }>('SELECT name FROM "SequelizeMeta"')).rows.map((row) => row.name));
+  return migrations.every((migration) => applied.has(migration.name));
 }
 
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;

@@ -71,7 +71,7 @@ export async function startService(definition: DomainService, options: StartOpti
   }
   const db = openServiceDatabase(url);
   try {
-    if (options.migrate ?? envBool(process.env, 'MIGRATE', true)) await migrate(url, db.sequelize, definition.migrations, log);
+    if (options.migrate ?? envBool(process.env, 'MIGRATE', true)) await migrate(url, () => db.sequelize, definition.migrations, log);
     definition.defineModels(db.sequelize);
     const engine = new DeletionEngine(definition.name, definition.deletionPolicy, db.pool, options.chunks ?? chunkConfig());
     const keys = options.keys ?? (await loadProcessKeys(definition.name));
