@@ -5,7 +5,7 @@
 import { getEventListeners } from 'node:events';
 import test from 'ava';
 import { Server, ServerCredentials, credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { TenantDataDeletionClient, TenantDataDeletionService } from '../gen/bakery/erasure/v1/tenant_data_deletion';
+import { PreviewResponse, TenantDataDeletionClient, TenantDataDeletionService } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { RpcError } from '../services/kit/errors';
 import { decodePageToken, encodePageToken, pageSize, toPage } from '../services/kit/pagination';
 import { sleep } from '../services/kit/sleep';
@@ -100,8 +100,8 @@ test('unaryCall: typed call with metadata and deadline; errors keep their status
     preview: (call: any, callback: any) => {
       const auth = String(call.metadata.get('authorization')[0] ?? '');
       if (!auth) return callback({ code: status.UNAUTHENTICATED, details: 'no token' });
-      if (call.request.subject?.tenantId === 'slow') return setTimeout(() => callback(null, { entities: [], totalRows: '0' }), 2000);
-      callback(null, { entities: [], totalRows: String(auth.length) });
+      if (call.request.subject?.tenantId === 'slow') return setTimeout(() => callback(null, PreviewResponse.fromPartial({ totalRows: '0' })), 2000);
+      callback(null, PreviewResponse.fromPartial({ totalRows: String(auth.length) }));
     },
     delete: (call: any) => call.end(),
   });

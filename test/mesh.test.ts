@@ -191,8 +191,16 @@ test('npm start: the whole mesh as separate processes, the CLI, buf curl, restar
       preview.services.flatMap((s) => (s.entities ?? []).filter((e) => e.action === 'ENTITY_ACTION_RETAIN').map((e) => `${s.service}.${e.entity}`)),
     );
 
-    // --- erasure delete --json -----------------------------------------------------------------------
-    const deleted = await erasure(['delete', target.tenantId, '--json'], env);
+    // --- erasure delete --json, then a second operator's approval (four-eyes is on as shipped) ------------
+    const requested = await erasure(['delete', target.tenantId, '--json'], env);
+    t.is(requested.code, 0, requested.stderr);
+    const waiting = JSON.parse(requested.stdout) as { id: string; status: string };
+    t.is(waiting.status, 'JOB_STATUS_AWAITING_APPROVAL', 'a tenant erased at once waits for a second person');
+    const selfApproval = await erasure(['approve', waiting.id], env);
+    t.not(selfApproval.code, 0, 'the requester cannot approve their own erasure');
+    const approved = await erasure(['approve', waiting.id], { ...env, ERASURE_OPERATOR: 'second-operator' });
+    t.is(approved.code, 0, approved.stderr);
+    const deleted = await erasure(['watch', waiting.id, '--json'], env);
     t.is(deleted.code, 0, deleted.stderr);
     t.is(deleted.stderr, '');
     const job = JSON.parse(deleted.stdout) as {
