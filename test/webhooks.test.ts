@@ -271,7 +271,9 @@ test.serial('an orchestrator killed between the status change and the delivery l
   t.is(receiver.acknowledged().get(rows[0]!.event_id), 1, 'acknowledged once');
   t.true(requests.every((r) => r.headers['x-erasure-event-id'] === rows[0]!.event_id), 'the same event id on every attempt, before and after the restart');
   t.true(requests.every((r) => verifySignature(r.headers['x-erasure-signature'] as string, r.body)));
-  t.is(rows[0]!.attempts, requests.length);
+  // A claim counts its attempt before the POST: the kill may fall between the two (an attempt the
+  // receiver never saw), never the other way round.
+  t.true(rows[0]!.attempts >= requests.length, `${rows[0]!.attempts} attempts recorded, ${requests.length} received`);
   assertNoPersonalData(t, requests.map((r) => r.body), personal);
 
   // The operator's view: `erasure notifications --job` lists the delivery from the outbox.
