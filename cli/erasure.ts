@@ -623,22 +623,24 @@ const commands: Record<string, Command> = {
   },
 
   'delete-customer': {
-    usage: 'erasure delete-customer <tenant> --email <e-mail> | --phone <phone> | --customer-id <id> [--request-id <key>] [--detach] [--json]',
+    usage: 'erasure delete-customer <tenant> --email <e-mail> | --phone <phone> | --customer-id <id> [--require-approval] [--request-id <key>] [--detach] [--json]',
     summary: "erase one of a tenant's customers (its own rows deleted, kept invoices anonymized), with live progress",
     details:
       '  --email <e-mail>     the customer\'s e-mail (matched trimmed, lower-cased)\n' +
       '  --phone <phone>      the customer\'s phone in E.164 (+ and 8–15 digits; spaces, dashes, dots, parentheses ignored)\n' +
       '  --customer-id <id>   the tenant\'s own id of the customer\n' +
+      '  --require-approval   wait for a second person\'s approval (erasure approve / erasure reject)\n' +
       '  --request-id <key>   idempotency key\n' +
       '  --detach             start the job and return\n' +
       'The job keeps only a keyed hash of the identifier; nothing is matched outside the tenant.',
-    flags: { ...CUSTOMER_FLAGS, 'request-id': 'string', detach: 'boolean' },
+    flags: { ...CUSTOMER_FLAGS, 'require-approval': 'boolean', 'request-id': 'string', detach: 'boolean' },
     async run(ctx) {
       const tenantId = one(ctx, 'tenant');
       const customer = customerFlags(ctx, tenantId);
       if (!customer) throw new UsageError('give one of --email, --phone, --customer-id');
       const request = DeleteCustomerRequest.fromPartial({
         customer,
+        requireApproval: Boolean(ctx.args.flags['require-approval']),
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
       });
