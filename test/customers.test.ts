@@ -2,8 +2,10 @@
  * Customer subjects (README.md, "Customer erasure"): all fourteen services and the orchestrator as
  * real processes, one mesh. The same e-mail is a customer of tenants A and B (the seed makes
  * customerN@example.test in every tenant); erasing the customer in A leaves none of A's rows holding
- * the e-mail or phone, keeps A's invoices anonymized, and leaves B byte-identical. Every check of rows
- * is direct SQL over the databases, never through the code under test.
+ * the e-mail or phone, keeps A's invoices anonymized, and leaves B byte-identical. A legal hold can name
+ * a customer (whole: nothing changes until its release; one entity: exactly those rows stay), and a
+ * customer erasure can wait for a second person's approval. Every check of rows is direct SQL over the
+ * databases, never through the code under test.
  */
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
@@ -334,4 +336,30 @@ test.serial('a customer erasure with require_approval waits; its requester canno
   t.deepEqual(await tenantHash(tenantB), bBefore, 'tenant B is byte-identical');
   const kinds = (await sql<{ kind: string }>('orchestrator', 'SELECT kind FROM erasure_audit_log WHERE job_id = $1 ORDER BY seq', [job.id])).map((r) => r.kind);
   t.deepEqual(kinds.slice(0, 3), ['job.requested', 'job.awaiting_approval', 'job.approved']);
+});
+
+test.serial('a hold on one entity of a customer keeps exactly those rows while the rest is erased; release completes the job', async (t) => {
+  t.timeout(120_000);
+  // Tenant B's customer this time; A is the control.
+  const holds = new DeletionOrchestratorClient(mesh.addresses.orchestrator!, credentials.createInsecure());
+  const [alice, bob] = [await operatorToken('alice'), await operatorToken('bob')];
+  try {
+    const [email, phone] = [emailOf(1), phoneOf(1)];
+    const customer: CustomerSubject = { tenantId: tenantB, email };
+    const invoices = await sql<{ id: string }>('sales', 'SELECT id FROM invoices WHERE tenant_id = $1 AND lower(customer_email) = $2 ORDER BY id', [tenantB, email]);
+    t.true(invoices.length > 0);
+    const { hold } = await unaryCall(holds, 'placeHold', { subject: { customer }, services: [], entities: ['sales/invoices'], reason: 'tax audit 2026-3' }, { metadata: bearerMetadata(alice) });
+    const aBefore = await tenantHash(tenantA);
+    const run = await orch.deleteCustomer({ customer, detach: true }, operator);
+    t.is(await waitForJobStatus(pools.get('orchestrator')!, run.snapshot!.id, 'ON_HOLD', 60_000), 'ON_HOLD');
+    const held = await sweep(tenantB, email, phone);
+    t.deepEqual(Object.keys(held), ['sales.invoices'], 'only the held invoices still name the customer');
+    t.is(held['sales.invoices'], invoices.length);
+    await unaryCall(holds, 'releaseHold', { holdId: hold!.id }, { metadata: bearerMetadata(bob) });
+    t.is(await waitForJobStatus(pools.get('orchestrator')!, run.snapshot!.id, 'COMPLETED', 90_000), 'COMPLETED');
+    t.deepEqual(await sweep(tenantB, email, phone), {}, 'released: the invoices are anonymized too');
+    t.deepEqual(await tenantHash(tenantA), aBefore, 'tenant A is byte-identical');
+  } finally {
+    holds.close();
+  }
 });
