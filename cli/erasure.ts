@@ -442,22 +442,25 @@ const commands: Record<string, Command> = {
 
   hold: {
     usage:
-      'erasure hold place (--tenant <id> | --user <id>) --reason <text> [--services a,b] [--entities service/table,…] [--until <time>] [--json]\n' +
+      'erasure hold place (--tenant <id> [--email <e-mail> | --phone <phone> | --customer-id <id>] | --user <id>) --reason <text> [--services a,b] [--entities service/table,…] [--until <time>] [--json]\n' +
       '       erasure hold release <hold-id> [--json]\n' +
-      '       erasure hold list [--tenant <id> | --user <id>] [--all] [--json]',
+      '       erasure hold list [--tenant <id> [--email … | --phone … | --customer-id …] | --user <id>] [--all] [--json]',
     summary: 'place, release and list legal holds (data under a hold is not erased nor purged)',
     details:
       'A hold without --services or --entities stops the subject\'s erasure before anything is deleted (job ON_HOLD);\n' +
       'with them, the rest is erased and the held part kept. The operator who placed a hold cannot release it.\n' +
+      '  --email, --phone, --customer-id  with --tenant: the hold names that customer of the tenant, not the tenant\n' +
       '  --until  an ISO 8601 time in the future when the hold ends by itself\n' +
       '  --all    list released and expired holds too',
-    flags: { tenant: 'string', user: 'string', reason: 'string', services: 'list', entities: 'list', until: 'string', all: 'boolean' },
+    flags: { tenant: 'string', user: 'string', ...CUSTOMER_FLAGS, reason: 'string', services: 'list', entities: 'list', until: 'string', all: 'boolean' },
     async run(ctx) {
       const [action, ...rest] = ctx.args.positionals;
       const tenantId = uuidFlag(ctx, 'tenant');
       const userId = uuidFlag(ctx, 'user');
       if (tenantId && userId) throw new UsageError('give --tenant or --user, not both');
-      const subject = tenantId ? { tenantId } : userId ? { userId } : undefined;
+      const customer = customerFlags(ctx, tenantId ?? '');
+      if (customer && !tenantId) throw new UsageError('a customer is named within its tenant: give --tenant <id> too');
+      const subject = customer ? { customer } : tenantId ? { tenantId } : userId ? { userId } : undefined;
       let holds: LegalHold[];
       if (action === 'place') {
         if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
@@ -623,22 +626,24 @@ const commands: Record<string, Command> = {
   },
 
   'delete-customer': {
-    usage: 'erasure delete-customer <tenant> --email <e-mail> | --phone <phone> | --customer-id <id> [--request-id <key>] [--detach] [--json]',
+    usage: 'erasure delete-customer <tenant> --email <e-mail> | --phone <phone> | --customer-id <id> [--require-approval] [--request-id <key>] [--detach] [--json]',
     summary: "erase one of a tenant's customers (its own rows deleted, kept invoices anonymized), with live progress",
     details:
       '  --email <e-mail>     the customer\'s e-mail (matched trimmed, lower-cased)\n' +
       '  --phone <phone>      the customer\'s phone in E.164 (+ and 8–15 digits; spaces, dashes, dots, parentheses ignored)\n' +
       '  --customer-id <id>   the tenant\'s own id of the customer\n' +
+      '  --require-approval   wait for a second person\'s approval (erasure approve / erasure reject)\n' +
       '  --request-id <key>   idempotency key\n' +
       '  --detach             start the job and return\n' +
       'The job keeps only a keyed hash of the identifier; nothing is matched outside the tenant.',
-    flags: { ...CUSTOMER_FLAGS, 'request-id': 'string', detach: 'boolean' },
+    flags: { ...CUSTOMER_FLAGS, 'require-approval': 'boolean', 'request-id': 'string', detach: 'boolean' },
     async run(ctx) {
       const tenantId = one(ctx, 'tenant');
       const customer = customerFlags(ctx, tenantId);
       if (!customer) throw new UsageError('give one of --email, --phone, --customer-id');
       const request = DeleteCustomerRequest.fromPartial({
         customer,
+        requireApproval: Boolean(ctx.args.flags['require-approval']),
         requestId: (ctx.args.flags['request-id'] as string | undefined) ?? '',
         detach: Boolean(ctx.args.flags.detach),
       });

@@ -209,7 +209,7 @@ async function customerDemo(client: MeshClient, env: Record<string, string | und
     `bakery ${name}: customer records ${rows.customers}, messages ${rows.messages}, invoices naming them ${rows.invoicesNaming} (of ${rows.invoices} invoices)`;
   const [eBefore, fBefore] = [await customerRows(env, e.tenantId, email), await customerRows(env, f.tenantId, email)];
   out(indent(`before  ${line('E', eBefore)}\n        ${line('F', fBefore)}`));
-  const job = await client.follow((metadata) => client.orchestrator.deleteCustomer({ customer: { tenantId: e.tenantId, email: 'Customer1@Example.test' }, requestId: '', detach: false }, metadata), () => undefined);
+  const job = await client.follow((metadata) => client.orchestrator.deleteCustomer({ customer: { tenantId: e.tenantId, email: 'Customer1@Example.test' }, requestId: '', detach: false, requireApproval: false }, metadata), () => undefined);
   out(indent(`job ${job.id} ${jobStatusName(job.status)}: ${formatCount(job.totalRowsDeleted)} rows deleted or anonymized; the job names the customer as ${job.customer?.subjectRef.slice(0, 24)}…`));
   const [eAfter, fAfter] = [await customerRows(env, e.tenantId, email), await customerRows(env, f.tenantId, email)];
   out(indent(`after   ${line('E', eAfter)}\n        ${line('F', fAfter)}`));

@@ -223,7 +223,7 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
   const previewTenantDeletion = unary<PreviewTenantDeletionRequest, PreviewTenantDeletionResponse>(deps.rpc, 'PreviewTenantDeletion', async (request, ctx) => {
     const tenantId = requireUuid(request.tenantId, 'tenant_id');
     await authorize.tenant(ctx.principal, tenantId);
-    const holds = deps.holds && decide(await deps.holds.activeFor('tenant', tenantId));
+    const holds = deps.holds && decide(await deps.holds.activeFor({ kind: 'tenant', id: tenantId }));
     return { tenantId, ...(await previewEverywhere({ tenantId }, holds)) };
   });
 
@@ -478,8 +478,9 @@ export function deletionOrchestrator(deps: OrchestratorApiDeps): HostedService {
         viewers: admins,
         options: { customer: { tenantId: key.tenantId, identifier: key.identifier } },
         steps: stepsFor('customer'),
+        requireApproval: approvalRequired(request.requireApproval, 'customer', undefined, deps.fourEyesTenantAtOnce),
       });
-      await stream(job.id, ctx, send, request.detach);
+      await stream(job.id, ctx, send, request.detach || waits(job));
     });
   });
 

@@ -66,12 +66,13 @@ export function approvalHandlers(deps: ApprovalDeps) {
 
   /**
    * The AWAITING_APPROVAL job a principal may decide on: one it may see, whose erasure it could have
-   * requested itself (a tenant's owners and admins, the user themself, operators), and that it did not
-   * request (four eyes: PERMISSION_DENIED for the requester).
+   * requested itself (a tenant's owners and admins, also for one of its customers; the user themself;
+   * operators), and that it did not request (four eyes: PERMISSION_DENIED for the requester).
    */
   async function decidable(principal: Principal, jobId: string): Promise<JobRow> {
     const job = await authorize.visibleJob(principal, jobId);
     if (job.subject_kind === 'tenant') await authorize.tenant(principal, job.subject_id);
+    else if (job.subject_kind === 'customer') await authorize.tenant(principal, job.options.customer!.tenantId);
     else authorize.user(principal, job.subject_id);
     if (job.requested_by === principalName(principal)) {
       throw permissionDenied('the requester of an erasure cannot approve or reject it: a second authorized person must');

@@ -17,6 +17,8 @@ import { describeError } from './retry';
 import type { SubjectKind } from './steps';
 import type { HeldPartRecord, JobRow, JobStore } from './store';
 import type { TombstoneKeys } from './tombstones';
+import { CustomerSubjects } from './customers';
+import { parseCustomerSubject, type CustomerKey } from '../services/kit/customers';
 
 /** A legal hold as stored (table legal_holds, migration 0011). */
 export interface HoldRow {
@@ -38,14 +40,28 @@ export interface HoldRow {
 /** The longest reason accepted (the column's CHECK). */
 const MAX_REASON = 500;
 
+/** What a hold names: a tenant or user by id, a customer by its normalized identifier. */
+export type HoldSubject = { kind: 'tenant' | 'user'; id: string } | { kind: 'customer'; key: CustomerKey };
+
+/** A contract Subject as a hold's subject (INVALID_ARGUMENT for a malformed one). */
+export function holdSubjectOf(subject: Subject | undefined): HoldSubject {
+  if (subject?.customer !== undefined) return { kind: 'customer', key: parseCustomerSubject(subject.customer, 'subject.customer') };
+  return parseSubject(subject) as HoldSubject;
+}
+
 /**
  * The ONE mapping from a subject to what a hold is filed under: its kind, its keyed hash (the audit
  * chain's `subjectRef`; every key version's, to find holds filed under an older key) and, for a
  * tenant (a bakery, not a person), its id, which the retention purge names to the services. A user's
- * id is never kept. A new kind of subject is one more case here (parseSubject refuses an unknown one
- * with INVALID_ARGUMENT).
+ * id is never kept. A customer's hash is its jobs' `subject_ref` (orchestrator/customers.ts), so a
+ * run of its job finds the hold; its tenant is not kept, so the tenant's retention purge is not held.
  */
-export function holdKey(kind: SubjectKind, id: string, keys: TombstoneKeys): { kind: SubjectKind; ref: string; refs: string[]; tenantId: string | null } {
+export function holdKey(subject: HoldSubject, keys: TombstoneKeys): { kind: SubjectKind; ref: string; refs: string[]; tenantId: string | null } {
+  if (subject.kind === 'customer') {
+    const customers = new CustomerSubjects(keys);
+    return { kind: 'customer', ref: customers.ref(subject.key), refs: customers.refs(subject.key), tenantId: null };
+  }
+  const { kind, id } = subject;
   return { kind, ref: keys.ref(kind, id), refs: keys.refs(kind, id), tenantId: kind === 'tenant' ? id : null };
 }
 
@@ -125,7 +141,7 @@ export class LegalHolds {
 
   /** Validates and records a hold; the subject's open job is told to stop between chunks. */
   async place(principal: Principal, request: PlaceHoldRequest): Promise<HoldRow> {
-    const subject = parseSubject(request.subject);
+    const subject = holdSubjectOf(request.subject);
     const reason = request.reason.trim();
     if (!reason) throw invalidArgument('reason is required: say why the data is held (e.g. a case reference)');
     if (reason.length > MAX_REASON) throw invalidArgument(`reason must be at most ${MAX_REASON} characters`);
@@ -134,7 +150,7 @@ export class LegalHolds {
     for (const service of services) if (!ALL_SERVICES.includes(service)) throw invalidArgument(`services: unknown service "${service.slice(0, 64)}"`);
     const entities = [...new Set(request.entities)];
     await this.checkEntities(request.subject!, entities);
-    const key = holdKey(subject.kind, subject.id, this.keys);
+    const key = holdKey(subject, this.keys);
     const id = randomUUID();
     const { hold, jobId } = await withTransaction(this.pool, async (client) => {
       const { rows } = await client.query<HoldRow>(
@@ -143,7 +159,7 @@ export class LegalHolds {
         [id, key.kind, key.ref, key.tenantId, services, entities, reason, this.person(principal), request.endTime ?? null],
       );
       // An export job reads, it erases nothing: a hold does not stop it.
-      const open = await this.store.unfinishedFor(subject.kind, subject.id, 'erasure');
+      const open = await this.store.unfinishedFor(key.kind, subject.kind === 'customer' ? key.refs : subject.id, 'erasure');
       const stopped = open && (await this.store.requestHoldStop(client, open.id));
       // The reason is the operator's free text: it stays in the hold, not in the chain.
       await this.audit?.append(client, {
@@ -176,7 +192,7 @@ export class LegalHolds {
         throw new RpcError(status.UNAVAILABLE, `could not check the entities of ${service} (${describeError(error)}); nothing was placed, retry`, 'SERVICE_UNAVAILABLE');
       }
       const unknown = tables.filter((table) => !known.has(table));
-      if (unknown.length) throw invalidArgument(`entities: ${service} has no entity ${unknown.map((t) => `"${t.slice(0, 64)}"`).join(', ')} for a ${parseSubject(subject).kind}`);
+      if (unknown.length) throw invalidArgument(`entities: ${service} has no entity ${unknown.map((t) => `"${t.slice(0, 64)}"`).join(', ')} for a ${holdSubjectOf(subject).kind}`);
     }
   }
 
@@ -210,12 +226,24 @@ export class LegalHolds {
 
   /** The ON_HOLD job of the hold's subject (found by keyed hash: a hold does not keep a user's id). */
   private async onHoldJobOf(hold: HoldRow): Promise<JobRow | undefined> {
-    return (await this.store.onHoldJobs()).find((job) => job.subject_kind === hold.subject_kind && this.keys.refs(job.subject_kind, job.subject_id).includes(hold.subject_ref));
+    for (const job of await this.store.onHoldJobs()) {
+      if (job.subject_kind !== hold.subject_kind) continue;
+      const subject = await this.subjectOfJob(job);
+      if (subject && holdKey(subject, this.keys).refs.includes(hold.subject_ref)) return job;
+    }
+    return undefined;
+  }
+
+  /** A job's subject as holds name it; a customer's from its sealed identifier (undefined once the job ended). */
+  async subjectOfJob(job: JobRow): Promise<HoldSubject | undefined> {
+    if (job.subject_kind !== 'customer') return { kind: job.subject_kind, id: job.subject_id };
+    const key = await this.store.customerSubject(job.id);
+    return key && { kind: 'customer', key };
   }
 
   /** Active holds of a subject (what a run of its job respects). */
-  async activeFor(kind: SubjectKind, id: string): Promise<HoldRow[]> {
-    const key = holdKey(kind, id, this.keys);
+  async activeFor(subject: HoldSubject): Promise<HoldRow[]> {
+    const key = holdKey(subject, this.keys);
     const { rows } = await this.pool.query<HoldRow>(
       `SELECT * FROM legal_holds WHERE subject_kind = $1 AND subject_ref = ANY($2::text[]) AND ${ACTIVE_SQL} ORDER BY placed_at, id`,
       [key.kind, key.refs],
@@ -233,9 +261,8 @@ export class LegalHolds {
   async list(subject: Subject | undefined, includeEnded: boolean): Promise<HoldRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (subject && (subject.tenantId !== undefined || subject.userId !== undefined)) {
-      const parsed = parseSubject(subject);
-      const key = holdKey(parsed.kind, parsed.id, this.keys);
+    if (subject && (subject.tenantId !== undefined || subject.userId !== undefined || subject.customer !== undefined)) {
+      const key = holdKey(holdSubjectOf(subject), this.keys);
       params.push(key.kind, key.refs);
       where.push(`subject_kind = $1 AND subject_ref = ANY($2::text[])`);
     }

@@ -114,7 +114,8 @@ async function holdsOf(job: JobRow, { holds, store }: SagaDeps): Promise<HoldDec
   if (!holds) return undefined;
   await store.clearHoldRequest(job.id);
   if (job.job_kind !== 'erasure') return undefined;
-  const active = await holds.activeFor(job.subject_kind, job.subject_id);
+  const subject = await holds.subjectOfJob(job);
+  const active = subject ? await holds.activeFor(subject) : [];
   return active.length ? decide(active) : undefined;
 }
 

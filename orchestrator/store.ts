@@ -534,11 +534,15 @@ export class JobStore {
     return rows[0];
   }
 
-  /** The subject's unfinished job (SCHEDULED, PENDING, RUNNING or ON_HOLD), if any; of one kind when `jobKind` is given. */
-  async unfinishedFor(subjectKind: SubjectKind, subjectId: string, jobKind?: JobKind): Promise<JobRow | undefined> {
+  /**
+   * The subject's unfinished job (SCHEDULED, PENDING, RUNNING or ON_HOLD), if any; of one kind when
+   * `jobKind` is given. A customer is named by its keyed hashes (`subject_ref`, every key version's).
+   */
+  async unfinishedFor(subjectKind: SubjectKind, subject: string | readonly string[], jobKind?: JobKind): Promise<JobRow | undefined> {
+    const match = subjectKind === 'customer' ? `subject_ref = ANY($2::text[])` : `subject_id = $2`;
     const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND subject_id = $2 AND status IN (${UNFINISHED_SQL}) AND ($3::text IS NULL OR job_kind = $3)`,
-      [subjectKind, subjectId, jobKind ?? null],
+      `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE subject_kind = $1 AND ${match} AND status IN (${UNFINISHED_SQL}) AND ($3::text IS NULL OR job_kind = $3)`,
+      [subjectKind, subjectKind === 'customer' ? [subject].flat() : subject, jobKind ?? null],
     );
     return rows[0];
   }

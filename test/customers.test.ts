@@ -2,8 +2,10 @@
  * Customer subjects (README.md, "Customer erasure"): all fourteen services and the orchestrator as
  * real processes, one mesh. The same e-mail is a customer of tenants A and B (the seed makes
  * customerN@example.test in every tenant); erasing the customer in A leaves none of A's rows holding
- * the e-mail or phone, keeps A's invoices anonymized, and leaves B byte-identical. Every check of rows
- * is direct SQL over the databases, never through the code under test.
+ * the e-mail or phone, keeps A's invoices anonymized, and leaves B byte-identical. A legal hold can name
+ * a customer (whole: nothing changes until its release; one entity: exactly those rows stay), and a
+ * customer erasure can wait for a second person's approval. Every check of rows is direct SQL over the
+ * databases, never through the code under test.
  */
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
@@ -14,10 +16,13 @@ import type { CustomerSubject } from '../gen/bakery/erasure/v1/tenant_data_delet
 import { seedTenant } from '../services/seed';
 import { testServerUrl } from './support/database';
 import { outcome } from './support/identity';
-import { meshPools } from './support/mesh-checks';
+import { meshPools, waitForJobStatus } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh } from './support/process-mesh';
 import { erasureClient, operatorToken, runExport, serviceToken, userToken } from './support/services';
+import { credentials } from '@grpc/grpc-js';
+import { DeletionOrchestratorClient } from '../gen/bakery/erasure/v1/deletion_orchestrator';
+import { bearerMetadata, unaryCall } from '../services/kit/unary';
 import { tableColumns, tableNames } from './support/snapshot';
 
 let mesh: ProcessMesh;
@@ -267,4 +272,94 @@ test.serial('bad identifiers are INVALID_ARGUMENT without echoing them; another 
   t.is((await outcome(orch.unary.previewCustomerDeletion({ customer: { tenantId: tenantA, email: emailOf(5) } }, foreign))).code, status.PERMISSION_DENIED);
   t.is(await jobCount(), jobsBefore, 'no job was recorded');
   t.true((await sweep(tenantA, emailOf(5), phoneOf(5)))['orders.customers']! > 0, 'the customer is untouched');
+});
+
+test.serial('a legal hold on a customer stops its erasure ON_HOLD before any row changes; another operator\'s release completes it', async (t) => {
+  t.timeout(120_000);
+  const holds = new DeletionOrchestratorClient(mesh.addresses.orchestrator!, credentials.createInsecure());
+  const [alice, bob] = [await operatorToken('alice'), await operatorToken('bob')];
+  try {
+    const email = emailOf(5); // the seed's last customer of A still in place: the bad-input test above left it untouched
+    const customer: CustomerSubject = { tenantId: tenantA, email: email.toUpperCase() };
+    const { hold } = await unaryCall(holds, 'placeHold', { subject: { customer }, services: [], entities: [], reason: 'case 2026-17' }, { metadata: bearerMetadata(alice) });
+    t.is(hold!.subjectKind, 'customer');
+    const listed = await unaryCall(holds, 'listHolds', { subject: { customer: { tenantId: tenantA, email } }, includeEnded: false }, { metadata: bearerMetadata(bob) });
+    t.deepEqual(listed.holds.map((h) => h.id), [hold!.id], 'listed by the identifier in any spelling');
+    const [stored] = await sql<{ subject_ref: string; tenant_id: string | null }>('orchestrator', 'SELECT subject_ref, tenant_id FROM legal_holds WHERE id = $1', [hold!.id]);
+    t.is(stored!.tenant_id, null);
+    t.false(stored!.subject_ref.includes(email), 'the hold keeps the keyed hash only');
+
+    const [aBefore, bBefore] = [await tenantHash(tenantA), await tenantHash(tenantB)];
+    const run = await orch.deleteCustomer({ customer: { tenantId: tenantA, email }, detach: true }, operator);
+    const jobId = run.snapshot!.id;
+    t.is(await waitForJobStatus(pools.get('orchestrator')!, jobId, 'ON_HOLD', 60_000), 'ON_HOLD');
+    const [job] = await sql<{ hold_ids: string[]; subject_ref: string }>('orchestrator', 'SELECT hold_ids, subject_ref FROM erasure_jobs WHERE id = $1', [jobId]);
+    t.deepEqual(job!.hold_ids, [hold!.id], 'the job names the hold');
+    t.is(job!.subject_ref, stored!.subject_ref, "the hold is filed under the customer job's subject_ref");
+    t.deepEqual(await tenantHash(tenantA), aBefore, 'nothing of A changed');
+    const held = await sweep(tenantA, email, phoneOf(5));
+    t.true(held['orders.customers']! > 0, JSON.stringify(held));
+
+    const self = await unaryCall(holds, 'releaseHold', { holdId: hold!.id }, { metadata: bearerMetadata(alice) }).then(() => 0, (error: { code: number }) => error.code);
+    t.is(self, status.PERMISSION_DENIED, 'the operator who placed it cannot release it');
+    await unaryCall(holds, 'releaseHold', { holdId: hold!.id }, { metadata: bearerMetadata(bob) });
+    t.is(await waitForJobStatus(pools.get('orchestrator')!, jobId, 'COMPLETED', 90_000), 'COMPLETED');
+    t.deepEqual(await sweep(tenantA, email, phoneOf(5)), {}, 'released: the customer is erased');
+    t.deepEqual(await tenantHash(tenantB), bBefore, 'tenant B is byte-identical');
+  } finally {
+    holds.close();
+  }
+});
+
+test.serial('a customer erasure with require_approval waits; its requester cannot approve it; an operator\'s approval runs it to COMPLETED', async (t) => {
+  t.timeout(120_000);
+  const email = emailOf(4); // exported above, never erased
+  const customer: CustomerSubject = { tenantId: tenantA, email };
+  const owner = await userToken(ownerA);
+  const [aBefore, bBefore] = [await tenantHash(tenantA), await tenantHash(tenantB)];
+  const run = await orch.deleteCustomer({ customer, requireApproval: true }, owner);
+  t.falsy(run.error, run.error?.details);
+  const job = run.snapshot!;
+  t.is(job.status, JobStatus.JOB_STATUS_AWAITING_APPROVAL);
+  t.is(run.events.length, 1, 'answered with its snapshot, not streamed');
+  t.deepEqual(await tenantHash(tenantA), aBefore, 'nothing changed while it waits');
+
+  const self = await outcome(orch.unary.approveJob({ jobId: job.id }, owner));
+  t.is(self.code, status.PERMISSION_DENIED, self.message);
+  t.is((await outcome(orch.unary.approveJob({ jobId: job.id }, await userToken(ownerB)))).code, status.PERMISSION_DENIED, "another tenant's owner may not approve");
+  const [waiting] = await sql<{ status: string }>('orchestrator', 'SELECT status FROM erasure_jobs WHERE id = $1', [job.id]);
+  t.is(waiting!.status, 'AWAITING_APPROVAL', 'refused decisions changed nothing');
+
+  await orch.unary.approveJob({ jobId: job.id }, operator);
+  t.is(await waitForJobStatus(pools.get('orchestrator')!, job.id, 'COMPLETED', 90_000), 'COMPLETED');
+  t.deepEqual(await sweep(tenantA, email, phoneOf(4)), {}, 'the customer is erased');
+  t.deepEqual(await tenantHash(tenantB), bBefore, 'tenant B is byte-identical');
+  const kinds = (await sql<{ kind: string }>('orchestrator', 'SELECT kind FROM erasure_audit_log WHERE job_id = $1 ORDER BY seq', [job.id])).map((r) => r.kind);
+  t.deepEqual(kinds.slice(0, 3), ['job.requested', 'job.awaiting_approval', 'job.approved']);
+});
+
+test.serial('a hold on one entity of a customer keeps exactly those rows while the rest is erased; release completes the job', async (t) => {
+  t.timeout(120_000);
+  // Tenant B's customer this time; A is the control.
+  const holds = new DeletionOrchestratorClient(mesh.addresses.orchestrator!, credentials.createInsecure());
+  const [alice, bob] = [await operatorToken('alice'), await operatorToken('bob')];
+  try {
+    const [email, phone] = [emailOf(1), phoneOf(1)];
+    const customer: CustomerSubject = { tenantId: tenantB, email };
+    const invoices = await sql<{ id: string }>('sales', 'SELECT id FROM invoices WHERE tenant_id = $1 AND lower(customer_email) = $2 ORDER BY id', [tenantB, email]);
+    t.true(invoices.length > 0);
+    const { hold } = await unaryCall(holds, 'placeHold', { subject: { customer }, services: [], entities: ['sales/invoices'], reason: 'tax audit 2026-3' }, { metadata: bearerMetadata(alice) });
+    const aBefore = await tenantHash(tenantA);
+    const run = await orch.deleteCustomer({ customer, detach: true }, operator);
+    t.is(await waitForJobStatus(pools.get('orchestrator')!, run.snapshot!.id, 'ON_HOLD', 60_000), 'ON_HOLD');
+    const held = await sweep(tenantB, email, phone);
+    t.deepEqual(Object.keys(held), ['sales.invoices'], 'only the held invoices still name the customer');
+    t.is(held['sales.invoices'], invoices.length);
+    await unaryCall(holds, 'releaseHold', { holdId: hold!.id }, { metadata: bearerMetadata(bob) });
+    t.is(await waitForJobStatus(pools.get('orchestrator')!, run.snapshot!.id, 'COMPLETED', 90_000), 'COMPLETED');
+    t.deepEqual(await sweep(tenantB, email, phone), {}, 'released: the invoices are anonymized too');
+    t.deepEqual(await tenantHash(tenantA), aBefore, 'tenant A is byte-identical');
+  } finally {
+    holds.close();
+  }
 });

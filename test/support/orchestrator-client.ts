@@ -65,7 +65,7 @@ export function orchestratorClient(address: string) {
     deleteUser: (request: Partial<DeleteUserRequest> & { userId: string; gracePeriod: Duration | undefined }, token?: string, onEvent?: (event: JobEvent) => void) =>
       collect(() => client.deleteUser({ requestId: '', eraseOwnedTenants: false, detach: false, requireApproval: false, ...request }, bearerMetadata(token)), onEvent),
     deleteCustomer: (request: Partial<DeleteCustomerRequest> & Pick<DeleteCustomerRequest, 'customer'>, token?: string, onEvent?: (event: JobEvent) => void) =>
-      collect(() => client.deleteCustomer({ requestId: '', detach: false, ...request }, bearerMetadata(token)), onEvent),
+      collect(() => client.deleteCustomer({ requestId: '', detach: false, requireApproval: false, ...request }, bearerMetadata(token)), onEvent),
     watchJob: (jobId: string, token?: string, onEvent?: (event: JobEvent) => void) => collect(() => client.watchJob({ jobId }, bearerMetadata(token)), onEvent),
     close: () => client.close(),
   };

@@ -923,6 +923,11 @@ export interface DeleteCustomerRequest {
   requestId: string;
   /** detach ends the stream after the first snapshot: the job goes on without the caller. */
   detach: boolean;
+  /**
+   * require_approval makes the job wait AWAITING_APPROVAL until a second authorized person (the
+   * tenant's owners or admins, or an operator; never the requester) approves it with ApproveJob.
+   */
+  requireApproval: boolean;
 }
 
 /** PreviewCustomerDeletionRequest names the customer to preview. */
@@ -7183,7 +7188,7 @@ export const CustomerRef: MessageFns<CustomerRef> = {
 };
 
 function createBaseDeleteCustomerRequest(): DeleteCustomerRequest {
-  return { customer: undefined, requestId: "", detach: false };
+  return { customer: undefined, requestId: "", detach: false, requireApproval: false };
 }
 
 export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
@@ -7196,6 +7201,9 @@ export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
     }
     if (message.detach !== false) {
       writer.uint32(24).bool(message.detach);
+    }
+    if (message.requireApproval !== false) {
+      writer.uint32(32).bool(message.requireApproval);
     }
     return writer;
   },
@@ -7237,6 +7245,14 @@ export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
             message.detach = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.requireApproval = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7258,6 +7274,11 @@ export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
         ? globalThis.String(object.request_id)
         : "",
       detach: isSet(object.detach) ? globalThis.Boolean(object.detach) : false,
+      requireApproval: isSet(object.requireApproval)
+        ? globalThis.Boolean(object.requireApproval)
+        : isSet(object.require_approval)
+        ? globalThis.Boolean(object.require_approval)
+        : false,
     };
   },
 
@@ -7272,6 +7293,9 @@ export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
     if (message.detach !== false) {
       obj.detach = message.detach;
     }
+    if (message.requireApproval !== false) {
+      obj.requireApproval = message.requireApproval;
+    }
     return obj;
   },
 
@@ -7285,6 +7309,7 @@ export const DeleteCustomerRequest: MessageFns<DeleteCustomerRequest> = {
       : undefined;
     message.requestId = object.requestId ?? "";
     message.detach = object.detach ?? false;
+    message.requireApproval = object.requireApproval ?? false;
     return message;
   },
 };
