@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ServiceClients } from './clients';
 import type { OrchestratorConfig } from './config';
@@ -163,6 +164,9 @@ export class JobExecutor {
   /** Runs the job once; returns why the run stopped early, if it did. */
   private async execute(job: JobRow): Promise<StopReason | undefined> {
     const stop = new AbortController();
+    // Every call of the run listens to this one signal: a fan-out over the 14 services (each with its
+    // retry sleep) is more than Node's default of 10 listeners without being a leak.
+    setMaxListeners(64, stop.signal);
     this.stops.set(job.id, stop);
     const log = this.log.child({ job_id: job.id });
     const heartbeat = setInterval(() => {
