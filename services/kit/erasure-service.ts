@@ -108,15 +108,16 @@ export function tenantDataDeletion(
   });
 
   /**
-   * Runs one chunked engine operation (Delete, PurgeExpired) as a stream: a message per committed
-   * chunk, then the result. A failed or cancelled call still reports what it did.
+   * Runs one chunked engine operation (Delete, PurgeExpired) as a stream: a start message when the
+   * operation reports one (Delete), a message per committed chunk, then the result. A failed or
+   * cancelled call still reports what it did.
    */
   const streamed = async (
     ctx: { signal: AbortSignal; log: RpcDeps['log'] },
     log: RpcDeps['log'],
     send: (message: DeleteProgress) => Promise<void>,
     what: string,
-    work: (onChunk: (chunk: ChunkEvent) => Promise<void>, signal: AbortSignal) => Promise<{ outcomes: EntityOutcome[] }>,
+    work: (onChunk: (chunk: ChunkEvent) => Promise<void>, signal: AbortSignal, onStart: (expectedTotal: number) => Promise<void>) => Promise<{ outcomes: EntityOutcome[] }>,
   ): Promise<void> => {
     const startedAt = new Date();
     // Counts as chunks commit, so a failed or cancelled call still reports what it did.
@@ -153,7 +154,7 @@ export function tenantDataDeletion(
               chunkDurationMs: chunk.chunkDurationMs,
             },
           });
-        }, ctx.signal),
+        }, ctx.signal, (expectedTotal) => send({ started: { expectedTotalRows: String(expectedTotal) } })),
       );
       done.clear();
       for (const o of outcomes) {
@@ -193,7 +194,7 @@ export function tenantDataDeletion(
     span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
     if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
     const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
-    await streamed(ctx, log, send, 'erasure', (onChunk, signal) => engine.erase(subject.plan, subject.param, onChunk, signal, request.heldEntities));
+    await streamed(ctx, log, send, 'erasure', (onChunk, signal, onStart) => engine.erase(subject.plan, subject.param, onChunk, signal, request.heldEntities, onStart));
   });
 
   // Expired retained rows of erased tenants (which tenants were erased, the tombstone registry says).

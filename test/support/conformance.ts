@@ -110,6 +110,8 @@ async function tenantErasure(
     const result = resultOf(erased)!;
     t.truthy(result, 'final result message');
     t.is(erased.messages.at(-1)!.result, result, 'the result is the last message');
+    t.is(Number(erased.messages[0]!.started?.expectedTotalRows), previewTotal, 'the first message says what the call found to erase: the preview total');
+    t.is(erased.messages.filter((m) => m.started).length, 1, 'one start message');
     const chunks = chunkMessages(erased);
     t.true(chunks.length >= 2, 'several chunks');
     t.true(chunks.every((c) => Number(c.chunkRows) > 0 && Number(c.expectedTotalRows) === previewTotal));
@@ -152,6 +154,7 @@ async function tenantErasure(
     t.is(again.error, undefined);
     t.is(resultOf(again)?.totalRows, '0', 'second delete removes nothing');
     t.is(chunkMessages(again).length, 0);
+    t.is(again.messages[0]!.started?.expectedTotalRows, '0', 'a second delete starts with nothing to erase');
     t.is((await preview(client, tenantSubject(target), token)).totalRows, '0', 'preview after delete is zero');
 
     // --- Cancelled delete, then resumed ------------------------------------------------------------

@@ -7,6 +7,8 @@ export interface ReceivedSpan {
   parentSpanId: string;
   name: string;
   attributes: Record<string, unknown>;
+  /** Start, in milliseconds since the epoch (for timelines). */
+  startMs: number;
   /** End minus start, in milliseconds. */
   durationMs: number;
 }
@@ -49,7 +51,8 @@ export class OtlpReceiver {
           const attributes: Record<string, unknown> = {};
           for (const a of span.attributes ?? []) attributes[a.key] = Object.values(a.value ?? {})[0];
           const durationMs = Number(BigInt(span.endTimeUnixNano ?? 0) - BigInt(span.startTimeUnixNano ?? 0)) / 1e6;
-          this.spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '', name: span.name, attributes, durationMs });
+          const startMs = Number(BigInt(span.startTimeUnixNano ?? 0) / 1000n) / 1000;
+          this.spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '', name: span.name, attributes, startMs, durationMs });
         }
       }
     }

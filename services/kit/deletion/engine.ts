@@ -170,9 +170,10 @@ export class DeletionEngine {
   }
 
   /**
-   * Erases the subject's rows chunk by chunk in delete order, calling `onChunk` for every entity a
-   * committed chunk touched (and awaiting it, so a slow reader slows the deletion instead of buffering
-   * progress). Stops between chunks when `signal` is aborted.
+   * Erases the subject's rows chunk by chunk in delete order, calling `onStart` with the rows found
+   * before the first chunk and `onChunk` for every entity a committed chunk touched (awaiting both, so
+   * a slow reader slows the deletion instead of buffering progress). Stops between chunks when
+   * `signal` is aborted.
    */
   async erase(
     kind: PlanKind,
@@ -180,10 +181,13 @@ export class DeletionEngine {
     onChunk: (event: ChunkEvent) => Promise<void>,
     signal: AbortSignal,
     held: readonly string[] = [],
+    onStart: (expectedTotal: number) => Promise<void> = async () => undefined,
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
     const plans = await this.plans(kind, held);
     const expected = await this.count(plans.entities, subjectId);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
+    // Before the first chunk: the caller learns what this call will act on from the call itself.
+    await onStart(expectedTotal);
     const outcomes = new Map<string, EntityOutcome>(
       plans.entities.map((plan) => [plan.entity, { entity: plan.entity, action: plan.action, rows: 0, chunks: 0 }]),
     );

@@ -168,14 +168,33 @@ export interface DeleteRequest {
   heldEntities: string[];
 }
 
-/** DeleteProgress is one message of a Delete stream: a chunk's progress, or the final result. */
+/**
+ * DeleteProgress is one message of a Delete stream: the start (what the call is about to act on), a
+ * chunk's progress, or the final result.
+ */
 export interface DeleteProgress {
   /** chunk reports one committed chunk. */
   chunk?:
     | ChunkProgress
     | undefined;
   /** result is the last message of the stream. */
-  result?: DeleteResult | undefined;
+  result?:
+    | DeleteResult
+    | undefined;
+  /**
+   * started is the first message of a Delete stream, sent before any chunk: what the call found to
+   * erase, so a caller needs no separate Preview to show progress or to account for a cut-off call.
+   */
+  started?: DeleteStarted | undefined;
+}
+
+/** DeleteStarted opens a Delete stream: the rows the call is about to act on. */
+export interface DeleteStarted {
+  /**
+   * expected_total_rows is the number of rows the call found to remove or anonymize (Preview's
+   * total_rows, counted by the same call that acts on them).
+   */
+  expectedTotalRows: string;
 }
 
 /** ChunkProgress reports one committed chunk (one short transaction). */
@@ -1065,7 +1084,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
 };
 
 function createBaseDeleteProgress(): DeleteProgress {
-  return { chunk: undefined, result: undefined };
+  return { chunk: undefined, result: undefined, started: undefined };
 }
 
 export const DeleteProgress: MessageFns<DeleteProgress> = {
@@ -1075,6 +1094,9 @@ export const DeleteProgress: MessageFns<DeleteProgress> = {
     }
     if (message.result !== undefined) {
       DeleteResult.encode(message.result, writer.uint32(18).fork()).join();
+    }
+    if (message.started !== undefined) {
+      DeleteStarted.encode(message.started, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1108,6 +1130,14 @@ export const DeleteProgress: MessageFns<DeleteProgress> = {
             message.result = DeleteResult.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.started = DeleteStarted.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1124,6 +1154,7 @@ export const DeleteProgress: MessageFns<DeleteProgress> = {
     return {
       chunk: isSet(object.chunk) ? ChunkProgress.fromJSON(object.chunk) : undefined,
       result: isSet(object.result) ? DeleteResult.fromJSON(object.result) : undefined,
+      started: isSet(object.started) ? DeleteStarted.fromJSON(object.started) : undefined,
     };
   },
 
@@ -1134,6 +1165,9 @@ export const DeleteProgress: MessageFns<DeleteProgress> = {
     }
     if (message.result !== undefined) {
       obj.result = DeleteResult.toJSON(message.result);
+    }
+    if (message.started !== undefined) {
+      obj.started = DeleteStarted.toJSON(message.started);
     }
     return obj;
   },
@@ -1149,6 +1183,82 @@ export const DeleteProgress: MessageFns<DeleteProgress> = {
     message.result = (object.result !== undefined && object.result !== null)
       ? DeleteResult.fromPartial(object.result)
       : undefined;
+    message.started = (object.started !== undefined && object.started !== null)
+      ? DeleteStarted.fromPartial(object.started)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteStarted(): DeleteStarted {
+  return { expectedTotalRows: "0" };
+}
+
+export const DeleteStarted: MessageFns<DeleteStarted> = {
+  encode(message: DeleteStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expectedTotalRows !== "0") {
+      writer.uint32(8).int64(message.expectedTotalRows);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteStarted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteStarted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.expectedTotalRows = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteStarted {
+    return {
+      expectedTotalRows: isSet(object.expectedTotalRows)
+        ? globalThis.String(object.expectedTotalRows)
+        : isSet(object.expected_total_rows)
+        ? globalThis.String(object.expected_total_rows)
+        : "0",
+    };
+  },
+
+  toJSON(message: DeleteStarted): unknown {
+    const obj: any = {};
+    if (message.expectedTotalRows !== "0") {
+      obj.expectedTotalRows = message.expectedTotalRows;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteStarted>): DeleteStarted {
+    return DeleteStarted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteStarted>): DeleteStarted {
+    const message = createBaseDeleteStarted();
+    message.expectedTotalRows = object.expectedTotalRows ?? "0";
     return message;
   },
 };
@@ -2459,8 +2569,8 @@ export const TenantDataDeletionService = {
     responseDeserialize: (value: Buffer): PreviewResponse => PreviewResponse.decode(value),
   },
   /**
-   * Delete erases the subject's rows in chunks and streams a DeleteProgress message per chunk, then a
-   * final message carrying the result. It is idempotent: a subject with nothing left yields zero
+   * Delete erases the subject's rows in chunks and streams a DeleteProgress message: first what it
+   * found to erase, then one per chunk, then a final message carrying the result. It is idempotent: a subject with nothing left yields zero
    * counts, and a Delete that was cut off half-way is finished by running it again.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
@@ -2516,8 +2626,8 @@ export interface TenantDataDeletionServer extends UntypedServiceImplementation {
    */
   preview: handleUnaryCall<PreviewRequest, PreviewResponse>;
   /**
-   * Delete erases the subject's rows in chunks and streams a DeleteProgress message per chunk, then a
-   * final message carrying the result. It is idempotent: a subject with nothing left yields zero
+   * Delete erases the subject's rows in chunks and streams a DeleteProgress message: first what it
+   * found to erase, then one per chunk, then a final message carrying the result. It is idempotent: a subject with nothing left yields zero
    * counts, and a Delete that was cut off half-way is finished by running it again.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
@@ -2563,8 +2673,8 @@ export interface TenantDataDeletionClient extends Client {
     callback: (error: ServiceError | null, response: PreviewResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Delete erases the subject's rows in chunks and streams a DeleteProgress message per chunk, then a
-   * final message carrying the result. It is idempotent: a subject with nothing left yields zero
+   * Delete erases the subject's rows in chunks and streams a DeleteProgress message: first what it
+   * found to erase, then one per chunk, then a final message carrying the result. It is idempotent: a subject with nothing left yields zero
    * counts, and a Delete that was cut off half-way is finished by running it again.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
