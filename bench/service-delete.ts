@@ -69,7 +69,7 @@ async function ourRun(url: string, tenantId: string): Promise<{ ms: number; rows
     let maxChunkMs = 0;
     let rows = 0;
     await new Promise<void>((resolve, reject) => {
-      const call = client.delete({ subject: { tenantId }, jobId: '', heldEntities: [] }, metadata);
+      const call = client.delete({ subject: { tenantId }, jobId: '', heldEntities: [], stopIfFound: false }, metadata);
       call.on('data', (message: DeleteProgress) => {
         if (message.chunk) {
           chunks++;

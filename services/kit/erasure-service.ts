@@ -117,7 +117,8 @@ export function tenantDataDeletion(
     log: RpcDeps['log'],
     send: (message: DeleteProgress) => Promise<void>,
     what: string,
-    work: (onChunk: (chunk: ChunkEvent) => Promise<void>, signal: AbortSignal, onStart: (expectedTotal: number) => Promise<void>) => Promise<{ outcomes: EntityOutcome[] }>,
+    work: (onChunk: (chunk: ChunkEvent) => Promise<void>, signal: AbortSignal, onStart: (expectedTotal: number) => Promise<'go' | 'stop'>) => Promise<{ outcomes: EntityOutcome[] }>,
+    stopIfFound = false,
   ): Promise<void> => {
     const startedAt = new Date();
     // Counts as chunks commit, so a failed or cancelled call still reports what it did.
@@ -154,7 +155,10 @@ export function tenantDataDeletion(
               chunkDurationMs: chunk.chunkDurationMs,
             },
           });
-        }, ctx.signal, (expectedTotal) => send({ started: { expectedTotalRows: String(expectedTotal) } })),
+        }, ctx.signal, async (expectedTotal) => {
+          await send({ started: { expectedTotalRows: String(expectedTotal) } });
+          return stopIfFound && expectedTotal > 0 ? 'stop' : 'go';
+        }),
       );
       done.clear();
       for (const o of outcomes) {
@@ -194,7 +198,7 @@ export function tenantDataDeletion(
     span?.setAttributes({ 'erasure.service': engine.serviceName, 'erasure.subject_kind': subject.kind });
     if (request.jobId) span?.setAttribute('erasure.job.id', request.jobId);
     const log = ctx.log.child({ job_id: request.jobId || undefined, subject_kind: subject.kind });
-    await streamed(ctx, log, send, 'erasure', (onChunk, signal, onStart) => engine.erase(subject.plan, subject.param, onChunk, signal, request.heldEntities, onStart));
+    await streamed(ctx, log, send, 'erasure', (onChunk, signal, onStart) => engine.erase(subject.plan, subject.param, onChunk, signal, request.heldEntities, onStart), request.stopIfFound);
   });
 
   // Expired retained rows of erased tenants (which tenants were erased, the tombstone registry says).

@@ -105,6 +105,14 @@ async function tenantErasure(
     }
     t.true(previewTotal > 0);
 
+    // stop_if_found: a call that finds rows reports them and changes nothing.
+    const probe = await runDelete(client, tenantSubject(target), token, { stopIfFound: true });
+    t.is(probe.error, undefined);
+    t.is(Number(probe.messages[0]!.started?.expectedTotalRows), previewTotal, 'a stop_if_found call reports what it found');
+    t.is(resultOf(probe)?.totalRows, '0', '... and acts on nothing');
+    t.is(chunkMessages(probe).length, 0);
+    t.deepEqual(await snapshot(db.pool), seeded, 'a stop_if_found call that found rows changed nothing (direct SQL)');
+
     const erased = await runDelete(client, tenantSubject(target), token);
     t.is(erased.error, undefined, `delete succeeded: ${erased.error?.message}`);
     const result = resultOf(erased)!;
@@ -155,6 +163,10 @@ async function tenantErasure(
     t.is(resultOf(again)?.totalRows, '0', 'second delete removes nothing');
     t.is(chunkMessages(again).length, 0);
     t.is(again.messages[0]!.started?.expectedTotalRows, '0', 'a second delete starts with nothing to erase');
+    const emptyProbe = await runDelete(client, tenantSubject(target), token, { stopIfFound: true });
+    t.is(emptyProbe.error, undefined);
+    t.is(resultOf(emptyProbe)?.totalRows, '0', 'stop_if_found with nothing found runs to its (empty) end');
+    t.truthy(resultOf(emptyProbe)?.policyFingerprint, 'with the policy it applied');
     t.is((await preview(client, tenantSubject(target), token)).totalRows, '0', 'preview after delete is zero');
 
     // --- Cancelled delete, then resumed ------------------------------------------------------------

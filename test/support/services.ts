@@ -57,11 +57,11 @@ export function runDelete(
   client: TenantDataDeletionClient,
   subject: Subject | undefined,
   token: string | undefined,
-  options: { cancelAfter?: number } = {},
+  options: { cancelAfter?: number; stopIfFound?: boolean } = {},
 ): Promise<DeleteOutcome> {
   return new Promise((resolve) => {
     const messages: DeleteProgress[] = [];
-    const call = client.delete({ subject, jobId: '', heldEntities: [] }, bearer(token));
+    const call = client.delete({ subject, jobId: '', heldEntities: [], stopIfFound: options.stopIfFound ?? false }, bearer(token));
     call.on('data', (message: DeleteProgress) => {
       messages.push(message);
       if (options.cancelAfter !== undefined && messages.filter((m) => m.chunk).length >= options.cancelAfter) call.cancel();

@@ -171,7 +171,7 @@ export class DeletionEngine {
 
   /**
    * Erases the subject's rows chunk by chunk in delete order, calling `onStart` with the rows found
-   * before the first chunk and `onChunk` for every entity a committed chunk touched (awaiting both, so
+   * before the first chunk (it may stop the call there, nothing changed) and `onChunk` for every entity a committed chunk touched (awaiting both, so
    * a slow reader slows the deletion instead of buffering progress). Stops between chunks when
    * `signal` is aborted.
    */
@@ -181,13 +181,14 @@ export class DeletionEngine {
     onChunk: (event: ChunkEvent) => Promise<void>,
     signal: AbortSignal,
     held: readonly string[] = [],
-    onStart: (expectedTotal: number) => Promise<void> = async () => undefined,
+    onStart: (expectedTotal: number) => Promise<'go' | 'stop'> = async () => 'go',
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
     const plans = await this.plans(kind, held);
     const expected = await this.count(plans.entities, subjectId);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
-    // Before the first chunk: the caller learns what this call will act on from the call itself.
-    await onStart(expectedTotal);
+    // Before the first chunk: the caller learns what this call will act on from the call itself,
+    // and may stop it there (DeleteRequest.stop_if_found).
+    if ((await onStart(expectedTotal)) === 'stop') return { expectedTotal, outcomes: [] };
     const outcomes = new Map<string, EntityOutcome>(
       plans.entities.map((plan) => [plan.entity, { entity: plan.entity, action: plan.action, rows: 0, chunks: 0 }]),
     );

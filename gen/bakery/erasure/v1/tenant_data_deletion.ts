@@ -166,6 +166,13 @@ export interface DeleteRequest {
    * foreign key fails), are kept; everything else is erased.
    */
   heldEntities: string[];
+  /**
+   * stop_if_found asks the call to act only when it finds nothing to act on: when it finds rows it
+   * reports them (`started`) and ends with an empty result, having changed nothing, so the caller can
+   * record what is about to be erased before a second call (without it) erases it. A subject with
+   * nothing left is thus done in one call.
+   */
+  stopIfFound: boolean;
 }
 
 /**
@@ -973,7 +980,7 @@ export const PreviewResponse: MessageFns<PreviewResponse> = {
 };
 
 function createBaseDeleteRequest(): DeleteRequest {
-  return { subject: undefined, jobId: "", heldEntities: [] };
+  return { subject: undefined, jobId: "", heldEntities: [], stopIfFound: false };
 }
 
 export const DeleteRequest: MessageFns<DeleteRequest> = {
@@ -986,6 +993,9 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     }
     for (const v of message.heldEntities) {
       writer.uint32(82).string(v!);
+    }
+    if (message.stopIfFound !== false) {
+      writer.uint32(88).bool(message.stopIfFound);
     }
     return writer;
   },
@@ -1027,6 +1037,14 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
             message.heldEntities.push(reader.string());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.stopIfFound = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1052,6 +1070,11 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
         : globalThis.Array.isArray(object?.held_entities)
         ? object.held_entities.map((e: any) => globalThis.String(e))
         : [],
+      stopIfFound: isSet(object.stopIfFound)
+        ? globalThis.Boolean(object.stopIfFound)
+        : isSet(object.stop_if_found)
+        ? globalThis.Boolean(object.stop_if_found)
+        : false,
     };
   },
 
@@ -1066,6 +1089,9 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     if (message.heldEntities?.length) {
       obj.heldEntities = message.heldEntities;
     }
+    if (message.stopIfFound !== false) {
+      obj.stopIfFound = message.stopIfFound;
+    }
     return obj;
   },
 
@@ -1079,6 +1105,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
       : undefined;
     message.jobId = object.jobId ?? "";
     message.heldEntities = object.heldEntities?.map((e) => e) || [];
+    message.stopIfFound = object.stopIfFound ?? false;
     return message;
   },
 };
