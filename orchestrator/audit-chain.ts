@@ -70,30 +70,48 @@ export class AuditChain {
    * locked until the commit, which is what serializes appends.
    */
   async append(client: PoolClient, event: AuditEvent): Promise<AuditEntry> {
+    return (await this.appendMany(client, [event])).at(-1)!;
+  }
+
+  /**
+   * Appends several entries, in order, inside the caller's transaction, with one head lock and one
+   * INSERT: a batch of events (steps of concurrent jobs ending together) costs one turn at the head.
+   * Same rule as `append`: call it last in the transaction.
+   */
+  async appendMany(client: PoolClient, events: readonly AuditEvent[]): Promise<AuditEntry[]> {
+    if (!events.length) return [];
     const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
       `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
          FROM erasure_audit_head FOR UPDATE`,
     );
     const head = rows[0]!;
-    const unhashed = {
-      seq: Number(head.seq) + 1,
-      at: head.at,
-      kind: event.kind,
-      job_id: event.jobId ?? null,
-      subject_ref: event.subjectRef ?? null,
-      key_version: refKeyVersion(event.subjectRef),
-      // Stored as JSONB and hashed as read back: the round trip must not change it.
-      details: JSON.parse(canonicalJson(event.details ?? {})) as Record<string, unknown>,
-      prev_hash: head.hash,
-    };
-    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+    const entries: AuditEntry[] = [];
+    let seq = Number(head.seq);
+    let prev = head.hash;
+    for (const event of events) {
+      const unhashed = {
+        seq: ++seq,
+        at: head.at,
+        kind: event.kind,
+        job_id: event.jobId ?? null,
+        subject_ref: event.subjectRef ?? null,
+        key_version: refKeyVersion(event.subjectRef),
+        // Stored as JSONB and hashed as read back: the round trip must not change it.
+        details: JSON.parse(canonicalJson(event.details ?? {})) as Record<string, unknown>,
+        prev_hash: prev,
+      };
+      const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+      entries.push(entry);
+      prev = entry.hash;
+    }
+    const column = <K extends keyof AuditEntry>(key: K) => entries.map((entry) => entry[key]);
     await client.query(
       `INSERT INTO erasure_audit_log (seq, at, kind, job_id, subject_ref, key_version, details, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [entry.seq, entry.at, entry.kind, entry.job_id, entry.subject_ref, entry.key_version, entry.details, entry.prev_hash, entry.hash],
+       SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::text[], $9::text[])`,
+      [column('seq'), column('at'), column('kind'), column('job_id'), column('subject_ref'), column('key_version'), column('details').map((d) => JSON.stringify(d)), column('prev_hash'), column('hash')],
     );
-    await client.query('UPDATE erasure_audit_head SET seq = $1, hash = $2', [entry.seq, entry.hash]);
-    return entry;
+    await client.query('UPDATE erasure_audit_head SET seq = $1, hash = $2', [seq, prev]);
+    return entries;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status as grpcStatus, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { TenantDataDeletionClient, type DeleteProgress, type ExportChunk, type PreviewResponse, type PurgeHold, type Subject } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { TenantServiceClient } from '../gen/bakery/tenant/v1/tenant_service';
 import { maxTokenLifetime, mintServiceToken } from '../services/kit/auth';
@@ -63,7 +63,12 @@ export class ServiceClients {
     return unaryCall(this.erasureClient(service), 'preview', { subject, heldEntities }, { metadata: await this.metadata(), deadlineMs });
   }
 
-  /** Runs a Delete stream to its end; `onMessage` sees every message; `signal` cancels the call. */
+  /**
+   * Runs a Delete stream to its end; `onMessage` sees every message; `signal` cancels the call.
+   * The call is sent only over a connected channel (else it fails UNAVAILABLE, unsent), and `onSent`
+   * is told when it goes out: a caller can tell a Delete that never reached the service from one that
+   * may have removed rows.
+   */
   async delete(
     service: string,
     subject: Subject,
@@ -71,10 +76,14 @@ export class ServiceClients {
     deadlineMs: number,
     onMessage: (message: DeleteProgress) => void,
     signal: AbortSignal,
-    heldEntities: string[] = [],
+    options: { heldEntities?: string[]; stopIfFound?: boolean; onSent?: () => void } = {},
   ): Promise<void> {
+    const { heldEntities = [], stopIfFound = false, onSent = () => undefined } = options;
     const metadata = await this.metadata();
-    return runStream(this.erasureClient(service).delete({ subject, jobId, heldEntities }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
+    const client = this.erasureClient(service);
+    await connected(client, Math.min(deadlineMs, CONNECT_WAIT_MS), signal);
+    onSent();
+    return runStream(client.delete({ subject, jobId, heldEntities, stopIfFound }, metadata, { deadline: Date.now() + deadlineMs }), onMessage, signal);
   }
 
   /** Runs a PurgeExpired stream to its end (expired retained rows of erased tenants; `holds`: tenants under a legal hold, skipped). */
@@ -114,6 +123,26 @@ export class ServiceClients {
     for (const client of this.erasure.values()) client.close();
     this.tenantClient?.close();
   }
+}
+
+/** How long a call waits for its service's channel to connect before it fails unsent. */
+const CONNECT_WAIT_MS = 5_000;
+
+/**
+ * Resolves once the client's channel is connected; fails UNAVAILABLE (retryable) when it is not
+ * within `waitMs`, CANCELLED at once when `signal` aborts first.
+ */
+function connected(client: Client, waitMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cancelled = () => reject(Object.assign(new Error('cancelled before the call was sent'), { code: grpcStatus.CANCELLED }));
+    if (signal.aborted) return cancelled();
+    signal.addEventListener('abort', cancelled, { once: true });
+    client.waitForReady(Date.now() + waitMs, (error) => {
+      signal.removeEventListener('abort', cancelled);
+      if (error) reject(Object.assign(new Error(`not connected: ${error.message}`), { code: grpcStatus.UNAVAILABLE }));
+      else resolve();
+    });
+  });
 }
 
 /** Follows a server stream to its end: each message to `onMessage`; `signal` cancels the call. */

@@ -2,6 +2,9 @@ import { count, instruments, observeMs } from '../services/kit/metrics';
 import type { JobBusEvent, JobEvents } from './events';
 import type { HeldPartRecord, JobRow, JobStatusName, JobStep, JobStore, StepChanges } from './store';
 
+/** The most step writes one group commit takes. */
+const MAX_BATCH = 200;
+
 /** The final states of a job. */
 export type FinalStatus = Extract<JobStatusName, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
 
@@ -14,6 +17,9 @@ export type FinalStatus = Extract<JobStatusName, 'COMPLETED' | 'FAILED' | 'CANCE
 export class JobJournal {
   /** The last write of each step (`jobId/name`), so the next one waits for it. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** Step writes waiting for the next group commit, and whether one is under way. */
+  private pending: { jobId: string; name: string; changes: StepChanges; resolve(): void; reject(error: unknown): void }[] = [];
+  private committing = false;
 
   constructor(
     private readonly store: JobStore,
@@ -28,9 +34,23 @@ export class JobJournal {
     void this.announce({ kind: 'step', jobId: step.jobId, step: { ...step } });
   }
 
-  /** Records a step's counts without announcing them (progress goes out as `progress` events). */
+  /**
+   * The steps of a phase start together: one write marks them all RUNNING (their first attempt), and
+   * watchers get each step's new state.
+   */
+  async startSteps(steps: JobStep[]): Promise<void> {
+    if (!steps.length) return;
+    const at = new Date();
+    for (const step of steps) {
+      Object.assign(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? at, nextAttemptAt: null } satisfies StepChanges);
+    }
+    await this.store.startSteps(steps[0]!.jobId, steps.map((step) => step.name), at);
+    for (const step of steps) void this.announce({ kind: 'step', jobId: step.jobId, step: { ...step } });
+  }
+
+  /** Records a step's counts (what it found and what it removed) without announcing them (progress goes out as `progress` events). */
   recordCounts(step: JobStep): Promise<void> {
-    return this.write(step, { rowsDeleted: step.rowsDeleted, entities: step.entities, policyFingerprint: step.policyFingerprint ?? undefined });
+    return this.write(step, { rowsDeleted: step.rowsDeleted, expectedRows: step.expectedRows ?? undefined, entities: step.entities, policyFingerprint: step.policyFingerprint ?? undefined });
   }
 
   /**
@@ -41,13 +61,40 @@ export class JobJournal {
   private write(step: JobStep, changes: StepChanges): Promise<void> {
     const key = `${step.jobId}/${step.name}`;
     const previous = this.writes.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.store.updateStep(step.jobId, step.name, changes));
+    const next = previous.catch(() => undefined).then(() => this.commit(step.jobId, step.name, changes));
     this.writes.set(key, next);
     next.then(
       () => this.writes.get(key) === next && this.writes.delete(key),
       () => this.writes.get(key) === next && this.writes.delete(key),
     );
     return next;
+  }
+
+  /**
+   * Group commit: a write joins the batch that is waiting while another batch is being written, and
+   * the whole batch is one transaction (store.updateSteps). Steps that end together — the services of
+   * a phase, the steps of concurrent jobs — cost one commit and one turn at the audit chain's head
+   * instead of one each. A write resolves once its batch has committed.
+   */
+  private commit(jobId: string, name: string, changes: StepChanges): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ jobId, name, changes, resolve, reject });
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.committing || !this.pending.length) return;
+    // Bounded, so one transaction stays short however many jobs run.
+    const batch = this.pending.splice(0, MAX_BATCH);
+    this.committing = true;
+    this.store.updateSteps(batch).then(
+      () => batch.forEach((write) => write.resolve()),
+      (error) => batch.forEach((write) => write.reject(error)),
+    ).finally(() => {
+      this.committing = false;
+      this.flush();
+    });
   }
 
   /** Announces progress within a step; nothing is recorded. */

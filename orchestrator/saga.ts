@@ -8,7 +8,7 @@ import { inSpan } from './job-trace';
 import type { JobJournal } from './journal';
 import { describeError, withRetry } from './retry';
 import { decide, heldParts, type HoldDecision, type LegalHolds } from './holds';
-import { STEP_HANDLERS, type StepServices } from './step-handlers';
+import { STEP_HANDLERS, type StepContext, type StepServices } from './step-handlers';
 import { PHASES } from './steps';
 import { customerMessage } from '../services/kit/customers';
 import type { JobRow, JobStep, JobStore } from './store';
@@ -51,6 +51,9 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
   }
   const steps = await store.steps(job.id);
   const jobRowsDone = () => steps.reduce((sum, step) => sum + step.rowsDeleted, 0);
+  // Steps whose Delete may have removed rows nobody reported: an earlier run's attempt that never
+  // recorded what it found, and this run's calls sent but not yet heard from.
+  const unheard = new Set(steps.filter((step) => step.kind === 'erase-service' && step.attempts > 0 && step.expectedRows === null).map((step) => step.name));
 
   try {
     // An export job changes nothing in the services: the tenant stays ACTIVE. An erasure with
@@ -58,7 +61,13 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     if (job.subject_kind === 'tenant' && job.job_kind === 'erasure') await beginTenantDeletion(job, steps, signal, deps);
     for (const phase of PHASES) {
       const todo = steps.filter((step) => step.phase === phase && step.status !== 'SUCCEEDED');
-      await inParallel(todo, phase === 'domain' || phase === 'export' ? config.concurrency : 1, (step) => runStep(job, step, subject, signal, jobRowsDone, deps, holds));
+      // The phase's steps start in one write; a step a hold keeps whole is not started at all.
+      const starting = todo.filter((step) => !(step.kind === 'erase-service' && holds?.held(step.name)?.scope === 'all'));
+      // A phase that runs one step at a time starts each step when its turn comes.
+      const parallel = phase === 'domain' || phase === 'export' ? config.concurrency : 1;
+      const startedTogether = new Set(parallel >= starting.length && !signal.aborted ? starting : []);
+      await journal.startSteps([...startedTogether]);
+      await inParallel(todo, parallel, (step) => runStep(job, step, { subject, signal, jobRowsDone, unheard: (yes) => (yes ? unheard.add(step.name) : unheard.delete(step.name)) }, deps, holds, startedTogether.has(step)));
       if (signal.aborted || steps.some((step) => step.status === 'FAILED')) break;
     }
   } catch (error) {
@@ -74,7 +83,7 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     for (const step of steps) {
       if (step.status !== 'SUCCEEDED' && step.status !== 'FAILED') await journal.recordStep(step, { status: 'CANCELLED', finishedAt: new Date() });
     }
-    if (job.subject_kind === 'tenant' && job.job_kind === 'erasure' && untouched(steps) && (await restoreTenant(job, deps, log))) {
+    if (job.subject_kind === 'tenant' && job.job_kind === 'erasure' && untouched(steps, unheard) && (await restoreTenant(job, deps, log))) {
       return finish(job, 'CANCELLED', 'cancelled by request before any row was removed; the tenant is ACTIVE again', deps, log);
     }
     return finish(job, 'CANCELLED', 'cancelled by request; work already done stays done', deps, log);
@@ -126,14 +135,16 @@ async function finish(job: JobRow, final: 'COMPLETED' | 'FAILED' | 'CANCELLED', 
 }
 
 /**
- * Whether no service can have removed a row of the job's subject: no step reported a row, and no
- * step sent a Delete that had rows to remove (a step records what Preview found right before its
- * Delete; a Delete cut off by the cancellation may still have committed a chunk nobody reported, so
- * one that was sent with rows to remove counts as touching them).
+ * Whether no service can have removed a row of the job's subject: no step reported a row, none found
+ * rows to remove (a Delete opens with what it found; a step records it), and no Delete that reached
+ * its service is still unheard from (`unheard`): one cut off by the cancellation before it said what
+ * it found may have committed a chunk nobody reported, so it counts as touching them.
  */
-export function untouched(steps: JobStep[]): boolean {
+export function untouched(steps: JobStep[], unheard: ReadonlySet<string>): boolean {
   // Export steps (export_first) read rows; they remove none.
-  return steps.filter((step) => step.kind === 'erase-service' || step.kind === 'resolve-ownership' || step.kind === 'remove-memberships').every((step) => step.rowsDeleted === 0 && (step.expectedRows === null || step.expectedRows === 0));
+  return steps
+    .filter((step) => step.kind === 'erase-service' || step.kind === 'resolve-ownership' || step.kind === 'remove-memberships')
+    .every((step) => step.rowsDeleted === 0 && (step.expectedRows === null || step.expectedRows === 0) && !unheard.has(step.name));
 }
 
 /** Returns a tenant whose job was cancelled before any row was removed to ACTIVE; false when that failed. */
@@ -163,8 +174,9 @@ async function beginTenantDeletion(job: JobRow, steps: JobStep[], signal: AbortS
  * Runs one step by the handler of its kind, with the retry policy and its own span. The retry budget
  * (time) is per run: a resumed run or RetryJob gives a step a fresh budget; `attempts` counts them all.
  */
-function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSignal, jobRowsDone: () => number, deps: SagaDeps, holds?: HoldDecision): Promise<void> {
+function runStep(job: JobRow, step: JobStep, attempt: Omit<StepContext, 'job' | 'step' | 'heldEntities'>, deps: SagaDeps, holds?: HoldDecision, started = false): Promise<void> {
   const { journal, config, log } = deps;
+  const { signal } = attempt;
   const handler = STEP_HANDLERS[step.kind];
   // A held service is not asked at all; one with held entities erases the rest and then waits ON_HOLD.
   const held = step.kind === 'erase-service' ? holds?.held(step.name) : undefined;
@@ -176,15 +188,18 @@ function runStep(job: JobRow, step: JobStep, subject: Subject, signal: AbortSign
         return;
       }
       const heldEntities = held ? (held.scope as string[]) : undefined;
-      await withRetry(config.retry, signal, () => handler({ job, step, subject, signal, jobRowsDone, heldEntities }, deps), {
-        onAttempt: () => journal.recordStep(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? new Date(), nextAttemptAt: null }),
+      await withRetry(config.retry, signal, () => handler({ ...attempt, job, step, heldEntities }, deps), {
+        // The first attempt of a step its phase started (journal.startSteps) is already recorded.
+        onAttempt: (attempt) => (attempt === 1 && started ? undefined : journal.recordStep(step, { status: 'RUNNING', attempts: step.attempts + 1, startedAt: step.startedAt ?? new Date(), nextAttemptAt: null })),
         onRetry: async (error, _attempt, delayMs, nextAttemptAt) => {
           const message = describeError(error);
           log.warn({ service: step.name, attempt: step.attempts, error: message, retry: true, retry_in_ms: delayMs }, 'step attempt failed');
           await journal.recordStep(step, { status: 'RETRYING', lastError: message, nextAttemptAt });
         },
       });
-      await journal.recordStep(step, held ? { status: 'ON_HOLD', lastError: '', nextAttemptAt: null } : { status: 'SUCCEEDED', lastError: '', finishedAt: new Date(), nextAttemptAt: null });
+      // The step's end carries its counts: one write.
+      const counts = { rowsDeleted: step.rowsDeleted, expectedRows: step.expectedRows, entities: step.entities, policyFingerprint: step.policyFingerprint ?? undefined };
+      await journal.recordStep(step, held ? { ...counts, status: 'ON_HOLD', lastError: '', nextAttemptAt: null } : { ...counts, status: 'SUCCEEDED', lastError: '', finishedAt: new Date(), nextAttemptAt: null });
     } catch (error) {
       if (signal.aborted) return;
       const message = describeError(error);

@@ -20,6 +20,11 @@ export interface StepContext {
   jobRowsDone(): number;
   /** Tables of the step's service under a legal hold: kept, with what they reference (orchestrator/holds.ts). */
   heldEntities?: string[];
+  /**
+   * Told true when a call that may remove rows reached its service and false once the service said
+   * what it found: between the two, nobody knows whether rows were removed (saga.ts, `untouched`).
+   */
+  unheard(yes: boolean): void;
 }
 
 /** What step handlers use besides their step. */
@@ -47,24 +52,44 @@ function refusalsAreFinal(error: unknown): never {
 }
 
 /**
- * One attempt of a service's erasure. The step's count is exact even when an earlier attempt was
- * cut off before it could report its last chunks: rows removed so far = expected − what the
- * service's Preview still finds, plus what this attempt reports; after a repeated attempt, expected
- * − what is left at the end.
+ * One attempt of a service's erasure. What the step erases is recorded before any of it is removed,
+ * so its count stays exact even when an attempt is cut off before it could report its last chunks
+ * (rows removed so far = expected − what a later call finds). A step that has not recorded it yet
+ * sends its first Delete with `stop_if_found`: a service with nothing to erase is done in that one
+ * call; one with rows reports them and stops, the step records them, and a second call erases them.
+ * After a repeated attempt the count is checked against what a Preview finds left at the end.
  */
-const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDone, heldEntities = [] }, { clients, journal, config }) => {
+const eraseService: StepHandler = async (ctx, services) => {
+  const { step } = ctx;
+  if (step.expectedRows === null) {
+    const probe = await deleteCall(ctx, services, true);
+    // A step resumed after a legal hold counts anew, on top of what it removed before the hold.
+    step.expectedRows = step.rowsDeleted + probe.found;
+    if (probe.found === 0) return finishErasure(ctx, services, probe);
+    await services.journal.recordCounts(step);
+  }
+  return finishErasure(ctx, services, await deleteCall(ctx, services, false));
+};
+
+interface DeleteCallOutcome {
+  /** What the call found to erase when it started. */
+  found: number;
+  /** Rows the step had removed before this call (expected − found). */
+  before: number;
+  result: DeleteResult;
+  entities: Record<string, EntityTally>;
+  base: Record<string, EntityTally>;
+}
+
+/** One Delete stream of the step's service, its progress applied to the step as it comes. */
+async function deleteCall({ job, step, subject, signal, jobRowsDone, heldEntities = [], unheard }: StepContext, { clients, journal, config }: StepServices, stopIfFound: boolean): Promise<DeleteCallOutcome> {
   const service = step.name;
-  const previewDeadline = Math.min(config.attemptDeadlineMs, 15_000);
-  const remaining = Number((await clients.preview(service, subject, previewDeadline, heldEntities)).totalRows);
-  // A step resumed after a legal hold counts anew, on top of what it removed before the hold.
-  if (step.expectedRows === null) await journal.recordStep(step, { expectedRows: step.rowsDeleted + remaining });
-  const expected = step.expectedRows!;
-  const before = expected - remaining;
-  step.rowsDeleted = before;
   const base: Record<string, EntityTally> = structuredClone(step.entities);
   const entities: Record<string, EntityTally> = structuredClone(step.entities);
   let result: DeleteResult | undefined;
-  let lastPersist = 0;
+  let found: number | undefined;
+  let before = step.rowsDeleted;
+  let lastPersist = Date.now();
   let lastPublish = 0;
   await clients.delete(
     service,
@@ -72,6 +97,13 @@ const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDo
     job.id,
     config.attemptDeadlineMs,
     (message) => {
+      if (message.started) {
+        found = Number(message.started.expectedTotalRows);
+        unheard(false);
+        if (step.expectedRows !== null) before = step.expectedRows - found;
+        step.rowsDeleted = before;
+        return;
+      }
       if (message.result) result = message.result;
       const chunk = message.chunk;
       if (!chunk) return;
@@ -95,9 +127,15 @@ const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDo
       }
     },
     signal,
-    heldEntities,
+    { heldEntities, stopIfFound, onSent: () => unheard(true) },
   );
+  if (found === undefined) throw new Error(`${service} did not open its Delete stream with what it found to erase`);
   if (!result) throw new Error(`${service} ended the Delete stream without a result`);
+  return { found, before, result, entities, base };
+}
+
+/** A Delete that ran to its end: the step's counts and per-entity tallies from its result. */
+async function finishErasure({ step, subject, heldEntities = [] }: StepContext, { clients, config }: StepServices, { before, result, entities, base }: DeleteCallOutcome): Promise<void> {
   for (const entity of result.entities) {
     entities[entity.entity] = {
       action: entity.action,
@@ -112,12 +150,12 @@ const eraseService: StepHandler = async ({ job, step, subject, signal, jobRowsDo
   if (step.attempts > 1) {
     // An earlier attempt's call may still have been finishing its last chunk when this one counted
     // what was left (a runner that died mid-step): count against what is left now instead.
-    const after = Number((await clients.preview(service, subject, previewDeadline, heldEntities)).totalRows);
-    step.rowsDeleted = Math.max(step.rowsDeleted, expected - after);
+    const after = Number((await clients.preview(step.name, subject, Math.min(config.attemptDeadlineMs, 15_000), heldEntities)).totalRows);
+    step.rowsDeleted = Math.max(step.rowsDeleted, step.expectedRows! - after);
   }
   step.entities = entities;
-  await journal.recordCounts(step);
-};
+  // The counts are recorded with the step's end (orchestrator/saga.ts), in the same write.
+}
 
 /** Settles every tenant the user owns by the rules of orchestrator/ownership.ts. */
 const resolveOwnership: StepHandler = async ({ job, step, signal }, { clients, log, eraseTenant }) => {

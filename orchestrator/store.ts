@@ -289,6 +289,22 @@ function toStep(row: StepRow): JobStep {
 const UNIQUE_VIOLATION = '23505';
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | undefined)?.code === UNIQUE_VIOLATION;
 
+/**
+ * One step's UPDATE; the same statement records that the job moved (at most once a second, so busy
+ * steps do not queue on the job row) and clears a stall mark. Undefined when nothing changes.
+ */
+function stepUpdate(jobId: string, name: string, changes: StepChanges): { sql: string; params: unknown[] } | undefined {
+  const keys = (Object.keys(changes) as (keyof StepChanges)[]).filter((key) => changes[key] !== undefined);
+  if (!keys.length) return undefined;
+  const sql = `WITH step AS (
+       UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2 RETURNING job_id
+     )
+     UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL
+      WHERE id IN (SELECT job_id FROM step)
+        AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)`;
+  return { sql, params: [jobId, name, ...keys.map((key) => changes[key])] };
+}
+
 /** Step statuses that end a step: each is an audit entry (the others are progress). */
 const STEP_ENDS: readonly StepStatusName[] = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'ON_HOLD'];
 
@@ -873,34 +889,61 @@ export class JobStore {
   }
 
   async updateStep(jobId: string, name: string, changes: StepChanges): Promise<void> {
-    const keys = (Object.keys(changes) as (keyof StepChanges)[]).filter((key) => changes[key] !== undefined);
-    if (!keys.length) return;
-    // The same statement records that the job moved (at most once a second, so busy steps do not
-    // queue on the job row) and clears a stall mark.
-    const sql = `WITH step AS (
-         UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2 RETURNING job_id
-       )
-       UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL
-        WHERE id IN (SELECT job_id FROM step)
-          AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)`;
-    const params = [jobId, name, ...keys.map((key) => changes[key])];
-    // A step's end is a lifecycle event: audited in the same transaction.
-    if (!this.lifecycle || !changes.status || !STEP_ENDS.includes(changes.status)) {
-      await this.pool.query(sql, params);
+    await this.updateSteps([{ jobId, name, changes }]);
+  }
+
+  /**
+   * Applies step changes, each as `updateStep` would, in one transaction: a batch of steps (of one
+   * job or of several) that changed together costs one commit, and the ends among them one turn at
+   * the audit chain's head (each end is still its own audit entry, in the batch's order).
+   */
+  async updateSteps(updates: readonly { jobId: string; name: string; changes: StepChanges }[]): Promise<void> {
+    const statements = updates.map(({ jobId, name, changes }) => stepUpdate(jobId, name, changes)).filter((statement) => statement !== undefined);
+    const ends = this.lifecycle ? updates.filter(({ changes }) => changes.status && STEP_ENDS.includes(changes.status)) : [];
+    if (!statements.length) return;
+    if (statements.length === 1 && !ends.length) {
+      await this.pool.query(statements[0]!.sql, statements[0]!.params);
       return;
     }
     await withTransaction(this.pool, async (db) => {
-      await db.query(sql, params);
-      const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; rows_deleted: string; attempts: number }>(
-        `SELECT j.id, j.subject_kind, COALESCE(j.subject_id::text, j.subject_ref) AS subject_id, s.rows_deleted, s.attempts
-           FROM erasure_jobs j JOIN erasure_job_steps s ON s.job_id = j.id WHERE j.id = $1 AND s.name = $2`,
-        [jobId, name],
+      for (const { sql, params } of statements) await db.query(sql, params);
+      if (!ends.length) return;
+      // A step's end is a lifecycle event: audited in the same transaction.
+      const { rows } = await db.query<{ id: string; name: string; subject_kind: SubjectKind; subject_id: string; rows_deleted: string; attempts: number }>(
+        `SELECT j.id, s.name, j.subject_kind, COALESCE(j.subject_id::text, j.subject_ref) AS subject_id, s.rows_deleted, s.attempts
+           FROM erasure_jobs j JOIN erasure_job_steps s ON s.job_id = j.id
+          WHERE (s.job_id, s.name) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`,
+        [ends.map((end) => end.jobId), ends.map((end) => end.name)],
       );
-      const step = rows[0];
-      if (step) {
-        await this.auditJob(db, `step.${changes.status!.toLowerCase()}`, step, { step: name, status: changes.status, rows: Number(step.rows_deleted), attempts: step.attempts });
-      }
+      const audit = this.lifecycle!.audit;
+      const events = ends.flatMap(({ jobId, name, changes }) => {
+        const step = rows.find((row) => row.id === jobId && row.name === name);
+        if (!step) return [];
+        return [{
+          kind: `step.${changes.status!.toLowerCase()}`,
+          jobId,
+          subjectRef: audit.subjectRef(step.subject_kind, step.subject_id),
+          details: { step: name, status: changes.status, rows: Number(step.rows_deleted), attempts: step.attempts },
+        }];
+      });
+      await audit.appendMany(db, events);
     });
+  }
+
+  /**
+   * Marks the steps of a phase as started in one statement (RUNNING, one attempt more, started now
+   * unless they started before), so a run records the start of a whole phase at the cost of one step.
+   */
+  async startSteps(jobId: string, names: readonly string[], at: Date): Promise<void> {
+    if (!names.length) return;
+    await this.pool.query(
+      `WITH steps AS (
+         UPDATE erasure_job_steps SET status = 'RUNNING', attempts = attempts + 1, started_at = COALESCE(started_at, $3), next_attempt_at = NULL
+          WHERE job_id = $1 AND name = ANY($2::text[]) RETURNING job_id
+       )
+       UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL WHERE id IN (SELECT job_id FROM steps)`,
+      [jobId, names, at],
+    );
   }
 
   /** Records a cancellation request of an open job; returns false when the job is not open. */
