@@ -1,11 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
 import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
-import { coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
+import { catalogFingerprint, coverageProblems, deleteOrder, readCatalog } from './catalog';
+import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, countSql, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
 
@@ -69,11 +70,14 @@ export class DeletionFailed extends Error {
   }
 }
 
-/**
- * How long a schema check that passed is trusted, so a burst of calls does not re-read the catalog
- * each time. A check that failed is not kept: the next call checks again.
- */
-export const SCHEMA_CHECK_TTL_MS = 1000;
+interface SoundCheck {
+  fingerprint: string;
+  order: string[];
+  plans: Map<string, Plans>;
+}
+
+/** Plan sets kept per checked catalog (kind × held tables); past this many the cache starts over. */
+const MAX_CACHED_PLAN_SETS = 64;
 
 /** How many passes to make when rows are still found after a pass (rows written meanwhile). */
 const MAX_PASSES = 3;
@@ -91,8 +95,12 @@ function describeRetention(retention: Retention | undefined): string {
 }
 
 export class DeletionEngine {
-  /** The delete order of the last check that passed, and when it ran. */
-  private sound?: { checkedAt: number; order: string[] };
+  /**
+   * The last check that passed: the catalog's fingerprint it was made on, the delete order, and the
+   * plans built on that order (by kind and held tables). A check that failed is not kept: the next
+   * call checks again.
+   */
+  private sound?: SoundCheck;
 
   constructor(
     readonly serviceName: string,
@@ -121,20 +129,39 @@ export class DeletionEngine {
    * tables under a legal hold (UnknownEntity for a table the policy does not know).
    */
   async plans(kind: PlanKind, held: readonly string[] = []): Promise<Plans> {
-    return buildPlans(this.policy, await this.deleteOrder(), kind, heldClosure(this.policy, held));
+    const sound = await this.check();
+    const closure = heldClosure(this.policy, held);
+    const key = `${kind} ${[...closure].sort().join(' ')}`;
+    let plans = sound.plans.get(key);
+    if (!plans) {
+      if (sound.plans.size >= MAX_CACHED_PLAN_SETS) sound.plans.clear();
+      plans = buildPlans(this.policy, sound.order, kind, closure);
+      sound.plans.set(key, plans);
+    }
+    return plans;
   }
 
   /** The tables in delete order once the catalog check passed, or throws CoverageError (fail closed). */
   async deleteOrder(): Promise<string[]> {
-    const now = performance.now();
-    if (!this.sound || now - this.sound.checkedAt > SCHEMA_CHECK_TTL_MS) {
+    return (await this.check()).order;
+  }
+
+  /**
+   * The catalog check, on every call: one short query fingerprints the catalog (catalog.ts), and only
+   * when that differs from the last check that passed is the catalog read and checked again, so a
+   * schema change is seen by the very next call. The fingerprint is taken before the catalog is read:
+   * a change in between leaves a fingerprint that no longer matches, and the next call checks again.
+   */
+  private async check(): Promise<SoundCheck> {
+    const fingerprint = await catalogFingerprint(this.pool);
+    if (this.sound?.fingerprint !== fingerprint) {
       this.sound = undefined;
       const catalog = await readCatalog(this.pool);
       const problems = coverageProblems(this.policy, catalog);
       if (problems.length) throw new CoverageError(problems);
-      this.sound = { checkedAt: now, order: deleteOrder(this.policy, catalog) };
+      this.sound = { fingerprint, order: deleteOrder(this.policy, catalog), plans: new Map() };
     }
-    return this.sound.order;
+    return this.sound;
   }
 
   /** Coverage problems right now (empty when sound); used for the erasure health status. */
@@ -143,30 +170,31 @@ export class DeletionEngine {
   }
 
   async preview(kind: PlanKind, subjectId: SubjectParam, held: readonly string[] = []): Promise<EntityCount[]> {
-    return this.count((await this.plans(kind, held)).entities, subjectId);
+    const plans = await this.plans(kind, held);
+    return this.count(plans.entities, subjectId, plans.countSql);
   }
 
-  private async count(plans: EntityPlan[], subjectId: SubjectParam): Promise<EntityCount[]> {
-    return Promise.all(
-      plans.map(async (plan) => {
-        const [rows, retained, expiry, held] = await Promise.all([
-          this.pool.query<{ n: string }>(plan.countSql, plan.heldCountSql ? [] : [subjectId]),
-          plan.retainedCountSql ? this.pool.query<{ n: string }>(plan.retainedCountSql, [subjectId]) : undefined,
-          plan.expirySql ? this.pool.query<{ earliest: Date | null; latest: Date | null }>(plan.expirySql, [subjectId]) : undefined,
-          plan.heldCountSql ? this.pool.query<{ n: string }>(plan.heldCountSql, [subjectId]) : undefined,
-        ]);
-        return {
-          entity: plan.entity,
-          action: plan.action,
-          rows: Number(rows.rows[0]!.n),
-          retainedRows: retained ? Number(retained.rows[0]!.n) : 0,
-          heldRows: held ? Number(held.rows[0]!.n) : 0,
-          retainReason: plan.retainReason,
-          earliestExpiry: expiry?.rows[0]?.earliest ?? undefined,
-          latestExpiry: expiry?.rows[0]?.latest ?? undefined,
-        };
-      }),
-    );
+  /**
+   * Counts the subject's rows of `plans` in one statement (plan.ts countSql). `planned`: the plan
+   * set's own statement, which runs as a named (prepared) statement, so each connection plans it once
+   * rather than on every call; its name is a digest of its text, as a name must not change its text.
+   */
+  private async count(plans: EntityPlan[], subjectId: SubjectParam, planned?: string): Promise<EntityCount[]> {
+    const sql = planned ?? countSql(plans);
+    if (!sql) return [];
+    const name = planned && `bakery-erasure-count-${createHash('sha256').update(planned).digest('hex').slice(0, 32)}`;
+    const row = (await this.pool.query<Record<string, string | Date | null>>({ name, text: sql, values: [subjectId] })).rows[0]!;
+    const number = (value: string | Date | null | undefined) => (value == null ? 0 : Number(value));
+    return plans.map((plan, i) => ({
+      entity: plan.entity,
+      action: plan.action,
+      rows: number(row[`rows_${i}`]),
+      retainedRows: number(row[`retained_${i}`]),
+      heldRows: number(row[`held_${i}`]),
+      retainReason: plan.retainReason,
+      earliestExpiry: (row[`earliest_${i}`] as Date | null | undefined) ?? undefined,
+      latestExpiry: (row[`latest_${i}`] as Date | null | undefined) ?? undefined,
+    }));
   }
 
   /**
@@ -184,7 +212,7 @@ export class DeletionEngine {
     onStart: (expectedTotal: number) => Promise<void> = async () => undefined,
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
     const plans = await this.plans(kind, held);
-    const expected = await this.count(plans.entities, subjectId);
+    const expected = await this.count(plans.entities, subjectId, plans.countSql);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
     // Before the first chunk: the caller learns what this call will act on from the call itself.
     await onStart(expectedTotal);
