@@ -5,7 +5,7 @@ import type { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_de
 import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
-import { catalogFingerprint, coverageProblems, deleteOrder, readCatalog } from './catalog';
+import { CATALOG_FINGERPRINT_SQL, catalogFingerprint, coverageProblems, deleteOrder, readCatalog } from './catalog';
 import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, countSql, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
@@ -73,11 +73,38 @@ export class DeletionFailed extends Error {
 interface SoundCheck {
   fingerprint: string;
   order: string[];
-  plans: Map<string, Plans>;
+  plans: Map<string, PlanSet>;
+}
+
+/** Plans with the statement that counts a subject ($1) and fingerprints the catalog. */
+interface PlanSet {
+  plans: Plans;
+  checkedCount: { name: string; text: string };
+}
+
+/** A row of plan.ts countSql (`rows_0`, …), with `catalog_fingerprint` when asked. */
+type CountRow = Record<string, string | Date | null>;
+
+/** The entity counts of one row of plan.ts countSql over `plans`. */
+function countsOf(plans: EntityPlan[], row: CountRow): EntityCount[] {
+  const number = (value: string | Date | null | undefined) => (value == null ? 0 : Number(value));
+  return plans.map((plan, i) => ({
+    entity: plan.entity,
+    action: plan.action,
+    rows: number(row[`rows_${i}`]),
+    retainedRows: number(row[`retained_${i}`]),
+    heldRows: number(row[`held_${i}`]),
+    retainReason: plan.retainReason,
+    earliestExpiry: (row[`earliest_${i}`] as Date | null | undefined) ?? undefined,
+    latestExpiry: (row[`latest_${i}`] as Date | null | undefined) ?? undefined,
+  }));
 }
 
 /** Plan sets kept per checked catalog (kind × held tables); past this many the cache starts over. */
 const MAX_CACHED_PLAN_SETS = 64;
+
+/** How many times to count when the schema changed under each count (it then checks again). */
+const MAX_COUNTS = 3;
 
 /** How many passes to make when rows are still found after a pass (rows written meanwhile). */
 const MAX_PASSES = 3;
@@ -129,16 +156,7 @@ export class DeletionEngine {
    * tables under a legal hold (UnknownEntity for a table the policy does not know).
    */
   async plans(kind: PlanKind, held: readonly string[] = []): Promise<Plans> {
-    const sound = await this.check();
-    const closure = heldClosure(this.policy, held);
-    const key = `${kind} ${[...closure].sort().join(' ')}`;
-    let plans = sound.plans.get(key);
-    if (!plans) {
-      if (sound.plans.size >= MAX_CACHED_PLAN_SETS) sound.plans.clear();
-      plans = buildPlans(this.policy, sound.order, kind, closure);
-      sound.plans.set(key, plans);
-    }
-    return plans;
+    return this.plansOn(await this.check(), kind, held).plans;
   }
 
   /** The tables in delete order once the catalog check passed, or throws CoverageError (fail closed). */
@@ -147,13 +165,13 @@ export class DeletionEngine {
   }
 
   /**
-   * The catalog check, on every call: one short query fingerprints the catalog (catalog.ts), and only
-   * when that differs from the last check that passed is the catalog read and checked again, so a
-   * schema change is seen by the very next call. The fingerprint is taken before the catalog is read:
-   * a change in between leaves a fingerprint that no longer matches, and the next call checks again.
+   * The catalog check: the catalog's fingerprint (catalog.ts; taken now unless given) is compared
+   * with that of the last check that passed, and only when they differ is the catalog read and
+   * checked again. The fingerprint is taken before the catalog is read: a change in between leaves a
+   * fingerprint that no longer matches, and the next call checks again.
    */
-  private async check(): Promise<SoundCheck> {
-    const fingerprint = await catalogFingerprint(this.pool);
+  private async check(fingerprint?: string): Promise<SoundCheck> {
+    fingerprint ??= await catalogFingerprint(this.pool);
     if (this.sound?.fingerprint !== fingerprint) {
       this.sound = undefined;
       const catalog = await readCatalog(this.pool);
@@ -164,37 +182,63 @@ export class DeletionEngine {
     return this.sound;
   }
 
+  /** The plans on a checked catalog, built once per kind and held tables. */
+  private plansOn(sound: SoundCheck, kind: PlanKind, held: readonly string[]): PlanSet {
+    const closure = heldClosure(this.policy, held);
+    const key = `${kind} ${[...closure].sort().join(' ')}`;
+    let set = sound.plans.get(key);
+    if (!set) {
+      if (sound.plans.size >= MAX_CACHED_PLAN_SETS) sound.plans.clear();
+      const plans = buildPlans(this.policy, sound.order, kind, closure);
+      // The counts and the catalog's fingerprint in one statement (one snapshot); named (prepared),
+      // so each connection plans it once, by a digest of its text, as a name must keep its text.
+      const text = `SELECT (${CATALOG_FINGERPRINT_SQL}) AS catalog_fingerprint${plans.countSql ? `, counts.* FROM (${plans.countSql}) counts` : ''}`;
+      set = { plans, checkedCount: { name: `bakery-erasure-count-${createHash('sha256').update(text).digest('hex').slice(0, 32)}`, text } };
+      sound.plans.set(key, set);
+    }
+    return set;
+  }
+
   /** Coverage problems right now (empty when sound); used for the erasure health status. */
   async problems(): Promise<string[]> {
     return coverageProblems(this.policy, await readCatalog(this.pool));
   }
 
   async preview(kind: PlanKind, subjectId: SubjectParam, held: readonly string[] = []): Promise<EntityCount[]> {
-    const plans = await this.plans(kind, held);
-    return this.count(plans.entities, subjectId, plans.countSql);
+    return (await this.checkedCount(kind, subjectId, held)).counts;
   }
 
   /**
-   * Counts the subject's rows of `plans` in one statement (plan.ts countSql). `planned`: the plan
-   * set's own statement, which runs as a named (prepared) statement, so each connection plans it once
-   * rather than on every call; its name is a digest of its text, as a name must not change its text.
+   * The plans and the subject's counts, checked against the catalog by the counting statement itself:
+   * it also returns the catalog's fingerprint, and the counts stand only when that is the fingerprint
+   * the plans were checked on, so a subject costs one statement and a schema change is seen by the
+   * very next call. Otherwise the catalog is checked again (CoverageError when it no longer matches,
+   * fail closed) and the subject counted again on the new plans; the same when the statement fails
+   * (a table dropped), whose error stands when the catalog did not change.
    */
-  private async count(plans: EntityPlan[], subjectId: SubjectParam, planned?: string): Promise<EntityCount[]> {
-    const sql = planned ?? countSql(plans);
-    if (!sql) return [];
-    const name = planned && `bakery-erasure-count-${createHash('sha256').update(planned).digest('hex').slice(0, 32)}`;
-    const row = (await this.pool.query<Record<string, string | Date | null>>({ name, text: sql, values: [subjectId] })).rows[0]!;
-    const number = (value: string | Date | null | undefined) => (value == null ? 0 : Number(value));
-    return plans.map((plan, i) => ({
-      entity: plan.entity,
-      action: plan.action,
-      rows: number(row[`rows_${i}`]),
-      retainedRows: number(row[`retained_${i}`]),
-      heldRows: number(row[`held_${i}`]),
-      retainReason: plan.retainReason,
-      earliestExpiry: (row[`earliest_${i}`] as Date | null | undefined) ?? undefined,
-      latestExpiry: (row[`latest_${i}`] as Date | null | undefined) ?? undefined,
-    }));
+  private async checkedCount(kind: PlanKind, subjectId: SubjectParam, held: readonly string[]): Promise<{ plans: Plans; counts: EntityCount[] }> {
+    let sound = this.sound ?? (await this.check());
+    for (let attempt = 1; ; attempt++) {
+      const { plans, checkedCount } = this.plansOn(sound, kind, held);
+      let row: CountRow;
+      try {
+        row = (await this.pool.query<CountRow>({ ...checkedCount, values: plans.countSql ? [subjectId] : [] })).rows[0]!;
+      } catch (error) {
+        const now = await this.check();
+        if (now.fingerprint === sound.fingerprint || attempt === MAX_COUNTS) throw error;
+        sound = now;
+        continue;
+      }
+      if (row.catalog_fingerprint === sound.fingerprint) return { plans, counts: countsOf(plans.entities, row) };
+      if (attempt === MAX_COUNTS) throw new Error(`the database's schema changed during each of ${MAX_COUNTS} counts`);
+      sound = await this.check(row.catalog_fingerprint as string);
+    }
+  }
+
+  /** Counts the subject's rows of `plans` in one statement (plan.ts countSql). */
+  private async count(plans: EntityPlan[], subjectId: SubjectParam): Promise<EntityCount[]> {
+    const sql = countSql(plans);
+    return sql ? countsOf(plans, (await this.pool.query<CountRow>(sql, [subjectId])).rows[0]!) : [];
   }
 
   /**
@@ -211,8 +255,7 @@ export class DeletionEngine {
     held: readonly string[] = [],
     onStart: (expectedTotal: number) => Promise<void> = async () => undefined,
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
-    const plans = await this.plans(kind, held);
-    const expected = await this.count(plans.entities, subjectId, plans.countSql);
+    const { plans, counts: expected } = await this.checkedCount(kind, subjectId, held);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
     // Before the first chunk: the caller learns what this call will act on from the call itself.
     await onStart(expectedTotal);
