@@ -1,11 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { EntityAction } from '../../../gen/bakery/erasure/v1/tenant_data_deletion';
 import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
-import { coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
+import { CATALOG_FINGERPRINT_SQL, catalogFingerprint, coverageProblems, deleteOrder, readCatalog } from './catalog';
+import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, countSql, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
 
@@ -69,11 +70,41 @@ export class DeletionFailed extends Error {
   }
 }
 
-/**
- * How long a schema check that passed is trusted, so a burst of calls does not re-read the catalog
- * each time. A check that failed is not kept: the next call checks again.
- */
-export const SCHEMA_CHECK_TTL_MS = 1000;
+interface SoundCheck {
+  fingerprint: string;
+  order: string[];
+  plans: Map<string, PlanSet>;
+}
+
+/** Plans with the statement that counts a subject ($1) and fingerprints the catalog. */
+interface PlanSet {
+  plans: Plans;
+  checkedCount: { name: string; text: string };
+}
+
+/** A row of plan.ts countSql (`rows_0`, …), with `catalog_fingerprint` when asked. */
+type CountRow = Record<string, string | Date | null>;
+
+/** The entity counts of one row of plan.ts countSql over `plans`. */
+function countsOf(plans: EntityPlan[], row: CountRow): EntityCount[] {
+  const number = (value: string | Date | null | undefined) => (value == null ? 0 : Number(value));
+  return plans.map((plan, i) => ({
+    entity: plan.entity,
+    action: plan.action,
+    rows: number(row[`rows_${i}`]),
+    retainedRows: number(row[`retained_${i}`]),
+    heldRows: number(row[`held_${i}`]),
+    retainReason: plan.retainReason,
+    earliestExpiry: (row[`earliest_${i}`] as Date | null | undefined) ?? undefined,
+    latestExpiry: (row[`latest_${i}`] as Date | null | undefined) ?? undefined,
+  }));
+}
+
+/** Plan sets kept per checked catalog (kind × held tables); past this many the cache starts over. */
+const MAX_CACHED_PLAN_SETS = 64;
+
+/** How many times to count when the schema changed under each count (it then checks again). */
+const MAX_COUNTS = 3;
 
 /** How many passes to make when rows are still found after a pass (rows written meanwhile). */
 const MAX_PASSES = 3;
@@ -91,8 +122,12 @@ function describeRetention(retention: Retention | undefined): string {
 }
 
 export class DeletionEngine {
-  /** The delete order of the last check that passed, and when it ran. */
-  private sound?: { checkedAt: number; order: string[] };
+  /**
+   * The last check that passed: the catalog's fingerprint it was made on, the delete order, and the
+   * plans built on that order (by kind and held tables). A check that failed is not kept: the next
+   * call checks again.
+   */
+  private sound?: SoundCheck;
 
   constructor(
     readonly serviceName: string,
@@ -121,20 +156,47 @@ export class DeletionEngine {
    * tables under a legal hold (UnknownEntity for a table the policy does not know).
    */
   async plans(kind: PlanKind, held: readonly string[] = []): Promise<Plans> {
-    return buildPlans(this.policy, await this.deleteOrder(), kind, heldClosure(this.policy, held));
+    return this.plansOn(await this.check(), kind, held).plans;
   }
 
   /** The tables in delete order once the catalog check passed, or throws CoverageError (fail closed). */
   async deleteOrder(): Promise<string[]> {
-    const now = performance.now();
-    if (!this.sound || now - this.sound.checkedAt > SCHEMA_CHECK_TTL_MS) {
+    return (await this.check()).order;
+  }
+
+  /**
+   * The catalog check: the catalog's fingerprint (catalog.ts; taken now unless given) is compared
+   * with that of the last check that passed, and only when they differ is the catalog read and
+   * checked again. The fingerprint is taken before the catalog is read: a change in between leaves a
+   * fingerprint that no longer matches, and the next call checks again.
+   */
+  private async check(fingerprint?: string): Promise<SoundCheck> {
+    fingerprint ??= await catalogFingerprint(this.pool);
+    if (this.sound?.fingerprint !== fingerprint) {
       this.sound = undefined;
       const catalog = await readCatalog(this.pool);
       const problems = coverageProblems(this.policy, catalog);
       if (problems.length) throw new CoverageError(problems);
-      this.sound = { checkedAt: now, order: deleteOrder(this.policy, catalog) };
+      this.sound = { fingerprint, order: deleteOrder(this.policy, catalog), plans: new Map() };
     }
-    return this.sound.order;
+    return this.sound;
+  }
+
+  /** The plans on a checked catalog, built once per kind and held tables. */
+  private plansOn(sound: SoundCheck, kind: PlanKind, held: readonly string[]): PlanSet {
+    const closure = heldClosure(this.policy, held);
+    const key = `${kind} ${[...closure].sort().join(' ')}`;
+    let set = sound.plans.get(key);
+    if (!set) {
+      if (sound.plans.size >= MAX_CACHED_PLAN_SETS) sound.plans.clear();
+      const plans = buildPlans(this.policy, sound.order, kind, closure);
+      // The counts and the catalog's fingerprint in one statement (one snapshot); named (prepared),
+      // so each connection plans it once, by a digest of its text, as a name must keep its text.
+      const text = `SELECT (${CATALOG_FINGERPRINT_SQL}) AS catalog_fingerprint${plans.countSql ? `, counts.* FROM (${plans.countSql}) counts` : ''}`;
+      set = { plans, checkedCount: { name: `bakery-erasure-count-${createHash('sha256').update(text).digest('hex').slice(0, 32)}`, text } };
+      sound.plans.set(key, set);
+    }
+    return set;
   }
 
   /** Coverage problems right now (empty when sound); used for the erasure health status. */
@@ -143,30 +205,40 @@ export class DeletionEngine {
   }
 
   async preview(kind: PlanKind, subjectId: SubjectParam, held: readonly string[] = []): Promise<EntityCount[]> {
-    return this.count((await this.plans(kind, held)).entities, subjectId);
+    return (await this.checkedCount(kind, subjectId, held)).counts;
   }
 
+  /**
+   * The plans and the subject's counts, checked against the catalog by the counting statement itself:
+   * it also returns the catalog's fingerprint, and the counts stand only when that is the fingerprint
+   * the plans were checked on, so a subject costs one statement and a schema change is seen by the
+   * very next call. Otherwise the catalog is checked again (CoverageError when it no longer matches,
+   * fail closed) and the subject counted again on the new plans; the same when the statement fails
+   * (a table dropped), whose error stands when the catalog did not change.
+   */
+  private async checkedCount(kind: PlanKind, subjectId: SubjectParam, held: readonly string[]): Promise<{ plans: Plans; counts: EntityCount[] }> {
+    let sound = this.sound ?? (await this.check());
+    for (let attempt = 1; ; attempt++) {
+      const { plans, checkedCount } = this.plansOn(sound, kind, held);
+      let row: CountRow;
+      try {
+        row = (await this.pool.query<CountRow>({ ...checkedCount, values: plans.countSql ? [subjectId] : [] })).rows[0]!;
+      } catch (error) {
+        const now = await this.check();
+        if (now.fingerprint === sound.fingerprint || attempt === MAX_COUNTS) throw error;
+        sound = now;
+        continue;
+      }
+      if (row.catalog_fingerprint === sound.fingerprint) return { plans, counts: countsOf(plans.entities, row) };
+      if (attempt === MAX_COUNTS) throw new Error(`the database's schema changed during each of ${MAX_COUNTS} counts`);
+      sound = await this.check(row.catalog_fingerprint as string);
+    }
+  }
+
+  /** Counts the subject's rows of `plans` in one statement (plan.ts countSql). */
   private async count(plans: EntityPlan[], subjectId: SubjectParam): Promise<EntityCount[]> {
-    return Promise.all(
-      plans.map(async (plan) => {
-        const [rows, retained, expiry, held] = await Promise.all([
-          this.pool.query<{ n: string }>(plan.countSql, plan.heldCountSql ? [] : [subjectId]),
-          plan.retainedCountSql ? this.pool.query<{ n: string }>(plan.retainedCountSql, [subjectId]) : undefined,
-          plan.expirySql ? this.pool.query<{ earliest: Date | null; latest: Date | null }>(plan.expirySql, [subjectId]) : undefined,
-          plan.heldCountSql ? this.pool.query<{ n: string }>(plan.heldCountSql, [subjectId]) : undefined,
-        ]);
-        return {
-          entity: plan.entity,
-          action: plan.action,
-          rows: Number(rows.rows[0]!.n),
-          retainedRows: retained ? Number(retained.rows[0]!.n) : 0,
-          heldRows: held ? Number(held.rows[0]!.n) : 0,
-          retainReason: plan.retainReason,
-          earliestExpiry: expiry?.rows[0]?.earliest ?? undefined,
-          latestExpiry: expiry?.rows[0]?.latest ?? undefined,
-        };
-      }),
-    );
+    const sql = countSql(plans);
+    return sql ? countsOf(plans, (await this.pool.query<CountRow>(sql, [subjectId])).rows[0]!) : [];
   }
 
   /**
@@ -183,8 +255,7 @@ export class DeletionEngine {
     held: readonly string[] = [],
     onStart: (expectedTotal: number) => Promise<'go' | 'stop'> = async () => 'go',
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
-    const plans = await this.plans(kind, held);
-    const expected = await this.count(plans.entities, subjectId);
+    const { plans, counts: expected } = await this.checkedCount(kind, subjectId, held);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
     // Before the first chunk: the caller learns what this call will act on from the call itself,
     // and may stop it there (DeleteRequest.stop_if_found).

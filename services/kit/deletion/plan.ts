@@ -61,6 +61,32 @@ export interface ChunkPlan {
 export interface Plans {
   entities: EntityPlan[];
   chunks: ChunkPlan[];
+  /** countSql(entities): every entity's counts in one statement; undefined when there are no entities. */
+  countSql?: string;
+}
+
+/**
+ * One statement (one round trip, one snapshot) returning, for a subject ($1), the counts of every
+ * entity plan i: `rows_i`, and where the plan has them `retained_i`, `held_i`, `earliest_i` and
+ * `latest_i`. Each value comes from the entity's own statement, as a scalar subquery (the expiry
+ * bounds through a CTE, so its table is read once); a select list, unlike a FROM list of many
+ * subqueries, leaves the planner no join order to search. Every statement must give $1 the same
+ * type, as they do (a subject column is a uuid; a customer is `$1::text[]`). Undefined for no entities.
+ */
+export function countSql(entities: readonly EntityPlan[]): string | undefined {
+  if (!entities.length) return undefined;
+  const ctes: string[] = [];
+  const columns: string[] = [];
+  entities.forEach((plan, i) => {
+    columns.push(`(${plan.countSql}) AS rows_${i}`);
+    if (plan.retainedCountSql) columns.push(`(${plan.retainedCountSql}) AS retained_${i}`);
+    if (plan.heldCountSql) columns.push(`(${plan.heldCountSql}) AS held_${i}`);
+    if (plan.expirySql) {
+      ctes.push(`expiry_${i} AS (${plan.expirySql})`);
+      columns.push(`(SELECT earliest FROM expiry_${i}) AS earliest_${i}`, `(SELECT latest FROM expiry_${i}) AS latest_${i}`);
+    }
+  });
+  return `${ctes.length ? `WITH ${ctes.join(',\n    ')}\n    ` : ''}SELECT ${columns.join(',\n      ')}`;
 }
 
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -247,7 +273,7 @@ export class UnknownEntity extends Error {
  * held tables are dropped, except that the rows reached through a held table that are not held
  * themselves are deleted by chunks of their own (found through the parent chain), children first.
  */
-function withHeld(policy: DeletionPolicy, plans: Plans, held: Set<string>): Plans {
+function withHeld(policy: DeletionPolicy, plans: Omit<Plans, 'countSql'>, held: Set<string>): Omit<Plans, 'countSql'> {
   if (!held.size) return plans;
   const zero = `SELECT 0::bigint AS n`;
   const entities = plans.entities.map((plan) =>
@@ -270,10 +296,11 @@ function withHeld(policy: DeletionPolicy, plans: Plans, held: Set<string>): Plan
  * left out. `held` (a legal hold, closed by heldClosure) names tables whose rows are kept.
  */
 export function buildPlans(policy: DeletionPolicy, order: string[], kind: PlanKind, held: Set<string> = new Set()): Plans {
-  return withHeld(policy, buildAllPlans(policy, order, kind), held);
+  const { entities, chunks } = withHeld(policy, buildAllPlans(policy, order, kind), held);
+  return { entities, chunks, countSql: countSql(entities) };
 }
 
-function buildAllPlans(policy: DeletionPolicy, order: string[], kind: PlanKind): Plans {
+function buildAllPlans(policy: DeletionPolicy, order: string[], kind: PlanKind): Omit<Plans, 'countSql'> {
   const entities: EntityPlan[] = [];
   const chunks: ChunkPlan[] = [];
   const position = new Map(order.map((table, i) => [table, i]));
