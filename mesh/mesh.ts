@@ -232,11 +232,15 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
     const childEnv: Env = { ...baseEnv, DATABASE_URL: serverUrl, ERASURE_DATA_DIR: root, ...addresses };
     const databases = new Map<string, string>();
-    for (const name of names) {
-      // Creates `bakery_<name>` (or the database of `<NAME>_DATABASE_URL`) before the services race to.
-      const { url } = await resolveServiceDatabaseUrl(name, childEnv);
-      databases.set(name, decodeURIComponent(new URL(url).pathname.slice(1)));
-    }
+    // Creates `bakery_<name>` (or the database of `<NAME>_DATABASE_URL`) before the services race to;
+    // all at once, each on its own connection (one after the other, they were a round of connections
+    // and authentications per process before any process started).
+    await Promise.all(
+      names.map(async (name) => {
+        const { url } = await resolveServiceDatabaseUrl(name, childEnv);
+        databases.set(name, decodeURIComponent(new URL(url).pathname.slice(1)));
+      }),
+    );
     checkAbort();
 
     out(`starting ${names.length} services ...`);
