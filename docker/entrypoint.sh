@@ -40,6 +40,6 @@ if [ -z "${ERASURE_TRUST_BUNDLE_FILE:-}" ] && [ -z "${ERASURE_TRUST_JWKS_URL:-}"
   exit 78
 fi
 if [ "${ERASURE_ENTRYPOINT_CHECK_ONLY:-}" = "1" ]; then exit 0; fi
-# The mesh's runtime environment (mesh/process-env.ts), the same as every other way of starting a process.
-# shellcheck disable=SC2046 # NAME=value words, split on purpose
-exec env $(node dist/mesh/process-env.js) node --require ./dist/services/kit/tracing-register.js dist/bin/service.js "$service"
+# The mesh's runtime environment and node flags (mesh/process-env.ts prints `NAME=value … node <flags>`), the same as every other way of starting a process.
+# shellcheck disable=SC2046 # NAME=value words and flags, split on purpose
+exec env $(node dist/mesh/process-env.js) --require ./dist/services/kit/tracing-register.js dist/bin/service.js "$service"

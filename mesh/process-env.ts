@@ -1,8 +1,9 @@
 /**
- * The environment every process of the mesh runs with, in one place: the one spawner
- * (mesh/processes.ts, used by `npm start`, the demo, the test meshes and the bench) adds it under the
- * caller's environment, and `npm run service` and the Docker entrypoint take it from
- * `node dist/mesh/process-env.js`, which prints it as `env` arguments.
+ * The environment and node flags every process of the mesh runs with, in one place: the one spawner
+ * (mesh/processes.ts, used by `npm start`, the demo, the test meshes and the bench) adds the
+ * environment under the caller's, `serviceCommand` (mesh/services.ts) puts the flags before the
+ * script, and `npm run service` and the Docker entrypoint take both from
+ * `node dist/mesh/process-env.js`, which prints `NAME=value … node <flags>` for `env` to run.
  *
  * glibc's malloc, not V8, held the growth of a streaming process (measured with process.memoryUsage()
  * sampled every 50 ms in an orders process exporting 1,000,000 rows): V8's heap and external memory
@@ -13,14 +14,29 @@
  *   which keeps the pages.
  * - `MALLOC_ARENA_MAX`: at most two arenas. Node's worker threads (V8 platform, libuv pool) would each
  *   get one, every arena keeping its own free memory.
- * V8 flags were measured too and left out: `--max-semi-space-size=2` (or 4) lowered the idle size by
- * ~15 MB but raised the export's peak (a page's rows were promoted to the old generation).
  */
 export const PROCESS_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_MMAP_THRESHOLD_: '131072',
 };
 
+/**
+ * V8's heap sizes. By default the young generation takes up to 3 × 16 MB and the old generation grows
+ * far past what a process keeps alive before a full GC runs: an orders process exporting 1,000,000 rows
+ * (bench/service-export.ts, process.memoryUsage() and v8.getHeapSpaceStatistics() sampled every 25 ms)
+ * peaked at ~180 MB RSS with 32 MB of new space and 60 MB of old space, of which ~20 MB was alive
+ * at idle, and the pages' freed buffers (external memory, released only when their objects are
+ * collected) at ~38 MB.
+ * - `--max-semi-space-size=4`: a 4 MB semi-space (new space 8 MB) instead of 16 MB; ~15 MB less at idle.
+ *   Alone it raised the export's peak (old space 100 MB: a page's rows outlive a scavenge and are
+ *   promoted), so it comes with the next flag.
+ * - `--max-old-space-size=64`: the old generation's limit, which V8 also sizes its GC triggers by, so
+ *   promoted pages are collected at ~40 MB instead of accumulating; with both the export peaked at
+ *   ~124 MB, at ~86 MB idle. A process's live heap (idle ~20 MB, plus at most one export page and
+ *   one message, services/kit/export.ts) stays well under it.
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=64'];
+
 if (require.main === module) {
-  process.stdout.write(`${Object.entries(PROCESS_ENV).map(([name, value]) => `${name}=${value}`).join(' ')}\n`);
+  process.stdout.write(`${[...Object.entries(PROCESS_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...NODE_FLAGS].join(' ')}\n`);
 }

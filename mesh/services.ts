@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { envPrefix, serviceAddress } from '../services/kit/config';
 import { repoRoot } from '../services/kit/paths';
 import { catalogEntry, PROCESS_NAMES } from './catalog';
+import { NODE_FLAGS } from './process-env';
 
 type Env = Record<string, string | undefined>;
 
@@ -58,12 +59,12 @@ export function ensureRuntimeBuilt(): void {
 
 /**
  * The node arguments that run one service from dist/, exactly like `npm run service -- <name>`
- * (tracing preloaded before grpc and pg), plus the guard that stops the child when the launcher
+ * (the heap flags of mesh/process-env.ts, tracing preloaded before grpc and pg), plus the guard that stops the child when the launcher
  * disappears. Children never run through the transpiler: it costs seconds of CPU and memory per process.
  */
 export function serviceCommand(service: string): { command: string; args: string[]; cwd: string } {
   ensureRuntimeBuilt();
-  const args = ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', service];
+  const args = [...NODE_FLAGS, '--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', service];
   return { command: process.execPath, args, cwd: repoRoot };
 }
 

@@ -16,7 +16,7 @@ import { portHolder } from '../mesh/port-holder';
 import { freePort } from '../mesh/ports';
 import { describeExit, NO_RESTART, restartDecision, Supervisor, type CrashPolicy } from '../mesh/processes';
 import { repoRoot } from '../services/kit/paths';
-import { PROCESS_ENV } from '../mesh/process-env';
+import { NODE_FLAGS, PROCESS_ENV } from '../mesh/process-env';
 import { addressEnv, ensureRuntimeBuilt, healthNames, MESH_SERVICES, selectServices, serviceCommand } from '../mesh/services';
 
 const policy: CrashPolicy = { maxCrashes: 5, windowMs: 60_000, baseDelayMs: 500, maxDelayMs: 10_000 };
@@ -46,13 +46,13 @@ test('services: fifteen processes, health names, addresses, and the command that
   t.is(env.ALERT_PROCESSOR_ADDR, '127.0.0.1:7114');
   // Children run the compiled runtime (built from the sources first when stale), never the transpiler.
   const command = serviceCommand('orders');
-  t.deepEqual(command.args, ['--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
+  t.deepEqual(command.args, [...NODE_FLAGS, '--require', './dist/services/kit/tracing-register.js', '--require', './dist/mesh/child-guard.js', 'dist/bin/service.js', 'orders']);
   t.true(existsSync(join(command.cwd, 'dist/bin/service.js')), 'the build step ran');
   t.false(command.args.some((arg) => arg.includes('tsx')));
   // `npm run service` and the Docker entrypoint take the same runtime environment as the spawner, printed by the compiled module.
   const printed = spawnSync(process.execPath, ['dist/mesh/process-env.js'], { cwd: repoRoot, encoding: 'utf8' });
-  t.deepEqual(printed.stdout.trim().split(' '), Object.entries(PROCESS_ENV).map(([name, value]) => `${name}=${value}`));
-  for (const file of ['package.json', 'docker/entrypoint.sh']) t.true(readFileSync(join(repoRoot, file), 'utf8').includes('exec env $(node dist/mesh/process-env.js) node --require'), file);
+  t.deepEqual(printed.stdout.trim().split(' '), [...Object.entries(PROCESS_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...NODE_FLAGS]);
+  for (const file of ['package.json', 'docker/entrypoint.sh']) t.true(readFileSync(join(repoRoot, file), 'utf8').includes('exec env $(node dist/mesh/process-env.js) --require'), file);
 });
 
 test('consoleLine: warnings and errors are shown, info only with --verbose; other lines always', (t) => {

@@ -1,6 +1,6 @@
 /** The policy derived from models, its checks and the derived delete order, against hand-built catalogs. */
 import test from 'ava';
-import { DataTypes } from 'sequelize';
+import { DataTypes } from '../services/kit/column-types';
 import { coverageProblems, deleteOrder, type Catalog } from '../services/kit/deletion/catalog';
 import { definePolicy, policyFromModels } from '../services/kit/deletion/policy';
 import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../services/kit/models';

@@ -1,4 +1,4 @@
-import { DataTypes } from 'sequelize';
+import { DataTypes } from '../kit/column-types';
 import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 /** Thresholds on bakery sensors and stock levels (ovens, proofers, freezers, flour silos). */

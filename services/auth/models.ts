@@ -1,4 +1,5 @@
-import { DataTypes, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
+import { DataTypes } from '../kit/column-types';
+import type { Model, ModelStatic, Optional, Sequelize } from 'sequelize';
 import { defineModels, defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 export interface UserAttributes {

@@ -1,4 +1,4 @@
-import { DataTypes } from 'sequelize';
+import { DataTypes } from '../kit/column-types';
 import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 export const ingredients = defineTable(

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import type { ModelAttributeColumnOptions, QueryInterface, Sequelize, Transaction } from 'sequelize';
 import type { Logger } from 'pino';
-import type { TableDefinition } from './models';
+import { sequelizeColumn, type TableDefinition } from './models';
 import type { ServiceMigration } from './service-definition';
 
 /** Arbitrary constant: the advisory lock that serialises migrations of one database across processes. */
@@ -56,7 +56,7 @@ export async function createTables(queryInterface: QueryInterface, tables: Table
     for (const definition of tables) {
       const columns: Record<string, ModelAttributeColumnOptions> = {};
       for (const c of definition.columns) {
-        const { type, primaryKey, autoIncrement, defaultValue, unique } = c.options;
+        const { type, primaryKey, autoIncrement, defaultValue, unique } = sequelizeColumn(c.options);
         columns[c.column] = {
           type,
           allowNull: c.nullable,

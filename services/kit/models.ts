@@ -4,15 +4,8 @@
  * Sequelize model, creates the table in a migration, derives the deletion policy, and checks the live
  * schema against it (drift and classification, see docs/architecture.md).
  */
-import {
-  DataTypes,
-  fn,
-  type DataType,
-  type Model,
-  type ModelAttributeColumnOptions,
-  type ModelStatic,
-  type Sequelize,
-} from 'sequelize';
+import type { Model, ModelAttributeColumnOptions, ModelStatic, Sequelize } from 'sequelize';
+import { DataTypes, isColumnType, isSqlFunction, sqlFunction, sqlTypeOf, type ColumnType } from './column-types';
 import type { CustomerRule, Retention, TablePolicy } from './deletion/policy';
 import { normalizedColumnSql, type CustomerIdentifierKind } from './customers';
 
@@ -25,8 +18,18 @@ export interface KitColumnOptions {
   secret?: true;
 }
 
-/** A column as written in a model: a bare data type or Sequelize's column options. */
-export type ColumnSpec = DataType | (ModelAttributeColumnOptions & KitColumnOptions);
+/**
+ * A column's options: Sequelize's, with the kit's plain data type and default (services/kit/column-types.ts),
+ * made into Sequelize's by `sequelizeColumn` where Sequelize runs.
+ */
+export type ColumnOptions = Omit<ModelAttributeColumnOptions, 'type' | 'defaultValue' | 'field' | 'references'> & {
+  type: ColumnType;
+  /** A value (a JSON value for json columns), or `sqlFunction('now')` for one PostgreSQL computes. */
+  defaultValue?: unknown;
+};
+
+/** A column as written in a model: a bare data type or the column's options. */
+export type ColumnSpec = ColumnType | (ColumnOptions & Pick<ModelAttributeColumnOptions, 'field' | 'references'> & KitColumnOptions);
 
 /** How a tenant erasure treats the table's rows. Attribute names are the model's (camelCase). */
 export type TenantAnnotation<A extends string = string> =
@@ -104,8 +107,8 @@ export interface ColumnDefinition {
   sqlType: string;
   nullable: boolean;
   references?: { table: string; column: string };
-  /** The Sequelize column options (without `field`/`references`, which the kit sets). */
-  options: ModelAttributeColumnOptions;
+  /** The column options (without `field`/`references`, which the kit sets). */
+  options: ColumnOptions;
   /** SQL CHECK expressions from the column's `validate` (`isIn`, `min`, `max`). */
   checks: string[];
   /** Never exported (`secret: true` on the column). */
@@ -134,61 +137,6 @@ export function columnName(attribute: string): string {
   return attribute.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
-/** The PostgreSQL spelling (format_type) of a Sequelize data type; throws for types the kit does not compare. */
-export function sqlTypeOf(type: DataType): string {
-  // A bare type (`DataTypes.TEXT`) is a class; an instance carries its parameters (`DECIMAL(12, 3)`).
-  const instance = (typeof type === 'function' ? new (type as unknown as new () => object)() : type) as {
-    key?: string;
-    _length?: number;
-    _precision?: number;
-    _scale?: number;
-    type?: DataType;
-  };
-  switch (instance.key) {
-    case 'UUID':
-      return 'uuid';
-    case 'TEXT':
-      return 'text';
-    case 'STRING':
-      return `character varying(${instance._length ?? 255})`;
-    case 'SMALLINT':
-      return 'smallint';
-    case 'INTEGER':
-      return 'integer';
-    case 'BIGINT':
-      return 'bigint';
-    case 'DECIMAL':
-      return instance._precision ? `numeric(${instance._precision},${instance._scale ?? 0})` : 'numeric';
-    case 'REAL':
-      return 'real';
-    case 'DOUBLE PRECISION':
-      return 'double precision';
-    case 'BOOLEAN':
-      return 'boolean';
-    case 'DATE':
-      return 'timestamp with time zone';
-    case 'DATEONLY':
-      return 'date';
-    case 'TIME':
-      return 'time without time zone';
-    case 'JSON':
-      return 'json';
-    case 'JSONB':
-      return 'jsonb';
-    case 'INET':
-      return 'inet';
-    case 'BLOB':
-      return 'bytea';
-    case 'ARRAY':
-      return `${sqlTypeOf(instance.type!)}[]`;
-    default:
-      throw new Error(`data type ${String(instance.key)} is not supported by the schema check; add it to sqlTypeOf`);
-  }
-}
-
-const isBareType = (spec: ColumnSpec): spec is DataType =>
-  typeof spec === 'string' || typeof spec === 'function' || spec instanceof DataTypes.ABSTRACT;
-
 /** CHECK expressions for the validations PostgreSQL can enforce too. */
 function checksOf(column: string, validate: ModelAttributeColumnOptions['validate']): string[] {
   if (!validate) return [];
@@ -213,7 +161,7 @@ export function defineTable<A extends Record<string, ColumnSpec>>(
   options: TableOptions<keyof A & string>,
 ): TableDefinition {
   const columns: ColumnDefinition[] = Object.entries(attributes).map(([attribute, spec]) => {
-    const { field, references, secret, ...rest } = isBareType(spec) ? { type: spec } : (spec as ModelAttributeColumnOptions & KitColumnOptions);
+    const { field, references, secret, ...rest } = isColumnType(spec) ? { type: spec } : (spec as Exclude<ColumnSpec, ColumnType>);
     const column = field ?? columnName(attribute);
     let target: ColumnDefinition['references'];
     if (references) {
@@ -321,21 +269,35 @@ function customerRule(
 }
 
 /** `id uuid PRIMARY KEY DEFAULT gen_random_uuid()`. */
-export const uuidPrimaryKey = (): ModelAttributeColumnOptions => ({
+export const uuidPrimaryKey = (): ColumnOptions => ({
   type: DataTypes.UUID,
   primaryKey: true,
-  defaultValue: fn('gen_random_uuid'),
+  defaultValue: sqlFunction('gen_random_uuid'),
 });
 
 /** `timestamptz NOT NULL DEFAULT now()`. */
-export const timestampNow = (): ModelAttributeColumnOptions => ({ type: DataTypes.DATE, allowNull: false, defaultValue: fn('now') });
+export const timestampNow = (): ColumnOptions => ({ type: DataTypes.DATE, allowNull: false, defaultValue: sqlFunction('now') });
 
 /** A uuid column referencing `table`(id), NOT NULL unless `nullable`. */
-export const foreignKey = (table: string, { nullable = false } = {}): ModelAttributeColumnOptions => ({
+export const foreignKey = (table: string, { nullable = false } = {}): ColumnSpec => ({
   type: DataTypes.UUID,
   allowNull: nullable,
   references: { model: table, key: 'id' },
 });
+
+/**
+ * A column's options as Sequelize takes them: its data type and SQL-function default made Sequelize's.
+ * Sequelize is loaded here, by the callers that run it (models, migrations), never by a table declaration.
+ */
+export function sequelizeColumn(options: ColumnOptions): ModelAttributeColumnOptions {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sequelize = require('sequelize') as typeof import('sequelize');
+  const { key, args } = options.type;
+  const type = key === 'DECIMAL' ? sequelize.DataTypes.DECIMAL(args[0], args[1]) : sequelize.DataTypes[key];
+  const { defaultValue } = options;
+  const converted = isSqlFunction(defaultValue) ? sequelize.fn(defaultValue.name) : defaultValue;
+  return { ...options, type, ...(defaultValue !== undefined && { defaultValue: converted }) };
+}
 
 /** Defines the Sequelize models of the tables on `sequelize`; returns them by model name. */
 export function defineModels(sequelize: Sequelize, tables: TableDefinition[]): Record<string, ModelStatic<Model>> {
@@ -346,7 +308,7 @@ export function defineModels(sequelize: Sequelize, tables: TableDefinition[]): R
       definition.columns.map((c) => [
         c.attribute,
         {
-          ...c.options,
+          ...sequelizeColumn(c.options),
           field: c.column,
           ...(c.references && { references: { model: c.references.table, key: c.references.column } }),
         },

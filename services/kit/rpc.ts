@@ -122,7 +122,11 @@ export function unary<Req, Res>(
 
 /**
  * A server-streaming handler. `send` waits while the client is not reading, so a slow client slows
- * the producer instead of piling messages up in memory.
+ * the producer instead of piling messages up in memory: it returns once the previous message has been
+ * flushed into the HTTP/2 stream (its write callback), so at most one message waits there while the
+ * next is made. `call.write()`'s return value is no bound: the call is an object-mode stream whose
+ * high-water mark is 16 messages, not bytes (ServerWritableStreamImpl in node_modules/@grpc/grpc-js/build/src/server-call.js), i.e. up to 16 export batches of
+ * ~512 KB each (services/kit/export.ts) plus their serialized copies.
  */
 export function serverStream<Req, Res>(
   deps: RpcDeps,
@@ -133,21 +137,23 @@ export function serverStream<Req, Res>(
     const started = performance.now();
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
-    const send = (message: Res): Promise<void> =>
-      new Promise((resolve, reject) => {
-        if (controller.signal.aborted) return reject(new RpcError(status.CANCELLED, 'cancelled by the client'));
-        if (call.write(message)) return resolve();
-        const onDrain = () => {
-          controller.signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          call.off('drain', onDrain);
-          reject(new RpcError(status.CANCELLED, 'cancelled by the client'));
-        };
-        call.once('drain', onDrain);
+    const cancelled = () => new RpcError(status.CANCELLED, 'cancelled by the client');
+    // Settles when the previous message was flushed (or failed to be), or when the call is cancelled:
+    // grpc-js drops the write callbacks of a cancelled call.
+    let previous: Promise<Error | null | undefined> = Promise.resolve(undefined);
+    const send = async (message: Res): Promise<void> => {
+      const failed = await previous;
+      if (controller.signal.aborted) throw cancelled();
+      if (failed) throw new RpcError(status.UNAVAILABLE, `the stream failed: ${failed.message}`);
+      previous = new Promise((resolve) => {
+        const onAbort = () => resolve(undefined);
         controller.signal.addEventListener('abort', onAbort, { once: true });
+        call.write(message, (error?: Error | null) => {
+          controller.signal.removeEventListener('abort', onAbort);
+          resolve(error);
+        });
       });
+    };
     (async () => {
       const principal = await authorizeCall(call, deps);
       await handler(call.request, { principal, metadata: call.metadata, signal: controller.signal, log: deps.log }, send);

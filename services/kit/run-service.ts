@@ -60,7 +60,11 @@ export interface RunningService {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts one service: database (created if missing), migrations, models, the gRPC server. */
+/**
+ * Starts one service: database (created if missing), migrations, the gRPC server. No Sequelize models
+ * are defined here: the erasure, export and sweep handlers use the pool, and the services whose own
+ * handlers use models (tenant, auth) define them on first use, so the other processes never load Sequelize.
+ */
 export async function startService(definition: DomainService, options: StartOptions = {}): Promise<RunningService> {
   const log = options.log ?? createLogger(definition.name);
   let stopEmbedded: (() => Promise<void>) | undefined;
@@ -73,7 +77,6 @@ export async function startService(definition: DomainService, options: StartOpti
   const db = openServiceDatabase(url);
   try {
     if (options.migrate ?? envBool(process.env, 'MIGRATE', true)) await migrate(url, () => db.sequelize, definition.migrations, log);
-    definition.defineModels(db.sequelize);
     const engine = new DeletionEngine(definition.name, definition.deletionPolicy, db.pool, options.chunks ?? chunkConfig());
     const keys = options.keys ?? (await loadProcessKeys(definition.name));
     const { tombstones } = options;

@@ -1,7 +1,7 @@
 import type { Sequelize } from 'sequelize';
 import type { Pool } from 'pg';
 import { policyFromModels, type DeletionPolicy } from './deletion/policy';
-import { defineModels, type TableDefinition } from './models';
+import type { TableDefinition } from './models';
 
 /** A migration run by umzug on start; `up` receives the service's Sequelize instance. */
 export interface ServiceMigration {
@@ -29,8 +29,6 @@ export interface DomainService {
   migrations: ServiceMigration[];
   /** Every table of the service's database: its model with its erasure annotation (`defineTable`). */
   tables?: TableDefinition[];
-  /** Defines the Sequelize models of the service's tables (derived from `tables` by `defineService`). */
-  defineModels: (sequelize: Sequelize) => void;
   /** How an erasure treats each table (derived from `tables` by `defineService`). */
   deletionPolicy: DeletionPolicy;
   seed: Seeder;
@@ -46,15 +44,14 @@ export interface DomainService {
   eventTables?: string[];
 }
 
-/** What a service declares; the kit derives its models and deletion policy from `tables`. */
-export type ServiceDeclaration = Omit<DomainService, 'tables' | 'defineModels' | 'deletionPolicy'> & { tables: TableDefinition[] };
+/** What a service declares; the kit derives its deletion policy (and the tenant and auth services their models) from `tables`. */
+export type ServiceDeclaration = Omit<DomainService, 'tables' | 'deletionPolicy'> & { tables: TableDefinition[] };
 
-/** A domain service whose models and deletion policy come from its table declarations. */
+/** A domain service whose deletion policy comes from its table declarations. */
 export function defineService(declaration: ServiceDeclaration): DomainService {
   const { name, tables, eventTables } = declaration;
   return {
     ...declaration,
-    defineModels: (sequelize) => void defineModels(sequelize, tables),
     deletionPolicy: policyFromModels(name, tables, eventTables),
   };
 }

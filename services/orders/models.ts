@@ -1,4 +1,4 @@
-import { DataTypes } from 'sequelize';
+import { DataTypes } from '../kit/column-types';
 import { defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 /** The orders database: customers, their orders and the order lines. */

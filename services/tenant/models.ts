@@ -1,4 +1,5 @@
-import { DataTypes, type Model, type ModelStatic, type Optional, type Sequelize } from 'sequelize';
+import { DataTypes } from '../kit/column-types';
+import type { Model, ModelStatic, Optional, Sequelize } from 'sequelize';
 import { defineModels, defineTable, foreignKey, timestampNow, uuidPrimaryKey } from '../kit/models';
 
 /** Roles as stored in tenant_members.role (a CHECK from the model's isIn). */
