@@ -80,10 +80,12 @@ export class AuditChain {
    */
   async appendMany(client: PoolClient, events: readonly AuditEvent[]): Promise<AuditEntry[]> {
     if (!events.length) return [];
-    const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
-      `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
-         FROM erasure_audit_head FOR UPDATE`,
-    );
+    // Named statements: parsed once per connection, they are run with every status change.
+    const { rows } = await client.query<{ seq: string; hash: string; at: string }>({
+      name: 'erasure-audit-head',
+      text: `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+               FROM erasure_audit_head FOR UPDATE`,
+    });
     const head = rows[0]!;
     const entries: AuditEntry[] = [];
     let seq = Number(head.seq);
@@ -105,12 +107,15 @@ export class AuditChain {
       prev = entry.hash;
     }
     const column = <K extends keyof AuditEntry>(key: K) => entries.map((entry) => entry[key]);
-    await client.query(
-      `INSERT INTO erasure_audit_log (seq, at, kind, job_id, subject_ref, key_version, details, prev_hash, hash)
-       SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::text[], $9::text[])`,
-      [column('seq'), column('at'), column('kind'), column('job_id'), column('subject_ref'), column('key_version'), column('details').map((d) => JSON.stringify(d)), column('prev_hash'), column('hash')],
-    );
-    await client.query('UPDATE erasure_audit_head SET seq = $1, hash = $2', [seq, prev]);
+    await client.query({
+      name: 'erasure-audit-append',
+      text: `WITH appended AS (
+               INSERT INTO erasure_audit_log (seq, at, kind, job_id, subject_ref, key_version, details, prev_hash, hash)
+               SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::text[], $9::text[])
+             )
+             UPDATE erasure_audit_head SET seq = $10, hash = $11`,
+      values: [column('seq'), column('at'), column('kind'), column('job_id'), column('subject_ref'), column('key_version'), column('details').map((d) => JSON.stringify(d)), column('prev_hash'), column('hash'), seq, prev],
+    });
     return entries;
   }
 

@@ -289,21 +289,43 @@ function toStep(row: StepRow): JobStep {
 const UNIQUE_VIOLATION = '23505';
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | undefined)?.code === UNIQUE_VIOLATION;
 
+/** A changed column of a step: kept unless the batch entry's changes (`u.c`) name it. */
+const stepColumn = (field: keyof StepChanges, type: string) => {
+  const column = STEP_FIELDS[field];
+  const value = type === 'jsonb' ? `u.c->'${field}'` : `(u.c->>'${field}')::${type}`;
+  return `${column} = CASE WHEN u.c ? '${field}' THEN ${value} ELSE s.${column} END`;
+};
+
 /**
- * One step's UPDATE; the same statement records that the job moved (at most once a second, so busy
- * steps do not queue on the job row) and clears a stall mark. Undefined when nothing changes.
+ * Applies a batch of step changes ($1: JSON array of { job_id, name, c: changes }) in one statement;
+ * the same statement records that their jobs moved (at most once a second, so busy steps do not
+ * queue on the job row) and clears stall marks. Returns each changed step with its job's subject
+ * (for the audit entries of step ends).
  */
-function stepUpdate(jobId: string, name: string, changes: StepChanges): { sql: string; params: unknown[] } | undefined {
-  const keys = (Object.keys(changes) as (keyof StepChanges)[]).filter((key) => changes[key] !== undefined);
-  if (!keys.length) return undefined;
-  const sql = `WITH step AS (
-       UPDATE erasure_job_steps SET ${keys.map((key, i) => `${STEP_FIELDS[key]} = $${i + 3}`).join(', ')} WHERE job_id = $1 AND name = $2 RETURNING job_id
-     )
-     UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL
-      WHERE id IN (SELECT job_id FROM step)
-        AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)`;
-  return { sql, params: [jobId, name, ...keys.map((key) => changes[key])] };
-}
+const STEP_BATCH_UPDATE = `WITH u AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS u(job_id uuid, name text, c jsonb)
+  ), steps AS (
+    UPDATE erasure_job_steps s SET ${[
+      stepColumn('status', 'text'),
+      stepColumn('attempts', 'int'),
+      stepColumn('rowsDeleted', 'bigint'),
+      stepColumn('expectedRows', 'bigint'),
+      stepColumn('entities', 'jsonb'),
+      stepColumn('lastError', 'text'),
+      stepColumn('nextAttemptAt', 'timestamptz'),
+      stepColumn('policyFingerprint', 'text'),
+      stepColumn('startedAt', 'timestamptz'),
+      stepColumn('finishedAt', 'timestamptz'),
+    ].join(',\n        ')}
+      FROM u WHERE s.job_id = u.job_id AND s.name = u.name
+    RETURNING s.job_id, s.name, s.rows_deleted, s.attempts
+  ), moved AS (
+    UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL
+     WHERE id IN (SELECT job_id FROM steps)
+       AND (last_progress_at IS NULL OR last_progress_at < now() - interval '1 second' OR stalled_since IS NOT NULL)
+  )
+  SELECT j.id, steps.name, j.subject_kind, COALESCE(j.subject_id::text, j.subject_ref) AS subject_id, steps.rows_deleted, steps.attempts
+    FROM steps JOIN erasure_jobs j ON j.id = steps.job_id`;
 
 /** Step statuses that end a step: each is an audit entry (the others are progress). */
 const STEP_ENDS: readonly StepStatusName[] = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'ON_HOLD'];
@@ -898,23 +920,20 @@ export class JobStore {
    * the audit chain's head (each end is still its own audit entry, in the batch's order).
    */
   async updateSteps(updates: readonly { jobId: string; name: string; changes: StepChanges }[]): Promise<void> {
-    const statements = updates.map(({ jobId, name, changes }) => stepUpdate(jobId, name, changes)).filter((statement) => statement !== undefined);
-    const ends = this.lifecycle ? updates.filter(({ changes }) => changes.status && STEP_ENDS.includes(changes.status)) : [];
-    if (!statements.length) return;
-    if (statements.length === 1 && !ends.length) {
-      await this.pool.query(statements[0]!.sql, statements[0]!.params);
+    const changed = updates.filter(({ changes }) => Object.values(changes).some((value) => value !== undefined));
+    if (!changed.length) return;
+    // One statement for the whole batch: each step's changes as JSON (a key present is a column set,
+    // null included; JSON leaves out what is undefined), applied by STEP_BATCH_UPDATE.
+    const batch = JSON.stringify(changed.map(({ jobId, name, changes }) => ({ job_id: jobId, name, c: changes })));
+    const query = { name: 'erasure-step-batch', text: STEP_BATCH_UPDATE, values: [batch] };
+    const ends = this.lifecycle ? changed.filter(({ changes }) => changes.status && STEP_ENDS.includes(changes.status)) : [];
+    if (!ends.length) {
+      await this.pool.query(query);
       return;
     }
     await withTransaction(this.pool, async (db) => {
-      for (const { sql, params } of statements) await db.query(sql, params);
-      if (!ends.length) return;
-      // A step's end is a lifecycle event: audited in the same transaction.
-      const { rows } = await db.query<{ id: string; name: string; subject_kind: SubjectKind; subject_id: string; rows_deleted: string; attempts: number }>(
-        `SELECT j.id, s.name, j.subject_kind, COALESCE(j.subject_id::text, j.subject_ref) AS subject_id, s.rows_deleted, s.attempts
-           FROM erasure_jobs j JOIN erasure_job_steps s ON s.job_id = j.id
-          WHERE (s.job_id, s.name) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`,
-        [ends.map((end) => end.jobId), ends.map((end) => end.name)],
-      );
+      const { rows } = await db.query<{ id: string; name: string; subject_kind: SubjectKind; subject_id: string; rows_deleted: string; attempts: number }>(query);
+      // A step's end is a lifecycle event: audited in the same transaction, in the batch's order.
       const audit = this.lifecycle!.audit;
       const events = ends.flatMap(({ jobId, name, changes }) => {
         const step = rows.find((row) => row.id === jobId && row.name === name);
