@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { status } from '@grpc/grpc-js';
 import { TenantDataDeletionService, type TenantDataDeletionClient } from '../gen/bakery/erasure/v1/tenant_data_deletion';
-import { AUDIENCE, verifyToken } from '../services/kit/auth';
+import { AUDIENCE, authenticate, verifyToken } from '../services/kit/auth';
+import { bearerMetadata } from '../services/kit/unary';
 import { healthStatus } from '../services/kit/health-client';
 import { TrustBundle, generateIdentityKey, loadProcessKeys, signingKeyFromJwk, type SigningKey } from '../services/kit/keys';
 import type { RunningService } from '../services/kit/run-service';
@@ -175,6 +176,30 @@ test.serial('the admitted callers still work: an operator previews, the orchestr
   const left = await snapshot(recipesDb.pool, `t::text LIKE '%' || $1 || '%'`, target);
   t.true([...left.values()].every((table) => table.count === 0), 'nothing of the target left (direct SQL)');
   t.deepEqual(await snapshot(recipesDb.pool, `t::text LIKE '%' || $1 || '%'`, control), controlBefore, 'control tenant untouched');
+});
+
+test.serial('a verified token is remembered by its exact bytes, and never past its exp', async (t) => {
+  const { signer, trust } = await testKeys();
+  // Without the clock skew, a token is refused from its exp on; a cache that outlived exp would accept it.
+  const skew = process.env.TOKEN_CLOCK_SKEW_SECONDS;
+  process.env.TOKEN_CLOCK_SKEW_SECONDS = '0';
+  try {
+    const now = nowSeconds();
+    const token = await signClaims(signer('orchestrator'), serviceClaims('orchestrator', { iat: now, exp: now + 2 }));
+    const orchestrator = { kind: 'service', service: 'orchestrator' };
+    t.deepEqual(await authenticate(bearerMetadata(token), trust), orchestrator);
+    t.deepEqual(await authenticate(bearerMetadata(token), trust), orchestrator, 'the same token again');
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const otherSignature = `${signature.slice(0, 10)}${signature.slice(10, 20).split('').reverse().join('')}${signature.slice(20)}`;
+    await t.throwsAsync(authenticate(bearerMetadata(`${header}.${payload}.${otherSignature}`), trust), { message: /signature is invalid|malformed/ }, 'same claims, another signature');
+    const otherPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'service:orchestrator ' })).toString('base64url');
+    await t.throwsAsync(authenticate(bearerMetadata(`${header}.${otherPayload}.${signature}`), trust), { message: /signature is invalid/ }, 'same signature, other claims');
+    await new Promise((resolve) => setTimeout(resolve, (now + 2) * 1000 - Date.now() + 50));
+    await t.throwsAsync(authenticate(bearerMetadata(token), trust), { message: /token expired/ }, 'refused from its exp on');
+  } finally {
+    if (skew === undefined) delete process.env.TOKEN_CLOCK_SKEW_SECONDS;
+    else process.env.TOKEN_CLOCK_SKEW_SECONDS = skew;
+  }
 });
 
 test('a server refuses to start when it would serve a method without a caller rule', async (t) => {

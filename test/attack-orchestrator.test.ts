@@ -40,6 +40,8 @@ test.before(async () => {
   mesh = new ProcessMesh(testServerUrl(), `attorch_${randomUUID().slice(0, 6)}`, {
     // Spans too are searched for the erased user's personal data.
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    // With SQL spans (opt-in) too: their statements must not hold the values either.
+    ERASURE_TRACE_SQL: 'on',
     // Info lines too: the search for personal data must see what an operator's log would hold.
     LOG_LEVEL: 'info',
     ORCHESTRATOR_TOMBSTONE_KEYS: `1:${randomBytes(36).toString('base64url')}`,

@@ -233,6 +233,7 @@ test.serial('a tenant export holds exactly the tenant\'s rows, verifies, and an 
   const spans = receiver.spans.filter((s) => s.traceId === traceId);
   t.truthy(spans.find((s) => s.name === 'erasure.job' && s.attributes['erasure.job.id'] === jobId), 'root span of the job');
   t.is(spans.filter((s) => s.name === 'erasure.step').length, 15, 'a span per export step and the seal');
+  t.deepEqual(receiver.spans.filter((s) => /^pg[.-]/.test(s.name)).map((s) => `${s.service}: ${s.name}`), [], 'no SQL spans unless ERASURE_TRACE_SQL turns them on');
 
   // One byte of one file changed: its hash no longer matches the signed manifest.
   const bytes = readFileSync(tar);

@@ -35,6 +35,8 @@ test.before(async () => {
   await receiver.start();
   mesh = new ProcessMesh(testServerUrl(), `orch_${randomUUID().slice(0, 6)}`, {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    // SQL spans are opt-in: the trace test checks they hang beneath the chunks when turned on.
+    ERASURE_TRACE_SQL: 'on',
     // Small, paced chunks: jobs last long enough to be interrupted.
     ERASURE_CHUNK_INITIAL_ROWS: '100',
     ERASURE_CHUNK_MAX_ROWS: '200',

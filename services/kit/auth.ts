@@ -74,6 +74,11 @@ export function mintOperatorToken(signer: SigningKey, name: string, ttlSeconds =
  * tokens only from `operator`, and a service token names its own issuer.
  */
 export async function verifyToken(token: string, trust: TrustBundle, env: Record<string, string | undefined> = process.env): Promise<Principal> {
+  return (await verify(token, trust, env)).principal;
+}
+
+/** verifyToken, with what the cache in `authenticate` needs: the token's expiry and whether its key is the bundle's own. */
+async function verify(token: string, trust: TrustBundle, env: Record<string, string | undefined>): Promise<{ principal: Principal; exp: number; bundled: boolean }> {
   let header;
   try {
     header = decodeProtectedHeader(token);
@@ -83,7 +88,7 @@ export async function verifyToken(token: string, trust: TrustBundle, env: Record
   if (header.alg !== TOKEN_ALGORITHM) {
     throw unauthenticated(header.alg === 'none' ? 'token is unsigned (alg "none")' : `token algorithm must be ${TOKEN_ALGORITHM}`);
   }
-  const { issuer, key } = await trust.resolve(header);
+  const { issuer, key, bundled } = await trust.resolve(header);
   const skew = limit('tokenClockSkew', env);
   let payload: JWTPayload;
   try {
@@ -107,31 +112,61 @@ export async function verifyToken(token: string, trust: TrustBundle, env: Record
   const max = maxTokenLifetime(kind, env);
   if (payload.exp! - payload.iat! > max) throw unauthenticated(`token lifetime exceeds the maximum for ${kind} tokens (${max} s)`);
   const sub = payload.sub!;
+  const principal = (principal: Principal) => ({ principal, exp: payload.exp!, bundled });
   switch (kind) {
     case 'service':
       if (issuer === OPERATOR_IDENTITY) throw unauthenticated('the operator key does not sign service tokens');
       if (sub !== `service:${issuer}`) throw unauthenticated('service token subject must name its issuer');
-      return { kind: 'service', service: issuer };
+      return principal({ kind: 'service', service: issuer });
     case 'user':
       if (issuer !== USER_TOKEN_ISSUER) throw unauthenticated(`user tokens are accepted only from ${USER_TOKEN_ISSUER}`);
       if (!isUuid(sub)) throw unauthenticated('user token subject must be a user id');
-      return { kind: 'user', userId: sub.toLowerCase() };
+      return principal({ kind: 'user', userId: sub.toLowerCase() });
     case 'operator': {
       if (issuer !== OPERATOR_IDENTITY) throw unauthenticated(`operator tokens are accepted only from ${OPERATOR_IDENTITY}`);
       const name = sub.startsWith('operator:') ? sub.slice('operator:'.length) : '';
       if (!OPERATOR_NAME.test(name)) throw unauthenticated('operator token subject must be operator:<name>');
-      return { kind: 'operator', operator: name };
+      return principal({ kind: 'operator', operator: name });
     }
   }
 }
 
-/** Reads `authorization: Bearer <JWT>` from call metadata and verifies it. */
+/**
+ * Tokens verified by this process, by the exact token string, until their `exp`: a caller sends the
+ * same token with every call (the orchestrator re-mints its own when five sixths of its lifetime have
+ * passed, orchestrator/clients.ts), and an Ed25519 signature check per call was a CPU cost of every RPC
+ * of a job. Only what verification would decide the same way later is kept: the token string covers
+ * header, claims and signature, so any other bytes miss; the time checks only get stricter as time
+ * passes, and an entry is not used from its `exp` on (verification itself tolerates the clock skew
+ * past it); the bundle's keys never change while a process runs. A key fetched from the JWKS URL can
+ * be withdrawn there, so tokens signed with one are verified every time. Whether the principal is
+ * still allowed in (an erased or suspended user) is not a property of the token: `checkPrincipal`
+ * (services/kit/rpc.ts) asks on every call, cached or not.
+ */
+const verifiedTokens = new WeakMap<TrustBundle, Map<string, { principal: Principal; untilMs: number }>>();
+
+/** Reads `authorization: Bearer <JWT>` from call metadata and verifies it (or finds it verified, above). */
 export async function authenticate(metadata: Metadata, trust: TrustBundle): Promise<Principal> {
   const header = metadata.get('authorization')[0];
   if (header === undefined) throw unauthenticated('missing authorization metadata (expected "Bearer <JWT>")');
   const match = /^Bearer\s+(\S+)$/i.exec(String(header));
   if (!match) throw unauthenticated('authorization metadata must be "Bearer <JWT>"');
-  return verifyToken(match[1]!, trust);
+  const token = match[1]!;
+  let cache = verifiedTokens.get(trust);
+  const known = cache?.get(token);
+  if (known) {
+    if (Date.now() < known.untilMs) return { ...known.principal };
+    cache!.delete(token);
+  }
+  const verified = await verify(token, trust, process.env);
+  const max = limit('verifiedTokenCacheEntries');
+  if (verified.bundled && max > 0) {
+    if (!cache) verifiedTokens.set(trust, (cache = new Map()));
+    // A Map iterates in insertion order: the first key is the oldest entry.
+    while (cache.size >= max) cache.delete(cache.keys().next().value!);
+    cache.set(token, { principal: { ...verified.principal }, untilMs: verified.exp * 1000 });
+  }
+  return verified.principal;
 }
 
 /** For handlers that treat every non-user caller alike (services and operators, already admitted by the caller rules). */

@@ -135,16 +135,20 @@ export class TrustBundle {
     return TrustBundle.fromJson(json, { jwksUrl, source: `trust bundle ${file}` });
   }
 
-  /** The key a token header names, and the issuer it belongs to; UNAUTHENTICATED for an unknown kid. */
-  async resolve(header: JWSHeaderParameters): Promise<{ issuer: string; key: VerifyKey }> {
+  /**
+   * The key a token header names, the issuer it belongs to, and whether it is one of the bundle's own
+   * keys (fixed for the process's life) rather than one fetched from the JWKS URL; UNAUTHENTICATED for
+   * an unknown kid.
+   */
+  async resolve(header: JWSHeaderParameters): Promise<{ issuer: string; key: VerifyKey; bundled: boolean }> {
     const kid = header.kid;
     if (typeof kid !== 'string' || kid === '') throw unauthenticated('token has no key id (kid) in its header');
     const local = this.keys.get(kid);
-    if (local) return local;
+    if (local) return { ...local, bundled: true };
     const issuer = kidIssuer(kid);
     if (this.remote && issuer) {
       try {
-        return { issuer, key: await this.remote(header, { payload: '', signature: '' }) };
+        return { issuer, key: await this.remote(header, { payload: '', signature: '' }), bundled: false };
       } catch (error) {
         if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw unauthenticated('token key could not be fetched from the JWKS URL');
       }

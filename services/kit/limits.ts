@@ -165,6 +165,13 @@ export const LIMITS = {
     unit: 'subjects',
     description: 'subjects whose tombstone answer one process keeps (oldest dropped first)',
   },
+  verifiedTokenCacheEntries: {
+    env: 'VERIFIED_TOKEN_CACHE_ENTRIES',
+    default: 1_000,
+    unit: 'tokens',
+    description: 'tokens one process remembers as verified until their expiry, so a caller\'s next call skips the signature check (oldest dropped first; 0: verify every call)',
+    min: 0,
+  },
   tombstoneCheckDeadline: {
     env: 'TOMBSTONE_CHECK_DEADLINE_MS',
     default: 2_000,
