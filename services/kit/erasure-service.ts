@@ -69,6 +69,10 @@ export function tenantDataDeletion(
   /** Which tenants were erased, for PurgeExpired (the tombstone registry); unset, PurgeExpired is refused. */
   registry?: Pick<SubjectRegistry, 'erasedAmong'>,
 ): HostedService {
+  // The engine derives its policy's fingerprint (canonical JSON, hashed) each time it is read; the
+  // policy is fixed for the process's life, and reading it per Delete result was ~3% of a domain
+  // service's CPU in a profile of 40 concurrent small-tenant jobs.
+  let policyFingerprint: string | undefined;
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       const result = await work();
@@ -133,7 +137,7 @@ export function tenantDataDeletion(
           errors,
           startedAt,
           finishedAt: new Date(),
-          policyFingerprint: engine.policyFingerprint,
+          policyFingerprint: (policyFingerprint ??= engine.policyFingerprint),
         },
       };
     };
