@@ -54,6 +54,17 @@ export function refKeyVersion(ref: string | null | undefined): number | null {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * The head as a transaction that holds it locked reads it (it appended earlier in the same
+ * transaction, so the FOR UPDATE lock is its own until the commit): the next append there can skip
+ * reading and locking it again. `at` is the time the next entries get (same format as the head's read).
+ */
+export interface LockedHead {
+  seq: number | string;
+  hash: string;
+  at: string;
+}
+
 export class AuditChain {
   constructor(
     private readonly pool: Pool,
@@ -69,8 +80,8 @@ export class AuditChain {
    * Appends an entry inside the caller's transaction. Call it last in the transaction: the head stays
    * locked until the commit, which is what serializes appends.
    */
-  async append(client: PoolClient, event: AuditEvent): Promise<AuditEntry> {
-    return (await this.appendMany(client, [event])).at(-1)!;
+  async append(client: PoolClient, event: AuditEvent, locked?: LockedHead): Promise<AuditEntry> {
+    return (await this.appendMany(client, [event], locked)).at(-1)!;
   }
 
   /**
@@ -78,15 +89,18 @@ export class AuditChain {
    * INSERT: a batch of events (steps of concurrent jobs ending together) costs one turn at the head.
    * Same rule as `append`: call it last in the transaction.
    */
-  async appendMany(client: PoolClient, events: readonly AuditEvent[]): Promise<AuditEntry[]> {
+  async appendMany(client: PoolClient, events: readonly AuditEvent[], locked?: LockedHead): Promise<AuditEntry[]> {
     if (!events.length) return [];
     // Named statements: parsed once per connection, they are run with every status change.
-    const { rows } = await client.query<{ seq: string; hash: string; at: string }>({
-      name: 'erasure-audit-head',
-      text: `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+    const head =
+      locked ??
+      (
+        await client.query<{ seq: string; hash: string; at: string }>({
+          name: 'erasure-audit-head',
+          text: `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
                FROM erasure_audit_head FOR UPDATE`,
-    });
-    const head = rows[0]!;
+        })
+      ).rows[0]!;
     const entries: AuditEntry[] = [];
     let seq = Number(head.seq);
     let prev = head.hash;

@@ -136,7 +136,14 @@ export class Certificates {
    * and appends `certificate.issued`. Runs inside the completing transaction, after the completion
    * entry was appended (the head is locked). Returns the head to export after the commit.
    */
-  async issue(client: PoolClient, job: JobRow, steps: JobStep[], completedAt: Date): Promise<SignedHead | undefined> {
+  async issue(
+    client: PoolClient,
+    job: JobRow,
+    steps: JobStep[],
+    completedAt: Date,
+    /** The job's export archive, when the caller read it before it locked the head (exportArchiveOf); read here otherwise. */
+    exportArchive?: ExportArchive | null,
+  ): Promise<SignedHead | undefined> {
     const signed = await this.heads.signWithin(client);
     if (!signed) throw new Error('the audit chain is empty; the completion entry must be appended first');
     const issuedAt = new Date();
@@ -147,7 +154,7 @@ export class Certificates {
       completedAt,
       backupRetentionDays: this.backupRetentionDays,
       issuedAt,
-      exportArchive: await exportArchiveOf(client, job.id),
+      exportArchive: (exportArchive === undefined ? await exportArchiveOf(client, job.id) : exportArchive) ?? undefined,
     });
     const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: this.signer.kid, typ: CERTIFICATE_TYPE })
@@ -157,12 +164,19 @@ export class Certificates {
       [job.id, issuedAt, this.signer.kid, jws],
     );
     if (inserted.rowCount === 1) {
-      await this.audit.append(client, {
-        kind: 'certificate.issued',
-        jobId: job.id,
-        subjectRef: payload.subject.ref,
-        details: { kid: this.signer.kid, certificate_sha256: certificateSha256(jws), audit_head_seq: signed.head.seq },
-      });
+      // A head this call signed is the one the transaction holds locked (the completion entry's): the
+      // entry goes after it without reading and locking it again, dated when the head was signed.
+      const locked = signed.recorded ? { seq: signed.head.seq, hash: signed.head.hash, at: signed.head.signed_at } : undefined;
+      await this.audit.append(
+        client,
+        {
+          kind: 'certificate.issued',
+          jobId: job.id,
+          subjectRef: payload.subject.ref,
+          details: { kid: this.signer.kid, certificate_sha256: certificateSha256(jws), audit_head_seq: signed.head.seq },
+        },
+        locked,
+      );
     }
     return signed.recorded ? signed.head : undefined;
   }
@@ -218,8 +232,14 @@ export async function verifySigned<T>(jws: string, jwks: Jwks, typ: string): Pro
   return { payload: decoded, kid: protectedHeader.kid! };
 }
 
+/** The sealed archive of an export_first erasure, as a certificate names it. */
+export interface ExportArchive {
+  manifestSha256: string;
+  expiresAt: Date | null;
+}
+
 /** The sealed archive an export_first erasure made before it erased (migration 0009), if any. */
-async function exportArchiveOf(client: PoolClient, jobId: string): Promise<{ manifestSha256: string; expiresAt: Date | null } | undefined> {
+export async function exportArchiveOf(client: PoolClient, jobId: string): Promise<ExportArchive | undefined> {
   const { rows } = await client.query<{ manifest_sha256: string; expires_at: Date | null }>(
     `SELECT manifest_sha256, expires_at FROM export_archives WHERE job_id = $1 AND manifest_sha256 IS NOT NULL`,
     [jobId],

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { PageCursor } from '../services/kit/pagination';
 import { toPage } from '../services/kit/pagination';
@@ -11,7 +11,7 @@ import type { CustomerKey } from '../services/kit/customers';
 import type { Tombstones } from './tombstones';
 import type { AuditChain } from './audit-chain';
 import type { AuditHeads } from './audit-heads';
-import type { Certificates } from './certificates';
+import { exportArchiveOf, type Certificates } from './certificates';
 
 /** Every status a job can have (the metrics report each, 0 included). */
 export const JOB_STATUSES = ['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'AWAITING_APPROVAL', 'REJECTED', 'ON_HOLD'] as const;
@@ -631,12 +631,12 @@ export class JobStore {
   }
 
   async get(id: string): Promise<JobRow | undefined> {
-    const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE id = $1`, [id]);
+    const { rows } = await this.pool.query<JobRow>({ name: 'erasure-job-get', text: `SELECT ${JOB_COLUMNS} FROM erasure_jobs WHERE id = $1`, values: [id] });
     return rows[0];
   }
 
   async steps(jobId: string, db: Pool | PoolClient = this.pool): Promise<JobStep[]> {
-    const { rows } = await db.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`, [jobId]);
+    const { rows } = await db.query<StepRow>({ name: 'erasure-job-steps', text: `SELECT ${STEP_COLUMNS} FROM erasure_job_steps WHERE job_id = $1 ORDER BY position`, values: [jobId] });
     return rows.map(toStep);
   }
 
@@ -697,13 +697,14 @@ export class JobStore {
    * so a restore (which needs SCHEDULED) can no longer win; one not yet due is not claimed.
    */
   async claim(id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
-    const { rows } = await this.pool.query<JobRow>(
-      `UPDATE erasure_jobs SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond',
+    const { rows } = await this.pool.query<JobRow>({
+      name: 'erasure-job-claim',
+      text: `UPDATE erasure_jobs SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond',
               status = CASE WHEN status = 'SCHEDULED' THEN 'PENDING' ELSE status END
         WHERE id = $1 AND (status IN ('PENDING', 'RUNNING') OR (status = 'SCHEDULED' AND purge_at <= now()))
         RETURNING ${JOB_COLUMNS}`,
-      [id, owner, leaseMs],
-    );
+      values: [id, owner, leaseMs],
+    });
     return rows[0];
   }
 
@@ -734,16 +735,17 @@ export class JobStore {
 
   /** Extends the lease; says whether it is still ours and whether a cancellation was requested. */
   async heartbeat(id: string, owner: string, leaseMs: number): Promise<{ held: boolean; cancelRequested: boolean; holdRequested: boolean }> {
-    const { rows } = await this.pool.query<{ cancel_requested: boolean; hold_requested: boolean }>(
-      `UPDATE erasure_jobs SET lease_until = now() + $3 * interval '1 millisecond'
+    const { rows } = await this.pool.query<{ cancel_requested: boolean; hold_requested: boolean }>({
+      name: 'erasure-job-heartbeat',
+      text: `UPDATE erasure_jobs SET lease_until = now() + $3 * interval '1 millisecond'
         WHERE id = $1 AND lease_owner = $2 RETURNING cancel_requested, hold_requested`,
-      [id, owner, leaseMs],
-    );
+      values: [id, owner, leaseMs],
+    });
     return { held: rows.length === 1, cancelRequested: rows[0]?.cancel_requested ?? false, holdRequested: rows[0]?.hold_requested ?? false };
   }
 
   async release(id: string, owner: string): Promise<void> {
-    await this.pool.query(`UPDATE erasure_jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`, [id, owner]);
+    await this.pool.query({ name: 'erasure-job-release', text: `UPDATE erasure_jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`, values: [id, owner] });
   }
 
   /**
@@ -782,16 +784,18 @@ export class JobStore {
   ): Promise<void> {
     const keys = Object.keys(fields);
     if (!keys.length) return;
-    const sql = `UPDATE erasure_jobs SET ${keys.map((key, i) => `${key} = $${i + 2}`).join(', ')} WHERE id = $1
+    const text = `UPDATE erasure_jobs SET ${keys.map((key, i) => `${key} = $${i + 2}`).join(', ')} WHERE id = $1
       RETURNING id, subject_kind, COALESCE(subject_id::text, subject_ref) AS subject_id, status`;
-    const params = [id, ...keys.map((key) => (fields as Record<string, unknown>)[key])];
+    // Named by a digest of the columns it sets (a handful of shapes, from the callers' literals; a
+    // statement name longer than 63 bytes would be cut by the server), so each is planned once per connection.
+    const sql = { name: `erasure-job-update-${createHash('sha256').update(keys.join(',')).digest('hex').slice(0, 16)}`, text, values: [id, ...keys.map((key) => (fields as Record<string, unknown>)[key])] };
     // A new status, or the verification, is a lifecycle event: audited in the same transaction.
     if (!this.lifecycle || (fields.status === undefined && fields.verified_at === undefined)) {
-      await this.pool.query(sql, params);
+      await this.pool.query(sql);
       return;
     }
     await withTransaction(this.pool, async (db) => {
-      const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }>(sql, params);
+      const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }>(sql);
       const job = rows[0];
       if (!job) return;
       if (fields.status !== undefined) await this.auditStatus(db, job);
@@ -877,11 +881,14 @@ export class JobStore {
         await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
         if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
       }
-      await client.query(`UPDATE erasure_jobs SET status = 'COMPLETED', error = '', finished_at = $2 WHERE id = $1`, [job.id, finishedAt]);
+      await client.query({ name: 'erasure-job-complete', text: `UPDATE erasure_jobs SET status = 'COMPLETED', error = '', finished_at = $2 WHERE id = $1`, values: [job.id, finishedAt] });
       if (!this.lifecycle) return undefined;
+      // What the certificate states is read before the head is locked: every other job's audit entry
+      // waits for this transaction's commit from the moment the completion entry is appended.
+      const certified = job.job_kind === 'erasure' ? { steps: await this.steps(job.id, client), archive: (await exportArchiveOf(client, job.id)) ?? null } : undefined;
       // The completion entry, then the certificate under the head that holds it: both or neither.
       await this.auditJob(client, 'job.completed', job, { status: 'COMPLETED' });
-      const head = job.job_kind === 'erasure' ? await this.lifecycle.certificates.issue(client, job, await this.steps(job.id, client), finishedAt) : undefined;
+      const head = certified ? await this.lifecycle.certificates.issue(client, job, certified.steps, finishedAt, certified.archive) : undefined;
       // After the certificate: the notification names it.
       await this.notify(client, job.id, 'COMPLETED');
       return head;
@@ -955,14 +962,15 @@ export class JobStore {
    */
   async startSteps(jobId: string, names: readonly string[], at: Date): Promise<void> {
     if (!names.length) return;
-    await this.pool.query(
-      `WITH steps AS (
+    await this.pool.query({
+      name: 'erasure-steps-start',
+      text: `WITH steps AS (
          UPDATE erasure_job_steps SET status = 'RUNNING', attempts = attempts + 1, started_at = COALESCE(started_at, $3), next_attempt_at = NULL
           WHERE job_id = $1 AND name = ANY($2::text[]) RETURNING job_id
        )
        UPDATE erasure_jobs SET last_progress_at = now(), stalled_since = NULL WHERE id IN (SELECT job_id FROM steps)`,
-      [jobId, names, at],
-    );
+      values: [jobId, names, at],
+    });
   }
 
   /** Records a cancellation request of an open job; returns false when the job is not open. */

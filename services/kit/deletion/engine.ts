@@ -6,7 +6,7 @@ import type { ChunkConfig } from '../config';
 import { count, instruments, observeMs } from '../metrics';
 import { sleep } from '../sleep';
 import { CATALOG_FINGERPRINT_SQL, catalogFingerprint, coverageProblems, deleteOrder, readCatalog } from './catalog';
-import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, countSql, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
+import { BEFORE_ALL_IDS, buildPlans, buildPurgePlans, distinctIdsSql, heldClosure, type ChunkPlan, type EntityPlan, type PlanKind, type Plans, type SubjectParam } from './plan';
 import type { DeletionPolicy, Retention } from './policy';
 import { fingerprint } from '../canonical-json';
 
@@ -76,10 +76,32 @@ interface SoundCheck {
   plans: Map<string, PlanSet>;
 }
 
-/** Plans with the statement that counts a subject ($1) and fingerprints the catalog. */
+/** A statement node-postgres prepares once per connection under `name` (so it is parsed and planned once there). */
+interface NamedQuery {
+  name: string;
+  text: string;
+}
+
+/**
+ * Named by a digest of the text, as a name must keep its text on a connection. PostgreSQL still
+ * plans the first five runs of a prepared statement for their parameters and keeps a generic plan
+ * only when it costs no more than those (plan_cache_mode auto), so a subject far larger than the
+ * average keeps getting plans of its own.
+ */
+function named(prefix: string, text: string): NamedQuery {
+  return { name: `bakery-erasure-${prefix}-${createHash('sha256').update(text).digest('hex').slice(0, 32)}`, text };
+}
+
+/**
+ * Plans with their statements named: the one that counts a subject ($1) and fingerprints the
+ * catalog, each chunk (by index into plans.chunks), and the bare count (plans.countSql) a pass
+ * ends with.
+ */
 interface PlanSet {
   plans: Plans;
-  checkedCount: { name: string; text: string };
+  checkedCount: NamedQuery;
+  chunks: NamedQuery[];
+  recount?: NamedQuery;
 }
 
 /** A row of plan.ts countSql (`rows_0`, …), with `catalog_fingerprint` when asked. */
@@ -193,7 +215,14 @@ export class DeletionEngine {
       // The counts and the catalog's fingerprint in one statement (one snapshot); named (prepared),
       // so each connection plans it once, by a digest of its text, as a name must keep its text.
       const text = `SELECT (${CATALOG_FINGERPRINT_SQL}) AS catalog_fingerprint${plans.countSql ? `, counts.* FROM (${plans.countSql}) counts` : ''}`;
-      set = { plans, checkedCount: { name: `bakery-erasure-count-${createHash('sha256').update(text).digest('hex').slice(0, 32)}`, text } };
+      // The chunks and the count after a pass are named too: a small subject's erasure is a handful
+      // of statements per service, and planning each one again on every call cost more than running it.
+      set = {
+        plans,
+        checkedCount: named('count', text),
+        chunks: plans.chunks.map((chunk) => named('chunk', chunk.sql)),
+        recount: plans.countSql ? named('recount', plans.countSql) : undefined,
+      };
       sound.plans.set(key, set);
     }
     return set;
@@ -216,10 +245,11 @@ export class DeletionEngine {
    * fail closed) and the subject counted again on the new plans; the same when the statement fails
    * (a table dropped), whose error stands when the catalog did not change.
    */
-  private async checkedCount(kind: PlanKind, subjectId: SubjectParam, held: readonly string[]): Promise<{ plans: Plans; counts: EntityCount[] }> {
+  private async checkedCount(kind: PlanKind, subjectId: SubjectParam, held: readonly string[]): Promise<{ plans: Plans; set: PlanSet; counts: EntityCount[] }> {
     let sound = this.sound ?? (await this.check());
     for (let attempt = 1; ; attempt++) {
-      const { plans, checkedCount } = this.plansOn(sound, kind, held);
+      const set = this.plansOn(sound, kind, held);
+      const { plans, checkedCount } = set;
       let row: CountRow;
       try {
         row = (await this.pool.query<CountRow>({ ...checkedCount, values: plans.countSql ? [subjectId] : [] })).rows[0]!;
@@ -229,16 +259,19 @@ export class DeletionEngine {
         sound = now;
         continue;
       }
-      if (row.catalog_fingerprint === sound.fingerprint) return { plans, counts: countsOf(plans.entities, row) };
+      if (row.catalog_fingerprint === sound.fingerprint) return { plans, set, counts: countsOf(plans.entities, row) };
       if (attempt === MAX_COUNTS) throw new Error(`the database's schema changed during each of ${MAX_COUNTS} counts`);
       sound = await this.check(row.catalog_fingerprint as string);
     }
   }
 
-  /** Counts the subject's rows of `plans` in one statement (plan.ts countSql). */
-  private async count(plans: EntityPlan[], subjectId: SubjectParam): Promise<EntityCount[]> {
-    const sql = countSql(plans);
-    return sql ? countsOf(plans, (await this.pool.query<CountRow>(sql, [subjectId])).rows[0]!) : [];
+  /**
+   * Counts the subject's rows of every entity of the plan set in one statement (plan.ts countSql,
+   * named, so the same statement whichever entities are still left: one prepared statement per plan
+   * set, not one per subset).
+   */
+  private async count(set: PlanSet, subjectId: SubjectParam): Promise<EntityCount[]> {
+    return set.recount ? countsOf(set.plans.entities, (await this.pool.query<CountRow>({ ...set.recount, values: [subjectId] })).rows[0]!) : [];
   }
 
   /**
@@ -255,7 +288,7 @@ export class DeletionEngine {
     held: readonly string[] = [],
     onStart: (expectedTotal: number) => Promise<'go' | 'stop'> = async () => 'go',
   ): Promise<{ expectedTotal: number; outcomes: EntityOutcome[] }> {
-    const { plans, counts: expected } = await this.checkedCount(kind, subjectId, held);
+    const { plans, set, counts: expected } = await this.checkedCount(kind, subjectId, held);
     const expectedTotal = expected.reduce((sum, entity) => sum + entity.rows, 0);
     // Before the first chunk: the caller learns what this call will act on from the call itself,
     // and may stop it there (DeleteRequest.stop_if_found).
@@ -271,14 +304,15 @@ export class DeletionEngine {
       if (pass === MAX_PASSES) {
         throw new DeletionFailed(new Error(`rows still present after ${MAX_PASSES} passes in: ${[...left].join(', ')}`));
       }
-      for (const chunk of plans.chunks.filter((c) => c.entities.some((e) => left.has(e.entity)))) {
+      for (const [index, chunk] of plans.chunks.entries()) {
+        if (!chunk.entities.some((e) => left.has(e.entity))) continue;
         const root = chunk.entities.at(-1)!.entity;
         await tracer.startActiveSpan(
           'erasure.entity',
           { attributes: { 'erasure.service': this.serviceName, 'erasure.entity': root } },
           async (span) => {
             try {
-              await this.runChunks(chunk, subjectId, signal, async (counts, durationMs) => {
+              await this.runChunks(chunk, set.chunks[index]!, subjectId, signal, async (counts, durationMs) => {
                 observeMs(instruments.chunkDuration, durationMs, { service: this.serviceName, entity: root });
                 for (const [i, { entity, action }] of chunk.entities.entries()) {
                   const rows = counts[i]!;
@@ -310,7 +344,9 @@ export class DeletionEngine {
         );
       }
       // Verify: rows written meanwhile (or skipped because a concurrent update moved them) get another pass.
-      left = remaining(await this.count(plans.entities.filter((e) => left.has(e.entity)), subjectId));
+      // Only the entities that were left are looked at again, as before the count became one named statement.
+      const stillLeft = left;
+      left = remaining((await this.count(set, subjectId)).filter((c) => stillLeft.has(c.entity)));
     }
     return { expectedTotal, outcomes: [...outcomes.values()] };
   }
@@ -355,7 +391,7 @@ export class DeletionEngine {
             if (left === 0) break;
             if (pass === MAX_PASSES) throw new DeletionFailed(new Error(`expired rows still present after ${MAX_PASSES} passes in: ${plan.root.table}`));
             purged = true;
-            await this.runChunks(plan, tenantId, signal, async (counts, durationMs) => {
+            await this.runChunks(plan, { text: plan.sql }, tenantId, signal, async (counts, durationMs) => {
               for (const [j, { entity, action }] of plan.entities.entries()) {
                 const n = counts[j]!;
                 if (n === 0) continue;
@@ -377,6 +413,7 @@ export class DeletionEngine {
 
   private async runChunks(
     chunk: ChunkPlan,
+    query: { name?: string; text: string },
     subjectId: SubjectParam,
     signal: AbortSignal,
     committed: (counts: number[], durationMs: number) => Promise<void>,
@@ -400,7 +437,7 @@ export class DeletionEngine {
           },
           async (span: Span) => {
             try {
-              const result = await this.pool.query<Record<string, number>>(chunk.sql, [subjectId, size]);
+              const result = await this.pool.query<Record<string, number>>({ ...query, values: [subjectId, size] });
               const first = result.rows[0]!;
               span.setAttribute('erasure.rows_deleted', chunk.entities.reduce((s, _, i) => s + first[`n${i}`]!, 0));
               return first;
