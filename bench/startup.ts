@@ -115,7 +115,13 @@ async function timedStart(dataDir: string, addresses: Record<string, string>, pg
     const cpuMs = treeCpu(child.pid!);
     let phases: Record<string, number> | undefined;
     try {
-      phases = (JSON.parse(readFileSync(stateFile, 'utf8')) as { startup?: Record<string, number> }).startup;
+      const startup = (JSON.parse(readFileSync(stateFile, 'utf8')) as { startup?: Record<string, number> }).startup;
+      if (startup) {
+        // npm and the build check come before the launcher runs; serving:<name> summed up as the first and the last.
+        const serving = Object.entries(startup).filter(([name]) => name.startsWith('serving:')).map(([, at]) => at);
+        phases = Object.fromEntries(Object.entries(startup).filter(([name]) => !name.startsWith('serving:')));
+        phases = { before_launcher: Math.round(ms - (startup.launcher_loaded ?? 0) - (startup.ready ?? 0)), ...phases, first_serving: Math.min(...serving), last_serving: Math.max(...serving) };
+      }
     } catch {
       // Written but not complete yet: the phases are optional.
     }
