@@ -3,19 +3,97 @@
  * the real command, its own embedded PostgreSQL in a fresh data folder, free ports. The launcher writes
  * `<data>/mesh.json` once every process serves; the clock stops there. Measured twice: the first start
  * of a new data folder (initdb, migrations) and a restart on the same folder.
+ *
+ * Beside the wall-clock time (noisy on a shared 2-core machine) it reports the CPU time the start took,
+ * summed over every process npm started (launcher, services, the database holder, PostgreSQL and the
+ * processes each of them already reaped, such as initdb and PostgreSQL's connection backends), read
+ * from /proc at the moment mesh.json appears.
+ *
+ *   node --require tsx/cjs bench/startup.ts [--runs N]
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { envPrefix } from '../services/kit/config';
 import { PROCESS_NAMES } from '../mesh/catalog';
-import { freePort } from './support';
+import { freePort, median } from './support';
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s. */
+const CLOCK_TICKS = 100;
+
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** Own CPU (utime + stime) and that of the children it has reaped (cutime + cstime), in ms. */
+  ownMs: number;
+  reapedMs: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const ticks = (index: number) => Number(fields[index]);
+    return { pid, ppid: ticks(1), ownMs: ((ticks(11) + ticks(12)) * 1000) / CLOCK_TICKS, reapedMs: ((ticks(13) + ticks(14)) * 1000) / CLOCK_TICKS };
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+/** What a process of the mesh is, from its command line: `orders`, `launcher`, `postgres`, `npm`. */
+function role(pid: number): string {
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return 'gone';
+  }
+  const script = args.findIndex((arg) => arg.endsWith('bin/service.js'));
+  if (script >= 0) return args[script + 1] ?? 'service';
+  if (args.some((arg) => arg.endsWith('mesh/launcher.js'))) return 'launcher';
+  if (args.some((arg) => arg.endsWith('mesh/database-process.js'))) return 'database holder';
+  if (args.some((arg) => /(^|\/)postgres$/.test(arg)) || args[0]?.startsWith('postgres:')) return 'postgres';
+  return 'npm';
+}
+
+/** CPU ms by role of the process tree under `root` (root included), reaped children counted with their parent. */
+export function treeCpu(root: number): Record<string, number> {
+  const stats = new Map<number, ProcStat>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat) stats.set(stat.pid, stat);
+  }
+  const children = new Map<number, number[]>();
+  for (const stat of stats.values()) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat.pid]);
+  const byRole: Record<string, number> = {};
+  const visit = (pid: number, parentRole: string | undefined) => {
+    const stat = stats.get(pid);
+    if (!stat) return;
+    // A PostgreSQL backend is counted as postgres; a runuser/initdb child as its parent.
+    let name = role(pid);
+    if (name === 'npm' && parentRole) name = parentRole;
+    byRole[name] = (byRole[name] ?? 0) + stat.ownMs + stat.reapedMs;
+    for (const child of children.get(pid) ?? []) visit(child, name);
+  };
+  visit(root, undefined);
+  return byRole;
+}
+
+export interface StartMeasure {
+  ms: number;
+  /** CPU ms by process role at the moment every process served. */
+  cpuMs: Record<string, number>;
+  /** The launcher's own phases (mesh.json `startup`), when it reports them. */
+  phases?: Record<string, number>;
+}
+
 /** One `npm start` in `dataDir` until mesh.json appears; stops it (SIGTERM, by PID) and returns the time. */
-async function timedStart(dataDir: string, addresses: Record<string, string>, pgPort: number, timeoutMs = 180_000): Promise<number> {
+async function timedStart(dataDir: string, addresses: Record<string, string>, pgPort: number, timeoutMs = 180_000): Promise<StartMeasure> {
   const stateFile = join(dataDir, 'mesh.json');
   rmSync(stateFile, { force: true });
   const env: Record<string, string | undefined> = { ...process.env, ERASURE_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: 'warn', ...addresses };
@@ -33,7 +111,21 @@ async function timedStart(dataDir: string, addresses: Record<string, string>, pg
       if (performance.now() - started > timeoutMs) throw new Error(`npm start did not serve within ${timeoutMs / 1000} s`);
       await sleep(50);
     }
-    return performance.now() - started;
+    const ms = performance.now() - started;
+    const cpuMs = treeCpu(child.pid!);
+    let phases: Record<string, number> | undefined;
+    try {
+      const startup = (JSON.parse(readFileSync(stateFile, 'utf8')) as { startup?: Record<string, number> }).startup;
+      if (startup) {
+        // npm and the build check come before the launcher runs; serving:<name> summed up as the first and the last.
+        const serving = Object.entries(startup).filter(([name]) => name.startsWith('serving:')).map(([, at]) => at);
+        phases = Object.fromEntries(Object.entries(startup).filter(([name]) => !name.startsWith('serving:')));
+        phases = { before_launcher: Math.round(ms - (startup.launcher_loaded ?? 0) - (startup.ready ?? 0)), ...phases, first_serving: Math.min(...serving), last_serving: Math.max(...serving) };
+      }
+    } catch {
+      // Written but not complete yet: the phases are optional.
+    }
+    return { ms, cpuMs, phases };
   } finally {
     // The whole process group npm started (launcher, services, PostgreSQL), and only it.
     if (child.exitCode === null && child.pid) {
@@ -43,7 +135,7 @@ async function timedStart(dataDir: string, addresses: Record<string, string>, pg
   }
 }
 
-export async function benchStartup(): Promise<{ coldMs: number; warmMs: number }> {
+export async function measureStartup(): Promise<{ cold: StartMeasure; warm: StartMeasure }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'erasure-bench-start-'));
   // As root, the embedded PostgreSQL runs as user `postgres`, which must be able to enter the folder.
   chmodSync(dataDir, 0o755);
@@ -53,10 +145,41 @@ export async function benchStartup(): Promise<{ coldMs: number; warmMs: number }
     for (const name of PROCESS_NAMES) addresses[`${envPrefix(name)}_ADDR`] = `127.0.0.1:${await freePort(taken)}`;
     // Its own embedded PostgreSQL port: the bench's server may be an embedded one on the default port.
     const pgPort = await freePort(taken);
-    const coldMs = await timedStart(dataDir, addresses, pgPort);
-    const warmMs = await timedStart(dataDir, addresses, pgPort);
-    return { coldMs, warmMs };
+    const cold = await timedStart(dataDir, addresses, pgPort);
+    const warm = await timedStart(dataDir, addresses, pgPort);
+    return { cold, warm };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+export async function benchStartup(): Promise<{ coldMs: number; warmMs: number; coldCpuMs: number; warmCpuMs: number }> {
+  const { cold, warm } = await measureStartup();
+  const total = (measure: StartMeasure) => Object.values(measure.cpuMs).reduce((sum, ms) => sum + ms, 0);
+  return { coldMs: cold.ms, warmMs: warm.ms, coldCpuMs: total(cold), warmCpuMs: total(warm) };
+}
+
+if (require.main === module) {
+  const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] ?? 3) || 3;
+  void (async () => {
+    const results: { cold: StartMeasure; warm: StartMeasure }[] = [];
+    for (let run = 0; run < runs; run++) {
+      const result = await measureStartup();
+      results.push(result);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    }
+    for (const kind of ['cold', 'warm'] as const) {
+      const measures = results.map((result) => result[kind]);
+      const roles = [...new Set(measures.flatMap((m) => Object.keys(m.cpuMs)))].sort();
+      const cpu = Object.fromEntries(roles.map((name) => [name, median(measures.map((m) => m.cpuMs[name] ?? 0))]));
+      const totalCpu = median(measures.map((m) => Object.values(m.cpuMs).reduce((sum, ms) => sum + ms, 0)));
+      const phases = [...new Set(measures.flatMap((m) => Object.keys(m.phases ?? {})))];
+      process.stdout.write(
+        `${kind === 'cold' ? 'new folder' : 'restart'}: median ${(median(measures.map((m) => m.ms)) / 1000).toFixed(2)} s wall, ${(totalCpu / 1000).toFixed(2)} CPU-s ` +
+          `(${roles.map((name) => `${name} ${(cpu[name]! / 1000).toFixed(2)}`).join(', ')})` +
+          (phases.length ? `; phases ms: ${phases.map((name) => `${name} ${Math.round(median(measures.map((m) => m.phases?.[name] ?? 0)))}`).join(', ')}` : '') +
+          '\n',
+      );
+    }
+  })();
 }

@@ -10,6 +10,8 @@ import { releaseEmbeddedPostgresSignalHooks } from './signals';
 export interface DatabaseReady {
   url: string;
   startedHere: boolean;
+  /** initdb and server start, in ms (services/kit/embedded-postgres.ts), when this holder started it. */
+  timings?: { initdbMs: number; startMs: number };
 }
 
 async function main(): Promise<void> {
@@ -18,7 +20,7 @@ async function main(): Promise<void> {
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
   const database = await ensureEmbeddedPostgres(process.env, (message) => process.stdout.write(`${message}\n`));
-  const ready: DatabaseReady = { url: database.url, startedHere: database.startedHere };
+  const ready: DatabaseReady = { url: database.url, startedHere: database.startedHere, timings: database.timings };
   process.send!(ready);
   if (!database.startedHere) {
     process.disconnect();

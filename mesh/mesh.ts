@@ -60,6 +60,12 @@ export interface Mesh {
   startedDatabase: boolean;
   startedAt: Date;
   readyMs: number;
+  /**
+   * Where start-up went, in ms since startMesh began: `ports` checked, `keys` written, `database` up
+   * (with the holder's `initdb` and `postgres_start` durations), `databases` created, then each
+   * process's `serving:<name>` (when the launcher saw it SERVING) and `ready` (all of them).
+   */
+  phases: Record<string, number>;
   /** Every pid started so far: services (with restarts) and the database holder. */
   pids(): number[];
   /** Stops every service (SIGTERM, SIGKILL after the grace period), then the embedded database. */
@@ -130,6 +136,8 @@ function serverLabel(url: string, embedded: boolean): string {
 
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const started = Date.now();
+  const phases: Record<string, number> = {};
+  const mark = (phase: string) => (phases[phase] = Date.now() - started);
   const baseEnv: Env = { ...process.env, ...options.env };
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const names = selectServices(options.without);
@@ -173,10 +181,12 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     );
   }
 
+  mark('ports');
   // A key pair per process (and the operator's), generated once under the data folder, before any
   // child starts; each child is then given the trust bundle and only its own private key file.
   const keysDir = join(root, 'keys');
   await writeKeySet(keysDir, DEV_IDENTITIES);
+  mark('keys');
 
   let holder: Supervisor | undefined;
   let serverUrl = baseEnv.DATABASE_URL || undefined;
@@ -222,6 +232,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       ]).finally(() => clearTimeout(timer));
       serverUrl = database.url;
       startedDatabase = database.startedHere;
+      if (database.timings) Object.assign(phases, { initdb: database.timings.initdbMs, postgres_start: database.timings.startMs });
+      mark('database');
       if (!startedDatabase) {
         out('reusing the embedded PostgreSQL that is already running');
         await holder.stop(5_000);
@@ -241,6 +253,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         databases.set(name, decodeURIComponent(new URL(url).pathname.slice(1)));
       }),
     );
+    mark('databases');
     checkAbort();
 
     out(`starting ${names.length} services ...`);
@@ -285,6 +298,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
             if ((await processHealth(name, addresses[`${envPrefix(name)}_ADDR`]!)) === 'SERVING') {
               if (supervisor.pid !== pid) return;
               ready.add(name);
+              if (!initialReady) mark(`serving:${name}`);
               if (initialReady) out(`launcher: ${name} is back (pid ${pid})`);
               return;
             }
@@ -321,6 +335,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       await sleep(100);
     }
     initialReady = true;
+    mark('ready');
 
     let stopped: Promise<void> | undefined;
     return {
@@ -341,6 +356,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       startedDatabase,
       startedAt: new Date(started),
       readyMs: Date.now() - started,
+      phases,
       pids: () => [...supervisors.flatMap((supervisor) => supervisor.pids), ...(holder?.pids ?? [])],
       stop: () => (stopped ??= stopAll()),
       kill: () => (stopped = stopAll(true)),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation } from '../services/kit/health';
 import type { Logger } from 'pino';
 import { loadProcessKeys, requireSigner, type ProcessKeys } from '../services/kit/keys';
 import { envBool, serviceAddress } from '../services/kit/config';

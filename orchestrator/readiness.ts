@@ -1,4 +1,4 @@
-import type { HealthImplementation } from 'grpc-health-check';
+import type { HealthImplementation } from '../services/kit/health';
 import type { Logger } from 'pino';
 
 /**
@@ -14,7 +14,7 @@ export class Readiness {
   onReady: () => void = () => undefined;
 
   constructor(
-    private readonly health: HealthImplementation,
+    private readonly health: Pick<HealthImplementation, 'setStatus'>,
     private readonly serviceNames: readonly string[],
     private readonly log: Logger,
   ) {

@@ -12,6 +12,8 @@ import { dataDir } from './paths';
 export interface EmbeddedPostgres {
   url: string;
   startedHere: boolean;
+  /** How long this process spent creating the cluster (initdb; 0 when it existed) and starting the server, in ms. */
+  timings?: { initdbMs: number; startMs: number };
   stop(): Promise<void>;
 }
 
@@ -205,13 +207,16 @@ export async function ensureEmbeddedPostgres(
       onLog: (message) => log(message.trim()),
       onError: (message) => log(String(message)),
     });
+    const initStarted = Date.now();
     if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
       rmSync(databaseDir, { recursive: true, force: true });
       log(`initialising embedded PostgreSQL in ${databaseDir}`);
       await server.initialise();
     }
+    const startStarted = Date.now();
     await server.start();
-    log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
-    return { url, startedHere: true, stop: () => server.stop() };
+    const timings = { initdbMs: startStarted - initStarted, startMs: Date.now() - startStarted };
+    log(`embedded PostgreSQL listening on 127.0.0.1:${port} (initdb ${timings.initdbMs} ms, start ${timings.startMs} ms)`);
+    return { url, startedHere: true, timings, stop: () => server.stop() };
   });
 }

@@ -1,24 +1,18 @@
-import { resolve } from 'node:path';
-import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { repoRoot } from './paths';
-
-type HealthClient = { check: Function; close(): void };
-let Health: (new (address: string, creds: unknown) => HealthClient) | undefined;
+import { Client, credentials } from '@grpc/grpc-js';
+import { HEALTH_SERVICE, type HealthCheckResponse } from './health';
 
 /**
  * grpc.health.v1.Health/Check of one service name ("" = the whole server): `SERVING`, `NOT_SERVING`,
  * `UNKNOWN`, or `UNREACHABLE` when the call itself fails (used by tests, benchmarks and the launcher).
+ * A plain grpc-js client with the health codec (services/kit/health.ts): no .proto is parsed.
  */
 export function healthStatus(address: string, service = '', timeoutMs = 2000): Promise<string> {
-  Health ??= (
-    loadPackageDefinition(loadSync(resolve(repoRoot, 'third_party/proto/grpc/health/v1/health.proto'), { enums: String })) as any
-  ).grpc.health.v1.Health;
-  const client = new Health!(address, credentials.createInsecure());
+  const client = new Client(address, credentials.createInsecure());
+  const check = HEALTH_SERVICE.Check;
   return new Promise((done) =>
-    client.check({ service }, { deadline: Date.now() + timeoutMs }, (error: Error | null, response: { status: string }) => {
+    client.makeUnaryRequest(check.path, check.requestSerialize, check.responseDeserialize, { service }, { deadline: Date.now() + timeoutMs }, (error, response?: HealthCheckResponse) => {
       client.close();
-      done(error ? 'UNREACHABLE' : response.status);
+      done(error || !response ? 'UNREACHABLE' : response.status);
     }),
   );
 }

@@ -1,4 +1,4 @@
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation } from './health';
 import type { Logger } from 'pino';
 import { mintServiceToken } from './auth';
 import { loadProcessKeys, requireSigner, type ProcessKeys } from './keys';

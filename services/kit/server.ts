@@ -1,5 +1,5 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation } from './health';
 import type { Logger } from 'pino';
 import { callerRule } from '../../mesh/caller-rules';
 import { limit } from './limits';
