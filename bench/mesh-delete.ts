@@ -30,30 +30,37 @@ const domainServices = domainServiceDefinitions();
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-/** The floor for one service's database: one statement per table, children first, in one transaction. */
-async function floorDelete(url: string, service: DomainService, tenantId: string): Promise<void> {
-  const pool = new Pool({ connectionString: url, max: 2 });
+/**
+ * The floor for one service's database, ready to run: a connected client and the statements, one per
+ * table, children first. Reading the catalog and connecting happen before the clock starts — a
+ * running service has both done already, so the floor is timed on the same footing.
+ */
+async function prepareFloor(url: string, service: DomainService, tenantId: string): Promise<{ run(): Promise<void>; close(): Promise<void> }> {
+  const pool = new Pool({ connectionString: url, max: 1 });
   const order = deleteOrder(service.deletionPolicy, await readCatalog(pool));
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    for (const tableName of order) {
-      const rule = service.deletionPolicy.tables[tableName]!.tenant;
-      if (!rule) continue;
-      const scope = tenantScope(service.deletionPolicy, tableName, 't');
-      if ('retain' in rule) {
-        if (rule.retain.anonymize.length) {
-          await client.query(`UPDATE ${quote(tableName)} t SET ${rule.retain.anonymize.map((c) => `${quote(c)} = NULL`).join(', ')} WHERE ${scope}`, [tenantId]);
-        }
-      } else {
-        await client.query(`DELETE FROM ${quote(tableName)} t WHERE ${scope}`, [tenantId]);
-      }
+  const statements: string[] = [];
+  for (const tableName of order) {
+    const rule = service.deletionPolicy.tables[tableName]!.tenant;
+    if (!rule) continue;
+    const scope = tenantScope(service.deletionPolicy, tableName, 't');
+    if ('retain' in rule) {
+      if (rule.retain.anonymize.length) statements.push(`UPDATE ${quote(tableName)} t SET ${rule.retain.anonymize.map((c) => `${quote(c)} = NULL`).join(', ')} WHERE ${scope}`);
+    } else {
+      statements.push(`DELETE FROM ${quote(tableName)} t WHERE ${scope}`);
     }
-    await client.query('COMMIT');
-  } finally {
-    client.release();
-    await pool.end();
   }
+  const client = await pool.connect();
+  return {
+    async run() {
+      await client.query('BEGIN');
+      for (const statement of statements) await client.query(statement, [tenantId]);
+      await client.query('COMMIT');
+    },
+    async close() {
+      client.release();
+      await pool.end();
+    },
+  };
 }
 
 async function runJob(orch: MeshClient, tenantId: string): Promise<{ ms: number; job: Job }> {
@@ -64,11 +71,21 @@ async function runJob(orch: MeshClient, tenantId: string): Promise<{ ms: number;
   return { ms, job };
 }
 
-/** The cascade floor for one tenant: every domain database in parallel, each in one transaction. */
+/**
+ * The cascade floor for one tenant: every domain database in parallel, each in one transaction, timed
+ * from the first statement to the last commit. A CHECKPOINT first, so the writes of the copies just
+ * made are not flushed during the floor's clock (they would slow the floor, flattering the ratio).
+ */
 async function floor(serverUrl: string, label: string, tenantId: string): Promise<number> {
-  const started = performance.now();
-  await Promise.all(domainServices.map((service) => floorDelete(withDatabase(serverUrl, `${label}_${databaseName(service.name)}_floor`), service, tenantId)));
-  return performance.now() - started;
+  const floors = await Promise.all(domainServices.map((service) => prepareFloor(withDatabase(serverUrl, `${label}_${databaseName(service.name)}_floor`), service, tenantId)));
+  try {
+    await sql(serverUrl, 'CHECKPOINT');
+    const started = performance.now();
+    await Promise.all(floors.map((f) => f.run()));
+    return performance.now() - started;
+  } finally {
+    await Promise.all(floors.map((f) => f.close()));
+  }
 }
 
 const yes = (ok: boolean) => (ok ? 'yes' : 'no');
@@ -151,7 +168,12 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
     await mesh.stopAll();
     const jobs = 1 + latencies.length + small.length + 2;
     const chunks = receiver.spans.filter((span) => span.name === 'erasure.chunk');
-    const longestChunkMs = chunks.length ? Math.max(...chunks.map((span) => span.durationMs)) : NaN;
+    const longest = (spans: typeof chunks) => (spans.length ? Math.max(...spans.map((span) => span.durationMs)) : NaN);
+    const longestChunkMs = longest(chunks);
+    // The chunks behind the two ratios: the spans of the big and the 1K-row jobs' traces.
+    const ratioTraces = new Set([big.job.traceId, oneKJob.job.traceId]);
+    const ratioChunks = chunks.filter((span) => ratioTraces.has(span.traceId));
+    const longestRatioChunkMs = longest(ratioChunks);
     const verifications = receiver.spans.filter((span) => span.name === 'erasure.verify');
     const verificationCalls = verifications.reduce((sum, span) => sum + Number(span.attributes['erasure.verify.calls'] ?? 0), 0);
 
@@ -182,7 +204,8 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
         ],
       ),
       '',
-      `Honest ratios: longest chunk transaction ${longestChunkMs.toFixed(0)} ms over ${chunks.length} chunks (stays under 250 ms: ${yes(longestChunkMs < 250)}); ` +
+      `Honest ratios: longest chunk transaction of the ${size}-row and 1K-row jobs ${longestRatioChunkMs.toFixed(0)} ms over ${ratioChunks.length} chunks (stays under 250 ms: ${yes(longestRatioChunkMs < 250)}); ` +
+        `of every job of the run, the concurrent ones on a saturated machine included, ${longestChunkMs.toFixed(0)} ms over ${chunks.length} chunks (under 250 ms: ${yes(longestChunkMs < 250)}); ` +
         `verification asked ${verificationCalls} services over ${verifications.length} verified jobs of ${jobs} (${(verificationCalls / Math.max(1, verifications.length)).toFixed(0)} per job).`,
       '',
     ].join('\n');
