@@ -257,7 +257,8 @@ test('chunk size steers towards the target time within bounds', (t) => {
   const config = { initialRows: 5000, minRows: 100, maxRows: 50_000, targetMs: 100 };
   t.is(nextChunkSize(5000, 50, config), 10_000, 'fast chunk → grow, at most ×2');
   t.is(nextChunkSize(5000, 10, config), 10_000);
-  t.is(nextChunkSize(5000, 400, config), 2500, 'slow chunk → shrink, at most ÷2');
+  t.is(nextChunkSize(5000, 400, config), 1250, 'slow chunk → shrink in proportion');
+  t.is(nextChunkSize(5000, 5000, config), 500, 'shrink at most ÷10');
   t.is(nextChunkSize(40_000, 10, config), 50_000, 'capped at max');
   t.is(nextChunkSize(150, 1000, config), 100, 'floored at min');
 });

@@ -75,7 +75,7 @@ export interface ChunkConfig {
 export function chunkConfig(env: Env = process.env): ChunkConfig {
   const minRows = envInt(env, 'ERASURE_CHUNK_MIN_ROWS', 100, 1);
   const maxRows = envInt(env, 'ERASURE_CHUNK_MAX_ROWS', 50_000, minRows);
-  const initialRows = envInt(env, 'ERASURE_CHUNK_INITIAL_ROWS', 5_000, minRows, maxRows);
+  const initialRows = envInt(env, 'ERASURE_CHUNK_INITIAL_ROWS', 1_000, minRows, maxRows);
   const targetMs = envInt(env, 'ERASURE_CHUNK_TARGET_MS', 100, 1, 10_000);
   const pauseMs = envInt(env, 'ERASURE_CHUNK_PAUSE_MS', 0, 0, 60_000);
   return { initialRows, minRows, maxRows, targetMs, pauseMs };

@@ -462,10 +462,13 @@ export class DeletionEngine {
   }
 }
 
-/** Steers the chunk size towards the target duration, at most doubling or halving per step. */
+/**
+ * Steers the chunk size towards the target duration: a fast chunk at most doubles the next one, a slow
+ * one cuts it in proportion (down to a tenth), so one overlong transaction is not followed by another.
+ */
 export function nextChunkSize(size: number, durationMs: number, config: ChunkConfig): number {
   const ratio = config.targetMs / Math.max(durationMs, 1);
-  const next = Math.round(size * Math.min(2, Math.max(0.5, ratio)));
+  const next = Math.round(size * Math.min(2, Math.max(0.1, ratio)));
   return Math.min(config.maxRows, Math.max(config.minRows, next));
 }
 
