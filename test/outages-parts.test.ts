@@ -7,7 +7,7 @@ import test from 'ava';
 import pino from 'pino';
 import { Client } from 'pg';
 import { status } from '@grpc/grpc-js';
-import type { HealthImplementation } from 'grpc-health-check';
+import type { HealthImplementation } from '../services/kit/health';
 import { isDatabaseUnavailable } from '../services/kit/pg-errors';
 import { orchestratorConfig } from '../orchestrator/config';
 import { PersistentConnection } from '../orchestrator/connection';

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { trace } from '@opentelemetry/api';
-import type { HealthImplementation } from 'grpc-health-check';
+import type { HealthImplementation } from './health';
 import {
   TenantDataDeletionService,
   type DeleteProgress,
