@@ -141,8 +141,8 @@ export class Certificates {
     job: JobRow,
     steps: JobStep[],
     completedAt: Date,
-    /** The job's export archive, when the caller read it before it locked the head (exportArchiveOf); read here otherwise. */
-    exportArchive?: ExportArchive | null,
+    /** The job's export archive (exportArchiveOf), read by the caller before it locked the head; null without one. */
+    exportArchive: ExportArchive | null,
   ): Promise<SignedHead | undefined> {
     const signed = await this.heads.signWithin(client);
     if (!signed) throw new Error('the audit chain is empty; the completion entry must be appended first');
@@ -154,7 +154,7 @@ export class Certificates {
       completedAt,
       backupRetentionDays: this.backupRetentionDays,
       issuedAt,
-      exportArchive: (exportArchive === undefined ? await exportArchiveOf(client, job.id) : exportArchive) ?? undefined,
+      exportArchive: exportArchive ?? undefined,
     });
     const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: this.signer.kid, typ: CERTIFICATE_TYPE })
