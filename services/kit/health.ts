@@ -2,11 +2,11 @@
  * The standard gRPC health service (grpc.health.v1.Health: Check, Watch, List, as in
  * third_party/proto/grpc/health/v1/health.proto), served and called without loading a .proto at run
  * time. Its four messages are one field each, encoded here with the wire codec the generated code
- * already uses (@bufbuild/protobuf/wire). `grpc-health-check` and the launcher's client parsed the
- * .proto with proto-loader and protobufjs on every process start: ~55 modules and ~0.2 CPU-s per
- * process of the mesh (require timing, bench/startup.ts), before any status could be reported.
- * The server side behaves as grpc-health-check 2.1's HealthImplementation (NOT_FOUND for an unknown
- * name on Check, SERVICE_UNKNOWN on Watch, at most 100 names on List).
+ * already uses (@bufbuild/protobuf/wire). The health package the mesh used before parsed the .proto
+ * with proto-loader and protobufjs on every process start: ~55 modules and ~0.2 CPU-s per process of
+ * the mesh (require timing, bench/startup.ts), before any status could be reported. The server side
+ * does what the .proto's comments ask: NOT_FOUND for an unknown name on Check, SERVICE_UNKNOWN (and
+ * the call kept open) on Watch, RESOURCE_EXHAUSTED on List past a limit (100 names).
  */
 import { status as grpcStatus, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type Server, type ServiceDefinition } from '@grpc/grpc-js';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
@@ -123,7 +123,7 @@ export const HEALTH_SERVICE = {
   },
 } satisfies ServiceDefinition;
 
-/** List answers at most this many names (RESOURCE_EXHAUSTED beyond), like grpc-health-check. */
+/** List answers at most this many names (RESOURCE_EXHAUSTED beyond, as the .proto allows). */
 const LIST_LIMIT = 100;
 
 /** The statuses a process reports, by service name ("" = the whole server), and their watchers. */
