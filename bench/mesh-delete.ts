@@ -23,7 +23,7 @@ import { ProcessMesh } from '../mesh/process-mesh';
 import { mintOperatorToken } from '../services/kit/auth';
 import { OPERATOR_IDENTITY, loadSigningKey, privateKeyFile } from '../services/kit/keys';
 import { OtlpReceiver } from '../test/support/otlp-receiver';
-import { benchKeys, median, peakRssMb, percentile, sql, table } from './support';
+import { benchKeys, cpuMs, median, peakRssMb, percentile, sql, table } from './support';
 import { benchStartup } from './startup';
 
 const domainServices = domainServiceDefinitions();
@@ -90,6 +90,19 @@ async function floor(serverUrl: string, label: string, tenantId: string): Promis
 
 const yes = (ok: boolean) => (ok ? 'yes' : 'no');
 
+/** CPU time (ms) each process of the mesh has used so far, by name. */
+function meshCpu(mesh: ProcessMesh): Map<string, number> {
+  return new Map([...mesh.processes].map(([name, child]) => [name, cpuMs(child.pid!)]));
+}
+
+/** CPU per job since `before`: the orchestrator, tenant and auth, the domain services summed, and all of them. */
+function cpuSince(mesh: ProcessMesh, before: Map<string, number>, jobs: number): { orchestrator: number; tenant: number; auth: number; domain: number; total: number } {
+  const used = (name: string) => (cpuMs(mesh.processes.get(name)!.pid!) - before.get(name)!) / jobs;
+  const domain = domainServices.reduce((sum, service) => sum + used(service.name), 0);
+  const [orchestrator, tenant, auth] = [used('orchestrator'), used('tenant'), used('auth')];
+  return { orchestrator, tenant, auth, domain, total: orchestrator + tenant + auth + domain };
+}
+
 /** Empty-tenant jobs run before the measured ones, their median printed beside the result. */
 const EMPTY_WARM_UP_JOBS = 20;
 
@@ -146,7 +159,9 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
     const warmUp: number[] = [];
     for (const tenantId of empties.splice(0, EMPTY_WARM_UP_JOBS)) warmUp.push((await runJob(orch, tenantId)).ms);
     const latencies: number[] = [];
+    const cpuBefore = meshCpu(mesh);
     for (const tenantId of empties) latencies.push((await runJob(orch, tenantId)).ms);
+    const cpuPerEmptyJob = cpuSince(mesh, cpuBefore, latencies.length);
 
     // Concurrent small tenants: each job must complete (verified) or the bench fails.
     const small = Array.from({ length: options.concurrentJobs }, () => randomUUID());
@@ -217,6 +232,11 @@ export async function benchMeshDelete(serverUrl: string, options: { rows: number
           ],
         ],
       ),
+      '',
+      `CPU per empty-tenant job, read from /proc over the measured runs (the mesh's Node processes; PostgreSQL's own not counted): ` +
+        `orchestrator ${cpuPerEmptyJob.orchestrator.toFixed(0)} ms, tenant ${cpuPerEmptyJob.tenant.toFixed(0)} ms, auth ${cpuPerEmptyJob.auth.toFixed(0)} ms, ` +
+        `the 12 domain services ${cpuPerEmptyJob.domain.toFixed(0)} ms together; ${cpuPerEmptyJob.total.toFixed(0)} ms in all, ` +
+        `so these processes alone could finish at most ${(2000 / cpuPerEmptyJob.total).toFixed(0)} such jobs a second on two fully used cores.`,
       '',
       `Honest ratios: longest chunk transaction of the ${size}-row and 1K-row jobs ${longestRatioChunkMs.toFixed(0)} ms over ${ratioChunks.length} chunks (stays under 250 ms: ${yes(longestRatioChunkMs < 250)}); ` +
         `of every job of the run, the concurrent ones on a saturated machine included, ${longestChunkMs.toFixed(0)} ms over ${chunks.length} chunks (under 250 ms: ${yes(longestChunkMs < 250)}); ` +
