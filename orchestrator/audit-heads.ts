@@ -6,6 +6,7 @@ import type { Pool, PoolClient } from 'pg';
 import { canonicalJson } from '../services/kit/canonical-json';
 import { TOKEN_ALGORITHM, type SigningKey } from '../services/kit/keys';
 import { withTransaction } from '../services/kit/transactions';
+import type { LockedHead } from './audit-chain';
 
 /** The JWS `typ` of a signed audit head, and the payload's `typ`. */
 export const AUDIT_HEAD_TYPE = 'erasure-audit-head';
@@ -42,28 +43,36 @@ export class AuditHeads {
    * Signs the head as the caller's transaction sees it and records it there (once per seq: a head
    * another replica signed first is returned instead). `recorded` is true when this call recorded it:
    * the caller writes it out with `export` after the commit.
+   *
+   * `appended`: the head the caller's transaction has just moved by appending (it holds it locked), as
+   * the append returned it, dated when the entries were. Nothing else can have signed a seq that is not
+   * committed yet, so it is signed without reading the head or looking for an earlier signature.
    */
-  async signWithin(client: PoolClient): Promise<{ head: SignedHead; recorded: boolean } | undefined> {
-    const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
-      `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM erasure_audit_head`,
-    );
-    const seq = Number(rows[0]!.seq);
-    if (seq === 0) return undefined;
-    const existing = await client.query<{ seq: string; hash: string; signed_at: Date; kid: string; jws: string }>(
-      'SELECT seq, hash, signed_at, kid, jws FROM erasure_audit_signed_heads WHERE seq = $1',
-      [seq],
-    );
-    if (existing.rows[0]) return { head: toSignedHead(existing.rows[0]), recorded: false };
-    const payload = { typ: AUDIT_HEAD_TYPE, seq, hash: rows[0]!.hash, signed_at: rows[0]!.at };
+  async signWithin(client: PoolClient, appended?: LockedHead): Promise<{ head: SignedHead; recorded: boolean } | undefined> {
+    let head = appended;
+    if (!head) {
+      const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
+        `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM erasure_audit_head`,
+      );
+      head = rows[0]!;
+      if (Number(head.seq) === 0) return undefined;
+      const existing = await client.query<{ seq: string; hash: string; signed_at: Date; kid: string; jws: string }>(
+        'SELECT seq, hash, signed_at, kid, jws FROM erasure_audit_signed_heads WHERE seq = $1',
+        [Number(head.seq)],
+      );
+      if (existing.rows[0]) return { head: toSignedHead(existing.rows[0]), recorded: false };
+    }
+    const seq = Number(head.seq);
+    const payload = { typ: AUDIT_HEAD_TYPE, seq, hash: head.hash, signed_at: head.at };
     const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: this.signer.kid, typ: AUDIT_HEAD_TYPE })
       .sign(this.signer.key);
-    const head: SignedHead = { seq, hash: payload.hash, signed_at: payload.signed_at, kid: this.signer.kid, jws };
+    const signed: SignedHead = { seq, hash: payload.hash, signed_at: payload.signed_at, kid: this.signer.kid, jws };
     const inserted = await client.query(
       `INSERT INTO erasure_audit_signed_heads (seq, hash, signed_at, kid, jws) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING`,
-      [head.seq, head.hash, head.signed_at, head.kid, head.jws],
+      [signed.seq, signed.hash, signed.signed_at, signed.kid, signed.jws],
     );
-    return { head, recorded: inserted.rowCount === 1 };
+    return { head: signed, recorded: inserted.rowCount === 1 };
   }
 
   /** Appends a signed head to the outside sink (one JSON line). */

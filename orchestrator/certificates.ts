@@ -6,7 +6,7 @@ import type { PoolClient, Pool } from 'pg';
 import { EntityAction, entityActionToJSON } from '../gen/bakery/erasure/v1/tenant_data_deletion';
 import { canonicalJson } from '../services/kit/canonical-json';
 import { devKeysDir, TOKEN_ALGORITHM, TRUST_BUNDLE_FILE, type SigningKey, type TrustBundleJson } from '../services/kit/keys';
-import type { AuditChain } from './audit-chain';
+import type { AuditChain, LockedHead } from './audit-chain';
 import type { AuditHeads, SignedHead } from './audit-heads';
 import type { JobRow, JobStep } from './store';
 
@@ -143,8 +143,10 @@ export class Certificates {
     completedAt: Date,
     /** The job's export archive (exportArchiveOf), read by the caller before it locked the head; null without one. */
     exportArchive: ExportArchive | null,
+    /** The head as the completion's append left it (the transaction holds it locked). */
+    appended: LockedHead,
   ): Promise<SignedHead | undefined> {
-    const signed = await this.heads.signWithin(client);
+    const signed = await this.heads.signWithin(client, appended);
     if (!signed) throw new Error('the audit chain is empty; the completion entry must be appended first');
     const issuedAt = new Date();
     const payload = certificatePayload(job, steps, {

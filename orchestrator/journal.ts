@@ -119,11 +119,6 @@ export class JobJournal {
     void this.announce({ kind: 'job', jobId: job.id });
   }
 
-  async verified(job: JobRow): Promise<void> {
-    job.verified_at = new Date();
-    await this.store.updateJob(job.id, { verified_at: job.verified_at });
-  }
-
   /** A legal hold stops the job (ON_HOLD, naming the holds and what they keep); watchers get its state. */
   async onHold(job: JobRow, holdIds: string[], held: HeldPartRecord[]): Promise<void> {
     if (!(await this.store.putOnHold(job.id, holdIds, held))) return;

@@ -111,7 +111,8 @@ export async function runSaga(job: JobRow, signal: AbortSignal, sagaDeps: SagaDe
     log.info({ held: parts.map((part) => ({ hold_id: part.hold_id, service: part.service, rows: part.rows })) }, 'job on hold: the rest is erased and verified');
     return;
   }
-  await journal.verified(job);
+  // Verified: recorded with the completion, in its transaction (store.complete).
+  job.verified_at = new Date();
   await finish(job, 'COMPLETED', '', deps, log);
 }
 

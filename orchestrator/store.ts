@@ -780,7 +780,7 @@ export class JobStore {
 
   async updateJob(
     id: string,
-    fields: Partial<Pick<JobRow, 'status' | 'error' | 'started_at' | 'finished_at' | 'verified_at' | 'cancel_requested' | 'last_progress_at' | 'stalled_since'>>,
+    fields: Partial<Pick<JobRow, 'status' | 'error' | 'started_at' | 'finished_at' | 'cancel_requested' | 'last_progress_at' | 'stalled_since'>>,
   ): Promise<void> {
     const keys = Object.keys(fields);
     if (!keys.length) return;
@@ -789,17 +789,15 @@ export class JobStore {
     // Named by a digest of the columns it sets (a handful of shapes, from the callers' literals; a
     // statement name longer than 63 bytes would be cut by the server), so each is planned once per connection.
     const sql = { name: `erasure-job-update-${createHash('sha256').update(keys.join(',')).digest('hex').slice(0, 16)}`, text, values: [id, ...keys.map((key) => (fields as Record<string, unknown>)[key])] };
-    // A new status, or the verification, is a lifecycle event: audited in the same transaction.
-    if (!this.lifecycle || (fields.status === undefined && fields.verified_at === undefined)) {
+    // A new status is a lifecycle event: audited in the same transaction.
+    if (!this.lifecycle || fields.status === undefined) {
       await this.pool.query(sql);
       return;
     }
     await withTransaction(this.pool, async (db) => {
       const { rows } = await db.query<{ id: string; subject_kind: SubjectKind; subject_id: string; status: JobStatusName }>(sql);
       const job = rows[0];
-      if (!job) return;
-      if (fields.status !== undefined) await this.auditStatus(db, job);
-      else await this.auditJob(db, 'job.verified', job);
+      if (job) await this.auditStatus(db, job);
     });
   }
 
@@ -870,8 +868,10 @@ export class JobStore {
   /**
    * A job ends COMPLETED, in one transaction with what a completed erasure leaves behind: the
    * subject's tombstone and, for a user, the keyed hash instead of their id in every job record
-   * (subject, initiator, viewers, request ids, error texts, step details). A crash before the commit
-   * leaves the job open and its run repeats; after it, nothing of the raw id is left here.
+   * (subject, initiator, viewers, request ids, error texts, step details). An erasure's verification
+   * (`job.verified_at`, set by the run when no service found anything left) is recorded here too, its
+   * audit entry just before the completion's. A crash before the commit leaves the job open and its
+   * run repeats, verification included; after it, nothing of the raw id is left here.
    */
   async complete(job: JobRow, finishedAt: Date): Promise<void> {
     const head = await withTransaction(this.pool, async (client) => {
@@ -881,14 +881,26 @@ export class JobStore {
         await this.tombstones.record(client, job.subject_kind, job.subject_id, job.id);
         if (job.subject_kind === 'user') await this.pseudonymizeUser(client, job.subject_id, this.tombstones.keys.ref('user', job.subject_id));
       }
-      await client.query({ name: 'erasure-job-complete', text: `UPDATE erasure_jobs SET status = 'COMPLETED', error = '', finished_at = $2 WHERE id = $1`, values: [job.id, finishedAt] });
+      await client.query({
+        name: 'erasure-job-complete',
+        text: `UPDATE erasure_jobs SET status = 'COMPLETED', error = '', finished_at = $2, verified_at = $3 WHERE id = $1`,
+        values: [job.id, finishedAt, job.verified_at],
+      });
       if (!this.lifecycle) return undefined;
       // What the certificate states is read before the head is locked: every other job's audit entry
       // waits for this transaction's commit from the moment the completion entry is appended.
       const certified = job.job_kind === 'erasure' ? { steps: await this.steps(job.id, client), archive: (await exportArchiveOf(client, job.id)) ?? null } : undefined;
-      // The completion entry, then the certificate under the head that holds it: both or neither.
-      await this.auditJob(client, 'job.completed', job, { status: 'COMPLETED' });
-      const head = certified ? await this.lifecycle.certificates.issue(client, job, certified.steps, finishedAt, certified.archive) : undefined;
+      // The verification's and the completion's entries (one turn at the head), then the certificate
+      // under the head that holds them: all or nothing.
+      const audit = this.lifecycle.audit;
+      const subjectRef = audit.subjectRef(job.subject_kind, job.subject_id);
+      const completed = (
+        await audit.appendMany(client, [
+          ...(job.verified_at ? [{ kind: 'job.verified', jobId: job.id, subjectRef }] : []),
+          { kind: 'job.completed', jobId: job.id, subjectRef, details: { status: 'COMPLETED' } },
+        ])
+      ).at(-1)!;
+      const head = certified ? await this.lifecycle.certificates.issue(client, job, certified.steps, finishedAt, certified.archive, completed) : undefined;
       // After the certificate: the notification names it.
       await this.notify(client, job.id, 'COMPLETED');
       return head;
