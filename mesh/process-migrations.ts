@@ -1,0 +1,26 @@
+/**
+ * The migrations of one process of the catalog, run on its database from outside the process: by
+ * `erasure db provision` (mesh/provision.ts, as the administrator) and by the launcher for a database
+ * it has just created (mesh/mesh.ts), which then starts the process with `MIGRATE=false`.
+ */
+import type { Logger } from 'pino';
+import { openServiceDatabase } from '../services/kit/database';
+import { migrate } from '../services/kit/migrations';
+import type { ServiceMigration } from '../services/kit/service-definition';
+import { loadServiceDefinition } from '../services/definitions';
+import { migrations as orchestratorMigrations } from '../orchestrator/migrations';
+
+/** What `migrate` runs for the process `name` (the orchestrator's, or a data service's definition). */
+export function processMigrations(name: string): ServiceMigration[] {
+  return name === 'orchestrator' ? orchestratorMigrations : loadServiceDefinition(name).definition.migrations;
+}
+
+/** Runs the pending migrations of process `name` on the database at `url`; returns the names applied. */
+export async function migrateProcessDatabase(name: string, url: string, log: Logger): Promise<string[]> {
+  const db = openServiceDatabase(url, 1);
+  try {
+    return await migrate(url, () => db.sequelize, processMigrations(name), log);
+  } finally {
+    await db.close();
+  }
+}
