@@ -62,8 +62,8 @@ export interface Mesh {
   readyMs: number;
   /**
    * Where start-up went, in ms since startMesh began: `ports` checked, `keys` written, `database` up
-   * (with the holder's `initdb` and `postgres_start` durations), `databases` created, `migrations` (when
-   * the launcher migrated databases it created: every process started), then each
+   * (with the holder's `initdb` and `postgres_start` durations), `databases` created, `migrations` (when the
+   * launcher migrated databases it created, while their processes started), then each
    * process's `serving:<name>` (when the launcher saw it SERVING) and `ready` (all of them).
    */
   phases: Record<string, number>;
@@ -245,7 +245,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
     const childEnv: Env = { ...baseEnv, DATABASE_URL: serverUrl, ERASURE_DATA_DIR: root, ...addresses };
     const databases = new Map<string, string>();
-    /** The databases this start created (empty), by process: the launcher migrates them itself, below. */
+    /** The databases this start created (empty), by process: the launcher migrates them, below. */
     const toMigrate = new Map<string, string>();
     // Creates `bakery_<name>` (or the database of `<NAME>_DATABASE_URL`) before the services race to;
     // all at once, each on its own connection (one after the other, they were a round of connections
@@ -267,13 +267,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     for (const name of names) {
       const logFile = join(logDir, `${name}.log`);
       const supervisor = new Supervisor(
-        {
-          name,
-          ...serviceCommand(name),
-          // A database the launcher migrated (below) is not migrated again by its process, nor on its restarts.
-          env: { ...childEnv, ERASURE_SERVICE: name, ...processKeyEnv(keysDir, name), ...(toMigrate.has(name) && { MIGRATE: 'false' }) },
-          logFile,
-        },
+        { name, ...serviceCommand(name), env: { ...childEnv, ERASURE_SERVICE: name, ...processKeyEnv(keysDir, name) }, logFile },
         options.crashPolicy,
       );
       supervisors.push(supervisor);
@@ -327,8 +321,10 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     }
     // A new data folder's databases are all empty. Migrated by each of fifteen processes, they loaded
     // Sequelize and umzug fifteen times (~0.45 CPU-s per process by /proc CPU times, with two cores
-    // for all): the launcher loads them once and migrates every new database at once, each process
-    // starting as soon as its own database is migrated. Its lines go to the process's log.
+    // for all): the launcher loads them once and migrates every new database at once, its lines going
+    // to the process's log. Each process starts as soon as the launcher holds its database's migration
+    // lock: it loads its modules meanwhile, then its own migrate() waits for the lock and finds every
+    // migration applied (the check of every restart).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const migrations = toMigrate.size ? (require('./process-migrations') as typeof import('./process-migrations')) : undefined;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -336,17 +332,14 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     await Promise.all(
       supervisors.map(async (supervisor) => {
         const url = toMigrate.get(supervisor.name);
-        if (url) {
-          const log = logger!.createLogger(supervisor.name, { write: (line: string) => supervisor.writeLine(line.replace(/\n$/, '')) });
-          try {
-            await migrations!.migrateProcessDatabase(supervisor.name, url, log);
-          } catch (error) {
-            log.fatal({ err: error }, `cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`);
-            throw new MeshStartError(`cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`, supervisor.name, tailLines(supervisor.spec.logFile!, 20));
-          }
-          checkAbort();
+        if (!url) return supervisor.start();
+        const log = logger!.createLogger(supervisor.name, { write: (line: string) => supervisor.writeLine(line.replace(/\n$/, '')) });
+        try {
+          await migrations!.migrateProcessDatabase(supervisor.name, url, log, () => supervisor.start());
+        } catch (error) {
+          log.fatal({ err: error }, `cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`);
+          throw new MeshStartError(`cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`, supervisor.name, tailLines(supervisor.spec.logFile!, 20));
         }
-        supervisor.start();
       }),
     );
     if (toMigrate.size) mark('migrations');

@@ -1,7 +1,7 @@
 /**
  * The migrations of one process of the catalog, run on its database from outside the process: by
  * `erasure db provision` (mesh/provision.ts, as the administrator) and by the launcher for a database
- * it has just created (mesh/mesh.ts), which then starts the process with `MIGRATE=false`.
+ * it has just created (mesh/mesh.ts).
  */
 import type { Logger } from 'pino';
 import { openServiceDatabase } from '../services/kit/database';
@@ -15,11 +15,14 @@ export function processMigrations(name: string): ServiceMigration[] {
   return name === 'orchestrator' ? orchestratorMigrations : loadServiceDefinition(name).definition.migrations;
 }
 
-/** Runs the pending migrations of process `name` on the database at `url`; returns the names applied. */
-export async function migrateProcessDatabase(name: string, url: string, log: Logger): Promise<string[]> {
+/**
+ * Runs the pending migrations of process `name` on the database at `url`; returns the names applied.
+ * `onLocked`: see migrate (services/kit/migrations.ts).
+ */
+export async function migrateProcessDatabase(name: string, url: string, log: Logger, onLocked?: () => void): Promise<string[]> {
   const db = openServiceDatabase(url, 1);
   try {
-    return await migrate(url, () => db.sequelize, processMigrations(name), log);
+    return await migrate(url, () => db.sequelize, processMigrations(name), log, onLocked);
   } finally {
     await db.close();
   }
