@@ -4,6 +4,7 @@
  * then all services as separate supervised processes, each waited for until its health says SERVING.
  * Used by `npm start` (mesh/launcher.ts), `npm run demo` and the tests.
  */
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { envBool, envInt, envPrefix } from '../services/kit/config';
@@ -221,6 +222,13 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       });
       holder.on('line', (line) => verbose && show('postgres', line));
       holder.start();
+      // A new cluster (no PG_VERSION yet) means every database will be new and migrated by the launcher
+      // (below): it loads what that takes while the holder runs initdb, a single process that leaves
+      // the other core idle, rather than after it.
+      if (!existsSync(join(layout.databaseDir, 'PG_VERSION')) && envBool(baseEnv, 'MIGRATE', true)) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        setImmediate(() => (require('./process-migrations') as typeof import('./process-migrations')).loadMigrationModules(names));
+      }
       let timer: NodeJS.Timeout | undefined;
       const database = await Promise.race([
         ready,

@@ -27,3 +27,15 @@ export async function migrateProcessDatabase(name: string, url: string, log: Log
     await db.close();
   }
 }
+
+/**
+ * Loads what migrating the databases of `names` takes (their definitions, umzug, Sequelize) ahead of
+ * time, e.g. while the database server initialises. Loading only: nothing is run.
+ */
+export function loadMigrationModules(names: readonly string[]): void {
+  for (const name of names) processMigrations(name);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('umzug');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('sequelize');
+}
