@@ -146,6 +146,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const addresses = addressEnv(baseEnv);
   const timeoutMs = options.startTimeoutMs ?? envInt(baseEnv, 'MESH_START_TIMEOUT_MS', 120_000, 1000);
   const graceMs = options.stopGraceMs ?? 15_000;
+  /** Whether the launcher migrates the databases it creates (not when the processes are told not to migrate). */
+  const migrateNew = envBool(baseEnv, 'MIGRATE', true);
   const root = baseEnv.ERASURE_DATA_DIR ?? dataDir();
   const logDir = options.logDir ?? join(root, 'logs');
   const width = Math.max(...[...MESH_SERVICES, 'postgres'].map((name) => name.length));
@@ -225,7 +227,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       // A new cluster (no PG_VERSION yet) means every database will be new and migrated by the launcher
       // (below): it loads what that takes while the holder runs initdb, a single process that leaves
       // the other core idle, rather than after it.
-      if (!existsSync(join(layout.databaseDir, 'PG_VERSION')) && envBool(baseEnv, 'MIGRATE', true)) {
+      if (migrateNew && !existsSync(join(layout.databaseDir, 'PG_VERSION'))) {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         setImmediate(() => (require('./process-migrations') as typeof import('./process-migrations')).loadMigrationModules(names));
       }
@@ -262,7 +264,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       names.map(async (name) => {
         const { url, created } = await resolveServiceDatabaseUrl(name, childEnv);
         databases.set(name, decodeURIComponent(new URL(url).pathname.slice(1)));
-        if (created && envBool(baseEnv, 'MIGRATE', true)) toMigrate.set(name, url);
+        if (created && migrateNew) toMigrate.set(name, url);
       }),
     );
     mark('databases');
@@ -337,7 +339,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     const migrations = toMigrate.size ? (require('./process-migrations') as typeof import('./process-migrations')) : undefined;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const logger = toMigrate.size ? (require('../services/kit/logger') as typeof import('../services/kit/logger')) : undefined;
-    await Promise.all(
+    // Not awaited here: the wait below also watches for an interruption, a crash or a failed migration.
+    void Promise.all(
       supervisors.map(async (supervisor) => {
         const url = toMigrate.get(supervisor.name);
         if (!url) return supervisor.start();
@@ -345,12 +348,12 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         try {
           await migrations!.migrateProcessDatabase(supervisor.name, url, log, () => supervisor.start());
         } catch (error) {
-          log.fatal({ err: error }, `cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`);
-          throw new MeshStartError(`cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`, supervisor.name, tailLines(supervisor.spec.logFile!, 20));
+          const message = `cannot migrate the database of ${supervisor.name}: ${(error as Error).message}`;
+          log.fatal({ err: error }, message);
+          failures.push(new MeshStartError(message, supervisor.name, tailLines(supervisor.spec.logFile!, 20)));
         }
       }),
-    );
-    if (toMigrate.size) mark('migrations');
+    ).then(() => toMigrate.size && mark('migrations'));
 
     const deadline = Date.now() + timeoutMs;
     while (ready.size < names.length) {
