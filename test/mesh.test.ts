@@ -17,6 +17,7 @@ import { databaseName, dropDatabase, withDatabase } from '../services/kit/databa
 import { healthStatus } from '../services/kit/health-client';
 import { repoRoot } from '../services/kit/paths';
 import { censusDifferences, tenantCensus, type TableCensus } from '../mesh/census';
+import { processMigrations } from '../mesh/process-migrations';
 import { healthNames, MESH_SERVICES } from '../mesh/services';
 import { testServerUrl } from './support/database';
 import { OtlpReceiver } from './support/otlp-receiver';
@@ -75,6 +76,7 @@ interface MeshState {
   launcher_pid: number;
   services: { name: string; address: string; pid: number }[];
   pids: number[];
+  startup: Record<string, number>;
 }
 
 test('npm start: the whole mesh as separate processes, the CLI, buf curl, restarts, traces, and Ctrl-C', async (t) => {
@@ -123,6 +125,17 @@ test('npm start: the whole mesh as separate processes, the CLI, buf curl, restar
     for (const service of state.services) {
       t.is(service.address, env[`${envPrefix(service.name)}_ADDR`]!);
       t.true(output.includes(service.address), `the banner shows ${service.name}'s address`);
+    }
+    // Every database was new: the launcher migrated them (mesh/mesh.ts), and each holds every migration of its process.
+    t.true(state.startup.migrations! >= state.startup.databases!, `the launcher migrated the databases it created: ${JSON.stringify(state.startup)}`);
+    for (const name of MESH_SERVICES) {
+      const pool = new Pool({ connectionString: env[`${envPrefix(name)}_DATABASE_URL`]!, max: 1 });
+      try {
+        const { rows } = await pool.query<{ name: string }>('SELECT name FROM "SequelizeMeta"');
+        t.deepEqual(rows.map((row) => row.name).sort(), processMigrations(name).map((migration) => migration.name).sort(), `${name}: every migration recorded`);
+      } finally {
+        await pool.end();
+      }
     }
     t.regex(output, /buf curl --protocol grpc --http2-prior-knowledge/, 'the banner shows buf curl examples');
     t.regex(output, /ORCHESTRATOR_ADDR=127\.0\.0\.1:\d+ npx erasure/, 'CLI examples carry the non-default orchestrator address');

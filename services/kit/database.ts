@@ -16,20 +16,24 @@ export function withDatabase(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-/** Creates the database if missing; safe when several processes race to create it. */
-export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+/**
+ * Creates the database if missing; safe when several processes race to create it. True when this call
+ * created it (it is then empty: the launcher migrates such a database itself, mesh/mesh.ts).
+ */
+export async function ensureDatabase(serverUrl: string, database: string): Promise<boolean> {
   const client = new Client({ connectionString: serverUrl });
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (rowCount === 0) {
-      try {
-        await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
-      } catch (error) {
-        // 42P04 duplicate_database / 23505: another process created it between our check and create.
-        const code = (error as { code?: string }).code;
-        if (code !== '42P04' && code !== '23505') throw error;
-      }
+    if (rowCount !== 0) return false;
+    try {
+      await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+      return true;
+    } catch (error) {
+      // 42P04 duplicate_database / 23505: another process created it between our check and create.
+      const code = (error as { code?: string }).code;
+      if (code !== '42P04' && code !== '23505') throw error;
+      return false;
     }
   } finally {
     await client.end();
@@ -49,19 +53,20 @@ export async function dropDatabase(serverUrl: string, database: string): Promise
 /**
  * Where a service's database lives: `<NAME>_DATABASE_URL` names it fully; else `DATABASE_URL` names the
  * server and the database is `bakery_<name>`; else the embedded PostgreSQL is started (or reused).
+ * `created`: the database did not exist and this call created it.
  */
 export async function resolveServiceDatabaseUrl(
   service: string,
   env: Record<string, string | undefined> = process.env,
-): Promise<{ url: string; embedded?: EmbeddedPostgres }> {
+): Promise<{ url: string; embedded?: EmbeddedPostgres; created: boolean }> {
   const own = envOptional(env, `${envPrefix(service)}_DATABASE_URL`);
   if (own) {
     const url = new URL(own);
     // A runtime role's password lives in a file mounted for this process alone (mesh/provision.ts).
     const passwordFile = envOptional(env, 'ERASURE_DATABASE_PASSWORD_FILE');
     if (passwordFile) url.password = readFileSync(passwordFile, 'utf8').trim();
-    await ensureDatabase(withDatabase(url.toString(), 'postgres'), url.pathname.slice(1));
-    return { url: url.toString() };
+    const created = await ensureDatabase(withDatabase(url.toString(), 'postgres'), url.pathname.slice(1));
+    return { url: url.toString(), created };
   }
   let server = envOptional(env, 'DATABASE_URL');
   let embedded: EmbeddedPostgres | undefined;
@@ -73,8 +78,8 @@ export async function resolveServiceDatabaseUrl(
     server = embedded.url;
   }
   const database = databaseName(service);
-  await ensureDatabase(server, database);
-  return { url: withDatabase(server, database), embedded };
+  const created = await ensureDatabase(server, database);
+  return { url: withDatabase(server, database), embedded, created };
 }
 
 /** The service's two handles on its database: Sequelize for models and migrations, pg for the engine. */

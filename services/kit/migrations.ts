@@ -9,13 +9,21 @@ const MIGRATION_LOCK = 727_001;
 
 /**
  * Runs pending migrations (umzug, recorded in SequelizeMeta) under an advisory lock. `sequelize` may be
- * a function that makes it: it is then called only when a migration is pending.
+ * a function that makes it: it is then called only when a migration is pending. `onLocked` is called
+ * once the lock is held: another process's migrate() on the same database waits for this one from then on.
  */
-export async function migrate(url: string, sequelize: Sequelize | (() => Sequelize), migrations: ServiceMigration[], log: Logger): Promise<string[]> {
+export async function migrate(
+  url: string,
+  sequelize: Sequelize | (() => Sequelize),
+  migrations: ServiceMigration[],
+  log: Logger,
+  onLocked?: () => void,
+): Promise<string[]> {
   const lock = new Client({ connectionString: url });
   await lock.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    onLocked?.();
     // Nothing pending (every start but the first): umzug is not loaded at all. It brings ~300 modules
     // (a command-line framework among them) that would stay in the process's memory for its lifetime.
     if (await allApplied(lock, migrations)) return [];
