@@ -24,6 +24,7 @@ import { seedTenant } from '../services/seed';
 import { changedTables, meshPools, meshSnapshot, rowsMentioning } from './support/mesh-checks';
 import { isFinal, orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh, freePort } from './support/process-mesh';
+import { seedTenants } from './support/seed-tenants';
 import { operatorToken } from './support/services';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -243,7 +244,8 @@ test.serial('chaos: jobs at once while a domain service, the tenant service and 
   const started = Date.now();
   const before = await meshSnapshot(pools);
   const tenants = Array.from({ length: CHAOS_JOBS }, () => randomUUID());
-  for (let i = 0; i < tenants.length; i += 4) await Promise.all(tenants.slice(i, i + 4).map((id) => seed(id, 800, 2)));
+  // 800 rows each across the twelve domain services, two users; seeded per database, not per tenant.
+  await seedTenants(pools, tenants, { rowsPerService: 67, users: 2 });
   const expected = new Map<string, number>();
   await Promise.all(tenants.map(async (id) => expected.set(id, await previewTotal(id))));
   const jobIds = new Map<string, string>();
