@@ -95,12 +95,10 @@ test.before(async (t) => {
   pools = meshPools(mesh.databases);
   orch = orchestratorClient(mesh.addresses.orchestrator!);
   token = await operatorToken(); // the DeletionOrchestrator admits users and operators (mesh/caller-rules.ts)
-  // Control bakeries every erasure here must leave byte-identical.
-  for (let i = 0; i < 2; i++) {
-    const id = randomUUID();
-    controls.push(id);
-    await seed(id, 600, 2);
-  }
+  // Control bakeries every erasure here must leave byte-identical: 600 rows each across the twelve
+  // domain services, two users.
+  controls.push(randomUUID(), randomUUID());
+  await seedTenants(pools, controls, { rowsPerService: 50, users: 2 });
 });
 
 test.after.always(async () => {
