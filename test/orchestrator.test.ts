@@ -17,6 +17,7 @@ import { orchestratorClient, isFinal } from './support/orchestrator-client';
 import { OtlpReceiver } from './support/otlp-receiver';
 import { MESH_SERVICES, ProcessMesh, freePort } from './support/process-mesh';
 import { operatorToken, userToken } from './support/services';
+import { seedTenants } from './support/seed-tenants';
 import { snapshot, type TableState } from './support/snapshot';
 import { codeOf } from './support/identity';
 
@@ -402,7 +403,8 @@ test.serial('two orchestrators on one database run a job once', async (t) => {
 test.serial('50 small tenants erased at once all complete, the control intact', async (t) => {
   const before = await meshSnapshot();
   const tenants = Array.from({ length: 50 }, () => randomUUID());
-  for (let i = 0; i < tenants.length; i += 10) await Promise.all(tenants.slice(i, i + 10).map((id) => seed(id, 120, 2)));
+  // 120 rows each across the twelve domain services, two users; seeded per database, not per tenant.
+  await seedTenants(pools, tenants, { rowsPerService: 10, users: 2 });
   const runs = await Promise.all(tenants.map((tenantId) => orch.deleteTenant({ gracePeriod: AT_ONCE, tenantId }, token)));
   for (const run of runs) t.is(run.finished?.status, JobStatus.JOB_STATUS_COMPLETED, run.error?.message ?? run.finished?.error);
   assertUnchanged(t, before, await meshSnapshot(), 'all fifty gone, control unchanged');
