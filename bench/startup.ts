@@ -17,32 +17,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { envPrefix } from '../services/kit/config';
 import { PROCESS_NAMES } from '../mesh/catalog';
-import { freePort, median } from './support';
+import { freePort, median, readStat, type ProcStat } from './support';
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s. */
-const CLOCK_TICKS = 100;
-
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  /** Own CPU (utime + stime) and that of the children it has reaped (cutime + cstime), in ms. */
-  ownMs: number;
-  reapedMs: number;
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const ticks = (index: number) => Number(fields[index]);
-    return { pid, ppid: ticks(1), ownMs: ((ticks(11) + ticks(12)) * 1000) / CLOCK_TICKS, reapedMs: ((ticks(13) + ticks(14)) * 1000) / CLOCK_TICKS };
-  } catch {
-    return undefined; // gone meanwhile
-  }
-}
 
 /** What a process of the mesh is, from its command line: `orders`, `launcher`, `postgres`, `npm`. */
 function role(pid: number): string {

@@ -25,17 +25,29 @@ export function peakRssMb(pid: number): number {
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s. */
 const CLOCK_TICKS = 100;
 
-/** CPU time a process has used so far (user + system), in ms, read from /proc/<pid>/stat; NaN once it is gone. */
-export function cpuMs(pid: number): number {
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** Own CPU (utime + stime) and that of the children it has reaped (cutime + cstime), in ms. */
+  ownMs: number;
+  reapedMs: number;
+}
+
+/** A process's parent and CPU times from /proc/<pid>/stat; undefined once it is gone. */
+export function readStat(pid: number): ProcStat | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    const ticks = (index: number) => Number(fields[index]);
+    return { pid, ppid: ticks(1), ownMs: ((ticks(11) + ticks(12)) * 1000) / CLOCK_TICKS, reapedMs: ((ticks(13) + ticks(14)) * 1000) / CLOCK_TICKS };
   } catch {
-    return NaN;
+    return undefined; // gone meanwhile
   }
 }
+
+/** CPU time a process has used so far (user + system), in ms; NaN once it is gone. */
+export const cpuMs = (pid: number): number => readStat(pid)?.ownMs ?? NaN;
 
 export async function sql(url: string, text: string, params: unknown[] = []): Promise<unknown[]> {
   const client = new Client({ connectionString: url });
