@@ -43,25 +43,31 @@ export class AuditHeads {
    * Signs the head as the caller's transaction sees it and records it there (once per seq: a head
    * another replica signed first is returned instead). `recorded` is true when this call recorded it:
    * the caller writes it out with `export` after the commit.
-   *
-   * `appended`: the head the caller's transaction has just moved by appending (it holds it locked), as
-   * the append returned it, dated when the entries were. Nothing else can have signed a seq that is not
-   * committed yet, so it is signed without reading the head or looking for an earlier signature.
    */
-  async signWithin(client: PoolClient, appended?: LockedHead): Promise<{ head: SignedHead; recorded: boolean } | undefined> {
-    let head = appended;
-    if (!head) {
-      const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
-        `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM erasure_audit_head`,
-      );
-      head = rows[0]!;
-      if (Number(head.seq) === 0) return undefined;
-      const existing = await client.query<{ seq: string; hash: string; signed_at: Date; kid: string; jws: string }>(
-        'SELECT seq, hash, signed_at, kid, jws FROM erasure_audit_signed_heads WHERE seq = $1',
-        [Number(head.seq)],
-      );
-      if (existing.rows[0]) return { head: toSignedHead(existing.rows[0]), recorded: false };
-    }
+  async signWithin(client: PoolClient): Promise<{ head: SignedHead; recorded: boolean } | undefined> {
+    const { rows } = await client.query<{ seq: string; hash: string; at: string }>(
+      `SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM erasure_audit_head`,
+    );
+    const head = rows[0]!;
+    if (Number(head.seq) === 0) return undefined;
+    const existing = await client.query<{ seq: string; hash: string; signed_at: Date; kid: string; jws: string }>(
+      'SELECT seq, hash, signed_at, kid, jws FROM erasure_audit_signed_heads WHERE seq = $1',
+      [Number(head.seq)],
+    );
+    if (existing.rows[0]) return { head: toSignedHead(existing.rows[0]), recorded: false };
+    return this.record(client, head);
+  }
+
+  /**
+   * Signs and records the head the caller's transaction has just moved by appending (it holds it
+   * locked), as the append returned it, dated when the entries were. Nothing else can have signed a
+   * seq that is not committed yet, so the head is neither read again nor looked for among the signed.
+   */
+  signAppended(client: PoolClient, appended: LockedHead): Promise<{ head: SignedHead; recorded: boolean }> {
+    return this.record(client, appended);
+  }
+
+  private async record(client: PoolClient, head: LockedHead): Promise<{ head: SignedHead; recorded: boolean }> {
     const seq = Number(head.seq);
     const payload = { typ: AUDIT_HEAD_TYPE, seq, hash: head.hash, signed_at: head.at };
     const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(payload)))

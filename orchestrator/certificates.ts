@@ -146,8 +146,7 @@ export class Certificates {
     /** The head as the completion's append left it (the transaction holds it locked). */
     appended: LockedHead,
   ): Promise<SignedHead | undefined> {
-    const signed = await this.heads.signWithin(client, appended);
-    if (!signed) throw new Error('the audit chain is empty; the completion entry must be appended first');
+    const signed = await this.heads.signAppended(client, appended);
     const issuedAt = new Date();
     const payload = certificatePayload(job, steps, {
       subjectRef: this.audit.subjectRef(job.subject_kind, job.subject_id),
