@@ -213,6 +213,11 @@ export class WebhookOutbox {
 
   private async post(row: { event_id: string; url: string; body: string; attempts: number }): Promise<DeliveryOutcome> {
     const signature = webhookSignature(this.settings.secret, Math.floor(Date.now() / 1000), row.body);
+    // The timeout is a controller of our own, held by its timer until cleared, not AbortSignal.timeout():
+    // inside AbortSignal.any() Node 20 holds a timeout signal only weakly, and after a garbage collection
+    // it never fires — a receiver that does not answer then held the delivery worker for good (test/webhooks.test.ts).
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException(`no answer within ${this.settings.timeoutMs} ms`, 'TimeoutError')), this.settings.timeoutMs);
     try {
       const response = await fetch(row.url, {
         method: 'POST',
@@ -226,7 +231,7 @@ export class WebhookOutbox {
         body: row.body,
         // A redirect is not an acknowledgement (and following one would send the body elsewhere).
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.stopping.signal]),
+        signal: AbortSignal.any([timeout.signal, this.stopping.signal]),
       });
       await response.body?.cancel().catch(() => undefined);
       if (response.status >= 200 && response.status < 300) return { kind: 'delivered', status: response.status };
@@ -236,6 +241,8 @@ export class WebhookOutbox {
       if (name === 'TimeoutError' || name === 'AbortError') return { kind: 'timeout', error: `no answer within ${this.settings.timeoutMs} ms` };
       const cause = (error as { cause?: { code?: string } }).cause?.code;
       return { kind: 'network_error', error: `request failed${cause ? ` (${cause})` : ''}` };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -10,15 +10,21 @@
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import test from 'ava';
 import type { Pool } from 'pg';
+import pino from 'pino';
 import { JobStatus } from '../gen/bakery/erasure/v1/deletion_orchestrator';
 import { AT_ONCE, graceDuration } from '../orchestrator/grace';
-import { webhookSettings } from '../orchestrator/webhooks';
+import { migrations } from '../orchestrator/migrations';
+import { WebhookOutbox, webhookSettings } from '../orchestrator/webhooks';
+import { openServiceDatabase } from '../services/kit/database';
+import { migrate } from '../services/kit/migrations';
 import { ConfigError } from '../services/kit/config';
 import { seedTenant } from '../services/seed';
 import { cli } from './support/cli';
-import { testServerUrl } from './support/database';
+import { createTestDatabase, testServerUrl } from './support/database';
 import { meshPools, rowsMentioning } from './support/mesh-checks';
 import { orchestratorClient } from './support/orchestrator-client';
 import { ProcessMesh } from './support/process-mesh';
@@ -289,4 +295,45 @@ test.serial('an orchestrator killed between the status change and the delivery l
   const bad = await cli(['notifications', '--job', 'not-a-uuid'], env);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--job must be a UUID/);
+});
+
+test('a receiver that never answers costs one timeout, also after garbage collections: the delivery worker goes on', async (t) => {
+  // Node 20 lost the timeout of AbortSignal.any([AbortSignal.timeout(…), …]) after a garbage collection,
+  // and a POST to a receiver that never answered then held the delivery worker for good. Collections
+  // run every 20 ms while the worker sends to such a receiver.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const hanging: ServerResponse[] = [];
+  const silent = createServer((_request, response) => hanging.push(response));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hook`;
+  const db = await createTestDatabase('webhook_gc');
+  const service = openServiceDatabase(db.url, 3);
+  const collecting = setInterval(gc, 20);
+  try {
+    await migrate(db.url, service.sequelize, migrations, pino({ level: 'silent' }));
+    const { rows } = await db.pool.query<{ id: string }>(
+      `INSERT INTO erasure_jobs (id, subject_kind, subject_id, status, requested_by, trace_id) VALUES (gen_random_uuid(), 'tenant', gen_random_uuid(), 'COMPLETED', 'service:test', $1) RETURNING id`,
+      ['0'.repeat(32)],
+    );
+    await db.pool.query(
+      `INSERT INTO webhook_outbox (event_id, url, job_id, status, body) SELECT gen_random_uuid(), $1, $2, 'COMPLETED', '{}' FROM generate_series(1, 8)`,
+      [url, rows[0]!.id],
+    );
+    const settings = webhookSettings({ ORCHESTRATOR_WEBHOOK_URLS: url, ORCHESTRATOR_WEBHOOK_SECRET: SECRET, ORCHESTRATOR_WEBHOOK_TIMEOUT_MS: '300' });
+    const outboxUnderTest = new WebhookOutbox(service.pool, settings, pino({ level: 'silent' }));
+    const started = Date.now();
+    const sent = await Promise.race([outboxUnderTest.pass(), sleep(5_000).then(() => 'still waiting after 5 s')]);
+    t.is(sent, 8, 'the pass ended with its eight rows sent');
+    t.true(Date.now() - started < 5_000);
+    const { rows: after } = await db.pool.query<{ attempts: number; delivered_at: Date | null; last_error: string }>('SELECT attempts, delivered_at, last_error FROM webhook_outbox');
+    t.is(after.length, 8);
+    for (const row of after) t.like(row, { attempts: 1, delivered_at: null, last_error: 'no answer within 300 ms' });
+  } finally {
+    clearInterval(collecting);
+    for (const response of hanging) response.destroy();
+    silent.close();
+    await service.close();
+    await db.drop();
+  }
 });
